@@ -1,0 +1,1 @@
+//! Image references (owned by the registry work; placeholder).
