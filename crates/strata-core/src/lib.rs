@@ -1,1 +1,12 @@
+//! strata's planning core: the stack's spec, its validation, the image graph,
+//! the change rules, tags and build args, and the plan they produce.
+//!
+//! Nothing here does I/O: every function takes text and data and returns
+//! data, so the same inputs always give the same plan, and every rule can be
+//! tested on its own. Reading files, asking git, the engine or the registry
+//! is the job of the adapter crates.
+
+pub mod diag;
 pub mod reference;
+pub mod spec;
+pub mod yaml;
