@@ -1,0 +1,631 @@
+//! Tests of the git adapter against real repositories made with the git CLI.
+
+mod common;
+
+use std::path::Path;
+
+use common::{Fixture, git_in};
+use strata_git::{GitError, Repo};
+
+fn open(f: &Fixture) -> Repo {
+    Repo::discover(f.path()).expect("fixture is a repository")
+}
+
+fn strings(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| (*s).to_owned()).collect()
+}
+
+/// A repository with a small image tree committed once.
+fn base_fixture() -> (Fixture, String) {
+    let f = Fixture::new();
+    f.write("images/spec.yml", "images: {}\n");
+    f.write("images/base/Dockerfile", "FROM scratch\n");
+    f.write("images/base/files/a.txt", "a\n");
+    f.write("images/child/Dockerfile", "FROM base\n");
+    f.write("images/child/b.txt", "b\n");
+    f.write("README.md", "readme\n");
+    let c1 = f.commit("initial");
+    (f, c1)
+}
+
+#[test]
+fn modify_add_delete_are_reported() {
+    let (f, c1) = base_fixture();
+    f.write("images/base/files/a.txt", "changed\n");
+    f.write("images/new/Dockerfile", "FROM base\n");
+    f.remove("images/child/b.txt");
+    let c2 = f.commit("second");
+
+    let repo = open(&f);
+    let got = repo.changed_paths(&c1, &c2).unwrap();
+    assert_eq!(
+        got,
+        strings(&[
+            "images/base/files/a.txt",
+            "images/child/b.txt",
+            "images/new/Dockerfile",
+        ])
+    );
+    assert_eq!(got, f.git_changed(&c1, &c2));
+    // The diff is symmetric in the paths it names.
+    assert_eq!(repo.changed_paths(&c2, &c1).unwrap(), got);
+}
+
+#[test]
+fn identical_commits_have_no_changed_paths() {
+    let (f, c1) = base_fixture();
+    let c2 = f.commit("empty commit");
+    assert_ne!(c1, c2);
+    let repo = open(&f);
+    assert!(repo.changed_paths(&c1, &c2).unwrap().is_empty());
+    assert!(repo.changed_paths("HEAD", "HEAD").unwrap().is_empty());
+}
+
+#[test]
+fn a_rename_contributes_both_paths() {
+    let (f, c1) = base_fixture();
+    // Rename inside an image and a move out of one image into another.
+    f.git(&[
+        "mv",
+        "images/base/files/a.txt",
+        "images/base/files/renamed.txt",
+    ]);
+    f.git(&["mv", "images/child/b.txt", "images/base/b.txt"]);
+    let c2 = f.commit("renames");
+
+    let got = open(&f).changed_paths(&c1, &c2).unwrap();
+    assert_eq!(
+        got,
+        strings(&[
+            "images/base/b.txt",
+            "images/base/files/a.txt",
+            "images/base/files/renamed.txt",
+            "images/child/b.txt",
+        ])
+    );
+    assert_eq!(got, f.git_changed(&c1, &c2));
+}
+
+#[test]
+fn a_renamed_directory_contributes_every_file_on_both_sides() {
+    let (f, c1) = base_fixture();
+    f.git(&["mv", "images/base", "images/root"]);
+    let c2 = f.commit("rename image folder");
+    let got = open(&f).changed_paths(&c1, &c2).unwrap();
+    assert_eq!(
+        got,
+        strings(&[
+            "images/base/Dockerfile",
+            "images/base/files/a.txt",
+            "images/root/Dockerfile",
+            "images/root/files/a.txt",
+        ])
+    );
+    assert_eq!(got, f.git_changed(&c1, &c2));
+}
+
+#[test]
+fn mode_change_and_file_replaced_by_directory_match_git() {
+    let (f, c1) = base_fixture();
+    use std::os::unix::fs::PermissionsExt;
+    let script = f.path().join("images/child/b.txt");
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let c2 = f.commit("chmod");
+    let repo = open(&f);
+    assert_eq!(
+        repo.changed_paths(&c1, &c2).unwrap(),
+        strings(&["images/child/b.txt"])
+    );
+
+    f.remove("README.md");
+    f.write("README.md/inner.txt", "now a directory\n");
+    f.remove("images/base/files");
+    f.write("images/base/files", "now a file\n");
+    let c3 = f.commit("swap file and directory");
+    let got = repo.changed_paths(&c2, &c3).unwrap();
+    assert_eq!(
+        got,
+        strings(&[
+            "README.md",
+            "README.md/inner.txt",
+            "images/base/files",
+            "images/base/files/a.txt",
+        ])
+    );
+    assert_eq!(got, f.git_changed(&c2, &c3));
+}
+
+#[test]
+fn symlink_changes_are_reported() {
+    let (f, c1) = base_fixture();
+    std::os::unix::fs::symlink("Dockerfile", f.path().join("images/base/link")).unwrap();
+    let c2 = f.commit("add symlink");
+    let got = open(&f).changed_paths(&c1, &c2).unwrap();
+    assert_eq!(got, strings(&["images/base/link"]));
+}
+
+#[test]
+fn paths_with_spaces_and_unicode_are_plain_utf8() {
+    let (f, c1) = base_fixture();
+    f.write("images/my image/Grüße ünd spaß.txt", "x\n");
+    f.write("images/日本/ファイル name.txt", "y\n");
+    f.write("images/tab\tname.txt", "z\n");
+    let c2 = f.commit("unicode");
+    let repo = open(&f);
+    let got = repo.changed_paths(&c1, &c2).unwrap();
+    assert_eq!(
+        got,
+        strings(&[
+            "images/my image/Grüße ünd spaß.txt",
+            "images/tab\tname.txt",
+            "images/日本/ファイル name.txt",
+        ])
+    );
+    assert_eq!(got, f.git_changed(&c1, &c2));
+    assert_eq!(
+        repo.file_at(&c2, "images/my image/Grüße ünd spaß.txt")
+            .unwrap()
+            .as_deref(),
+        Some("x\n")
+    );
+}
+
+#[test]
+fn non_utf8_paths_are_converted_lossily() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+
+    let (f, c1) = base_fixture();
+    let name = OsStr::from_bytes(b"images/base/caf\xe9.txt");
+    f.write_bytes(name, b"latin-1 name\n");
+    let c2 = f.commit("non-utf8 name");
+    let got = open(&f).changed_paths(&c1, &c2).unwrap();
+    assert_eq!(got, strings(&["images/base/caf\u{FFFD}.txt"]));
+}
+
+#[test]
+fn changed_paths_agree_with_git_on_many_random_edits() {
+    // A deterministic pseudo-random sequence of edits over a nested tree,
+    // each step checked against `git diff --name-only --no-renames`.
+    let f = Fixture::new();
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = move |n: u64| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state % n
+    };
+    let path_of = |i: u64, j: u64, k: u64| format!("d{i}/s{j}/f{k}.txt");
+    for i in 0..4 {
+        for j in 0..4 {
+            for k in 0..4 {
+                f.write(&path_of(i, j, k), "0\n");
+            }
+        }
+    }
+    let mut prev = f.commit("start");
+    let repo = open(&f);
+    for step in 0..12 {
+        for _ in 0..(1 + next(6)) {
+            let rel = path_of(next(5), next(5), next(5));
+            let abs = f.path().join(&rel);
+            match next(3) {
+                0 if abs.is_file() => f.remove(&rel),
+                _ => f.write(&rel, &format!("{step} {}\n", next(1000))),
+            }
+        }
+        let head = f.commit(&format!("step {step}"));
+        assert_eq!(
+            repo.changed_paths(&prev, &head).unwrap(),
+            f.git_changed(&prev, &head),
+            "step {step}"
+        );
+        prev = head;
+    }
+    // And across the whole history at once.
+    let first = f.git(&["rev-list", "--max-parents=0", "HEAD"]);
+    let first = first.trim();
+    assert_eq!(
+        repo.changed_paths(first, "HEAD").unwrap(),
+        f.git_changed(first, "HEAD")
+    );
+}
+
+#[test]
+fn all_paths_lists_every_file() {
+    let (f, c1) = base_fixture();
+    let repo = open(&f);
+    let got = repo.all_paths(&c1).unwrap();
+    assert_eq!(
+        got,
+        strings(&[
+            "README.md",
+            "images/base/Dockerfile",
+            "images/base/files/a.txt",
+            "images/child/Dockerfile",
+            "images/child/b.txt",
+            "images/spec.yml",
+        ])
+    );
+}
+
+#[test]
+fn merge_base_of_diverged_branches() {
+    let (f, c1) = base_fixture();
+    f.write("images/base/files/a.txt", "main 1\n");
+    let fork = f.commit("main 1");
+    f.git(&["checkout", "-q", "-b", "feature"]);
+    f.write("images/child/b.txt", "feature 1\n");
+    let feature = f.commit("feature 1");
+    f.git(&["checkout", "-q", "main"]);
+    f.write("README.md", "main 2\n");
+    let main = f.commit("main 2");
+
+    let repo = open(&f);
+    assert_eq!(
+        repo.merge_base(&main, &feature).unwrap(),
+        Some(fork.clone())
+    );
+    assert_eq!(
+        repo.merge_base("feature", "main").unwrap(),
+        Some(fork.clone())
+    );
+    // An ancestor is its own merge base with a descendant.
+    assert_eq!(repo.merge_base(&c1, "main").unwrap(), Some(c1.clone()));
+    // The change of the feature branch alone, as a pull request sees it.
+    assert_eq!(
+        repo.changed_paths(&fork, &feature).unwrap(),
+        strings(&["images/child/b.txt"])
+    );
+}
+
+#[test]
+fn merge_base_of_unrelated_histories_is_none() {
+    let (f, _) = base_fixture();
+    f.git(&["checkout", "-q", "--orphan", "other"]);
+    f.git(&["rm", "-rfq", "."]);
+    f.write("other.txt", "unrelated\n");
+    let other = f.commit("unrelated root");
+    let repo = open(&f);
+    assert_eq!(repo.merge_base("main", &other).unwrap(), None);
+    assert_eq!(repo.first_parent(&other).unwrap(), None);
+}
+
+#[test]
+fn range_commits_exclude_the_base_side_and_are_newest_first() {
+    let (f, c1) = base_fixture();
+    f.git(&["checkout", "-q", "-b", "feature"]);
+    f.write("images/child/b.txt", "f1\n");
+    let f1 = f.commit("feature one\n\nwith a body that says Full Rebuild");
+    f.write("images/child/b.txt", "f2\n");
+    let f2 = f.commit("feature two");
+    f.git(&["checkout", "-q", "main"]);
+    f.write("README.md", "m1\n");
+    let m1 = f.commit("main side: full rebuild");
+
+    let repo = open(&f);
+    let commits = repo.commits_in_range(Some("main"), "feature").unwrap();
+    let shas: Vec<&str> = commits.iter().map(|c| c.sha.as_str()).collect();
+    assert_eq!(shas, [f2.as_str(), f1.as_str()]);
+    assert_eq!(commits[0].summary(), "feature two");
+    assert_eq!(commits[1].summary(), "feature one");
+    assert_eq!(
+        commits[1].message,
+        "feature one\n\nwith a body that says Full Rebuild\n"
+    );
+    assert!(!commits.iter().any(|c| c.sha == m1 || c.sha == c1));
+
+    // From the other side, only main's own commit.
+    let commits = repo.commits_in_range(Some("feature"), "main").unwrap();
+    assert_eq!(commits.len(), 1);
+    assert_eq!(commits[0].sha, m1);
+
+    // No base: every ancestor of head, newest first.
+    let all = repo.commits_in_range(None, "feature").unwrap();
+    let shas: Vec<&str> = all.iter().map(|c| c.sha.as_str()).collect();
+    assert_eq!(shas, [f2.as_str(), f1.as_str(), c1.as_str()]);
+
+    // An empty range.
+    assert!(repo.commits_in_range(Some(&f2), &f2).unwrap().is_empty());
+}
+
+#[test]
+fn range_over_a_merge_lists_both_parents_children_first() {
+    let (f, c1) = base_fixture();
+    f.git(&["checkout", "-q", "-b", "feature"]);
+    f.write("images/child/b.txt", "f1\n");
+    let f1 = f.commit("feature");
+    f.git(&["checkout", "-q", "main"]);
+    f.write("README.md", "m1\n");
+    let m1 = f.commit("main");
+    f.git(&["merge", "-q", "--no-ff", "-m", "merge feature", "feature"]);
+    let merge = f.head();
+
+    let repo = open(&f);
+    let commits = repo.commits_in_range(Some(&c1), "HEAD").unwrap();
+    assert_eq!(commits.len(), 3);
+    assert_eq!(commits[0].sha, merge);
+    let mut rest: Vec<&str> = commits[1..].iter().map(|c| c.sha.as_str()).collect();
+    rest.sort();
+    let mut expected = [f1.as_str(), m1.as_str()];
+    expected.sort();
+    assert_eq!(rest, expected);
+}
+
+#[test]
+fn first_parent_of_a_merge_is_the_branch_merged_into() {
+    let (f, c1) = base_fixture();
+    f.git(&["checkout", "-q", "-b", "feature"]);
+    f.write("images/child/b.txt", "f1\n");
+    let f1 = f.commit("feature");
+    f.git(&["checkout", "-q", "main"]);
+    f.write("README.md", "m1\n");
+    let m1 = f.commit("main");
+    f.git(&["merge", "-q", "--no-ff", "-m", "merge feature", "feature"]);
+
+    let repo = open(&f);
+    assert_eq!(repo.first_parent("HEAD").unwrap(), Some(m1.clone()));
+    assert_eq!(repo.first_parent("HEAD^2").unwrap(), Some(c1.clone()));
+    assert_eq!(repo.resolve("HEAD^2").unwrap(), f1);
+    assert_eq!(repo.first_parent(&c1).unwrap(), None);
+    // What a merge to main changed, relative to main before it.
+    assert_eq!(
+        repo.changed_paths(&m1, "HEAD").unwrap(),
+        strings(&["images/child/b.txt"])
+    );
+}
+
+#[test]
+fn resolve_accepts_branches_tags_prefixes_and_ancestry() {
+    let (f, c1) = base_fixture();
+    f.write("README.md", "2\n");
+    let c2 = f.commit("two");
+    f.write("README.md", "3\n");
+    let c3 = f.commit("three");
+    f.git(&["tag", "light", &c2]);
+    f.git(&["tag", "-a", "-m", "annotated", "v1.0", &c1]);
+    f.git(&["branch", "feature/x", &c2]);
+
+    let repo = open(&f);
+    assert_eq!(repo.resolve("HEAD").unwrap(), c3);
+    assert_eq!(repo.resolve("main").unwrap(), c3);
+    assert_eq!(repo.resolve("HEAD~2").unwrap(), c1);
+    assert_eq!(repo.resolve("HEAD^").unwrap(), c2);
+    assert_eq!(repo.resolve("light").unwrap(), c2);
+    // Annotated tags are peeled to their commit.
+    assert_eq!(repo.resolve("v1.0").unwrap(), c1);
+    assert_eq!(repo.resolve("feature/x").unwrap(), c2);
+    assert_eq!(repo.resolve(&c2[..8]).unwrap(), c2);
+    assert_eq!(repo.resolve(&c2).unwrap(), c2);
+    assert_eq!(repo.head_sha().unwrap(), c3);
+}
+
+#[test]
+fn resolve_accepts_remote_tracking_branches() {
+    let (origin, c1) = base_fixture();
+    let parent = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", origin.path().display());
+    git_in(parent.path(), &["clone", "-q", &url, "clone"]);
+    let clone = parent.path().join("clone");
+    let repo = Repo::discover(&clone).unwrap();
+    assert_eq!(repo.resolve("origin/main").unwrap(), c1);
+    assert!(!repo.is_shallow());
+}
+
+#[test]
+fn unknown_and_invalid_revisions_are_typed_errors() {
+    let (f, _) = base_fixture();
+    let repo = open(&f);
+
+    let err = repo.resolve("no-such-branch").unwrap_err();
+    assert_eq!(
+        err,
+        GitError::UnknownRevision {
+            rev: "no-such-branch".into()
+        }
+    );
+    let msg = err.to_string();
+    assert!(
+        msg.starts_with("unknown revision 'no-such-branch'"),
+        "{msg}"
+    );
+    assert!(msg.contains("git fetch"), "{msg}");
+    assert!(msg.contains("fetch-depth: 0"), "{msg}");
+
+    for rev in ["HEAD~5", "deadbeefdeadbeef", "a..b"] {
+        assert!(
+            matches!(repo.resolve(rev), Err(GitError::UnknownRevision { .. })),
+            "{rev}"
+        );
+    }
+    // Every method taking revisions reports them the same way.
+    assert!(matches!(
+        repo.changed_paths("HEAD", "nope"),
+        Err(GitError::UnknownRevision { rev }) if rev == "nope"
+    ));
+    assert!(matches!(
+        repo.commits_in_range(Some("nope"), "HEAD"),
+        Err(GitError::UnknownRevision { rev }) if rev == "nope"
+    ));
+
+    for rev in ["-x", "--all", ""] {
+        let err = repo.resolve(rev).unwrap_err();
+        assert_eq!(err, GitError::InvalidRevision { rev: rev.into() });
+        assert!(err.to_string().contains("begin with '-'"));
+    }
+
+    let err = repo.resolve("HEAD^{tree}").unwrap_err();
+    assert!(
+        matches!(&err, GitError::NotACommit { kind, .. } if kind == "tree"),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn not_a_repository_is_a_typed_error() {
+    let dir = tempfile::tempdir().unwrap();
+    // Guard: the temp dir must not itself sit inside some repository.
+    assert!(git2_free_check(dir.path()));
+    let err = Repo::discover(dir.path()).unwrap_err();
+    assert_eq!(
+        err,
+        GitError::NotARepository {
+            dir: dir.path().to_path_buf()
+        }
+    );
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "'{}' is not inside a git repository: run strata inside your checkout or pass -C DIR",
+            dir.path().display()
+        )
+    );
+}
+
+/// Whether `git` too thinks `dir` is outside any repository.
+fn git2_free_check(dir: &Path) -> bool {
+    !std::process::Command::new("git")
+        .args(["rev-parse", "--git-dir"])
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .output()
+        .unwrap()
+        .status
+        .success()
+}
+
+#[test]
+fn a_bare_repository_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    git_in(dir.path(), &["init", "-q", "--bare"]);
+    let err = Repo::discover(dir.path()).unwrap_err();
+    assert!(matches!(err, GitError::BareRepository { .. }), "{err:?}");
+}
+
+#[test]
+fn discover_from_a_subdirectory_finds_the_root() {
+    let (f, _) = base_fixture();
+    let repo = Repo::discover(&f.path().join("images/base/files")).unwrap();
+    assert_eq!(
+        repo.workdir().canonicalize().unwrap(),
+        f.path().canonicalize().unwrap()
+    );
+    // No trailing separator.
+    assert!(!repo.workdir().to_string_lossy().ends_with('/'));
+}
+
+#[test]
+fn file_at_reads_older_commits() {
+    let (f, c1) = base_fixture();
+    f.write("images/spec.yml", "images:\n  base: {}\n");
+    let c2 = f.commit("spec v2");
+    f.remove("images/spec.yml");
+    let c3 = f.commit("spec removed");
+
+    let repo = open(&f);
+    assert_eq!(
+        repo.file_at(&c1, "images/spec.yml").unwrap().as_deref(),
+        Some("images: {}\n")
+    );
+    assert_eq!(
+        repo.file_at(&c2, "images/spec.yml").unwrap().as_deref(),
+        Some("images:\n  base: {}\n")
+    );
+    assert_eq!(
+        repo.file_at("HEAD~2", "images/spec.yml")
+            .unwrap()
+            .as_deref(),
+        Some("images: {}\n")
+    );
+    assert_eq!(repo.file_at(&c3, "images/spec.yml").unwrap(), None);
+    assert_eq!(repo.file_at(&c1, "no/such/file").unwrap(), None);
+    // Looking below a file is absence too.
+    assert_eq!(repo.file_at(&c1, "README.md/x").unwrap(), None);
+
+    let err = repo.file_at(&c1, "images/base").unwrap_err();
+    assert!(
+        matches!(&err, GitError::NotAFile { kind, .. } if kind == "directory"),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn file_at_refuses_non_utf8_content_and_symlinks() {
+    let (f, _) = base_fixture();
+    f.write_bytes("images/latin1.yml", b"caf\xe9\n");
+    std::os::unix::fs::symlink("spec.yml", f.path().join("images/link.yml")).unwrap();
+    let c = f.commit("binary");
+    let repo = open(&f);
+    let err = repo.file_at(&c, "images/latin1.yml").unwrap_err();
+    assert_eq!(
+        err,
+        GitError::NotUtf8 {
+            rev: c.clone(),
+            path: "images/latin1.yml".into()
+        }
+    );
+    assert!(err.to_string().contains("not UTF-8"));
+    let err = repo.file_at(&c, "images/link.yml").unwrap_err();
+    assert!(
+        matches!(&err, GitError::NotAFile { kind, .. } if kind == "symbolic link"),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn current_branch_and_detached_head() {
+    let (f, c1) = base_fixture();
+    let repo = open(&f);
+    assert_eq!(repo.current_branch().unwrap().as_deref(), Some("main"));
+
+    f.git(&["checkout", "-q", "-b", "feature/login"]);
+    assert_eq!(
+        repo.current_branch().unwrap().as_deref(),
+        Some("feature/login")
+    );
+
+    f.git(&["checkout", "-q", "--detach", "HEAD"]);
+    assert_eq!(repo.current_branch().unwrap(), None);
+    assert_eq!(repo.head_sha().unwrap(), c1);
+}
+
+#[test]
+fn an_empty_repository_has_a_branch_but_no_commits() {
+    let f = Fixture::new();
+    let repo = open(&f);
+    assert_eq!(repo.current_branch().unwrap().as_deref(), Some("main"));
+    assert_eq!(repo.head_sha().unwrap_err(), GitError::NoCommits);
+    assert!(matches!(
+        repo.resolve("HEAD"),
+        Err(GitError::UnknownRevision { .. })
+    ));
+}
+
+#[test]
+fn shallow_clones_are_detected_and_cut_history_short() {
+    let (origin, _) = base_fixture();
+    origin.write("README.md", "2\n");
+    origin.commit("two");
+    origin.write("README.md", "3\n");
+    let c3 = origin.commit("three");
+
+    let parent = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", origin.path().display());
+    git_in(
+        parent.path(),
+        &["clone", "-q", "--depth", "1", &url, "shallow"],
+    );
+    let repo = Repo::discover(&parent.path().join("shallow")).unwrap();
+
+    assert!(repo.is_shallow());
+    assert!(!open(&origin).is_shallow());
+    assert_eq!(repo.head_sha().unwrap(), c3);
+    assert_eq!(repo.first_parent("HEAD").unwrap(), None);
+    let commits = repo.commits_in_range(None, "HEAD").unwrap();
+    assert_eq!(commits.len(), 1);
+    assert_eq!(commits[0].sha, c3);
+    assert!(matches!(
+        repo.resolve("HEAD~1"),
+        Err(GitError::UnknownRevision { .. })
+    ));
+}
