@@ -7,6 +7,8 @@
 //! is the job of the adapter crates.
 
 pub mod diag;
+pub mod graph;
 pub mod reference;
 pub mod spec;
+pub mod validate;
 pub mod yaml;
