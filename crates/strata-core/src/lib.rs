@@ -6,7 +6,9 @@
 //! tested on its own. Reading files, asking git, the engine or the registry
 //! is the job of the adapter crates.
 
+pub mod changes;
 pub mod diag;
+pub mod dockerfile;
 pub mod graph;
 pub mod reference;
 pub mod spec;
