@@ -1,0 +1,435 @@
+//! The plan: for every image and plan of the stack, whether it is rebuilt,
+//! why, and with which tag, base reference and build args.
+
+use crate::changes::{Detected, Reason};
+use crate::dockerfile::{ArgRole, DockerfileBase};
+use crate::graph::Graph;
+use crate::reference::Tag;
+use crate::spec::{ImageSpec, PlanSpec, Spec};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The build arg a child gets for its base when its Dockerfile declares no
+/// other: the seed layout's convention.
+pub const DEFAULT_BASE_ARG: &str = "BASE_TAG";
+
+/// Where the published image of an unchanged parent stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Published {
+    /// Published at this reference (pinned by digest where known).
+    At(String),
+    /// Nothing is published for this image and plan.
+    Missing,
+    /// Not looked up (offline).
+    Unknown,
+}
+
+/// Looks up an image's most recent published reference for a plan. The
+/// shell implements it over the registry; tests over a map.
+pub trait PublishedLookup {
+    /// The published reference of `image` for `plan`.
+    fn lookup(&mut self, image: &ImageSpec, plan: &PlanSpec) -> Published;
+}
+
+/// A lookup that knows nothing: `--offline`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Offline;
+
+impl PublishedLookup for Offline {
+    fn lookup(&mut self, _: &ImageSpec, _: &PlanSpec) -> Published {
+        Published::Unknown
+    }
+}
+
+/// How the tag suffix is chosen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SuffixSource {
+    /// The head commit's 7-character hash.
+    Hash(String),
+    /// The branch name, made into a valid tag.
+    Branch(String),
+}
+
+/// Why a tag suffix cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SuffixError {
+    /// The branch name has nothing a tag can be made of.
+    #[error("the branch name '{0}' cannot be made into a tag: use --tag-suffix hash")]
+    Unusable(String),
+    /// The suffix would produce a promotion tag.
+    #[error("the tag suffix '{suffix}' would make the tag '{tag}', which is a promotion tag: builds never write it; use --tag-suffix hash or another branch name")]
+    PromotionTag {
+        /// The suffix.
+        suffix: String,
+        /// The tag it makes.
+        tag: String,
+    },
+    /// The hash is not a commit hash.
+    #[error("'{0}' is not a commit hash")]
+    BadHash(String),
+}
+
+/// Picks the tag suffix and checks that no plan's tag made with it is a
+/// promotion tag (`<prefix>-stable`, or `stable`).
+pub fn tag_suffix(spec: &Spec, source: &SuffixSource) -> Result<String, SuffixError> {
+    let suffix = match source {
+        SuffixSource::Hash(sha) => {
+            if sha.len() < 7 || !sha.chars().all(|c| c.is_ascii_hexdigit()) {
+                return Err(SuffixError::BadHash(sha.clone()));
+            }
+            sha[..7].to_ascii_lowercase()
+        }
+        SuffixSource::Branch(branch) => {
+            Tag::sanitize(branch).ok_or_else(|| SuffixError::Unusable(branch.clone()))?.as_str().to_string()
+        }
+    };
+    for plan in &spec.plans {
+        let tag = format!("{}-{suffix}", plan.tag_prefix.value);
+        let promotion = spec.plans.iter().any(|p| p.stable_tag() == tag) || tag == "stable" || suffix == "stable";
+        if promotion {
+            return Err(SuffixError::PromotionTag { suffix, tag });
+        }
+    }
+    Ok(suffix)
+}
+
+/// One image in one plan.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Build {
+    /// The image's key.
+    pub image: String,
+    /// The plan's name.
+    pub plan: String,
+    /// Whether this run builds it.
+    pub rebuild: bool,
+    /// Why (or `unchanged`).
+    pub reason: Reason,
+    /// The tag this run gives it.
+    pub tag: String,
+    /// `<image_name>:<tag>`.
+    #[serde(rename = "ref")]
+    pub reference: String,
+    /// The parent's key.
+    pub parent: Option<String>,
+    /// What the image is built on: the parent's ref in this run, or its
+    /// published ref; `None` for roots and when unresolved (offline).
+    pub base_ref: Option<String>,
+    /// The build args strata passes (spec, plan and `--build-arg`, and the
+    /// base arg when known); Dockerfile defaults apply beneath them.
+    pub build_args: BTreeMap<String, String>,
+}
+
+/// The plan for a range: the JSON contract of `strata plan --format json`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Plan {
+    /// The head commit.
+    pub head: String,
+    /// The base commit, `None` for a first build.
+    pub base: Option<String>,
+    /// Whether every image is rebuilt.
+    pub full_rebuild: bool,
+    /// The changed paths of the range.
+    pub changed_files: Vec<String>,
+    /// One entry per image per plan, plans in spec order, parents first.
+    pub builds: Vec<Build>,
+}
+
+impl Plan {
+    /// The builds that this run rebuilds.
+    pub fn rebuilds(&self) -> impl Iterator<Item = &Build> {
+        self.builds.iter().filter(|b| b.rebuild)
+    }
+
+    /// The build of `image` in `plan`.
+    pub fn build(&self, image: &str, plan: &str) -> Option<&Build> {
+        self.builds.iter().find(|b| b.image == image && b.plan == plan)
+    }
+}
+
+/// Everything the plan is made from, besides the spec and the detected changes.
+#[derive(Debug, Clone, Default)]
+pub struct PlanOptions {
+    /// The head commit.
+    pub head: String,
+    /// The base commit.
+    pub base: Option<String>,
+    /// The changed paths, as reported.
+    pub changed_files: Vec<String>,
+    /// The tag suffix (see [`tag_suffix`]).
+    pub suffix: String,
+    /// Only this plan, when set.
+    pub only_plan: Option<String>,
+    /// `--build-arg K=V`: win over everything.
+    pub cli_args: BTreeMap<String, String>,
+    /// Each image's Dockerfile base, by key, where it could be read.
+    pub dockerfiles: BTreeMap<String, DockerfileBase>,
+}
+
+/// Makes the plan. `spec` must be valid (its graph builds).
+pub fn plan(spec: &Spec, graph: &Graph, detected: &Detected, options: &PlanOptions, published: &mut dyn PublishedLookup) -> Plan {
+    let mut builds = Vec::new();
+    let order = graph.topo_order();
+    for plan in spec.plans.iter().filter(|p| options.only_plan.as_ref().is_none_or(|o| *o == p.name.value)) {
+        let plan_name = plan.name.value.as_str();
+        let in_plan: Vec<usize> = order.iter().copied().filter(|&i| spec.images[i].in_plan(plan_name)).collect();
+        // Images rebuilt because a child needs a parent that is not published.
+        let mut needed: BTreeMap<usize, String> = BTreeMap::new();
+        let mut lookups: BTreeMap<usize, Published> = BTreeMap::new();
+        let reasons = loop {
+            let reasons = rebuild_reasons(spec, graph, detected, plan_name, &in_plan, &needed);
+            let mut grew = false;
+            for &i in &in_plan {
+                let Some(p) = graph.parent(i) else { continue };
+                if !is_rebuilt(&reasons, i) || is_rebuilt(&reasons, p) {
+                    continue;
+                }
+                let found = lookups.entry(p).or_insert_with(|| published.lookup(&spec.images[p], plan)).clone();
+                if found == Published::Missing && !needed.contains_key(&p) {
+                    needed.insert(p, spec.images[i].name().to_string());
+                    grew = true;
+                }
+            }
+            if !grew {
+                break reasons;
+            }
+        };
+        let tag = format!("{}-{}", plan.tag_prefix.value, options.suffix);
+        for &i in &in_plan {
+            let image = &spec.images[i];
+            let parent = graph.parent(i);
+            let reason = reasons.get(&i).cloned().unwrap_or(Reason::Unchanged);
+            let rebuild = reason != Reason::Unchanged;
+            let base_ref = parent.and_then(|p| {
+                if is_rebuilt(&reasons, p) {
+                    Some(reference_of(&spec.images[p], &tag))
+                } else {
+                    match lookups.get(&p) {
+                        Some(Published::At(r)) => Some(r.clone()),
+                        _ => None,
+                    }
+                }
+            });
+            let mut build_args = image.build_args.clone();
+            if let Some(args) = image.plan_args.get(plan_name) {
+                build_args.extend(args.value.clone());
+            }
+            if let (Some(base), Some(_)) = (&base_ref, parent) {
+                let (arg, role) = match options.dockerfiles.get(image.name()).map(|d| d.arg.clone()) {
+                    Some(Some((arg, role))) => (Some(arg), role),
+                    Some(None) => (None, ArgRole::Tag),
+                    None => (Some(DEFAULT_BASE_ARG.to_string()), ArgRole::Tag),
+                };
+                if let Some(arg) = arg {
+                    let value = match role {
+                        ArgRole::Whole => base.clone(),
+                        ArgRole::Tag => tag_part(base).to_string(),
+                    };
+                    build_args.insert(arg, value);
+                }
+            }
+            build_args.extend(options.cli_args.clone());
+            builds.push(Build {
+                image: image.name().to_string(),
+                plan: plan_name.to_string(),
+                rebuild,
+                reason,
+                tag: tag.clone(),
+                reference: reference_of(image, &tag),
+                parent: parent.map(|p| spec.images[p].name().to_string()),
+                base_ref,
+                build_args,
+            });
+        }
+    }
+    Plan {
+        head: options.head.clone(),
+        base: options.base.clone(),
+        full_rebuild: detected.full.is_some(),
+        changed_files: options.changed_files.clone(),
+        builds,
+    }
+}
+
+/// The reason each image of one plan is rebuilt (or [`Reason::Unchanged`]),
+/// walking parents before children so a parent's rebuild reaches them all.
+fn rebuild_reasons(spec: &Spec, graph: &Graph, detected: &Detected, plan: &str, in_plan: &[usize], needed: &BTreeMap<usize, String>) -> BTreeMap<usize, Reason> {
+    let mut reasons: BTreeMap<usize, Reason> = BTreeMap::new();
+    for &i in in_plan {
+        let key = spec.images[i].name();
+        let parent_rebuilt = graph
+            .parent(i)
+            .filter(|p| reasons.get(p).is_some_and(|r| *r != Reason::Unchanged))
+            .map(|p| Reason::ParentRebuilt { parent: spec.images[p].name().to_string() });
+        let reason = detected
+            .full
+            .clone()
+            .or_else(|| detected.direct.get(&(key.to_string(), plan.to_string())).cloned())
+            .or_else(|| needed.get(&i).map(|child| Reason::NotPublished { child: child.clone() }))
+            .or(parent_rebuilt)
+            .unwrap_or(Reason::Unchanged);
+        reasons.insert(i, reason);
+    }
+    reasons
+}
+
+fn is_rebuilt(reasons: &BTreeMap<usize, Reason>, i: usize) -> bool {
+    reasons.get(&i).is_some_and(|r| *r != Reason::Unchanged)
+}
+
+fn reference_of(image: &ImageSpec, tag: &str) -> String {
+    let name = image.image_name.as_ref().map_or(image.name(), |n| n.value.as_str());
+    format!("{name}:{tag}")
+}
+
+/// The tag part of a reference (with its digest, if pinned): what a
+/// `FROM org/parent:${BASE_TAG}` line needs to name the same image.
+fn tag_part(reference: &str) -> &str {
+    let (name, digest) = match reference.find('@') {
+        Some(at) => (&reference[..at], Some(at)),
+        None => (reference, None),
+    };
+    let last_slash = name.rfind('/').map_or(0, |i| i + 1);
+    match name[last_slash..].rfind(':') {
+        Some(colon) => &reference[last_slash + colon + 1..],
+        None => digest.map_or("latest", |at| &reference[at..]),
+    }
+}
+
+/// The images (by key) rebuilt in any plan, for callers that schedule work.
+pub fn rebuilt_images(plan: &Plan) -> BTreeSet<&str> {
+    plan.rebuilds().map(|b| b.image.as_str()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::changes::{ChangeRules, ChangeSet, Commit, detect};
+    use crate::spec;
+
+    const STACK: &str = "\
+images:
+  root: {image_name: ghcr.io/o/root, build_args: {PY: '3.11'}}
+  mid: {image_name: ghcr.io/o/mid, depend_on: root}
+  leaf: {image_name: ghcr.io/o/leaf, depend_on: mid}
+  side: {image_name: ghcr.io/o/side, depend_on: root}
+tag: {prefix: '2024.1'}
+";
+
+    struct Map(BTreeMap<String, Published>, Vec<String>);
+    impl PublishedLookup for Map {
+        fn lookup(&mut self, image: &ImageSpec, _: &PlanSpec) -> Published {
+            self.1.push(image.name().to_string());
+            self.0.get(image.name()).cloned().unwrap_or(Published::Missing)
+        }
+    }
+
+    fn make(text: &str, paths: &[&str], lookup: &mut dyn PublishedLookup) -> Plan {
+        let spec = spec::parse(text, "spec.yml").spec.unwrap();
+        let graph = Graph::new(&spec).unwrap();
+        let paths: Vec<String> = paths.iter().map(|p| p.to_string()).collect();
+        let commits = vec![Commit { sha: "1234567abc".into(), message: "m".into() }];
+        let rules = ChangeRules::default();
+        let set = ChangeSet { images_dir: "images", paths: &paths, commits: &commits, rules: &rules, old_spec: None, forced: None };
+        let detected = detect(&spec, &set);
+        let options = PlanOptions { head: "1234567abc".into(), suffix: "1234567".into(), changed_files: paths.clone(), ..PlanOptions::default() };
+        plan(&spec, &graph, &detected, &options, lookup)
+    }
+
+    fn summary(p: &Plan) -> Vec<(String, String)> {
+        p.builds.iter().map(|b| (b.image.clone(), b.reason.to_string())).collect()
+    }
+
+    #[test]
+    fn a_changed_middle_image_rebuilds_with_its_descendants_on_the_published_root() {
+        let mut lookup = Map(BTreeMap::from([("root".into(), Published::At("ghcr.io/o/root:2024.1-abcdef0@sha256:00".into()))]), vec![]);
+        let p = make(STACK, &["images/mid/Dockerfile"], &mut lookup);
+        assert_eq!(summary(&p), [
+            ("root".into(), "unchanged".into()),
+            ("mid".into(), "images/mid/Dockerfile".into()),
+            ("leaf".into(), "parent rebuilt (mid)".into()),
+            ("side".into(), "unchanged".into()),
+        ]);
+        let mid = p.build("mid", "default").unwrap();
+        assert_eq!(mid.base_ref.as_deref(), Some("ghcr.io/o/root:2024.1-abcdef0@sha256:00"));
+        assert_eq!(mid.build_args["BASE_TAG"], "2024.1-abcdef0@sha256:00");
+        let leaf = p.build("leaf", "default").unwrap();
+        assert_eq!(leaf.base_ref.as_deref(), Some("ghcr.io/o/mid:2024.1-1234567"));
+        assert_eq!(leaf.build_args["BASE_TAG"], "2024.1-1234567");
+        assert_eq!(lookup.1, ["root"]);
+    }
+
+    #[test]
+    fn an_unpublished_parent_is_built_too() {
+        let p = make(STACK, &["images/leaf/x"], &mut Map(BTreeMap::new(), vec![]));
+        assert_eq!(summary(&p), [
+            ("root".into(), "parent not published (needed by mid)".into()),
+            ("mid".into(), "parent not published (needed by leaf)".into()),
+            ("leaf".into(), "images/leaf/x".into()),
+            ("side".into(), "parent rebuilt (root)".into()),
+        ]);
+    }
+
+    #[test]
+    fn offline_plans_leave_base_refs_unresolved() {
+        let p = make(STACK, &["images/side/x"], &mut Offline);
+        let side = p.build("side", "default").unwrap();
+        assert!(side.rebuild);
+        assert_eq!(side.base_ref, None);
+        assert!(!side.build_args.contains_key("BASE_TAG"));
+        assert!(side.build_args.is_empty(), "a parent's args are not inherited: {:?}", side.build_args);
+    }
+
+    #[test]
+    fn tags_refs_and_args_follow_plans() {
+        let text = include_str!("../../../../shared/fixtures/specs/v1-two-plans.spec.yml");
+        let p = make(text, &["images/datahub-base-notebook/Dockerfile"], &mut Offline);
+        let got: Vec<_> = p.builds.iter().map(|b| (b.plan.as_str(), b.image.as_str(), b.reference.as_str())).collect();
+        assert_eq!(got, [
+            ("PYTHON39", "datahub-base-notebook", "davidzz/datahub-base-notebook:2021.3-1234567"),
+            ("PYTHON39", "datascience-notebook", "davidzz/datascience-notebook:2021.3-1234567"),
+            ("PYTHON38", "datahub-base-notebook", "davidzz/datahub-base-notebook:2021.2-1234567"),
+            ("PYTHON38", "datascience-notebook", "davidzz/datascience-notebook:2021.2-1234567"),
+            ("PYTHON38", "scipy-ml-notebook", "davidzz/scipy-ml-notebook:2021.2-1234567"),
+        ]);
+        let base38 = p.build("datahub-base-notebook", "PYTHON38").unwrap();
+        assert_eq!(base38.build_args["PY_VER_SHORT"], "3.8");
+        assert_eq!(base38.build_args["placeholder"], "test_XXX");
+        let ds = p.build("datascience-notebook", "PYTHON38").unwrap();
+        assert_eq!(ds.build_args["BASE_TAG"], "2021.2-1234567");
+    }
+
+    #[test]
+    fn cli_args_win_and_dockerfile_base_args_are_used() {
+        let spec = spec::parse(STACK, "spec.yml").spec.unwrap();
+        let graph = Graph::new(&spec).unwrap();
+        let detected = Detected { full: Some(Reason::All), ..Detected::default() };
+        let mut options = PlanOptions { suffix: "main".into(), ..PlanOptions::default() };
+        options.cli_args.insert("PY".into(), "3.12".into());
+        options.dockerfiles.insert("mid".into(), crate::dockerfile::base_of("ARG PARENT\nFROM ${PARENT}\n").unwrap());
+        options.dockerfiles.insert("side".into(), crate::dockerfile::base_of("FROM ghcr.io/o/root:fixed\n").unwrap());
+        let p = plan(&spec, &graph, &detected, &options, &mut Offline);
+        assert!(p.full_rebuild);
+        assert_eq!(p.build("root", "default").unwrap().build_args["PY"], "3.12");
+        assert_eq!(p.build("mid", "default").unwrap().build_args["PARENT"], "ghcr.io/o/root:2024.1-main");
+        let side = p.build("side", "default").unwrap();
+        assert_eq!(side.build_args.keys().collect::<Vec<_>>(), ["PY"]);
+        assert_eq!(side.reason.to_string(), "--all");
+    }
+
+    #[test]
+    fn suffixes_never_make_promotion_tags() {
+        let spec = spec::parse(STACK, "spec.yml").spec.unwrap();
+        assert_eq!(tag_suffix(&spec, &SuffixSource::Hash("ABCDEF0123".into())).unwrap(), "abcdef0");
+        assert_eq!(tag_suffix(&spec, &SuffixSource::Branch("feature/New thing".into())).unwrap(), "feature-New-thing");
+        assert!(matches!(tag_suffix(&spec, &SuffixSource::Branch("stable".into())), Err(SuffixError::PromotionTag { .. })));
+        assert!(matches!(tag_suffix(&spec, &SuffixSource::Branch("///".into())), Err(SuffixError::Unusable(_)) | Err(SuffixError::PromotionTag { .. })));
+        assert!(tag_suffix(&spec, &SuffixSource::Hash("zz".into())).is_err());
+    }
+
+    #[test]
+    fn tag_part_keeps_digests_and_ports() {
+        assert_eq!(tag_part("127.0.0.1:5000/o/p:2024.1-abc"), "2024.1-abc");
+        assert_eq!(tag_part("o/p:t@sha256:ff"), "t@sha256:ff");
+        assert_eq!(tag_part("127.0.0.1:5000/o/p@sha256:ff"), "@sha256:ff");
+        assert_eq!(tag_part("o/p"), "latest");
+    }
+}
