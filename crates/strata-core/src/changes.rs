@@ -46,7 +46,10 @@ impl PathPattern {
                     .compile_matcher(),
             )
         };
-        Ok(PathPattern { text: text.to_string(), glob })
+        Ok(PathPattern {
+            text: text.to_string(),
+            glob,
+        })
     }
 
     /// The pattern as written.
@@ -60,7 +63,9 @@ impl PathPattern {
             None => rel.split('/').next() == Some(self.text.as_str()),
             Some(glob) => {
                 glob.is_match(rel)
-                    || rel.match_indices('/').any(|(i, _)| glob.is_match(&rel[..i]))
+                    || rel
+                        .match_indices('/')
+                        .any(|(i, _)| glob.is_match(&rel[..i]))
             }
         }
     }
@@ -89,7 +94,10 @@ impl ChangeRules {
 
 /// Reads `change_ignore.json`: `{"ChangeIgnore": [...], "BuildAll": [...]}`.
 /// Returns the rules and any warnings, or the errors.
-pub fn parse_change_rules(text: &str, file: &str) -> Result<(ChangeRules, Vec<Diagnostic>), Vec<Diagnostic>> {
+pub fn parse_change_rules(
+    text: &str,
+    file: &str,
+) -> Result<(ChangeRules, Vec<Diagnostic>), Vec<Diagnostic>> {
     let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
         vec![Diagnostic::error(file, Some(Pos { line: e.line(), column: e.column() }), format!("this is not valid JSON: {e}"))
             .with_help(r#"the file must look like {"ChangeIgnore": ["conftest.py"], "BuildAll": ["spec.yml"]}"#)]
@@ -97,11 +105,18 @@ pub fn parse_change_rules(text: &str, file: &str) -> Result<(ChangeRules, Vec<Di
     let place = |needle: &str| {
         text.find(needle).map(|at| {
             let before = &text[..at];
-            Pos { line: before.matches('\n').count() + 1, column: before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1 }
+            Pos {
+                line: before.matches('\n').count() + 1,
+                column: before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1,
+            }
         })
     };
     let Some(object) = value.as_object() else {
-        return Err(vec![Diagnostic::error(file, None, "the file must be a JSON object with ChangeIgnore and BuildAll lists")]);
+        return Err(vec![Diagnostic::error(
+            file,
+            None,
+            "the file must be a JSON object with ChangeIgnore and BuildAll lists",
+        )]);
     };
     let mut rules = ChangeRules::default();
     let mut errors = Vec::new();
@@ -111,7 +126,11 @@ pub fn parse_change_rules(text: &str, file: &str) -> Result<(ChangeRules, Vec<Di
             "ChangeIgnore" => &mut rules.ignore,
             "BuildAll" => &mut rules.build_all,
             other => {
-                let mut d = Diagnostic::warning(file, place(&format!("\"{other}\"")), format!("unknown key '{other}'; it is ignored"));
+                let mut d = Diagnostic::warning(
+                    file,
+                    place(&format!("\"{other}\"")),
+                    format!("unknown key '{other}'; it is ignored"),
+                );
                 if let Some(near) = crate::diag::closest(other, ["ChangeIgnore", "BuildAll"]) {
                     d = d.with_help(format!("did you mean '{near}'?"));
                 }
@@ -120,20 +139,36 @@ pub fn parse_change_rules(text: &str, file: &str) -> Result<(ChangeRules, Vec<Di
             }
         };
         let Some(items) = list.as_array() else {
-            errors.push(Diagnostic::error(file, place(&format!("\"{key}\"")), format!("{key} must be a list of paths")));
+            errors.push(Diagnostic::error(
+                file,
+                place(&format!("\"{key}\"")),
+                format!("{key} must be a list of paths"),
+            ));
             continue;
         };
         for item in items {
             match item.as_str() {
                 Some(text) => match PathPattern::new(text) {
                     Ok(p) => target.push(p),
-                    Err(why) => errors.push(Diagnostic::error(file, place(&format!("\"{text}\"")), format!("'{text}' in {key} is not a valid glob: {why}"))),
+                    Err(why) => errors.push(Diagnostic::error(
+                        file,
+                        place(&format!("\"{text}\"")),
+                        format!("'{text}' in {key} is not a valid glob: {why}"),
+                    )),
                 },
-                None => errors.push(Diagnostic::error(file, place(&format!("\"{key}\"")), format!("{key} must list paths as strings, found {item}"))),
+                None => errors.push(Diagnostic::error(
+                    file,
+                    place(&format!("\"{key}\"")),
+                    format!("{key} must list paths as strings, found {item}"),
+                )),
             }
         }
     }
-    if errors.is_empty() { Ok((rules, warnings)) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok((rules, warnings))
+    } else {
+        Err(errors)
+    }
 }
 
 /// Why an image is rebuilt (or, for [`Reason::Unchanged`], why not).
@@ -187,7 +222,14 @@ pub enum Reason {
 impl Reason {
     /// Whether the reason rebuilds everything.
     pub fn is_full(&self) -> bool {
-        matches!(self, Reason::All | Reason::FirstBuild | Reason::FullRebuildMessage { .. } | Reason::FullRebuildBranch { .. } | Reason::BuildAll { .. })
+        matches!(
+            self,
+            Reason::All
+                | Reason::FirstBuild
+                | Reason::FullRebuildMessage { .. }
+                | Reason::FullRebuildBranch { .. }
+                | Reason::BuildAll { .. }
+        )
     }
 }
 
@@ -260,32 +302,44 @@ pub fn under_images<'p>(images_dir: &str, path: &'p str) -> Option<&'p str> {
 
 /// Applies the change rules to `set` for `spec`.
 pub fn detect(spec: &Spec, set: &ChangeSet<'_>) -> Detected {
-    let mut out = Detected { full: set.forced.clone(), ..Detected::default() };
+    let mut out = Detected {
+        full: set.forced.clone(),
+        ..Detected::default()
+    };
     if out.full.is_none() {
         out.full = set
             .commits
             .iter()
             .find(|c| c.message.to_lowercase().contains(FULL_REBUILD_PHRASE))
-            .map(|c| Reason::FullRebuildMessage { sha: c.sha.chars().take(7).collect() });
+            .map(|c| Reason::FullRebuildMessage {
+                sha: c.sha.chars().take(7).collect(),
+            });
     }
     if out.full.is_some() {
         return out;
     }
     let mut spec_changed = false;
     for path in set.paths {
-        let Some(rel) = under_images(set.images_dir, path) else { continue };
+        let Some(rel) = under_images(set.images_dir, path) else {
+            continue;
+        };
         if set.rules.ignored(rel) {
             continue;
         }
         if let Some(pattern) = set.rules.build_all_match(rel) {
-            out.full = Some(Reason::BuildAll { pattern: pattern.as_str().to_string(), path: path.clone() });
+            out.full = Some(Reason::BuildAll {
+                pattern: pattern.as_str().to_string(),
+                path: path.clone(),
+            });
             return out;
         }
         if rel == "spec.yml" {
             spec_changed = true;
             continue;
         }
-        let Some((first, _)) = rel.split_once('/') else { continue };
+        let Some((first, _)) = rel.split_once('/') else {
+            continue;
+        };
         if let Some(image) = spec.image(first) {
             for plan in &spec.plans {
                 if image.in_plan(&plan.name.value) {
@@ -298,7 +352,9 @@ pub fn detect(spec: &Spec, set: &ChangeSet<'_>) -> Detected {
     }
     if spec_changed {
         for (key, what) in spec_changes(set.old_spec, spec) {
-            out.direct.entry(key).or_insert(Reason::SpecChanged { what });
+            out.direct
+                .entry(key)
+                .or_insert(Reason::SpecChanged { what });
         }
     }
     out
@@ -315,10 +371,14 @@ pub fn spec_changes(old: Option<&Spec>, new: &Spec) -> BTreeMap<(String, String)
             let what = match (old, old_plan) {
                 (None, _) => Some("the previous spec could not be read".to_string()),
                 (Some(_), None) => Some(format!("plan {plan_name} is new")),
-                (Some(_), Some(op)) if op.tag_prefix != plan.tag_prefix => Some(format!("tag prefix of plan {plan_name} changed")),
+                (Some(_), Some(op)) if op.tag_prefix != plan.tag_prefix => {
+                    Some(format!("tag prefix of plan {plan_name} changed"))
+                }
                 (Some(o), Some(_)) => match o.image(image.name()) {
                     None => Some("new image".to_string()),
-                    Some(before) if !before.in_plan(plan_name) => Some(format!("now built in plan {plan_name}")),
+                    Some(before) if !before.in_plan(plan_name) => {
+                        Some(format!("now built in plan {plan_name}"))
+                    }
                     Some(before) => entry_difference(o, before, new, image, plan_name),
                 },
             };
@@ -331,7 +391,13 @@ pub fn spec_changes(old: Option<&Spec>, new: &Spec) -> BTreeMap<(String, String)
 }
 
 /// The first field in which an image's entry differs, as seen by one plan.
-fn entry_difference(old_spec: &Spec, old: &ImageSpec, new_spec: &Spec, new: &ImageSpec, plan: &str) -> Option<String> {
+fn entry_difference(
+    old_spec: &Spec,
+    old: &ImageSpec,
+    new_spec: &Spec,
+    new: &ImageSpec,
+    plan: &str,
+) -> Option<String> {
     let args = |s: &ImageSpec| {
         let mut a = s.build_args.clone();
         if let Some(p) = s.plan_args.get(plan) {
@@ -340,19 +406,28 @@ fn entry_difference(old_spec: &Spec, old: &ImageSpec, new_spec: &Spec, new: &Ima
         a
     };
     let info = |spec: &Spec, s: &ImageSpec| -> Vec<(String, Option<crate::spec::InfoCmd>)> {
-        s.info_cmds.iter().map(|k| (k.value.clone(), spec.info_cmds.get(&k.value).cloned())).collect()
+        s.info_cmds
+            .iter()
+            .map(|k| (k.value.clone(), spec.info_cmds.get(&k.value).cloned()))
+            .collect()
     };
     let checks: [(&str, bool); 8] = [
         ("image_name", old.image_name != new.image_name),
         ("depend_on", old.depend_on != new.depend_on),
         ("build_args", args(old) != args(new)),
         ("info_cmds", info(old_spec, old) != info(new_spec, new)),
-        ("integration_tests", old.integration_tests != new.integration_tests),
+        (
+            "integration_tests",
+            old.integration_tests != new.integration_tests,
+        ),
         ("basic_tests", old.basic_tests != new.basic_tests),
         ("prune", old.prune != new.prune),
         ("prepull", old.prepull != new.prepull),
     ];
-    checks.iter().find(|(_, differs)| *differs).map(|(field, _)| format!("{field} of {} changed", new.name()))
+    checks
+        .iter()
+        .find(|(_, differs)| *differs)
+        .map(|(field, _)| format!("{field} of {} changed", new.name()))
 }
 
 #[cfg(test)]
@@ -372,43 +447,116 @@ mod tests {
         parse_change_rules(json, "change_ignore.json").unwrap().0
     }
 
-    fn run(paths: &[&str], commits: &[(&str, &str)], rules: &ChangeRules, old: Option<&Spec>) -> Detected {
+    fn run(
+        paths: &[&str],
+        commits: &[(&str, &str)],
+        rules: &ChangeRules,
+        old: Option<&Spec>,
+    ) -> Detected {
         let paths: Vec<String> = paths.iter().map(|p| p.to_string()).collect();
-        let commits: Vec<Commit> = commits.iter().map(|(s, m)| Commit { sha: s.to_string(), message: m.to_string() }).collect();
-        let set = ChangeSet { images_dir: "images", paths: &paths, commits: &commits, rules, old_spec: old, forced: None };
+        let commits: Vec<Commit> = commits
+            .iter()
+            .map(|(s, m)| Commit {
+                sha: s.to_string(),
+                message: m.to_string(),
+            })
+            .collect();
+        let set = ChangeSet {
+            images_dir: "images",
+            paths: &paths,
+            commits: &commits,
+            rules,
+            old_spec: old,
+            forced: None,
+        };
         detect(&spec_of(STACK), &set)
     }
 
     fn direct(d: &Detected) -> Vec<(&str, String)> {
-        d.direct.iter().map(|((i, _), r)| (i.as_str(), r.to_string())).collect()
+        d.direct
+            .iter()
+            .map(|((i, _), r)| (i.as_str(), r.to_string()))
+            .collect()
     }
 
     #[test]
     fn image_folders_mark_their_image_with_the_first_path() {
-        let d = run(&["README.md", "images/child/b.txt", "images/child/a.txt", "images/gone/Dockerfile", "images/x.md"], &[], &ChangeRules::default(), None);
+        let d = run(
+            &[
+                "README.md",
+                "images/child/b.txt",
+                "images/child/a.txt",
+                "images/gone/Dockerfile",
+                "images/x.md",
+            ],
+            &[],
+            &ChangeRules::default(),
+            None,
+        );
         assert_eq!(d.full, None);
         assert_eq!(direct(&d), [("child", "images/child/b.txt".to_string())]);
     }
 
     #[test]
     fn bare_names_match_the_first_component_and_globs_match_paths() {
-        let r = rules(r#"{"ChangeIgnore": ["conftest.py", "*/manual_tests", "**/*.md"], "BuildAll": ["tests_common", "spec.yml"]}"#);
-        let d = run(&["images/conftest.py", "images/base/manual_tests/t.py", "images/base/docs/x.md", "images/child/conftest.py"], &[], &r, None);
-        assert_eq!(direct(&d), [("child", "images/child/conftest.py".to_string())]);
-        let d = run(&["images/base/x", "images/tests_common/test_a.py"], &[], &r, None);
-        assert_eq!(d.full, Some(Reason::BuildAll { pattern: "tests_common".into(), path: "images/tests_common/test_a.py".into() }));
-        assert_eq!(d.full.unwrap().to_string(), "build-all: images/tests_common/test_a.py");
+        let r = rules(
+            r#"{"ChangeIgnore": ["conftest.py", "*/manual_tests", "**/*.md"], "BuildAll": ["tests_common", "spec.yml"]}"#,
+        );
+        let d = run(
+            &[
+                "images/conftest.py",
+                "images/base/manual_tests/t.py",
+                "images/base/docs/x.md",
+                "images/child/conftest.py",
+            ],
+            &[],
+            &r,
+            None,
+        );
+        assert_eq!(
+            direct(&d),
+            [("child", "images/child/conftest.py".to_string())]
+        );
+        let d = run(
+            &["images/base/x", "images/tests_common/test_a.py"],
+            &[],
+            &r,
+            None,
+        );
+        assert_eq!(
+            d.full,
+            Some(Reason::BuildAll {
+                pattern: "tests_common".into(),
+                path: "images/tests_common/test_a.py".into()
+            })
+        );
+        assert_eq!(
+            d.full.unwrap().to_string(),
+            "build-all: images/tests_common/test_a.py"
+        );
     }
 
     #[test]
     fn ignore_wins_over_build_all() {
-        let r = rules(r#"{"ChangeIgnore": ["tests_common/README.md"], "BuildAll": ["tests_common"]}"#);
-        assert_eq!(run(&["images/tests_common/README.md"], &[], &r, None), Detected::default());
+        let r =
+            rules(r#"{"ChangeIgnore": ["tests_common/README.md"], "BuildAll": ["tests_common"]}"#);
+        assert_eq!(
+            run(&["images/tests_common/README.md"], &[], &r, None),
+            Detected::default()
+        );
     }
 
     #[test]
     fn full_rebuild_messages_in_any_case() {
-        let d = run(&[], &[("aaaaaaaaaa", "fix"), ("bbbbbbbbbb", "Force FULL Rebuild please")], &ChangeRules::default(), None);
+        let d = run(
+            &[],
+            &[
+                ("aaaaaaaaaa", "fix"),
+                ("bbbbbbbbbb", "Force FULL Rebuild please"),
+            ],
+            &ChangeRules::default(),
+            None,
+        );
         assert_eq!(d.full.unwrap().to_string(), "full rebuild in bbbbbbb");
     }
 
@@ -417,30 +565,71 @@ mod tests {
         let old = spec_of(STACK);
         let new_text = STACK.replace("V: '1'", "V: '2'");
         let changes = spec_changes(Some(&old), &spec_of(&new_text));
-        assert_eq!(changes.into_iter().collect::<Vec<_>>(), [(("base".into(), "default".into()), "build_args of base changed".into())]);
+        assert_eq!(
+            changes.into_iter().collect::<Vec<_>>(),
+            [(
+                ("base".into(), "default".into()),
+                "build_args of base changed".into()
+            )]
+        );
         let reprefixed = spec_of(&STACK.replace("2024.1", "2024.2"));
         assert_eq!(spec_changes(Some(&old), &reprefixed).len(), 3);
         assert_eq!(spec_changes(None, &old).len(), 3);
-        let d = run(&["images/spec.yml"], &[], &ChangeRules::default(), Some(&spec_of(&STACK.replace("x/other", "x/other2"))));
-        assert_eq!(direct(&d), [("other", "spec.yml: image_name of other changed".to_string())]);
+        let d = run(
+            &["images/spec.yml"],
+            &[],
+            &ChangeRules::default(),
+            Some(&spec_of(&STACK.replace("x/other", "x/other2"))),
+        );
+        assert_eq!(
+            direct(&d),
+            [("other", "spec.yml: image_name of other changed".to_string())]
+        );
     }
 
     #[test]
     fn info_command_definitions_count_for_the_images_using_them() {
         let base = "images:\n  a: {image_name: x/a, info_cmds: [P]}\n  b: {image_name: x/b}\ntag: {prefix: '1'}\nall_info_cmds:\n  P: {description: d, command: python -V}\n";
-        let changed = spec_changes(Some(&spec_of(base)), &spec_of(&base.replace("python -V", "python3 -V")));
-        assert_eq!(changed.keys().map(|(i, _)| i.as_str()).collect::<Vec<_>>(), ["a"]);
-        assert_eq!(spec_changes(Some(&spec_of(base)), &spec_of(&format!("# comment\n{base}"))).len(), 0);
+        let changed = spec_changes(
+            Some(&spec_of(base)),
+            &spec_of(&base.replace("python -V", "python3 -V")),
+        );
+        assert_eq!(
+            changed.keys().map(|(i, _)| i.as_str()).collect::<Vec<_>>(),
+            ["a"]
+        );
+        assert_eq!(
+            spec_changes(
+                Some(&spec_of(base)),
+                &spec_of(&format!("# comment\n{base}"))
+            )
+            .len(),
+            0
+        );
     }
 
     #[test]
     fn change_rules_errors_have_places() {
-        let errs = parse_change_rules("{\n  \"BuildAll\": [\"a[\"]\n}", "change_ignore.json").unwrap_err();
-        assert_eq!(errs[0].pos, Some(Pos { line: 2, column: 16 }));
+        let errs =
+            parse_change_rules("{\n  \"BuildAll\": [\"a[\"]\n}", "change_ignore.json").unwrap_err();
+        assert_eq!(
+            errs[0].pos,
+            Some(Pos {
+                line: 2,
+                column: 16
+            })
+        );
         let errs = parse_change_rules("{\"BuildAll\": \"spec.yml\"}", "f").unwrap_err();
         assert!(errs[0].message.contains("must be a list"));
-        assert!(parse_change_rules("{oops", "f").unwrap_err()[0].message.contains("not valid JSON"));
+        assert!(
+            parse_change_rules("{oops", "f").unwrap_err()[0]
+                .message
+                .contains("not valid JSON")
+        );
         let (_, warnings) = parse_change_rules("{\"BuildAl\": []}", "f").unwrap();
-        assert_eq!(warnings[0].help.as_deref(), Some("did you mean 'BuildAll'?"));
+        assert_eq!(
+            warnings[0].help.as_deref(),
+            Some("did you mean 'BuildAll'?")
+        );
     }
 }

@@ -95,7 +95,11 @@ impl fmt::Display for Diagnostic {
             Severity::Warning => "warning",
         };
         match self.pos {
-            Some(p) => write!(f, "{}:{}:{}: {level}: {}", self.file, p.line, p.column, self.message),
+            Some(p) => write!(
+                f,
+                "{}:{}:{}: {level}: {}",
+                self.file, p.line, p.column, self.message
+            ),
             None => write!(f, "{}: {level}: {}", self.file, self.message),
         }
     }

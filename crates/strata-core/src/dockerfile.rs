@@ -34,7 +34,9 @@ pub fn base_of(text: &str) -> Option<DockerfileBase> {
     let mut froms: Vec<(usize, String)> = Vec::new();
     for (line, instruction) in instructions(text) {
         let mut words = instruction.split_whitespace();
-        let Some(keyword) = words.next() else { continue };
+        let Some(keyword) = words.next() else {
+            continue;
+        };
         if keyword.eq_ignore_ascii_case("ARG") && froms.is_empty() {
             for decl in words {
                 let (name, default) = match decl.split_once('=') {
@@ -49,9 +51,16 @@ pub fn base_of(text: &str) -> Option<DockerfileBase> {
             }
         }
     }
-    let with_arg = froms.iter().find_map(|(line, from)| arg_in(from, &global_args).map(|arg| (*line, from, Some(arg))));
+    let with_arg = froms
+        .iter()
+        .find_map(|(line, from)| arg_in(from, &global_args).map(|arg| (*line, from, Some(arg))));
     let (line, from, arg) = with_arg.or_else(|| froms.first().map(|(l, f)| (*l, f, None)))?;
-    Some(DockerfileBase { from: from.clone(), line, arg, global_args })
+    Some(DockerfileBase {
+        from: from.clone(),
+        line,
+        arg,
+        global_args,
+    })
 }
 
 /// The global arg used in `reference`, and whether it is the tag or all of it.
@@ -79,10 +88,14 @@ fn first_variable(s: &str) -> Option<(&str, usize, usize)> {
     if let Some(inner) = rest.strip_prefix('{') {
         let close = inner.find('}')?;
         let body = &inner[..close];
-        let name_end = body.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(body.len());
+        let name_end = body
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(body.len());
         Some((&body[..name_end], start, start + 2 + close + 1))
     } else {
-        let len = rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(rest.len());
+        let len = rest
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(rest.len());
         (len > 0).then(|| (&rest[..len], start, start + 1 + len))
     }
 }
@@ -118,7 +131,10 @@ mod tests {
 
     #[test]
     fn finds_the_tag_arg_of_the_seed_layout() {
-        let b = base_of("ARG BASE_TAG=latest\nFROM ghcr.io/ucsd-ets/datascience-notebook:${BASE_TAG}\nRUN x\n").unwrap();
+        let b = base_of(
+            "ARG BASE_TAG=latest\nFROM ghcr.io/ucsd-ets/datascience-notebook:${BASE_TAG}\nRUN x\n",
+        )
+        .unwrap();
         assert_eq!(b.arg, Some(("BASE_TAG".into(), ArgRole::Tag)));
         assert_eq!(b.line, 2);
         assert_eq!(b.global_args["BASE_TAG"].as_deref(), Some("latest"));
@@ -142,7 +158,8 @@ mod tests {
 
     #[test]
     fn continuations_and_multi_stage() {
-        let text = "ARG A=1 B\nFROM busybox \\\n  AS tools\nFROM org/p:${B}\nCOPY --from=tools /x /x\n";
+        let text =
+            "ARG A=1 B\nFROM busybox \\\n  AS tools\nFROM org/p:${B}\nCOPY --from=tools /x /x\n";
         let b = base_of(text).unwrap();
         assert_eq!(b.from, "org/p:${B}");
         assert_eq!(b.line, 4);

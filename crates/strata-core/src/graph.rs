@@ -33,7 +33,11 @@ impl Graph {
     /// The graph of `spec`'s images, or every cycle and unknown parent in it.
     pub fn new(spec: &Spec) -> Result<Graph, Vec<GraphError>> {
         let keys: Vec<String> = spec.image_keys().map(str::to_string).collect();
-        let index: BTreeMap<String, usize> = keys.iter().enumerate().map(|(i, k)| (k.clone(), i)).collect();
+        let index: BTreeMap<String, usize> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (k.clone(), i))
+            .collect();
         let mut errors = Vec::new();
         let mut parent = vec![None; keys.len()];
         for (i, image) in spec.images.iter().enumerate() {
@@ -47,9 +51,11 @@ impl Graph {
                 }
             }
         }
-        errors.extend(find_cycles(&parent).into_iter().map(|cycle| {
-            GraphError::Cycle(cycle.into_iter().map(|i| keys[i].clone()).collect())
-        }));
+        errors.extend(
+            find_cycles(&parent).into_iter().map(|cycle| {
+                GraphError::Cycle(cycle.into_iter().map(|i| keys[i].clone()).collect())
+            }),
+        );
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -59,7 +65,12 @@ impl Graph {
                 children[*p].push(i);
             }
         }
-        Ok(Graph { keys, parent, children, index })
+        Ok(Graph {
+            keys,
+            parent,
+            children,
+            index,
+        })
     }
 
     /// Every image key, in spec order.
@@ -84,7 +95,9 @@ impl Graph {
 
     /// Images with no parent, in spec order.
     pub fn roots(&self) -> Vec<usize> {
-        (0..self.keys.len()).filter(|&i| self.parent[i].is_none()).collect()
+        (0..self.keys.len())
+            .filter(|&i| self.parent[i].is_none())
+            .collect()
     }
 
     /// Every image, parents before children; among siblings, spec order.
@@ -130,7 +143,11 @@ fn find_cycles(parent: &[Option<usize>]) -> Vec<Vec<usize>> {
                 1 => {
                     if let Some(from) = walk.iter().position(|&w| w == i) {
                         let mut cycle: Vec<usize> = walk[from..].to_vec();
-                        let first = cycle.iter().enumerate().min_by_key(|(_, v)| **v).map_or(0, |(p, _)| p);
+                        let first = cycle
+                            .iter()
+                            .enumerate()
+                            .min_by_key(|(_, v)| **v)
+                            .map_or(0, |(p, _)| p);
                         cycle.rotate_left(first);
                         // Walk order follows parent links; show it as "depends on".
                         cycle.push(cycle[0]);
@@ -170,11 +187,25 @@ mod tests {
 
     #[test]
     fn orders_parents_before_children() {
-        let g = Graph::new(&spec_of(&[("c", Some("b")), ("a", None), ("b", Some("a")), ("d", Some("a"))])).unwrap();
-        let names: Vec<_> = g.topo_order().into_iter().map(|i| g.keys()[i].as_str()).collect();
+        let g = Graph::new(&spec_of(&[
+            ("c", Some("b")),
+            ("a", None),
+            ("b", Some("a")),
+            ("d", Some("a")),
+        ]))
+        .unwrap();
+        let names: Vec<_> = g
+            .topo_order()
+            .into_iter()
+            .map(|i| g.keys()[i].as_str())
+            .collect();
         assert_eq!(names, ["a", "b", "c", "d"]);
         let a = g.index_of("a").unwrap();
-        let desc: Vec<_> = g.descendants(a).into_iter().map(|i| g.keys()[i].as_str()).collect();
+        let desc: Vec<_> = g
+            .descendants(a)
+            .into_iter()
+            .map(|i| g.keys()[i].as_str())
+            .collect();
         assert_eq!(desc, ["b", "c", "d"]);
         let c = g.index_of("c").unwrap();
         assert_eq!(g.ancestors(c), vec![g.index_of("b").unwrap(), a]);
@@ -182,9 +213,27 @@ mod tests {
 
     #[test]
     fn reports_cycles_and_unknown_parents() {
-        let errs = Graph::new(&spec_of(&[("a", Some("c")), ("b", Some("a")), ("c", Some("b")), ("d", Some("zz")), ("e", Some("e"))])).unwrap_err();
-        assert!(errs.contains(&GraphError::UnknownParent { image: "d".into(), parent: "zz".into() }));
-        assert!(errs.contains(&GraphError::Cycle(vec!["a".into(), "c".into(), "b".into(), "a".into()])), "{errs:?}");
+        let errs = Graph::new(&spec_of(&[
+            ("a", Some("c")),
+            ("b", Some("a")),
+            ("c", Some("b")),
+            ("d", Some("zz")),
+            ("e", Some("e")),
+        ]))
+        .unwrap_err();
+        assert!(errs.contains(&GraphError::UnknownParent {
+            image: "d".into(),
+            parent: "zz".into()
+        }));
+        assert!(
+            errs.contains(&GraphError::Cycle(vec![
+                "a".into(),
+                "c".into(),
+                "b".into(),
+                "a".into()
+            ])),
+            "{errs:?}"
+        );
         assert!(errs.contains(&GraphError::Cycle(vec!["e".into(), "e".into()])));
         assert_eq!(errs.len(), 3);
     }

@@ -56,7 +56,9 @@ pub enum SuffixError {
     #[error("the branch name '{0}' cannot be made into a tag: use --tag-suffix hash")]
     Unusable(String),
     /// The suffix would produce a promotion tag.
-    #[error("the tag suffix '{suffix}' would make the tag '{tag}', which is a promotion tag: builds never write it; use --tag-suffix hash or another branch name")]
+    #[error(
+        "the tag suffix '{suffix}' would make the tag '{tag}', which is a promotion tag: builds never write it; use --tag-suffix hash or another branch name"
+    )]
     PromotionTag {
         /// The suffix.
         suffix: String,
@@ -78,13 +80,16 @@ pub fn tag_suffix(spec: &Spec, source: &SuffixSource) -> Result<String, SuffixEr
             }
             sha[..7].to_ascii_lowercase()
         }
-        SuffixSource::Branch(branch) => {
-            Tag::sanitize(branch).ok_or_else(|| SuffixError::Unusable(branch.clone()))?.as_str().to_string()
-        }
+        SuffixSource::Branch(branch) => Tag::sanitize(branch)
+            .ok_or_else(|| SuffixError::Unusable(branch.clone()))?
+            .as_str()
+            .to_string(),
     };
     for plan in &spec.plans {
         let tag = format!("{}-{suffix}", plan.tag_prefix.value);
-        let promotion = spec.plans.iter().any(|p| p.stable_tag() == tag) || tag == "stable" || suffix == "stable";
+        let promotion = spec.plans.iter().any(|p| p.stable_tag() == tag)
+            || tag == "stable"
+            || suffix == "stable";
         if promotion {
             return Err(SuffixError::PromotionTag { suffix, tag });
         }
@@ -141,7 +146,9 @@ impl Plan {
 
     /// The build of `image` in `plan`.
     pub fn build(&self, image: &str, plan: &str) -> Option<&Build> {
-        self.builds.iter().find(|b| b.image == image && b.plan == plan)
+        self.builds
+            .iter()
+            .find(|b| b.image == image && b.plan == plan)
     }
 }
 
@@ -165,12 +172,27 @@ pub struct PlanOptions {
 }
 
 /// Makes the plan. `spec` must be valid (its graph builds).
-pub fn plan(spec: &Spec, graph: &Graph, detected: &Detected, options: &PlanOptions, published: &mut dyn PublishedLookup) -> Plan {
+pub fn plan(
+    spec: &Spec,
+    graph: &Graph,
+    detected: &Detected,
+    options: &PlanOptions,
+    published: &mut dyn PublishedLookup,
+) -> Plan {
     let mut builds = Vec::new();
     let order = graph.topo_order();
-    for plan in spec.plans.iter().filter(|p| options.only_plan.as_ref().is_none_or(|o| *o == p.name.value)) {
+    for plan in spec.plans.iter().filter(|p| {
+        options
+            .only_plan
+            .as_ref()
+            .is_none_or(|o| *o == p.name.value)
+    }) {
         let plan_name = plan.name.value.as_str();
-        let in_plan: Vec<usize> = order.iter().copied().filter(|&i| spec.images[i].in_plan(plan_name)).collect();
+        let in_plan: Vec<usize> = order
+            .iter()
+            .copied()
+            .filter(|&i| spec.images[i].in_plan(plan_name))
+            .collect();
         // Images rebuilt because a child needs a parent that is not published.
         let mut needed: BTreeMap<usize, String> = BTreeMap::new();
         let mut lookups: BTreeMap<usize, Published> = BTreeMap::new();
@@ -182,7 +204,10 @@ pub fn plan(spec: &Spec, graph: &Graph, detected: &Detected, options: &PlanOptio
                 if !is_rebuilt(&reasons, i) || is_rebuilt(&reasons, p) {
                     continue;
                 }
-                let found = lookups.entry(p).or_insert_with(|| published.lookup(&spec.images[p], plan)).clone();
+                let found = lookups
+                    .entry(p)
+                    .or_insert_with(|| published.lookup(&spec.images[p], plan))
+                    .clone();
                 if found == Published::Missing && !needed.contains_key(&p) {
                     needed.insert(p, spec.images[i].name().to_string());
                     grew = true;
@@ -213,7 +238,8 @@ pub fn plan(spec: &Spec, graph: &Graph, detected: &Detected, options: &PlanOptio
                 build_args.extend(args.value.clone());
             }
             if let (Some(base), Some(_)) = (&base_ref, parent) {
-                let (arg, role) = match options.dockerfiles.get(image.name()).map(|d| d.arg.clone()) {
+                let (arg, role) = match options.dockerfiles.get(image.name()).map(|d| d.arg.clone())
+                {
                     Some(Some((arg, role))) => (Some(arg), role),
                     Some(None) => (None, ArgRole::Tag),
                     None => (Some(DEFAULT_BASE_ARG.to_string()), ArgRole::Tag),
@@ -251,19 +277,37 @@ pub fn plan(spec: &Spec, graph: &Graph, detected: &Detected, options: &PlanOptio
 
 /// The reason each image of one plan is rebuilt (or [`Reason::Unchanged`]),
 /// walking parents before children so a parent's rebuild reaches them all.
-fn rebuild_reasons(spec: &Spec, graph: &Graph, detected: &Detected, plan: &str, in_plan: &[usize], needed: &BTreeMap<usize, String>) -> BTreeMap<usize, Reason> {
+fn rebuild_reasons(
+    spec: &Spec,
+    graph: &Graph,
+    detected: &Detected,
+    plan: &str,
+    in_plan: &[usize],
+    needed: &BTreeMap<usize, String>,
+) -> BTreeMap<usize, Reason> {
     let mut reasons: BTreeMap<usize, Reason> = BTreeMap::new();
     for &i in in_plan {
         let key = spec.images[i].name();
         let parent_rebuilt = graph
             .parent(i)
             .filter(|p| reasons.get(p).is_some_and(|r| *r != Reason::Unchanged))
-            .map(|p| Reason::ParentRebuilt { parent: spec.images[p].name().to_string() });
+            .map(|p| Reason::ParentRebuilt {
+                parent: spec.images[p].name().to_string(),
+            });
         let reason = detected
             .full
             .clone()
-            .or_else(|| detected.direct.get(&(key.to_string(), plan.to_string())).cloned())
-            .or_else(|| needed.get(&i).map(|child| Reason::NotPublished { child: child.clone() }))
+            .or_else(|| {
+                detected
+                    .direct
+                    .get(&(key.to_string(), plan.to_string()))
+                    .cloned()
+            })
+            .or_else(|| {
+                needed.get(&i).map(|child| Reason::NotPublished {
+                    child: child.clone(),
+                })
+            })
             .or(parent_rebuilt)
             .unwrap_or(Reason::Unchanged);
         reasons.insert(i, reason);
@@ -276,7 +320,10 @@ fn is_rebuilt(reasons: &BTreeMap<usize, Reason>, i: usize) -> bool {
 }
 
 fn reference_of(image: &ImageSpec, tag: &str) -> String {
-    let name = image.image_name.as_ref().map_or(image.name(), |n| n.value.as_str());
+    let name = image
+        .image_name
+        .as_ref()
+        .map_or(image.name(), |n| n.value.as_str());
     format!("{name}:{tag}")
 }
 
@@ -318,7 +365,10 @@ tag: {prefix: '2024.1'}
     impl PublishedLookup for Map {
         fn lookup(&mut self, image: &ImageSpec, _: &PlanSpec) -> Published {
             self.1.push(image.name().to_string());
-            self.0.get(image.name()).cloned().unwrap_or(Published::Missing)
+            self.0
+                .get(image.name())
+                .cloned()
+                .unwrap_or(Published::Missing)
         }
     }
 
@@ -326,33 +376,66 @@ tag: {prefix: '2024.1'}
         let spec = spec::parse(text, "spec.yml").spec.unwrap();
         let graph = Graph::new(&spec).unwrap();
         let paths: Vec<String> = paths.iter().map(|p| p.to_string()).collect();
-        let commits = vec![Commit { sha: "1234567abc".into(), message: "m".into() }];
+        let commits = vec![Commit {
+            sha: "1234567abc".into(),
+            message: "m".into(),
+        }];
         let rules = ChangeRules::default();
-        let set = ChangeSet { images_dir: "images", paths: &paths, commits: &commits, rules: &rules, old_spec: None, forced: None };
+        let set = ChangeSet {
+            images_dir: "images",
+            paths: &paths,
+            commits: &commits,
+            rules: &rules,
+            old_spec: None,
+            forced: None,
+        };
         let detected = detect(&spec, &set);
-        let options = PlanOptions { head: "1234567abc".into(), suffix: "1234567".into(), changed_files: paths.clone(), ..PlanOptions::default() };
+        let options = PlanOptions {
+            head: "1234567abc".into(),
+            suffix: "1234567".into(),
+            changed_files: paths.clone(),
+            ..PlanOptions::default()
+        };
         plan(&spec, &graph, &detected, &options, lookup)
     }
 
     fn summary(p: &Plan) -> Vec<(String, String)> {
-        p.builds.iter().map(|b| (b.image.clone(), b.reason.to_string())).collect()
+        p.builds
+            .iter()
+            .map(|b| (b.image.clone(), b.reason.to_string()))
+            .collect()
     }
 
     #[test]
     fn a_changed_middle_image_rebuilds_with_its_descendants_on_the_published_root() {
-        let mut lookup = Map(BTreeMap::from([("root".into(), Published::At("ghcr.io/o/root:2024.1-abcdef0@sha256:00".into()))]), vec![]);
+        let mut lookup = Map(
+            BTreeMap::from([(
+                "root".into(),
+                Published::At("ghcr.io/o/root:2024.1-abcdef0@sha256:00".into()),
+            )]),
+            vec![],
+        );
         let p = make(STACK, &["images/mid/Dockerfile"], &mut lookup);
-        assert_eq!(summary(&p), [
-            ("root".into(), "unchanged".into()),
-            ("mid".into(), "images/mid/Dockerfile".into()),
-            ("leaf".into(), "parent rebuilt (mid)".into()),
-            ("side".into(), "unchanged".into()),
-        ]);
+        assert_eq!(
+            summary(&p),
+            [
+                ("root".into(), "unchanged".into()),
+                ("mid".into(), "images/mid/Dockerfile".into()),
+                ("leaf".into(), "parent rebuilt (mid)".into()),
+                ("side".into(), "unchanged".into()),
+            ]
+        );
         let mid = p.build("mid", "default").unwrap();
-        assert_eq!(mid.base_ref.as_deref(), Some("ghcr.io/o/root:2024.1-abcdef0@sha256:00"));
+        assert_eq!(
+            mid.base_ref.as_deref(),
+            Some("ghcr.io/o/root:2024.1-abcdef0@sha256:00")
+        );
         assert_eq!(mid.build_args["BASE_TAG"], "2024.1-abcdef0@sha256:00");
         let leaf = p.build("leaf", "default").unwrap();
-        assert_eq!(leaf.base_ref.as_deref(), Some("ghcr.io/o/mid:2024.1-1234567"));
+        assert_eq!(
+            leaf.base_ref.as_deref(),
+            Some("ghcr.io/o/mid:2024.1-1234567")
+        );
         assert_eq!(leaf.build_args["BASE_TAG"], "2024.1-1234567");
         assert_eq!(lookup.1, ["root"]);
     }
@@ -360,12 +443,15 @@ tag: {prefix: '2024.1'}
     #[test]
     fn an_unpublished_parent_is_built_too() {
         let p = make(STACK, &["images/leaf/x"], &mut Map(BTreeMap::new(), vec![]));
-        assert_eq!(summary(&p), [
-            ("root".into(), "parent not published (needed by mid)".into()),
-            ("mid".into(), "parent not published (needed by leaf)".into()),
-            ("leaf".into(), "images/leaf/x".into()),
-            ("side".into(), "parent rebuilt (root)".into()),
-        ]);
+        assert_eq!(
+            summary(&p),
+            [
+                ("root".into(), "parent not published (needed by mid)".into()),
+                ("mid".into(), "parent not published (needed by leaf)".into()),
+                ("leaf".into(), "images/leaf/x".into()),
+                ("side".into(), "parent rebuilt (root)".into()),
+            ]
+        );
     }
 
     #[test]
@@ -375,21 +461,56 @@ tag: {prefix: '2024.1'}
         assert!(side.rebuild);
         assert_eq!(side.base_ref, None);
         assert!(!side.build_args.contains_key("BASE_TAG"));
-        assert!(side.build_args.is_empty(), "a parent's args are not inherited: {:?}", side.build_args);
+        assert!(
+            side.build_args.is_empty(),
+            "a parent's args are not inherited: {:?}",
+            side.build_args
+        );
     }
 
     #[test]
     fn tags_refs_and_args_follow_plans() {
         let text = include_str!("../../../../shared/fixtures/specs/v1-two-plans.spec.yml");
-        let p = make(text, &["images/datahub-base-notebook/Dockerfile"], &mut Offline);
-        let got: Vec<_> = p.builds.iter().map(|b| (b.plan.as_str(), b.image.as_str(), b.reference.as_str())).collect();
-        assert_eq!(got, [
-            ("PYTHON39", "datahub-base-notebook", "davidzz/datahub-base-notebook:2021.3-1234567"),
-            ("PYTHON39", "datascience-notebook", "davidzz/datascience-notebook:2021.3-1234567"),
-            ("PYTHON38", "datahub-base-notebook", "davidzz/datahub-base-notebook:2021.2-1234567"),
-            ("PYTHON38", "datascience-notebook", "davidzz/datascience-notebook:2021.2-1234567"),
-            ("PYTHON38", "scipy-ml-notebook", "davidzz/scipy-ml-notebook:2021.2-1234567"),
-        ]);
+        let p = make(
+            text,
+            &["images/datahub-base-notebook/Dockerfile"],
+            &mut Offline,
+        );
+        let got: Vec<_> = p
+            .builds
+            .iter()
+            .map(|b| (b.plan.as_str(), b.image.as_str(), b.reference.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "PYTHON39",
+                    "datahub-base-notebook",
+                    "davidzz/datahub-base-notebook:2021.3-1234567"
+                ),
+                (
+                    "PYTHON39",
+                    "datascience-notebook",
+                    "davidzz/datascience-notebook:2021.3-1234567"
+                ),
+                (
+                    "PYTHON38",
+                    "datahub-base-notebook",
+                    "davidzz/datahub-base-notebook:2021.2-1234567"
+                ),
+                (
+                    "PYTHON38",
+                    "datascience-notebook",
+                    "davidzz/datascience-notebook:2021.2-1234567"
+                ),
+                (
+                    "PYTHON38",
+                    "scipy-ml-notebook",
+                    "davidzz/scipy-ml-notebook:2021.2-1234567"
+                ),
+            ]
+        );
         let base38 = p.build("datahub-base-notebook", "PYTHON38").unwrap();
         assert_eq!(base38.build_args["PY_VER_SHORT"], "3.8");
         assert_eq!(base38.build_args["placeholder"], "test_XXX");
@@ -401,15 +522,30 @@ tag: {prefix: '2024.1'}
     fn cli_args_win_and_dockerfile_base_args_are_used() {
         let spec = spec::parse(STACK, "spec.yml").spec.unwrap();
         let graph = Graph::new(&spec).unwrap();
-        let detected = Detected { full: Some(Reason::All), ..Detected::default() };
-        let mut options = PlanOptions { suffix: "main".into(), ..PlanOptions::default() };
+        let detected = Detected {
+            full: Some(Reason::All),
+            ..Detected::default()
+        };
+        let mut options = PlanOptions {
+            suffix: "main".into(),
+            ..PlanOptions::default()
+        };
         options.cli_args.insert("PY".into(), "3.12".into());
-        options.dockerfiles.insert("mid".into(), crate::dockerfile::base_of("ARG PARENT\nFROM ${PARENT}\n").unwrap());
-        options.dockerfiles.insert("side".into(), crate::dockerfile::base_of("FROM ghcr.io/o/root:fixed\n").unwrap());
+        options.dockerfiles.insert(
+            "mid".into(),
+            crate::dockerfile::base_of("ARG PARENT\nFROM ${PARENT}\n").unwrap(),
+        );
+        options.dockerfiles.insert(
+            "side".into(),
+            crate::dockerfile::base_of("FROM ghcr.io/o/root:fixed\n").unwrap(),
+        );
         let p = plan(&spec, &graph, &detected, &options, &mut Offline);
         assert!(p.full_rebuild);
         assert_eq!(p.build("root", "default").unwrap().build_args["PY"], "3.12");
-        assert_eq!(p.build("mid", "default").unwrap().build_args["PARENT"], "ghcr.io/o/root:2024.1-main");
+        assert_eq!(
+            p.build("mid", "default").unwrap().build_args["PARENT"],
+            "ghcr.io/o/root:2024.1-main"
+        );
         let side = p.build("side", "default").unwrap();
         assert_eq!(side.build_args.keys().collect::<Vec<_>>(), ["PY"]);
         assert_eq!(side.reason.to_string(), "--all");
@@ -418,10 +554,22 @@ tag: {prefix: '2024.1'}
     #[test]
     fn suffixes_never_make_promotion_tags() {
         let spec = spec::parse(STACK, "spec.yml").spec.unwrap();
-        assert_eq!(tag_suffix(&spec, &SuffixSource::Hash("ABCDEF0123".into())).unwrap(), "abcdef0");
-        assert_eq!(tag_suffix(&spec, &SuffixSource::Branch("feature/New thing".into())).unwrap(), "feature-New-thing");
-        assert!(matches!(tag_suffix(&spec, &SuffixSource::Branch("stable".into())), Err(SuffixError::PromotionTag { .. })));
-        assert!(matches!(tag_suffix(&spec, &SuffixSource::Branch("///".into())), Err(SuffixError::Unusable(_)) | Err(SuffixError::PromotionTag { .. })));
+        assert_eq!(
+            tag_suffix(&spec, &SuffixSource::Hash("ABCDEF0123".into())).unwrap(),
+            "abcdef0"
+        );
+        assert_eq!(
+            tag_suffix(&spec, &SuffixSource::Branch("feature/New thing".into())).unwrap(),
+            "feature-New-thing"
+        );
+        assert!(matches!(
+            tag_suffix(&spec, &SuffixSource::Branch("stable".into())),
+            Err(SuffixError::PromotionTag { .. })
+        ));
+        assert!(matches!(
+            tag_suffix(&spec, &SuffixSource::Branch("///".into())),
+            Err(SuffixError::Unusable(_)) | Err(SuffixError::PromotionTag { .. })
+        ));
         assert!(tag_suffix(&spec, &SuffixSource::Hash("zz".into())).is_err());
     }
 

@@ -167,7 +167,15 @@ impl Parsed {
     }
 }
 
-const TOP_KEYS: &[&str] = &["root", "images", "tag", "plans", "tags", "all_info_cmds", "manifests"];
+const TOP_KEYS: &[&str] = &[
+    "root",
+    "images",
+    "tag",
+    "plans",
+    "tags",
+    "all_info_cmds",
+    "manifests",
+];
 const IMAGE_KEYS: &[&str] = &[
     "image_name",
     "depend_on",
@@ -200,10 +208,18 @@ pub fn conflict_markers(text: &str, file: &str) -> Vec<Diagnostic> {
         .map(|(i, line)| {
             Diagnostic::error(
                 file,
-                Some(Pos { line: i + 1, column: 1 }),
-                format!("merge-conflict marker '{}'", line.chars().take(7).collect::<String>()),
+                Some(Pos {
+                    line: i + 1,
+                    column: 1,
+                }),
+                format!(
+                    "merge-conflict marker '{}'",
+                    line.chars().take(7).collect::<String>()
+                ),
             )
-            .with_help("resolve the merge conflict (keep one side, delete the markers) and commit again")
+            .with_help(
+                "resolve the merge conflict (keep one side, delete the markers) and commit again",
+            )
         })
         .collect()
 }
@@ -252,22 +268,42 @@ impl Reader<'_> {
 
     /// The entries of a mapping node, reporting unknown keys (with the
     /// closest known one) and non-scalar keys.
-    fn entries<'n>(&mut self, node: &'n Node, what: &str, known: Option<&[&str]>) -> Vec<(Located<String>, &'n Node)> {
+    fn entries<'n>(
+        &mut self,
+        node: &'n Node,
+        what: &str,
+        known: Option<&[&str]>,
+    ) -> Vec<(Located<String>, &'n Node)> {
         let Some(map) = node.as_map() else {
             if !node.is_null() {
-                self.error(node.pos, format!("{what} must be a mapping (key: value), found {}", node.kind()), None);
+                self.error(
+                    node.pos,
+                    format!(
+                        "{what} must be a mapping (key: value), found {}",
+                        node.kind()
+                    ),
+                    None,
+                );
             }
             return Vec::new();
         };
         let mut out = Vec::new();
         for (k, v) in map {
             let Some(key) = k.as_scalar() else {
-                self.error(k.pos, format!("keys in {what} must be plain names, found {}", k.kind()), None);
+                self.error(
+                    k.pos,
+                    format!("keys in {what} must be plain names, found {}", k.kind()),
+                    None,
+                );
                 continue;
             };
             if let Some(known) = known {
                 if !known.contains(&key) {
-                    let mut d = Diagnostic::warning(self.file, Some(k.pos), format!("unknown key '{key}' in {what}; it is ignored"));
+                    let mut d = Diagnostic::warning(
+                        self.file,
+                        Some(k.pos),
+                        format!("unknown key '{key}' in {what}; it is ignored"),
+                    );
                     if let Some(near) = closest(key, known.iter().copied()) {
                         d = d.with_help(format!("did you mean '{near}'?"));
                     } else {
@@ -277,16 +313,29 @@ impl Reader<'_> {
                     continue;
                 }
             }
-            out.push((Located { value: key.to_string(), pos: k.pos }, v));
+            out.push((
+                Located {
+                    value: key.to_string(),
+                    pos: k.pos,
+                },
+                v,
+            ));
         }
         out
     }
 
     fn text(&mut self, node: &Node, what: &str) -> Option<Located<String>> {
         match &node.value {
-            Value::Scalar { text, .. } if !node.is_null() => Some(Located { value: text.clone(), pos: node.pos }),
+            Value::Scalar { text, .. } if !node.is_null() => Some(Located {
+                value: text.clone(),
+                pos: node.pos,
+            }),
             _ => {
-                self.error(node.pos, format!("{what} must be a single value, found {}", node.kind()), None);
+                self.error(
+                    node.pos,
+                    format!("{what} must be a single value, found {}", node.kind()),
+                    None,
+                );
                 None
             }
         }
@@ -297,7 +346,11 @@ impl Reader<'_> {
             Some("true" | "True" | "TRUE" | "yes" | "Yes" | "on") => true,
             Some("false" | "False" | "FALSE" | "no" | "No" | "off") => false,
             _ => {
-                self.error(node.pos, format!("{what} must be true or false, found {}", describe(node)), None);
+                self.error(
+                    node.pos,
+                    format!("{what} must be true or false, found {}", describe(node)),
+                    None,
+                );
                 false
             }
         }
@@ -307,10 +360,20 @@ impl Reader<'_> {
     fn names(&mut self, node: &Node, what: &str) -> Vec<Located<String>> {
         match &node.value {
             _ if node.is_null() => Vec::new(),
-            Value::Scalar { text, .. } => vec![Located { value: text.clone(), pos: node.pos }],
-            Value::Seq(items) => items.iter().filter_map(|i| self.text(i, &format!("each item of {what}"))).collect(),
+            Value::Scalar { text, .. } => vec![Located {
+                value: text.clone(),
+                pos: node.pos,
+            }],
+            Value::Seq(items) => items
+                .iter()
+                .filter_map(|i| self.text(i, &format!("each item of {what}")))
+                .collect(),
             Value::Map(_) => {
-                self.error(node.pos, format!("{what} must be a list of names, found a mapping"), None);
+                self.error(
+                    node.pos,
+                    format!("{what} must be a list of names, found a mapping"),
+                    None,
+                );
                 Vec::new()
             }
         }
@@ -325,7 +388,11 @@ impl Reader<'_> {
                 }
                 _ => self.error(
                     v.pos,
-                    format!("build arg '{}' in {what} must be a single value, found {}", k.value, v.kind()),
+                    format!(
+                        "build arg '{}' in {what} must be a single value, found {}",
+                        k.value,
+                        v.kind()
+                    ),
                     Some(format!("write it as text, e.g. {}: \"value\"", k.value)),
                 ),
             }
@@ -337,7 +404,10 @@ impl Reader<'_> {
         if root.as_map().is_none() {
             self.error(
                 root.pos,
-                format!("a spec must be a mapping with an 'images' key, found {}", root.kind()),
+                format!(
+                    "a spec must be a mapping with an 'images' key, found {}",
+                    root.kind()
+                ),
                 Some("see the spec.yml layout in strata's README".into()),
             );
             return None;
@@ -366,20 +436,32 @@ impl Reader<'_> {
                         }
                     }
                     if tag_prefix.is_none() && value.as_map().is_some() {
-                        self.error(value.pos, "tag has no prefix", Some("add `prefix: \"2024.1\"` under tag".into()));
+                        self.error(
+                            value.pos,
+                            "tag has no prefix",
+                            Some("add `prefix: \"2024.1\"` under tag".into()),
+                        );
                     }
                 }
                 "plans" | "tags" => {
                     legacy = true;
                     if plans.is_some() {
-                        self.error(key.pos, "both 'plans' and 'tags' declare plans", Some("keep one of them".into()));
+                        self.error(
+                            key.pos,
+                            "both 'plans' and 'tags' declare plans",
+                            Some("keep one of them".into()),
+                        );
                     }
                     plans = Some(self.plans(value, &key.value));
                 }
                 "all_info_cmds" | "manifests" => {
                     legacy |= key.value == "manifests";
                     if info_cmds.is_some() {
-                        self.error(key.pos, "both 'all_info_cmds' and 'manifests' define info commands", Some("keep one of them".into()));
+                        self.error(
+                            key.pos,
+                            "both 'all_info_cmds' and 'manifests' define info commands",
+                            Some("keep one of them".into()),
+                        );
                     }
                     info_cmds = Some((key.pos, self.info_cmds(value, &key.value)));
                 }
@@ -387,27 +469,49 @@ impl Reader<'_> {
             }
         }
         if !saw_images {
-            self.error(root.pos, "the spec has no 'images' key", Some("list the stack's images under `images:`".into()));
+            self.error(
+                root.pos,
+                "the spec has no 'images' key",
+                Some("list the stack's images under `images:`".into()),
+            );
         }
         let plans = match (plans, tag_prefix) {
             (Some(plans), Some(prefix)) => {
-                self.error(prefix.pos, "tag.prefix cannot be combined with plans", Some("give each plan its tag_prefix, or remove the plans".into()));
+                self.error(
+                    prefix.pos,
+                    "tag.prefix cannot be combined with plans",
+                    Some("give each plan its tag_prefix, or remove the plans".into()),
+                );
                 plans
             }
             (Some(plans), None) => plans,
             (None, Some(prefix)) => vec![PlanSpec {
-                name: Located { value: DEFAULT_PLAN.to_string(), pos: prefix.pos },
+                name: Located {
+                    value: DEFAULT_PLAN.to_string(),
+                    pos: prefix.pos,
+                },
                 tag_prefix: prefix,
                 stable_postfix: DEFAULT_STABLE_POSTFIX.to_string(),
             }],
             (None, None) => {
-                self.error(root.pos, "the spec sets no tag prefix", Some("add `tag: {prefix: \"2024.1\"}` (or `plans:` with a tag_prefix each)".into()));
+                self.error(
+                    root.pos,
+                    "the spec sets no tag prefix",
+                    Some(
+                        "add `tag: {prefix: \"2024.1\"}` (or `plans:` with a tag_prefix each)"
+                            .into(),
+                    ),
+                );
                 Vec::new()
             }
         };
         Some(Spec {
             file: self.file.to_string(),
-            schema: if legacy { Schema::Legacy } else { Schema::Current },
+            schema: if legacy {
+                Schema::Legacy
+            } else {
+                Schema::Current
+            },
             roots,
             images,
             plans,
@@ -445,7 +549,11 @@ impl Reader<'_> {
                     if parents.len() > 1 {
                         self.error(v.pos, format!("image '{name}' names {} parents; an image is built FROM one parent", parents.len()), None);
                     }
-                    image.depend_on = if parents.is_empty() { None } else { Some(parents.swap_remove(0)) };
+                    image.depend_on = if parents.is_empty() {
+                        None
+                    } else {
+                        Some(parents.swap_remove(0))
+                    };
                 }
                 "build_args" => {
                     let args = self.args(v, &what("build_args"));
@@ -454,11 +562,20 @@ impl Reader<'_> {
                 "dbuild_env" => {
                     *legacy = true;
                     for (plan, args) in self.entries(v, &what("dbuild_env"), None) {
-                        let parsed = self.args(args, &format!("dbuild_env.{} of image '{name}'", plan.value));
+                        let parsed = self.args(
+                            args,
+                            &format!("dbuild_env.{} of image '{name}'", plan.value),
+                        );
                         if plan.value == "common" {
                             image.build_args.extend(parsed);
                         } else {
-                            image.plan_args.insert(plan.value, Located { value: parsed, pos: plan.pos });
+                            image.plan_args.insert(
+                                plan.value,
+                                Located {
+                                    value: parsed,
+                                    pos: plan.pos,
+                                },
+                            );
                         }
                     }
                 }
@@ -468,12 +585,18 @@ impl Reader<'_> {
                 }
                 "info_cmds" | "manifests" => {
                     if saw_info {
-                        self.error(k.pos, format!("image '{name}' has both info_cmds and manifests"), Some("keep one of them".into()));
+                        self.error(
+                            k.pos,
+                            format!("image '{name}' has both info_cmds and manifests"),
+                            Some("keep one of them".into()),
+                        );
                     }
                     saw_info = true;
                     image.info_cmds = self.names(v, &what(&k.value));
                 }
-                "integration_tests" => image.integration_tests = self.flag(v, &what("integration_tests")),
+                "integration_tests" => {
+                    image.integration_tests = self.flag(v, &what("integration_tests"))
+                }
                 "basic_tests" => image.basic_tests = self.flag(v, &what("basic_tests")),
                 "prune" => image.prune = self.flag(v, &what("prune")),
                 "prepull" => image.prepull = self.flag(v, &what("prepull")),
@@ -481,10 +604,18 @@ impl Reader<'_> {
             }
         }
         if !saw_name && node.as_map().is_some() {
-            self.error(image.key.pos, format!("image '{name}' has no image_name"), Some("add `image_name: registry.example.org/org/name` to it".into()));
+            self.error(
+                image.key.pos,
+                format!("image '{name}' has no image_name"),
+                Some("add `image_name: registry.example.org/org/name` to it".into()),
+            );
         }
         if node.is_null() {
-            self.error(image.key.pos, format!("image '{name}' has no entries"), Some("give it at least an image_name".into()));
+            self.error(
+                image.key.pos,
+                format!("image '{name}' has no entries"),
+                Some("give it at least an image_name".into()),
+            );
         }
         image
     }
@@ -492,14 +623,24 @@ impl Reader<'_> {
     fn plans(&mut self, node: &Node, what: &str) -> Vec<PlanSpec> {
         // `tags:` was written as a list of one-key mappings in early specs.
         let entries: Vec<(Located<String>, &Node)> = match &node.value {
-            Value::Seq(items) => items.iter().flat_map(|item| self.entries(item, what, None)).collect(),
+            Value::Seq(items) => items
+                .iter()
+                .flat_map(|item| self.entries(item, what, None))
+                .collect(),
             _ => self.entries(node, what, None),
         };
         let mut plans: Vec<PlanSpec> = Vec::new();
         for (name, body) in entries {
             if let Some(first) = plans.iter().find(|p| p.name.value == name.value) {
                 let line = first.name.pos.line;
-                self.error(name.pos, format!("plan '{}' is declared twice (first at line {line})", name.value), None);
+                self.error(
+                    name.pos,
+                    format!(
+                        "plan '{}' is declared twice (first at line {line})",
+                        name.value
+                    ),
+                    None,
+                );
                 continue;
             }
             let mut prefix = None;
@@ -516,8 +657,16 @@ impl Reader<'_> {
                 }
             }
             match prefix {
-                Some(tag_prefix) => plans.push(PlanSpec { name, tag_prefix, stable_postfix: postfix }),
-                None => self.error(name.pos, format!("plan '{}' has no tag_prefix", name.value), Some("add `tag_prefix: \"2024.1\"` to it".into())),
+                Some(tag_prefix) => plans.push(PlanSpec {
+                    name,
+                    tag_prefix,
+                    stable_postfix: postfix,
+                }),
+                None => self.error(
+                    name.pos,
+                    format!("plan '{}' has no tag_prefix", name.value),
+                    Some("add `tag_prefix: \"2024.1\"` to it".into()),
+                ),
             }
         }
         if plans.is_empty() && !node.is_null() {
@@ -531,7 +680,8 @@ impl Reader<'_> {
         for (key, body) in self.entries(node, what, None) {
             let mut description = None;
             let mut command = None;
-            for (k, v) in self.entries(body, &format!("{what}.{}", key.value), Some(INFO_CMD_KEYS)) {
+            for (k, v) in self.entries(body, &format!("{what}.{}", key.value), Some(INFO_CMD_KEYS))
+            {
                 let t = self.text(v, &format!("{what}.{}.{}", key.value, k.value));
                 match k.value.as_str() {
                     "description" => description = t,
@@ -543,12 +693,18 @@ impl Reader<'_> {
                     out.insert(
                         key.value.clone(),
                         InfoCmd {
-                            description: description.map(|d| d.value).unwrap_or_else(|| key.value.clone()),
+                            description: description
+                                .map(|d| d.value)
+                                .unwrap_or_else(|| key.value.clone()),
                             command: command.value,
                         },
                     );
                 }
-                None => self.error(key.pos, format!("info command '{}' has no command", key.value), Some("add `command: <shell command>` to it".into())),
+                None => self.error(
+                    key.pos,
+                    format!("info command '{}' has no command", key.value),
+                    Some("add `command: <shell command>` to it".into()),
+                ),
             }
         }
         out
@@ -581,7 +737,14 @@ mod tests {
         let s = ok(CURRENT);
         assert_eq!(s.schema, Schema::Current);
         assert_eq!(s.roots[0].value, "datascience-notebook");
-        assert_eq!(s.image_keys().collect::<Vec<_>>(), ["datascience-notebook", "rstudio-notebook", "scipy-ml-notebook"]);
+        assert_eq!(
+            s.image_keys().collect::<Vec<_>>(),
+            [
+                "datascience-notebook",
+                "rstudio-notebook",
+                "scipy-ml-notebook"
+            ]
+        );
         assert_eq!(s.plans.len(), 1);
         assert_eq!(s.plans[0].name.value, DEFAULT_PLAN);
         assert_eq!(s.plans[0].tag_prefix.value, "2026.3");
@@ -590,14 +753,21 @@ mod tests {
         assert!(rstudio.integration_tests && rstudio.prune && !rstudio.prepull);
         let root = s.image("datascience-notebook").unwrap();
         assert_eq!(root.build_args["PY_VER_SHORT"], "3.11");
-        assert_eq!(s.info_cmds["CUDA_VERSION"].command, r#"bash -c 'conda list | grep "cuda\|cudnn\|nccl"'"#);
+        assert_eq!(
+            s.info_cmds["CUDA_VERSION"].command,
+            r#"bash -c 'conda list | grep "cuda\|cudnn\|nccl"'"#
+        );
     }
 
     #[test]
     fn reads_the_legacy_schema_with_plans() {
         let s = ok(TWO_PLANS);
         assert_eq!(s.schema, Schema::Legacy);
-        let plans: Vec<_> = s.plans.iter().map(|p| (p.name.value.as_str(), p.tag_prefix.value.as_str())).collect();
+        let plans: Vec<_> = s
+            .plans
+            .iter()
+            .map(|p| (p.name.value.as_str(), p.tag_prefix.value.as_str()))
+            .collect();
         assert_eq!(plans, [("PYTHON39", "2021.3"), ("PYTHON38", "2021.2")]);
         let base = s.image("datahub-base-notebook").unwrap();
         assert_eq!(base.build_args["placeholder"], "test_XXX");
@@ -612,7 +782,9 @@ mod tests {
 
     #[test]
     fn scalars_are_read_as_written() {
-        let s = ok("images:\n  a:\n    image_name: x/a\n    build_args: {V: 3.10, N: 007, B: yes}\ntag:\n  prefix: 2023.10\n");
+        let s = ok(
+            "images:\n  a:\n    image_name: x/a\n    build_args: {V: 3.10, N: 007, B: yes}\ntag:\n  prefix: 2023.10\n",
+        );
         assert_eq!(s.plans[0].tag_prefix.value, "2023.10");
         let a = s.image("a").unwrap();
         assert_eq!(a.build_args["V"], "3.10");
@@ -622,13 +794,24 @@ mod tests {
 
     #[test]
     fn tags_as_a_list_of_plans() {
-        let s = ok("images:\n  a: {image_name: x/a}\ntags:\n  - P38:\n      tag_prefix: 2021.2\n  - P39:\n      tag_prefix: 2021.3\n");
-        assert_eq!(s.plans.iter().map(|p| p.name.value.as_str()).collect::<Vec<_>>(), ["P38", "P39"]);
+        let s = ok(
+            "images:\n  a: {image_name: x/a}\ntags:\n  - P38:\n      tag_prefix: 2021.2\n  - P39:\n      tag_prefix: 2021.3\n",
+        );
+        assert_eq!(
+            s.plans
+                .iter()
+                .map(|p| p.name.value.as_str())
+                .collect::<Vec<_>>(),
+            ["P38", "P39"]
+        );
     }
 
     #[test]
     fn unknown_keys_warn_with_the_closest_known_key() {
-        let p = parse("images:\n  a:\n    image_name: x/a\n    depnds_on: b\ntag: {prefix: '1'}\n", "spec.yml");
+        let p = parse(
+            "images:\n  a:\n    image_name: x/a\n    depnds_on: b\ntag: {prefix: '1'}\n",
+            "spec.yml",
+        );
         assert!(!p.has_errors(), "{:?}", p.diagnostics);
         let w = &p.diagnostics[0];
         assert_eq!(w.pos, Some(Pos { line: 4, column: 5 }));
@@ -640,10 +823,23 @@ mod tests {
     fn shape_errors_are_all_reported_with_positions() {
         let text = "images:\n  a:\n    image_name: [x]\n    build_args: {K: [1, 2]}\n    prune: maybe\n  b: {}\ntag: {prefix: '1'}\n";
         let p = parse(text, "spec.yml");
-        let lines: Vec<_> = p.diagnostics.iter().filter(|d| d.is_error()).map(|d| d.pos.unwrap().line).collect();
+        let lines: Vec<_> = p
+            .diagnostics
+            .iter()
+            .filter(|d| d.is_error())
+            .map(|d| d.pos.unwrap().line)
+            .collect();
         assert_eq!(lines, [3, 4, 5, 6], "{:#?}", p.diagnostics);
-        assert!(p.diagnostics.iter().any(|d| d.message.contains("build arg 'K'")));
-        assert!(p.diagnostics.iter().any(|d| d.message.contains("'b' has no image_name")));
+        assert!(
+            p.diagnostics
+                .iter()
+                .any(|d| d.message.contains("build arg 'K'"))
+        );
+        assert!(
+            p.diagnostics
+                .iter()
+                .any(|d| d.message.contains("'b' has no image_name"))
+        );
     }
 
     #[test]
@@ -651,14 +847,27 @@ mod tests {
         let text = "images:\n<<<<<<< HEAD\n  a: {image_name: x/a}\n=======\n  a: {image_name: y/a}\n>>>>>>> 42158c8\n";
         let p = parse(text, "spec.yml");
         assert!(p.spec.is_none());
-        assert_eq!(p.diagnostics.iter().map(|d| d.pos.unwrap().line).collect::<Vec<_>>(), [2, 4, 6]);
+        assert_eq!(
+            p.diagnostics
+                .iter()
+                .map(|d| d.pos.unwrap().line)
+                .collect::<Vec<_>>(),
+            [2, 4, 6]
+        );
     }
 
     #[test]
     fn missing_prefix_and_mixed_schemas_are_errors() {
         assert!(parse("images:\n  a: {image_name: x/a}\n", "f").has_errors());
-        let p = parse("images:\n  a: {image_name: x/a}\ntag: {prefix: '1'}\nplans: {P: {tag_prefix: '2'}}\n", "f");
-        assert!(p.diagnostics.iter().any(|d| d.message.contains("cannot be combined")));
+        let p = parse(
+            "images:\n  a: {image_name: x/a}\ntag: {prefix: '1'}\nplans: {P: {tag_prefix: '2'}}\n",
+            "f",
+        );
+        assert!(
+            p.diagnostics
+                .iter()
+                .any(|d| d.message.contains("cannot be combined"))
+        );
     }
 
     #[test]

@@ -20,7 +20,10 @@ pub fn validate(spec: &Spec) -> Vec<Diagnostic> {
     let file = spec.file.as_str();
     let mut out = Vec::new();
     if spec.images.is_empty() {
-        out.push(Diagnostic::error(file, None, "the spec lists no images").with_help("add an entry per image folder under `images:`"));
+        out.push(
+            Diagnostic::error(file, None, "the spec lists no images")
+                .with_help("add an entry per image folder under `images:`"),
+        );
     }
     let keys: Vec<&str> = spec.image_keys().collect();
     let plans: Vec<&str> = spec.plans.iter().map(|p| p.name.value.as_str()).collect();
@@ -46,43 +49,86 @@ pub fn validate(spec: &Spec) -> Vec<Diagnostic> {
                     }
                 }
                 Err(e) => out.push(
-                    Diagnostic::error(file, Some(name.pos), format!("image_name '{}' of image '{key}' is not a valid image reference: {e}", name.value))
-                        .with_help("write a repository without tag, e.g. ghcr.io/org/name"),
+                    Diagnostic::error(
+                        file,
+                        Some(name.pos),
+                        format!(
+                            "image_name '{}' of image '{key}' is not a valid image reference: {e}",
+                            name.value
+                        ),
+                    )
+                    .with_help("write a repository without tag, e.g. ghcr.io/org/name"),
                 ),
             }
         }
         if let Some(parent) = &image.depend_on {
             if !keys.contains(&parent.value.as_str()) {
-                let mut d = Diagnostic::error(file, Some(parent.pos), format!("image '{key}' depends on '{}', which is not an image of this spec", parent.value));
+                let mut d = Diagnostic::error(
+                    file,
+                    Some(parent.pos),
+                    format!(
+                        "image '{key}' depends on '{}', which is not an image of this spec",
+                        parent.value
+                    ),
+                );
                 d = match closest(&parent.value, keys.iter().copied()) {
                     Some(near) => d.with_help(format!("did you mean '{near}'?")),
-                    None => d.with_help(format!("add '{}' under images:, or fix depend_on (images: {})", parent.value, keys.join(", "))),
+                    None => d.with_help(format!(
+                        "add '{}' under images:, or fix depend_on (images: {})",
+                        parent.value,
+                        keys.join(", ")
+                    )),
                 };
                 out.push(d);
             }
         }
         for cmd in &image.info_cmds {
             if !spec.info_cmds.contains_key(&cmd.value) {
-                let mut d = Diagnostic::error(file, Some(cmd.pos), format!("image '{key}' names info command '{}', which is not defined", cmd.value));
+                let mut d = Diagnostic::error(
+                    file,
+                    Some(cmd.pos),
+                    format!(
+                        "image '{key}' names info command '{}', which is not defined",
+                        cmd.value
+                    ),
+                );
                 d = match closest(&cmd.value, spec.info_cmds.keys().map(String::as_str)) {
                     Some(near) => d.with_help(format!("did you mean '{near}'?")),
-                    None => d.with_help(format!("define it under all_info_cmds: with a description and a command")),
+                    None => d.with_help(
+                        "define it under all_info_cmds: with a description and a command",
+                    ),
                 };
                 out.push(d);
             }
         }
         for skip in &image.skip_plans {
             if !plans.contains(&skip.value.as_str()) {
-                out.push(unknown_plan_warning(file, skip.pos, &skip.value, &format!("skip_plans of image '{key}'"), &plans));
+                out.push(unknown_plan_warning(
+                    file,
+                    skip.pos,
+                    &skip.value,
+                    &format!("skip_plans of image '{key}'"),
+                    &plans,
+                ));
             }
         }
         for (plan, args) in &image.plan_args {
             if !plans.contains(&plan.as_str()) {
-                out.push(unknown_plan_warning(file, args.pos, plan, &format!("dbuild_env of image '{key}'"), &plans));
+                out.push(unknown_plan_warning(
+                    file,
+                    args.pos,
+                    plan,
+                    &format!("dbuild_env of image '{key}'"),
+                    &plans,
+                ));
             }
         }
         if !spec.plans.is_empty() && spec.plans.iter().all(|p| !image.in_plan(&p.name.value)) {
-            out.push(Diagnostic::warning(file, Some(image.key.pos), format!("image '{key}' skips every plan, so it is never built")));
+            out.push(Diagnostic::warning(
+                file,
+                Some(image.key.pos),
+                format!("image '{key}' skips every plan, so it is never built"),
+            ));
         }
         if let Some(parent) = image.parent().and_then(|p| spec.image(p)) {
             for plan in &plans {
@@ -98,23 +144,44 @@ pub fn validate(spec: &Spec) -> Vec<Diagnostic> {
 
     for plan in &spec.plans {
         let prefix = &plan.tag_prefix;
-        if Tag::sanitize(&prefix.value).map(|t| t.as_str() == prefix.value) != Some(true) || prefix.value.len() > 100 {
+        if Tag::sanitize(&prefix.value).map(|t| t.as_str() == prefix.value) != Some(true)
+            || prefix.value.len() > 100
+        {
             out.push(
                 Diagnostic::error(file, Some(prefix.pos), format!("tag prefix '{}' cannot start a valid tag", prefix.value))
                     .with_help("a tag is letters, digits, '_', '.' and '-', starts with a letter, digit or '_', and is at most 128 characters; e.g. 2024.1"),
             );
         } else if plan.stable_tag().parse::<Tag>().is_err() {
-            out.push(Diagnostic::error(file, Some(plan.name.pos), format!("plan '{}' makes the stable tag '{}', which is not a valid tag", plan.name.value, plan.stable_tag())));
+            out.push(Diagnostic::error(
+                file,
+                Some(plan.name.pos),
+                format!(
+                    "plan '{}' makes the stable tag '{}', which is not a valid tag",
+                    plan.name.value,
+                    plan.stable_tag()
+                ),
+            ));
         }
     }
 
     if spec.roots.len() > 1 {
-        out.push(Diagnostic::error(file, Some(spec.roots[1].pos), "root names more than one image").with_help("name the one root image, or leave root out and let strata infer the roots"));
+        out.push(
+            Diagnostic::error(
+                file,
+                Some(spec.roots[1].pos),
+                "root names more than one image",
+            )
+            .with_help("name the one root image, or leave root out and let strata infer the roots"),
+        );
     }
     for root in &spec.roots {
         match spec.image(&root.value) {
             None => {
-                let mut d = Diagnostic::error(file, Some(root.pos), format!("root '{}' is not an image of this spec", root.value));
+                let mut d = Diagnostic::error(
+                    file,
+                    Some(root.pos),
+                    format!("root '{}' is not an image of this spec", root.value),
+                );
                 if let Some(near) = closest(&root.value, keys.iter().copied()) {
                     d = d.with_help(format!("did you mean '{near}'?"));
                 }
@@ -123,7 +190,11 @@ pub fn validate(spec: &Spec) -> Vec<Diagnostic> {
             Some(image) if image.depend_on.is_some() => out.push(Diagnostic::error(
                 file,
                 Some(root.pos),
-                format!("root '{}' depends on '{}'; a root has no parent", root.value, image.parent().unwrap_or_default()),
+                format!(
+                    "root '{}' depends on '{}'; a root has no parent",
+                    root.value,
+                    image.parent().unwrap_or_default()
+                ),
             )),
             Some(_) => {}
         }
@@ -144,8 +215,18 @@ pub fn validate(spec: &Spec) -> Vec<Diagnostic> {
     out
 }
 
-fn unknown_plan_warning(file: &str, pos: crate::diag::Pos, plan: &str, what: &str, plans: &[&str]) -> Diagnostic {
-    let d = Diagnostic::warning(file, Some(pos), format!("{what} names plan '{plan}', which the spec does not declare; it has no effect"));
+fn unknown_plan_warning(
+    file: &str,
+    pos: crate::diag::Pos,
+    plan: &str,
+    what: &str,
+    plans: &[&str],
+) -> Diagnostic {
+    let d = Diagnostic::warning(
+        file,
+        Some(pos),
+        format!("{what} names plan '{plan}', which the spec does not declare; it has no effect"),
+    );
     match closest(plan, plans.iter().copied()) {
         Some(near) => d.with_help(format!("did you mean '{near}'?")),
         None => d.with_help(format!("declared plans: {}", plans.join(", "))),
@@ -154,13 +235,27 @@ fn unknown_plan_warning(file: &str, pos: crate::diag::Pos, plan: &str, what: &st
 
 /// The images whose folder has no Dockerfile; `has_dockerfile(key)` says
 /// whether `images/<key>/Dockerfile` exists.
-pub fn check_layout(spec: &Spec, images_dir: &str, has_dockerfile: impl Fn(&str) -> bool) -> Vec<Diagnostic> {
+pub fn check_layout(
+    spec: &Spec,
+    images_dir: &str,
+    has_dockerfile: impl Fn(&str) -> bool,
+) -> Vec<Diagnostic> {
     spec.images
         .iter()
         .filter(|i| is_plain_folder_name(i.name()) && !has_dockerfile(i.name()))
         .map(|i| {
-            Diagnostic::error(&spec.file, Some(i.key.pos), format!("image '{}' has no Dockerfile at {images_dir}/{}/Dockerfile", i.name(), i.name()))
-                .with_help("create the image's folder with a Dockerfile, or remove the image from the spec")
+            Diagnostic::error(
+                &spec.file,
+                Some(i.key.pos),
+                format!(
+                    "image '{}' has no Dockerfile at {images_dir}/{}/Dockerfile",
+                    i.name(),
+                    i.name()
+                ),
+            )
+            .with_help(
+                "create the image's folder with a Dockerfile, or remove the image from the spec",
+            )
         })
         .collect()
 }
@@ -178,7 +273,11 @@ mod tests {
     }
 
     fn errors(text: &str) -> Vec<String> {
-        problems(text).into_iter().filter(|d| d.is_error()).map(|d| d.to_string()).collect()
+        problems(text)
+            .into_iter()
+            .filter(|d| d.is_error())
+            .map(|d| d.to_string())
+            .collect()
     }
 
     #[test]
@@ -228,23 +327,39 @@ all_info_cmds:
             "spec.yml:18:11: error: tag prefix '-bad' cannot start a valid tag",
         ];
         for e in expect {
-            assert!(errs.iter().any(|x| x.starts_with(e)), "missing {e:?} in {errs:#?}");
+            assert!(
+                errs.iter().any(|x| x.starts_with(e)),
+                "missing {e:?} in {errs:#?}"
+            );
         }
         assert_eq!(errs.len(), expect.len(), "{errs:#?}");
         let all = problems(text);
-        let help = |m: &str| all.iter().find(|d| d.message.contains(m)).and_then(|d| d.help.clone());
+        let help = |m: &str| {
+            all.iter()
+                .find(|d| d.message.contains(m))
+                .and_then(|d| d.help.clone())
+        };
         assert_eq!(help("PY_VR").as_deref(), Some("did you mean 'PY_VER'?"));
-        assert_eq!(help("depends on 'aa'").as_deref(), Some("did you mean 'a'?"));
+        assert_eq!(
+            help("depends on 'aa'").as_deref(),
+            Some("did you mean 'a'?")
+        );
     }
 
     #[test]
     fn plans_are_cross_checked() {
         let text = "images:\n  a:\n    image_name: x/a\n    skip_plans: [P3]\n  b:\n    image_name: x/b\n    depend_on: a\n    skip_plans: [P2]\n  c:\n    image_name: x/c\n    depend_on: b\nplans:\n  P1: {tag_prefix: '1'}\n  P2: {tag_prefix: '2'}\n";
         let all = problems(text);
-        assert!(all.iter().any(|d| !d.is_error() && d.message.contains("plan 'P3'")), "{all:#?}");
+        assert!(
+            all.iter()
+                .any(|d| !d.is_error() && d.message.contains("plan 'P3'")),
+            "{all:#?}"
+        );
         let errs = errors(text);
         assert_eq!(errs.len(), 1, "{errs:#?}");
-        assert!(errs[0].contains("image 'c' is built in plan P2, but its parent 'b' skips that plan"));
+        assert!(
+            errs[0].contains("image 'c' is built in plan P2, but its parent 'b' skips that plan")
+        );
     }
 
     #[test]
@@ -252,7 +367,10 @@ all_info_cmds:
         let text = "root: [b]\nimages:\n  a: {image_name: x/a}\n  b: {image_name: docker.io/x/a, depend_on: a}\ntag: {prefix: '1'}\n";
         let errs = errors(text);
         assert!(errs.iter().any(|e| e.contains("both push to")), "{errs:#?}");
-        assert!(errs.iter().any(|e| e.contains("a root has no parent")), "{errs:#?}");
+        assert!(
+            errs.iter().any(|e| e.contains("a root has no parent")),
+            "{errs:#?}"
+        );
     }
 
     #[test]
@@ -267,7 +385,12 @@ all_info_cmds:
 
     #[test]
     fn missing_dockerfiles_are_reported() {
-        let spec = spec::parse("images:\n  a: {image_name: x/a}\n  b: {image_name: x/b}\ntag: {prefix: '1'}\n", "spec.yml").spec.unwrap();
+        let spec = spec::parse(
+            "images:\n  a: {image_name: x/a}\n  b: {image_name: x/b}\ntag: {prefix: '1'}\n",
+            "spec.yml",
+        )
+        .spec
+        .unwrap();
         let d = check_layout(&spec, "images", |k| k == "a");
         assert_eq!(d.len(), 1);
         assert!(d[0].message.contains("images/b/Dockerfile"));

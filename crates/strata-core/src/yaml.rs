@@ -187,7 +187,11 @@ pub fn parse(text: &str, file: &str) -> Result<Node, Diagnostic> {
             ),
             Event::Alias(id) => {
                 let Some(target) = anchors.get(&id) else {
-                    return Err(Diagnostic::error(file, Some(pos), "this alias names no anchor"));
+                    return Err(Diagnostic::error(
+                        file,
+                        Some(pos),
+                        "this alias names no anchor",
+                    ));
                 };
                 // Counting expanded nodes is what defeats "billion laughs":
                 // each alias costs the size of what it stands for.
@@ -195,7 +199,13 @@ pub fn parse(text: &str, file: &str) -> Result<Node, Diagnostic> {
                 if nodes > MAX_NODES {
                     return Err(alias_bomb(file, pos));
                 }
-                (Node { pos, ..target.clone() }, 0)
+                (
+                    Node {
+                        pos,
+                        ..target.clone()
+                    },
+                    0,
+                )
             }
         };
         nodes += 1;
@@ -258,7 +268,10 @@ mod tests {
 
     fn scalar_at<'a>(node: &'a Node, key: &str) -> &'a Node {
         let map = node.as_map().expect("a mapping");
-        &map.iter().find(|(k, _)| k.as_scalar() == Some(key)).expect("key").1
+        &map.iter()
+            .find(|(k, _)| k.as_scalar() == Some(key))
+            .expect("key")
+            .1
     }
 
     #[test]
@@ -267,7 +280,13 @@ mod tests {
         let tag = scalar_at(&doc, "tag");
         let prefix = scalar_at(tag, "prefix");
         assert_eq!(prefix.as_scalar(), Some("2023.10"));
-        assert_eq!(prefix.pos, Pos { line: 2, column: 11 });
+        assert_eq!(
+            prefix.pos,
+            Pos {
+                line: 2,
+                column: 11
+            }
+        );
         assert_eq!(scalar_at(tag, "n").as_scalar(), Some("010"));
     }
 
@@ -303,7 +322,12 @@ mod tests {
     #[test]
     fn deep_nesting_and_huge_input_are_refused() {
         let deep = "[".repeat(200);
-        assert!(parse(&deep, "f").unwrap_err().message.contains("nests deeper"));
+        assert!(
+            parse(&deep, "f")
+                .unwrap_err()
+                .message
+                .contains("nests deeper")
+        );
         let huge = "a: b\n".repeat(MAX_INPUT_BYTES / 4);
         assert!(parse(&huge, "f").unwrap_err().message.contains("bytes"));
     }
@@ -311,7 +335,10 @@ mod tests {
     #[test]
     fn aliases_within_budget_are_expanded() {
         let doc = parse("base: &b {x: 1}\nother: *b\n", "f").unwrap();
-        assert_eq!(scalar_at(scalar_at(&doc, "other"), "x").as_scalar(), Some("1"));
+        assert_eq!(
+            scalar_at(scalar_at(&doc, "other"), "x").as_scalar(),
+            Some("1")
+        );
     }
 
     #[test]
