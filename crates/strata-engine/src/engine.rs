@@ -1,0 +1,759 @@
+//! The connection to the engine, builds, images, push and pull.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use bollard::Docker;
+use bollard::errors::Error as BollardError;
+use bollard::query_parameters::{
+    BuildImageOptions, CreateImageOptions, PruneBuildOptions, PruneImagesOptions, PushImageOptions,
+    RemoveImageOptions, TagImageOptions,
+};
+use futures_util::StreamExt;
+
+use crate::auth::{RegistryAuth, scrub};
+use crate::context;
+use crate::error::{EngineError, Result, is_connection_error, one_line, root_cause, server_error};
+
+/// The engine address used when `DOCKER_HOST` is not set.
+pub const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
+
+/// How long [`Engine::connect`] waits for the engine to answer.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long any request may wait for the engine's response headers. Long,
+/// because the engine answers a build only after it has received the whole
+/// context, and a push or pull only once it has started.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(3600);
+
+/// A connection to a Docker engine.
+///
+/// Cheap to clone (clones share the connection pool). Every container it
+/// creates carries the label [`crate::RUN_LABEL`]`=<run id>`, so that
+/// [`Engine::remove_containers`] can clean up after an interrupted run.
+#[derive(Clone)]
+pub struct Engine {
+    pub(crate) docker: Docker,
+    host: String,
+    api_version: String,
+    pub(crate) run_id: String,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("host", &self.host)
+            .field("api_version", &self.api_version)
+            .field("run_id", &self.run_id)
+            .finish()
+    }
+}
+
+/// What to build. The context folder is streamed to the engine as a tar,
+/// honouring its `.dockerignore`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildRequest {
+    /// The build context folder.
+    pub context_dir: PathBuf,
+    /// The Dockerfile, relative to `context_dir` (and inside it).
+    pub dockerfile: String,
+    /// Full references to tag the result with, e.g. `ghcr.io/org/img:2023.2-abc1234`.
+    pub tags: Vec<String>,
+    /// `--build-arg` values.
+    pub build_args: BTreeMap<String, String>,
+    /// Labels added to the image.
+    pub labels: BTreeMap<String, String>,
+    /// Images whose layers may be used as cache (they must be present locally;
+    /// see [`Engine::pull`]).
+    pub cache_from: Vec<String>,
+}
+
+impl BuildRequest {
+    /// A request for `context_dir` with its `Dockerfile` and nothing else set.
+    pub fn new(context_dir: impl Into<PathBuf>) -> BuildRequest {
+        BuildRequest {
+            context_dir: context_dir.into(),
+            dockerfile: "Dockerfile".to_string(),
+            tags: Vec::new(),
+            build_args: BTreeMap::new(),
+            labels: BTreeMap::new(),
+            cache_from: Vec::new(),
+        }
+    }
+}
+
+/// The result of a successful build.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuiltImage {
+    /// The image id, `sha256:...`.
+    pub id: String,
+    /// The tags it was given (those of the request).
+    pub tags: Vec<String>,
+}
+
+/// What the engine knows about a local image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageInfo {
+    /// The image id, `sha256:...`.
+    pub id: String,
+    /// Its tags, e.g. `org/img:tag`.
+    pub repo_tags: Vec<String>,
+    /// Its registry digests, e.g. `org/img@sha256:...` (empty until pushed or pulled).
+    pub repo_digests: Vec<String>,
+    /// Size in bytes.
+    pub size: u64,
+    /// Labels from the image config.
+    pub labels: BTreeMap<String, String>,
+    /// Creation time as the engine reports it (RFC 3339).
+    pub created: String,
+    /// CPU architecture, e.g. `amd64`.
+    pub architecture: String,
+    /// Operating system, e.g. `linux`.
+    pub os: String,
+}
+
+/// One layer (or metadata step) of an image's history, newest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryEntry {
+    /// The image id of this step, or `<missing>` for steps built elsewhere.
+    pub id: String,
+    /// When the step was created, in seconds since the Unix epoch.
+    pub created: i64,
+    /// The instruction that created it.
+    pub created_by: String,
+    /// Bytes the step added.
+    pub size: u64,
+    /// Tags pointing at this step.
+    pub tags: Vec<String>,
+    /// The step's comment.
+    pub comment: String,
+}
+
+/// Splits `name[:tag]` into name and tag (default `latest`), the tag being
+/// after the last `:` that follows the last `/`. Digest references are
+/// rejected.
+pub fn split_reference(reference: &str) -> Result<(String, String)> {
+    if reference.is_empty() {
+        return Err(EngineError::InvalidRequest {
+            message: "empty image reference".to_string(),
+        });
+    }
+    if reference.contains('@') {
+        return Err(EngineError::InvalidRequest {
+            message: format!("{reference}: a digest reference cannot be tagged or pushed"),
+        });
+    }
+    let last_slash = reference.rfind('/').map_or(0, |i| i + 1);
+    match reference[last_slash..].rfind(':') {
+        Some(i) => {
+            let at = last_slash + i;
+            let (name, tag) = (&reference[..at], &reference[at + 1..]);
+            if name.is_empty() || tag.is_empty() {
+                return Err(EngineError::InvalidRequest {
+                    message: format!("{reference}: not a valid image reference"),
+                });
+            }
+            Ok((name.to_string(), tag.to_string()))
+        }
+        None => Ok((reference.to_string(), "latest".to_string())),
+    }
+}
+
+/// Emits complete lines of a chunked text stream to a sink.
+struct LineSplitter {
+    pending: String,
+}
+
+impl LineSplitter {
+    fn new() -> LineSplitter {
+        LineSplitter {
+            pending: String::new(),
+        }
+    }
+
+    fn push(&mut self, text: &str, sink: &mut impl FnMut(&str)) {
+        self.pending.push_str(text);
+        while let Some(i) = self.pending.find('\n') {
+            let line: String = self.pending.drain(..=i).collect();
+            sink(line.trim_end_matches(['\n', '\r']));
+        }
+    }
+
+    fn finish(&mut self, sink: &mut impl FnMut(&str)) {
+        if !self.pending.is_empty() {
+            let line = std::mem::take(&mut self.pending);
+            sink(line.trim_end_matches('\r'));
+        }
+    }
+}
+
+impl Engine {
+    /// Connects to the engine named by `DOCKER_HOST` (`unix://` or `tcp://`;
+    /// [`DEFAULT_HOST`] when unset), negotiates the API version (so API 1.41
+    /// engines such as Docker 20.10 and current ones both work) and pings it.
+    ///
+    /// An engine that does not answer is [`EngineError::Unreachable`], whose
+    /// message is one line saying what to do. TLS (`DOCKER_TLS_VERIFY`) and
+    /// `ssh://` hosts are not supported.
+    pub async fn connect() -> Result<Engine> {
+        let host = std::env::var("DOCKER_HOST")
+            .ok()
+            .filter(|h| !h.trim().is_empty())
+            .unwrap_or_else(|| DEFAULT_HOST.to_string());
+        Engine::connect_to(&host).await
+    }
+
+    /// Like [`Engine::connect`], with an explicit engine address.
+    pub async fn connect_to(host: &str) -> Result<Engine> {
+        let unreachable = |reason: String| EngineError::Unreachable {
+            host: host.to_string(),
+            reason: one_line(&reason),
+        };
+        let docker = Docker::connect_with_host(host)
+            .map_err(|e| unreachable(root_cause(&e)))?
+            .with_timeout(REQUEST_TIMEOUT);
+        let docker = tokio::time::timeout(CONNECT_TIMEOUT, docker.negotiate_version())
+            .await
+            .map_err(|_| unreachable(format!("no answer within {}s", CONNECT_TIMEOUT.as_secs())))?
+            .map_err(|e| unreachable(root_cause(&e)))?;
+        tokio::time::timeout(CONNECT_TIMEOUT, docker.ping())
+            .await
+            .map_err(|_| unreachable(format!("no answer within {}s", CONNECT_TIMEOUT.as_secs())))?
+            .map_err(|e| unreachable(root_cause(&e)))?;
+        let api_version = docker.client_version().to_string();
+        Ok(Engine {
+            docker,
+            host: host.to_string(),
+            api_version,
+            run_id: default_run_id(),
+        })
+    }
+
+    /// Uses `run_id` as the value of [`crate::RUN_LABEL`] on every container
+    /// created from now on (by default a per-process id, see [`Engine::run_id`]).
+    pub fn with_run_id(mut self, run_id: impl Into<String>) -> Engine {
+        self.run_id = run_id.into();
+        self
+    }
+
+    /// The run id labelling the containers this engine creates.
+    pub fn run_id(&self) -> &str {
+        &self.run_id
+    }
+
+    /// The engine address, e.g. `unix:///var/run/docker.sock`.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The negotiated API version, e.g. `1.41`.
+    pub fn api_version(&self) -> &str {
+        &self.api_version
+    }
+
+    /// Maps a bollard error for `operation`: unreachable engine, 404, or other.
+    pub(crate) fn map_err(
+        &self,
+        operation: &'static str,
+        what: &str,
+        err: BollardError,
+    ) -> EngineError {
+        if is_connection_error(&err) {
+            return EngineError::Unreachable {
+                host: self.host.clone(),
+                reason: root_cause(&err),
+            };
+        }
+        match server_error(&err) {
+            Some((404, message)) => EngineError::NotFound {
+                what: format!("{what}: {message}"),
+            },
+            Some((_, message)) => EngineError::Api { operation, message },
+            None => EngineError::Api {
+                operation,
+                message: root_cause(&err),
+            },
+        }
+    }
+
+    /// Builds an image with the classic builder and tags it with every tag of
+    /// the request.
+    ///
+    /// The context folder is tarred on a blocking thread into a bounded
+    /// channel that feeds the request body, so it is never held in memory.
+    /// `.dockerignore` is honoured with Docker's rules (see
+    /// [`crate::dockerignore`]); the Dockerfile and `.dockerignore` are always
+    /// sent; symbolic links are sent as links, never followed.
+    ///
+    /// Every line of build output (the `stream` and `status` messages) is
+    /// passed to `log`, without its line ending, as it arrives.
+    ///
+    /// A failing step is [`EngineError::BuildFailed`] with the engine's
+    /// message. Dropping the returned future drops the HTTP request, which
+    /// makes the engine abort the build.
+    ///
+    /// BuildKit is not used: through the API it needs a gRPC session, which
+    /// this adapter does not implement; the classic builder is what API 1.41
+    /// engines use by default.
+    pub async fn build<F>(&self, request: &BuildRequest, mut log: F) -> Result<BuiltImage>
+    where
+        F: FnMut(&str) + Send,
+    {
+        let mut extra_tags = Vec::new();
+        for (i, tag) in request.tags.iter().enumerate() {
+            let parts = split_reference(tag)?;
+            if i > 0 {
+                extra_tags.push(parts);
+            }
+        }
+        let dockerfile = context::dockerfile_in_context(&request.dockerfile).ok_or_else(|| {
+            EngineError::Context {
+                path: PathBuf::from(&request.dockerfile),
+                message: "the Dockerfile must be a relative path inside the context folder"
+                    .to_string(),
+            }
+        })?;
+
+        let root = request.context_dir.clone();
+        let df = dockerfile.clone();
+        let plan = tokio::task::spawn_blocking(move || context::plan(&root, &df))
+            .await
+            .map_err(|e| EngineError::Api {
+                operation: "build",
+                message: format!("context preparation thread failed: {e}"),
+            })?
+            .map_err(|e| EngineError::Context {
+                path: e.path,
+                message: e.message,
+            })?;
+
+        let (body, producer) = context::stream(plan);
+        let to_map = |m: &BTreeMap<String, String>| -> Option<HashMap<String, String>> {
+            (!m.is_empty()).then(|| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        };
+        let options = BuildImageOptions {
+            dockerfile,
+            t: request.tags.first().cloned(),
+            buildargs: to_map(&request.build_args),
+            labels: to_map(&request.labels),
+            cachefrom: (!request.cache_from.is_empty()).then(|| request.cache_from.clone()),
+            rm: true,
+            forcerm: true,
+            ..Default::default()
+        };
+
+        let mut image_id: Option<String> = None;
+        let mut short_id: Option<String> = None;
+        let mut lines = LineSplitter::new();
+        let outcome: Result<()> = {
+            let mut stream =
+                self.docker
+                    .build_image(options, None, Some(bollard::body_try_stream(body)));
+            let mut outcome = Ok(());
+            while let Some(item) = stream.next().await {
+                match item {
+                    Ok(info) => {
+                        if let Some(text) = &info.stream {
+                            lines.push(text, &mut |l: &str| {
+                                if let Some(id) = l.strip_prefix("Successfully built ") {
+                                    short_id = Some(id.trim().to_string());
+                                }
+                                log(l)
+                            });
+                        }
+                        if let Some(status) = &info.status {
+                            let line = match &info.id {
+                                Some(id) => format!("{id}: {status}"),
+                                None => status.clone(),
+                            };
+                            log(&line);
+                        }
+                        if let Some(id) = info.aux.as_ref().and_then(|a| a.id.clone()) {
+                            image_id = Some(id);
+                        }
+                    }
+                    Err(BollardError::DockerStreamError { error }) => {
+                        outcome = Err(EngineError::BuildFailed {
+                            message: one_line(&error),
+                        });
+                        break;
+                    }
+                    Err(err) => {
+                        outcome = Err(match server_error(&err) {
+                            Some((_, message)) => EngineError::BuildFailed { message },
+                            None => self.map_err("build", "build", err),
+                        });
+                        break;
+                    }
+                }
+            }
+            outcome
+        };
+        lines.finish(&mut |l: &str| log(l));
+        // The stream (and with it the request body) is dropped: the producer
+        // stops at its next write if it has not finished.
+        let produced = producer.await.map_err(|e| EngineError::Api {
+            operation: "build",
+            message: format!("context thread failed: {e}"),
+        })?;
+        if let Err(e) = produced {
+            if e.message.contains("the build request was dropped") && outcome.is_err() {
+                outcome?;
+            }
+            return Err(EngineError::Context {
+                path: e.path,
+                message: e.message,
+            });
+        }
+        outcome?;
+
+        let id = match (image_id, short_id, request.tags.first()) {
+            (Some(id), _, _) => id,
+            (None, Some(short), _) => self.image_id(&short).await?,
+            (None, None, Some(tag)) => self.image_id(tag).await?,
+            (None, None, None) => {
+                return Err(EngineError::BuildFailed {
+                    message: "the engine reported no image id".to_string(),
+                });
+            }
+        };
+        for (repo, tag) in &extra_tags {
+            self.tag(&id, repo, tag).await?;
+        }
+        Ok(BuiltImage {
+            id,
+            tags: request.tags.clone(),
+        })
+    }
+
+    async fn image_id(&self, reference: &str) -> Result<String> {
+        match self.inspect_image(reference).await? {
+            Some(info) => Ok(info.id),
+            None => Err(EngineError::NotFound {
+                what: format!("image {reference}"),
+            }),
+        }
+    }
+
+    /// The local image `reference` (name, name:tag, id or digest reference),
+    /// or `None` when the engine has no such image.
+    pub async fn inspect_image(&self, reference: &str) -> Result<Option<ImageInfo>> {
+        let raw = match self.docker.inspect_image(reference).await {
+            Ok(raw) => raw,
+            Err(err) => {
+                return match self.map_err("inspect image", reference, err) {
+                    EngineError::NotFound { .. } => Ok(None),
+                    other => Err(other),
+                };
+            }
+        };
+        let labels = raw
+            .config
+            .and_then(|c| c.labels)
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        Ok(Some(ImageInfo {
+            id: raw.id.unwrap_or_default(),
+            repo_tags: raw.repo_tags.unwrap_or_default(),
+            repo_digests: raw.repo_digests.unwrap_or_default(),
+            size: raw.size.map_or(0, |s| u64::try_from(s).unwrap_or(0)),
+            labels,
+            created: raw.created.map(|c| c.to_string()).unwrap_or_default(),
+            architecture: raw.architecture.unwrap_or_default(),
+            os: raw.os.unwrap_or_default(),
+        }))
+    }
+
+    /// The history of image `reference`, newest step first (the layer table
+    /// of a manifest). [`EngineError::NotFound`] when the image is absent.
+    pub async fn history(&self, reference: &str) -> Result<Vec<HistoryEntry>> {
+        let items = self
+            .docker
+            .image_history(reference)
+            .await
+            .map_err(|e| self.map_err("image history", &format!("image {reference}"), e))?;
+        Ok(items
+            .into_iter()
+            .map(|h| HistoryEntry {
+                id: h.id,
+                created: h.created,
+                created_by: h.created_by,
+                size: u64::try_from(h.size).unwrap_or(0),
+                tags: h.tags,
+                comment: h.comment,
+            })
+            .collect())
+    }
+
+    /// Tags local image `source` as `repo:tag`.
+    pub async fn tag(&self, source: &str, repo: &str, tag: &str) -> Result<()> {
+        self.docker
+            .tag_image(
+                source,
+                Some(TagImageOptions {
+                    repo: Some(repo.to_string()),
+                    tag: Some(tag.to_string()),
+                }),
+            )
+            .await
+            .map_err(|e| self.map_err("tag image", &format!("image {source}"), e))
+    }
+
+    /// Removes a tag (or, given an id or its last tag, the image). Not
+    /// forced: an image used by a container stays, and the engine's conflict
+    /// is returned as an error.
+    pub async fn remove_image(&self, reference: &str) -> Result<()> {
+        self.docker
+            .remove_image(
+                reference,
+                Some(RemoveImageOptions {
+                    force: false,
+                    noprune: false,
+                    platforms: None,
+                }),
+                None,
+            )
+            .await
+            .map(|_| ())
+            .map_err(|e| self.map_err("remove image", &format!("image {reference}"), e))
+    }
+
+    /// Reclaims engine space: removes dangling images and the build cache
+    /// (`/build/prune`; skipped silently where the engine has no such
+    /// endpoint). Returns the bytes reclaimed.
+    ///
+    /// This is engine-wide: it also removes dangling images of other builds.
+    pub async fn prune(&self) -> Result<u64> {
+        let images = self.prune_dangling(None).await?;
+        let cache = match self.docker.prune_build(None::<PruneBuildOptions>).await {
+            Ok(r) => r
+                .space_reclaimed
+                .map_or(0, |s| u64::try_from(s).unwrap_or(0)),
+            Err(err) => match self.map_err("prune build cache", "build cache", err) {
+                e @ EngineError::Unreachable { .. } => return Err(e),
+                _ => 0,
+            },
+        };
+        Ok(images + cache)
+    }
+
+    /// Removes only the dangling images carrying `label` (`key` or
+    /// `key=value`). Returns the bytes reclaimed.
+    pub async fn prune_with_label(&self, label: &str) -> Result<u64> {
+        self.prune_dangling(Some(label)).await
+    }
+
+    async fn prune_dangling(&self, label: Option<&str>) -> Result<u64> {
+        let mut filters = HashMap::new();
+        filters.insert("dangling".to_string(), vec!["true".to_string()]);
+        if let Some(label) = label {
+            filters.insert("label".to_string(), vec![label.to_string()]);
+        }
+        let r = self
+            .docker
+            .prune_images(Some(PruneImagesOptions {
+                filters: Some(filters),
+            }))
+            .await
+            .map_err(|e| self.map_err("prune images", "images", e))?;
+        Ok(r.space_reclaimed
+            .map_or(0, |s| u64::try_from(s).unwrap_or(0)))
+    }
+
+    /// Pushes `reference` (`name:tag`; `latest` when no tag) and returns the
+    /// pushed manifest digest (`sha256:...`).
+    ///
+    /// Progress lines go to `log` (per-layer byte counts are left out).
+    /// Errors in the engine's stream are [`EngineError::PushFailed`]; a
+    /// missing local image is [`EngineError::NotFound`].
+    ///
+    /// The digest is the engine's `<tag>: digest: sha256:... size: N` line
+    /// (the same value as the stream's `aux.Digest`, which bollard's model
+    /// does not expose), falling back to the image's `RepoDigests`.
+    pub async fn push<F>(
+        &self,
+        reference: &str,
+        auth: Option<&RegistryAuth>,
+        mut log: F,
+    ) -> Result<String>
+    where
+        F: FnMut(&str) + Send,
+    {
+        let (repo, tag) = split_reference(reference)?;
+        let failed = |message: String| EngineError::PushFailed {
+            reference: reference.to_string(),
+            message: scrub(one_line(&message), auth),
+        };
+        let mut digest: Option<String> = None;
+        {
+            let mut stream = self.docker.push_image(
+                &repo,
+                Some(PushImageOptions {
+                    tag: Some(tag.clone()),
+                    platform: None,
+                }),
+                auth.map(RegistryAuth::to_bollard),
+            );
+            while let Some(item) = stream.next().await {
+                match item {
+                    Ok(info) => {
+                        if let Some(detail) = info.error_detail.and_then(|d| d.message) {
+                            return Err(failed(detail));
+                        }
+                        let Some(status) = info.status else { continue };
+                        if let Some(d) = parse_digest_line(&status) {
+                            digest = Some(d);
+                        }
+                        let is_progress = info
+                            .progress_detail
+                            .is_some_and(|p| p.current.is_some() || p.total.is_some());
+                        if !is_progress {
+                            log(&scrub(status, auth));
+                        }
+                    }
+                    Err(BollardError::DockerStreamError { error }) => return Err(failed(error)),
+                    Err(err) => {
+                        if is_connection_error(&err) {
+                            return Err(self.map_err("push", reference, err));
+                        }
+                        return Err(match server_error(&err) {
+                            Some((404, message)) => EngineError::NotFound {
+                                what: format!("image {reference}: {}", scrub(message, auth)),
+                            },
+                            Some((_, message)) => failed(message),
+                            None => failed(root_cause(&err)),
+                        });
+                    }
+                }
+            }
+        }
+        if let Some(d) = digest {
+            return Ok(d);
+        }
+        let info = self.inspect_image(reference).await?;
+        let prefix = format!("{repo}@");
+        info.and_then(|i| {
+            i.repo_digests
+                .iter()
+                .find_map(|d| d.strip_prefix(&prefix).map(str::to_string))
+        })
+        .ok_or_else(|| failed("the engine reported no digest".to_string()))
+    }
+
+    /// Pulls `reference` (`name:tag`, `name@sha256:...`; `latest` when no
+    /// tag), e.g. to use a previous build as cache. An image the registry
+    /// does not have is [`EngineError::NotFound`]; other failures are
+    /// [`EngineError::PullFailed`].
+    pub async fn pull(&self, reference: &str, auth: Option<&RegistryAuth>) -> Result<()> {
+        let (from_image, tag) = match reference.split_once('@') {
+            Some((name, digest)) => (name.to_string(), digest.to_string()),
+            None => split_reference(reference)?,
+        };
+        let failed = |message: String| {
+            let message = scrub(one_line(&message), auth);
+            let lower = message.to_ascii_lowercase();
+            if lower.contains("not found") || lower.contains("manifest unknown") {
+                EngineError::NotFound {
+                    what: format!("image {reference}: {message}"),
+                }
+            } else {
+                EngineError::PullFailed {
+                    reference: reference.to_string(),
+                    message,
+                }
+            }
+        };
+        let mut stream = self.docker.create_image(
+            Some(CreateImageOptions {
+                from_image: Some(from_image),
+                tag: Some(tag),
+                ..Default::default()
+            }),
+            None,
+            auth.map(RegistryAuth::to_bollard),
+        );
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(info) => {
+                    if let Some(detail) = info.error_detail.and_then(|d| d.message) {
+                        return Err(failed(detail));
+                    }
+                }
+                Err(BollardError::DockerStreamError { error }) => return Err(failed(error)),
+                Err(err) => {
+                    if is_connection_error(&err) {
+                        return Err(self.map_err("pull", reference, err));
+                    }
+                    return Err(match server_error(&err) {
+                        Some((_, message)) => failed(message),
+                        None => failed(root_cause(&err)),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `<tag>: digest: sha256:<hex> size: <n>` → `sha256:<hex>`.
+fn parse_digest_line(status: &str) -> Option<String> {
+    let rest = &status[status.find("digest: ")? + "digest: ".len()..];
+    let digest = rest.split_whitespace().next()?;
+    (digest.starts_with("sha256:") && digest.len() == "sha256:".len() + 64)
+        .then(|| digest.to_string())
+}
+
+/// A run id unique enough for one machine: process id and start time.
+fn default_run_id() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{}-{nanos}", std::process::id())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_reference_cases() {
+        let ok = |r: &str| split_reference(r).unwrap_or_else(|e| panic!("{r}: {e}"));
+        assert_eq!(ok("img"), ("img".into(), "latest".into()));
+        assert_eq!(ok("org/img:1.0"), ("org/img".into(), "1.0".into()));
+        assert_eq!(
+            ok("127.0.0.1:5000/org/img"),
+            ("127.0.0.1:5000/org/img".into(), "latest".into())
+        );
+        assert_eq!(
+            ok("127.0.0.1:5000/img:2023.2-abc"),
+            ("127.0.0.1:5000/img".into(), "2023.2-abc".into())
+        );
+        assert!(split_reference("img@sha256:abc").is_err());
+        assert!(split_reference("img:").is_err());
+        assert!(split_reference("").is_err());
+    }
+
+    #[test]
+    fn digest_line() {
+        let hex = "a".repeat(64);
+        assert_eq!(
+            parse_digest_line(&format!("latest: digest: sha256:{hex} size: 527")),
+            Some(format!("sha256:{hex}"))
+        );
+        assert_eq!(parse_digest_line("Pushed"), None);
+        assert_eq!(parse_digest_line("x: digest: sha256:short size: 1"), None);
+    }
+
+    #[test]
+    fn line_splitter_joins_chunks() {
+        let mut out = Vec::new();
+        let mut s = LineSplitter::new();
+        let mut sink = |l: &str| out.push(l.to_string());
+        s.push("Step 1/2 : FR", &mut sink);
+        s.push("OM x\n ---> abc\r\nlast", &mut sink);
+        s.finish(&mut sink);
+        assert_eq!(out, vec!["Step 1/2 : FROM x", " ---> abc", "last"]);
+    }
+}

@@ -1,0 +1,174 @@
+//! The typed errors of the engine adapter.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong talking to the Docker engine.
+///
+/// Messages are single lines and never contain registry credentials: the
+/// adapter scrubs any secret it was given from messages the engine returns.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EngineError {
+    /// The engine could not be reached (no socket, connection refused,
+    /// permission denied, unsupported `DOCKER_HOST`, timeout). The CLI maps
+    /// this to exit code 3; see [`EngineError::is_unreachable`].
+    #[error("cannot reach the Docker engine at {host}: {reason}; is it running? (docker info)")]
+    Unreachable {
+        /// The engine address tried, e.g. `unix:///var/run/docker.sock`.
+        host: String,
+        /// Why, in one line.
+        reason: String,
+    },
+
+    /// An image, container or exec instance does not exist.
+    #[error("not found: {what}")]
+    NotFound {
+        /// What was looked for and the engine's message.
+        what: String,
+    },
+
+    /// The build failed: a step returned an error (`errorDetail` in the
+    /// engine's build stream), or the engine rejected the build request.
+    #[error("build failed: {message}")]
+    BuildFailed {
+        /// The engine's message, e.g.
+        /// `The command '/bin/sh -c exit 3' returned a non-zero code: 3`.
+        message: String,
+    },
+
+    /// The build context could not be read or its `.dockerignore` is invalid.
+    #[error("build context {}: {message}", path.display())]
+    Context {
+        /// The file or folder concerned.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+
+    /// A push failed (registry unreachable, authentication, manifest errors).
+    #[error("push of {reference} failed: {message}")]
+    PushFailed {
+        /// The image reference being pushed.
+        reference: String,
+        /// The engine's message, with any credential scrubbed.
+        message: String,
+    },
+
+    /// A pull failed.
+    #[error("pull of {reference} failed: {message}")]
+    PullFailed {
+        /// The image reference being pulled.
+        reference: String,
+        /// The engine's message, with any credential scrubbed.
+        message: String,
+    },
+
+    /// A reference, tag or argument the engine would reject anyway.
+    #[error("invalid request: {message}")]
+    InvalidRequest {
+        /// What is wrong.
+        message: String,
+    },
+
+    /// Any other error the engine returned.
+    #[error("Docker engine error during {operation}: {message}")]
+    Api {
+        /// The operation, e.g. `inspect image`.
+        operation: &'static str,
+        /// The engine's message.
+        message: String,
+    },
+}
+
+impl EngineError {
+    /// True when the engine itself could not be reached (exit code 3 in the CLI).
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, EngineError::Unreachable { .. })
+    }
+
+    /// True when the error says an image, container or exec does not exist.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, EngineError::NotFound { .. })
+    }
+}
+
+/// Result with [`EngineError`].
+pub type Result<T, E = EngineError> = std::result::Result<T, E>;
+
+/// Collapses a message onto one line.
+pub(crate) fn one_line(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for (i, part) in s
+        .split(['\n', '\r'])
+        .filter(|p| !p.trim().is_empty())
+        .enumerate()
+    {
+        if i > 0 {
+            out.push_str("; ");
+        }
+        out.push_str(part.trim());
+    }
+    out
+}
+
+/// True when a bollard error means the engine is not reachable at all.
+pub(crate) fn is_connection_error(err: &bollard::errors::Error) -> bool {
+    use bollard::errors::Error as B;
+    match err {
+        B::HyperLegacyError { err } => err.is_connect() || source_is_io_connect(err),
+        B::IOError { err } => io_is_connect(err),
+        B::SocketNotFoundError(_) | B::UnsupportedURISchemeError { .. } => true,
+        B::RequestTimeoutError => false,
+        _ => false,
+    }
+}
+
+fn io_is_connect(err: &std::io::Error) -> bool {
+    use std::io::ErrorKind as K;
+    matches!(
+        err.kind(),
+        K::ConnectionRefused
+            | K::NotFound
+            | K::PermissionDenied
+            | K::ConnectionReset
+            | K::ConnectionAborted
+            | K::AddrNotAvailable
+    )
+}
+
+fn source_is_io_connect(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = err.source();
+    while let Some(e) = cur {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            return io_is_connect(io);
+        }
+        cur = e.source();
+    }
+    false
+}
+
+/// The innermost cause of an error chain, as one line (hyper errors say
+/// "client error (Connect)" at the top and the useful part underneath).
+pub(crate) fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut msg = err.to_string();
+    let mut cur = err.source();
+    while let Some(e) = cur {
+        let m = e.to_string();
+        if !m.is_empty() && !msg.contains(&m) {
+            msg = format!("{msg}: {m}");
+        }
+        cur = e.source();
+    }
+    one_line(&msg)
+}
+
+/// The HTTP status and message of an engine error response, if it is one.
+pub(crate) fn server_error(err: &bollard::errors::Error) -> Option<(u16, String)> {
+    match err {
+        bollard::errors::Error::DockerResponseServerError {
+            status_code,
+            message,
+        } => Some((*status_code, one_line(message))),
+        _ => None,
+    }
+}
