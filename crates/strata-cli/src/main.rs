@@ -1,1 +1,156 @@
-fn main() {}
+//! `strata`: plan, build, test, push and promote a stack of Docker images.
+
+mod failure;
+mod output;
+mod planning;
+mod stack;
+
+use clap::{Parser, Subcommand};
+use failure::Failure;
+use output::{Format, GraphFormat, Reporter};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// strata maintains a stack of Docker images built FROM one another,
+/// described by images/spec.yml.
+#[derive(Debug, Parser)]
+#[command(name = "strata", version, about, long_about = None)]
+struct Cli {
+    /// Run as if started in DIR.
+    #[arg(short = 'C', global = true, value_name = "DIR")]
+    dir: Option<PathBuf>,
+    /// The images folder (default: images/ at the repository root).
+    #[arg(long, global = true, value_name = "DIR")]
+    images_dir: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, global = true, value_enum, default_value_t = Format::Table)]
+    format: Format,
+    /// More detail.
+    #[arg(short, long, global = true)]
+    verbose: bool,
+    /// Errors only.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check spec.yml, change_ignore.json and the image folders; report every problem.
+    Validate,
+    /// Say which images of which plans rebuild, with which tags, and why.
+    Plan(planning::PlanArgs),
+    /// Draw the stack (with rebuild marks when a range is given).
+    Graph {
+        /// mermaid, dot or text.
+        #[arg(long = "as", value_enum, default_value_t = GraphFormat::Text)]
+        graph_format: GraphFormat,
+        #[command(flatten)]
+        plan: planning::PlanArgs,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let reporter = Reporter {
+        quiet: cli.quiet,
+        verbose: cli.verbose,
+    };
+    match run(&cli, &reporter) {
+        Ok(code) => code,
+        Err(failure) => {
+            eprintln!("error: {failure}");
+            failure.exit_code()
+        }
+    }
+}
+
+fn run(cli: &Cli, reporter: &Reporter) -> Result<ExitCode, Failure> {
+    let cwd = match &cli.dir {
+        Some(d) if !d.is_dir() => {
+            return Err(Failure::input(format!(
+                "-C {}: no such directory",
+                d.display()
+            )));
+        }
+        Some(d) => d.clone(),
+        None => std::env::current_dir()
+            .map_err(|e| Failure::env(format!("cannot read the current directory: {e}")))?,
+    };
+    match &cli.command {
+        Command::Validate => validate(&cwd, cli, reporter),
+        Command::Plan(args) => {
+            let planned = planning::make(&cwd, cli.images_dir.as_deref(), args, reporter)?;
+            print!("{}", output::render_plan(&planned.plan, cli.format));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Graph { graph_format, plan } => {
+            if plan.chooses_range() {
+                let planned = planning::make(&cwd, cli.images_dir.as_deref(), plan, reporter)?;
+                print!(
+                    "{}",
+                    output::render_graph(
+                        &planned.stack.spec,
+                        &planned.stack.graph,
+                        Some(&planned.plan),
+                        *graph_format
+                    )
+                );
+            } else {
+                let repo = strata_git::Repo::discover(&cwd).ok();
+                let dir = stack::images_dir(&cwd, cli.images_dir.as_deref(), repo.as_ref());
+                let stack = stack::load_or_fail(&stack::Source::WorkTree, &dir, reporter)?;
+                print!(
+                    "{}",
+                    output::render_graph(&stack.spec, &stack.graph, None, *graph_format)
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn validate(cwd: &std::path::Path, cli: &Cli, reporter: &Reporter) -> Result<ExitCode, Failure> {
+    let repo = strata_git::Repo::discover(cwd).ok();
+    let dir = stack::images_dir(cwd, cli.images_dir.as_deref(), repo.as_ref());
+    let (stack, diags) = stack::load(&stack::Source::WorkTree, &dir)?;
+    let errors = diags.iter().filter(|(d, _)| d.is_error()).count();
+    let warnings = diags.len() - errors;
+    if cli.format == Format::Json {
+        let list: Vec<_> = diags.iter().map(|(d, _)| d).collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&list).unwrap_or_default()
+        );
+    } else {
+        for (d, text) in &diags {
+            if d.is_error() || !reporter.quiet {
+                reporter.diagnostic(d, text.as_deref());
+            }
+        }
+    }
+    match stack {
+        Some(stack) if errors == 0 => {
+            let plans = stack.spec.plans.len();
+            reporter.note(&format!(
+                "{}: {} images, {plans} plan{}, {warnings} warning(s), no errors",
+                dir.display("spec.yml"),
+                stack.spec.images.len(),
+                if plans == 1 { "" } else { "s" }
+            ));
+            Ok(ExitCode::SUCCESS)
+        }
+        _ => Err(Failure::input(format!(
+            "{errors} error(s), {warnings} warning(s) in {}",
+            dir.path.display()
+        ))),
+    }
+}

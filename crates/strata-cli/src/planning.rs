@@ -1,0 +1,255 @@
+//! `strata plan`'s inputs: the range, the change set, the spec versions and
+//! the published parents, gathered from git (and the registry) and handed
+//! to the core.
+
+use crate::failure::Failure;
+use crate::output::Reporter;
+use crate::stack::{self, ImagesDir, Source, Stack};
+use std::collections::BTreeMap;
+use std::path::Path;
+use strata_core::changes::{self, ChangeSet, Commit, Reason};
+use strata_core::plan::{self, Offline, Plan, PlanOptions, PublishedLookup, SuffixSource};
+use strata_git::Repo;
+
+/// How the tag suffix is chosen (`--tag-suffix`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SuffixMode {
+    /// The head commit's 7-character hash.
+    Hash,
+    /// The branch name, made into a valid tag.
+    Branch,
+}
+
+/// The options that choose what to plan; shared by `plan`, `graph` and `build`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PlanArgs {
+    /// Compare with this revision (default: head's first parent; in a GitHub
+    /// Actions pull request, the target branch from GITHUB_BASE_REF).
+    #[arg(long, value_name = "REV")]
+    pub base: Option<String>,
+    /// The revision to plan (default: HEAD, with the working tree's files).
+    #[arg(long, value_name = "REV")]
+    pub head: Option<String>,
+    /// Rebuild every image.
+    #[arg(long)]
+    pub all: bool,
+    /// Only this plan.
+    #[arg(long, value_name = "NAME")]
+    pub plan: Option<String>,
+    /// Tag suffix: the head commit's hash, or the branch name.
+    #[arg(long, value_enum, default_value_t = SuffixMode::Hash)]
+    pub tag_suffix: SuffixMode,
+    /// A build arg that wins over the spec's (repeatable).
+    #[arg(long = "build-arg", value_name = "K=V")]
+    pub build_args: Vec<String>,
+    /// A branch whose builds always rebuild everything (repeatable).
+    #[arg(
+        long = "full-rebuild-branch",
+        value_name = "BRANCH",
+        env = "STRATA_FULL_REBUILD_BRANCHES",
+        value_delimiter = ','
+    )]
+    pub full_rebuild_branches: Vec<String>,
+    /// Do not ask the registry where unchanged parents are published.
+    #[arg(long)]
+    pub offline: bool,
+}
+
+/// Whether the user asked for a range (so graphs mark rebuilds).
+impl PlanArgs {
+    /// Whether any option chooses a range.
+    pub fn chooses_range(&self) -> bool {
+        self.base.is_some() || self.head.is_some() || self.all
+    }
+}
+
+/// A plan and the stack it was made from.
+pub struct Planned {
+    /// The stack at head.
+    pub stack: Stack,
+    /// The plan.
+    pub plan: Plan,
+    /// The images folder.
+    pub dir: ImagesDir,
+}
+
+fn parse_build_args(args: &[String]) -> Result<BTreeMap<String, String>, Failure> {
+    args.iter()
+        .map(|kv| match kv.split_once('=') {
+            Some((k, v)) if !k.is_empty() && !k.contains(char::is_whitespace) => {
+                Ok((k.to_string(), v.to_string()))
+            }
+            _ => Err(Failure::input(format!(
+                "--build-arg '{kv}' is not KEY=VALUE"
+            ))),
+        })
+        .collect()
+}
+
+fn env_nonempty(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// The base of the range when none is given: in a GitHub Actions pull
+/// request, the target branch; otherwise head's first parent.
+fn default_base(repo: &Repo, head: &str, reporter: &Reporter) -> Result<Option<String>, Failure> {
+    if let Some(target) = env_nonempty("GITHUB_BASE_REF") {
+        for candidate in [format!("origin/{target}"), target.clone()] {
+            if let Ok(sha) = repo.resolve(&candidate) {
+                reporter.detail(&format!("base: pull-request target {candidate}"));
+                return Ok(Some(sha));
+            }
+        }
+        return Err(Failure::env(format!(
+            "GITHUB_BASE_REF is '{target}', but neither origin/{target} nor {target} is in this clone: fetch it (actions/checkout with fetch-depth: 0)"
+        )));
+    }
+    Ok(repo.first_parent(head)?)
+}
+
+/// Makes the plan for `args` in the repository at `cwd`.
+pub fn make(
+    cwd: &Path,
+    images_flag: Option<&Path>,
+    args: &PlanArgs,
+    reporter: &Reporter,
+) -> Result<Planned, Failure> {
+    let repo = Repo::discover(cwd)?;
+    let dir = stack::images_dir(cwd, images_flag, Some(&repo));
+    let Some(images_in_repo) = dir.in_repo.clone() else {
+        return Err(Failure::input(format!(
+            "the images folder {} is not inside the repository at {}",
+            dir.path.display(),
+            repo.workdir().display()
+        )));
+    };
+    let head = repo.resolve(args.head.as_deref().unwrap_or("HEAD"))?;
+    let source = match &args.head {
+        Some(_) => Source::Commit(&repo, &head),
+        None => Source::WorkTree,
+    };
+    let stack = stack::load_or_fail(&source, &dir, reporter)?;
+
+    let base_rev = match &args.base {
+        Some(b) => Some(repo.resolve(b)?),
+        None => default_base(&repo, &head, reporter)?,
+    };
+    let base = match &base_rev {
+        Some(b) => match repo.merge_base(b, &head)? {
+            Some(mb) => Some(mb),
+            None => {
+                let hint = if repo.is_shallow() {
+                    ": this is a shallow clone; fetch the full history (fetch-depth: 0)"
+                } else {
+                    ""
+                };
+                return Err(Failure::env(format!(
+                    "{} and {} share no history{hint}",
+                    &b[..7.min(b.len())],
+                    &head[..7]
+                )));
+            }
+        },
+        None => None,
+    };
+    let (paths, commits) = match &base {
+        Some(b) => (
+            repo.changed_paths(b, &head)?,
+            repo.commits_in_range(Some(b), &head)?,
+        ),
+        None => (Vec::new(), repo.commits_in_range(None, &head)?),
+    };
+    let commits: Vec<Commit> = commits
+        .into_iter()
+        .map(|c| Commit {
+            sha: c.sha,
+            message: c.message,
+        })
+        .collect();
+
+    let branch = env_nonempty("GITHUB_HEAD_REF")
+        .or_else(|| env_nonempty("GITHUB_REF_NAME"))
+        .or(repo.current_branch()?);
+    let forced = if args.all {
+        Some(Reason::All)
+    } else if base.is_none() {
+        Some(Reason::FirstBuild)
+    } else {
+        branch
+            .as_ref()
+            .filter(|b| args.full_rebuild_branches.iter().any(|f| f == *b))
+            .map(|b| Reason::FullRebuildBranch { branch: b.clone() })
+    };
+
+    let spec_path = format!(
+        "{}spec.yml",
+        if images_in_repo.is_empty() {
+            String::new()
+        } else {
+            format!("{images_in_repo}/")
+        }
+    );
+    let old_spec = match &base {
+        Some(b) if paths.iter().any(|p| *p == spec_path) => repo.file_at(b, &spec_path)?.and_then(|text| {
+            let parsed = strata_core::spec::parse(&text, &format!("{spec_path} at {}", &b[..7]));
+            if parsed.has_errors() {
+                reporter.note(&format!("note: {spec_path} at {} could not be read, so every image counts as changed", &b[..7]));
+                None
+            } else {
+                parsed.spec
+            }
+        }),
+        _ => None,
+    };
+
+    let set = ChangeSet {
+        images_dir: &images_in_repo,
+        paths: &paths,
+        commits: &commits,
+        rules: &stack.rules,
+        old_spec: old_spec.as_ref(),
+        forced,
+    };
+    let detected = changes::detect(&stack.spec, &set);
+
+    if let Some(p) = &args.plan {
+        if stack.spec.plan(p).is_none() {
+            let names: Vec<&str> = stack
+                .spec
+                .plans
+                .iter()
+                .map(|p| p.name.value.as_str())
+                .collect();
+            return Err(Failure::input(format!(
+                "--plan {p}: the spec has no such plan (plans: {})",
+                names.join(", ")
+            )));
+        }
+    }
+    let suffix_source = match args.tag_suffix {
+        SuffixMode::Hash => SuffixSource::Hash(head.clone()),
+        SuffixMode::Branch => SuffixSource::Branch(branch.clone().ok_or_else(|| {
+            Failure::input("--tag-suffix branch: HEAD is detached and GITHUB_HEAD_REF/GITHUB_REF_NAME are not set; use --tag-suffix hash")
+        })?),
+    };
+    let suffix =
+        plan::tag_suffix(&stack.spec, &suffix_source).map_err(|e| Failure::input(e.to_string()))?;
+    let options = PlanOptions {
+        head: head.clone(),
+        base: base.clone(),
+        changed_files: paths,
+        suffix,
+        only_plan: args.plan.clone(),
+        cli_args: parse_build_args(&args.build_args)?,
+        dockerfiles: stack.dockerfiles.clone(),
+    };
+    let mut lookup: Box<dyn PublishedLookup> = Box::new(Offline);
+    let plan = plan::plan(
+        &stack.spec,
+        &stack.graph,
+        &detected,
+        &options,
+        lookup.as_mut(),
+    );
+    Ok(Planned { stack, plan, dir })
+}

@@ -1,0 +1,256 @@
+//! Reading the stack from disk or from a commit: the spec, the change rules
+//! and the Dockerfiles, with every problem reported in one go.
+
+use crate::failure::Failure;
+use crate::output::Reporter;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use strata_core::changes::{ChangeRules, parse_change_rules};
+use strata_core::diag::Diagnostic;
+use strata_core::dockerfile::{self, DockerfileBase};
+use strata_core::graph::Graph;
+use strata_core::spec::{self, Spec};
+use strata_core::validate;
+
+/// Where the stack's files come from.
+pub enum Source<'a> {
+    /// The working tree.
+    WorkTree,
+    /// A commit of the repository.
+    Commit(&'a strata_git::Repo, &'a str),
+}
+
+/// The images folder: where it is on disk and how paths name it in git.
+#[derive(Debug, Clone)]
+pub struct ImagesDir {
+    /// The folder on disk.
+    pub path: PathBuf,
+    /// The folder relative to the repository root, with `/` separators
+    /// (`images`), when inside a repository.
+    pub in_repo: Option<String>,
+}
+
+impl ImagesDir {
+    /// A file of the folder, as shown to the user.
+    pub fn display(&self, name: &str) -> String {
+        self.path.join(name).display().to_string()
+    }
+
+    fn repo_path(&self, name: &str) -> String {
+        match self.in_repo.as_deref() {
+            Some("") | None => name.to_string(),
+            Some(dir) => format!("{dir}/{name}"),
+        }
+    }
+}
+
+/// A stack that read without errors.
+pub struct Stack {
+    /// The spec.
+    pub spec: Spec,
+    /// Its graph.
+    pub graph: Graph,
+    /// The ChangeIgnore/BuildAll rules.
+    pub rules: ChangeRules,
+    /// Each image's Dockerfile base, where its Dockerfile could be read.
+    pub dockerfiles: BTreeMap<String, DockerfileBase>,
+}
+
+fn read(source: &Source<'_>, dir: &ImagesDir, name: &str) -> Result<Option<String>, Failure> {
+    match source {
+        Source::WorkTree => {
+            let path = dir.path.join(name);
+            match std::fs::read(&path) {
+                Ok(bytes) => String::from_utf8(bytes).map(Some).map_err(|_| {
+                    Failure::input(format!("{}: the file is not UTF-8 text", path.display()))
+                }),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(Failure::env(format!("cannot read {}: {e}", path.display()))),
+            }
+        }
+        Source::Commit(repo, rev) => Ok(repo.file_at(rev, &dir.repo_path(name))?),
+    }
+}
+
+/// Reads and checks everything: spec, its cross-entry rules, the layout
+/// (Dockerfiles), and `change_ignore.json`. Returns all diagnostics, and the
+/// stack when there is no error.
+pub fn load(
+    source: &Source<'_>,
+    dir: &ImagesDir,
+) -> Result<(Option<Stack>, Vec<(Diagnostic, Option<String>)>), Failure> {
+    let spec_file = dir.display("spec.yml");
+    let Some(text) = read(source, dir, "spec.yml")? else {
+        return Err(Failure::input(format!(
+            "no spec at {spec_file}: strata reads images/spec.yml; run it in your repository (-C DIR) or point --images-dir at the folder that holds spec.yml"
+        )));
+    };
+    let parsed = spec::parse(&text, &spec_file);
+    let mut diags: Vec<(Diagnostic, Option<String>)> = parsed
+        .diagnostics
+        .iter()
+        .cloned()
+        .map(|d| (d, Some(text.clone())))
+        .collect();
+    let mut dockerfiles = BTreeMap::new();
+    let mut rules = ChangeRules::default();
+    if let Some(spec) = &parsed.spec {
+        diags.extend(
+            validate::validate(spec)
+                .into_iter()
+                .map(|d| (d, Some(text.clone()))),
+        );
+        let mut present = BTreeMap::new();
+        for image in spec
+            .images
+            .iter()
+            .filter(|i| validate::is_plain_folder_name(i.name()))
+        {
+            let name = format!("{}/Dockerfile", image.name());
+            if let Some(df) = read(source, dir, &name)? {
+                present.insert(image.name().to_string(), ());
+                if let Some(base) = dockerfile::base_of(&df) {
+                    diags.extend(
+                        base_warnings(spec, image, &base, &dir.display(&name))
+                            .into_iter()
+                            .map(|d| (d, Some(df.clone()))),
+                    );
+                    dockerfiles.insert(image.name().to_string(), base);
+                }
+            }
+        }
+        let shown = dir.path.display().to_string();
+        diags.extend(
+            validate::check_layout(spec, &shown, |k| present.contains_key(k))
+                .into_iter()
+                .map(|d| (d, Some(text.clone()))),
+        );
+    }
+    let ci_file = dir.display("change_ignore.json");
+    if let Some(ci) = read(source, dir, "change_ignore.json")? {
+        match parse_change_rules(&ci, &ci_file) {
+            Ok((r, warnings)) => {
+                rules = r;
+                diags.extend(warnings.into_iter().map(|d| (d, Some(ci.clone()))));
+            }
+            Err(errors) => diags.extend(errors.into_iter().map(|d| (d, Some(ci.clone())))),
+        }
+    }
+    let failed = diags.iter().any(|(d, _)| d.is_error());
+    let stack = match (parsed.spec, failed) {
+        (Some(spec), false) => match Graph::new(&spec) {
+            Ok(graph) => Some(Stack {
+                spec,
+                graph,
+                rules,
+                dockerfiles,
+            }),
+            Err(_) => None,
+        },
+        _ => None,
+    };
+    Ok((stack, diags))
+}
+
+/// Warnings about a Dockerfile's base that make a build surprising.
+fn base_warnings(
+    spec: &Spec,
+    image: &spec::ImageSpec,
+    base: &DockerfileBase,
+    file: &str,
+) -> Vec<Diagnostic> {
+    let pos = Some(strata_core::diag::Pos {
+        line: base.line,
+        column: 1,
+    });
+    let mut out = Vec::new();
+    if let Some(parent) = image.parent().and_then(|p| spec.image(p)) {
+        if base.arg.is_none() {
+            out.push(
+                Diagnostic::warning(file, pos, format!("'{}' depends on '{}', but its FROM line names a fixed image ({})", image.name(), parent.name(), base.from))
+                    .with_help("write FROM <parent image>:${BASE_TAG} with `ARG BASE_TAG` above it, so the child is built on the parent of the same run"),
+            );
+        } else if let (Some(name), Some((_, strata_core::dockerfile::ArgRole::Tag))) =
+            (&parent.image_name, &base.arg)
+        {
+            let repo = base
+                .from
+                .rsplit_once(':')
+                .map_or(base.from.as_str(), |(r, _)| r);
+            if repo != name.value {
+                out.push(
+                    Diagnostic::warning(
+                        file,
+                        pos,
+                        format!(
+                            "'{}' depends on '{}' ({}), but its FROM line names {repo}",
+                            image.name(),
+                            parent.name(),
+                            name.value
+                        ),
+                    )
+                    .with_help(format!(
+                        "use FROM {}:${{...}} so the child is built on its parent",
+                        name.value
+                    )),
+                );
+            }
+        }
+    } else if image.parent().is_none()
+        && base
+            .arg
+            .as_ref()
+            .is_some_and(|(a, _)| a == strata_core::plan::DEFAULT_BASE_ARG)
+    {
+        out.push(Diagnostic::warning(file, pos, format!("'{}' has no depend_on, but its FROM line uses BASE_TAG", image.name()))
+            .with_help("add depend_on: <parent> to its spec entry if it is built on another image of the stack"));
+    }
+    out
+}
+
+/// Loads the stack and prints its diagnostics; fails (exit 2) on any error.
+pub fn load_or_fail(
+    source: &Source<'_>,
+    dir: &ImagesDir,
+    reporter: &Reporter,
+) -> Result<Stack, Failure> {
+    let (stack, diags) = load(source, dir)?;
+    let errors = diags.iter().filter(|(d, _)| d.is_error()).count();
+    for (d, text) in &diags {
+        if d.is_error() || !reporter.quiet {
+            reporter.diagnostic(d, text.as_deref());
+        }
+    }
+    match stack {
+        Some(stack) if errors == 0 => Ok(stack),
+        _ => Err(Failure::input(format!(
+            "{} has {errors} error(s); run `strata validate` for the full list",
+            dir.display("spec.yml")
+        ))),
+    }
+}
+
+/// Finds the images folder: `--images-dir`, or `images` under the
+/// repository root (or under DIR when not in a repository).
+pub fn images_dir(base: &Path, flag: Option<&Path>, repo: Option<&strata_git::Repo>) -> ImagesDir {
+    let path = match flag {
+        Some(p) if p.is_absolute() => p.to_path_buf(),
+        Some(p) => base.join(p),
+        // `images/` where strata runs, else at the repository root.
+        None if base.join("images").is_dir() => base.join("images"),
+        None => repo.map_or_else(|| base.join("images"), |r| r.workdir().join("images")),
+    };
+    let in_repo = repo.and_then(|r| {
+        let abs = std::path::absolute(&path).ok()?;
+        let root = std::fs::canonicalize(r.workdir()).ok()?;
+        let abs = std::fs::canonicalize(&abs).unwrap_or(abs);
+        let rel = abs.strip_prefix(&root).ok()?;
+        Some(
+            rel.components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+                .join("/"),
+        )
+    });
+    ImagesDir { path, in_repo }
+}
