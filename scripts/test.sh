@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Runs strata's whole test suite on a fresh Debian machine: installs what the
+# tests need (scripts/setup.sh), makes the local busybox base image, then runs
+# every test of the workspace against the real engine, registry and git.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/setup.sh
+./scripts/make-base-image.sh >/dev/null
+cargo test --workspace --locked "$@"
