@@ -1,1 +1,35 @@
-//! placeholder
+//! strata's OCI registry adapter.
+//!
+//! A small async client of the OCI distribution API ([`Registry`]) for what
+//! strata does in a registry: read, write and copy manifests by tag and by
+//! digest, list tags, and promote a set of tags all-or-nothing
+//! ([`Registry::promote`]) without pulling or pushing a layer.
+//!
+//! Credentials come from the Docker config ([`DockerConfig`], including
+//! `credsStore` and `credHelpers`); [`credentials_for_registry`] hands them to
+//! other crates (e.g. for `docker push` through the engine). Secrets are
+//! wrapped in [`Secret`], which never prints its value.
+//!
+//! With the `test-support` feature, [`testing`] starts a real
+//! `docker-registry` on loopback for tests.
+
+mod auth;
+mod client;
+mod credentials;
+mod error;
+pub mod manifest;
+mod promote;
+mod secret;
+
+#[cfg(feature = "test-support")]
+pub mod testing;
+
+pub use client::{
+    Copied, CredentialSource, INSECURE_REGISTRIES_ENV, Registry, RegistryOptions, RetryPolicy,
+    insecure_registries_from_env, uses_plain_http,
+};
+pub use credentials::{CredentialError, Credentials, DockerConfig, credentials_for_registry};
+pub use error::RegistryError;
+pub use manifest::{Manifest, ManifestInfo};
+pub use promote::{Move, Moved, PromotionError, PromotionReport};
+pub use secret::Secret;
