@@ -352,6 +352,72 @@ mod tests {
         assert!(got.contains(&"link".to_string()), "{got:?}");
     }
 
+    /// Peak resident memory of this process, in KiB (Linux).
+    fn vm_hwm_kib() -> u64 {
+        let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// A 1 GiB (sparse) context streams through with a small, bounded peak
+    /// memory: the tar is never held whole.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn large_context_streams_in_bounded_memory() {
+        use futures_util::StreamExt;
+        let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let r = tmp.path();
+        write(r, "Dockerfile", "FROM scratch\n");
+        let size: u64 = 1 << 30;
+        fs::File::create(r.join("big.bin"))
+            .and_then(|f| f.set_len(size))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let plan = plan(r, "Dockerfile").unwrap_or_else(|e| panic!("{}", e.message));
+        let before = vm_hwm_kib();
+        let (body, producer) = stream(plan);
+        let mut body = Box::pin(body);
+        let mut total = 0u64;
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.unwrap_or_else(|e| panic!("{e}"));
+            assert!(chunk.len() <= CHUNK_SIZE);
+            total += chunk.len() as u64;
+        }
+        producer
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|e| panic!("{}", e.message));
+        assert!(total > size, "{total}");
+        let grown_kib = vm_hwm_kib().saturating_sub(before);
+        assert!(grown_kib < 32 * 1024, "peak memory grew by {grown_kib} KiB");
+    }
+
+    /// Dropping the body (a cancelled build) stops the producer.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn dropping_the_body_stops_the_producer() {
+        use futures_util::StreamExt;
+        let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let r = tmp.path();
+        write(r, "Dockerfile", "FROM scratch\n");
+        fs::File::create(r.join("big.bin"))
+            .and_then(|f| f.set_len(1 << 30))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let plan = plan(r, "Dockerfile").unwrap_or_else(|e| panic!("{}", e.message));
+        let (body, producer) = stream(plan);
+        let mut body = Box::pin(body);
+        assert!(body.next().await.is_some());
+        drop(body);
+        let result = tokio::time::timeout(std::time::Duration::from_secs(10), producer)
+            .await
+            .unwrap_or_else(|_| panic!("producer kept running"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let err = result
+            .err()
+            .unwrap_or_else(|| panic!("producer finished a 1 GiB tar"));
+        assert!(err.message.contains("dropped"), "{}", err.message);
+    }
+
     #[test]
     fn dockerfile_must_stay_inside() {
         assert_eq!(

@@ -582,9 +582,20 @@ impl Engine {
         F: FnMut(&str) + Send,
     {
         let (repo, tag) = split_reference(reference)?;
-        let failed = |message: String| EngineError::PushFailed {
-            reference: reference.to_string(),
-            message: scrub(one_line(&message), auth),
+        let failed = |message: String| {
+            let message = scrub(one_line(&message), auth);
+            // API 1.41 engines report a missing local image inside the
+            // stream (HTTP 200), newer ones as a 404.
+            if message.contains("does not exist locally") {
+                EngineError::NotFound {
+                    what: format!("image {reference}: {message}"),
+                }
+            } else {
+                EngineError::PushFailed {
+                    reference: reference.to_string(),
+                    message,
+                }
+            }
         };
         let mut digest: Option<String> = None;
         {

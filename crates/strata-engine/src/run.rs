@@ -231,4 +231,28 @@ impl Engine {
         }
         Ok(removed)
     }
+
+    /// Force-removes every container made from `image` (running or not):
+    /// those that image tests start through the docker Python package carry
+    /// no strata label, so after an interrupt they are found by ancestry.
+    pub async fn remove_containers_of_image(&self, image: &str) -> Result<usize> {
+        let filters = HashMap::from([("ancestor".to_string(), vec![image.to_string()])]);
+        let list = self
+            .docker
+            .list_containers(Some(ListContainersOptions {
+                all: true,
+                filters: Some(filters),
+                ..Default::default()
+            }))
+            .await
+            .map_err(|e| self.map_err("list containers", "containers", e))?;
+        let mut removed = 0;
+        for c in list {
+            if let Some(id) = c.id {
+                remove_container(self, &id).await?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
 }
