@@ -4,7 +4,7 @@
 use crate::changes::{Detected, Reason};
 use crate::dockerfile::{ArgRole, DockerfileBase};
 use crate::graph::Graph;
-use crate::reference::Tag;
+use crate::reference::{MAX_TAG_LEN, Tag};
 use crate::spec::{ImageSpec, PlanSpec, Spec};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -80,10 +80,22 @@ pub fn tag_suffix(spec: &Spec, source: &SuffixSource) -> Result<String, SuffixEr
             }
             sha[..7].to_ascii_lowercase()
         }
-        SuffixSource::Branch(branch) => Tag::sanitize(branch)
-            .ok_or_else(|| SuffixError::Unusable(branch.clone()))?
-            .as_str()
-            .to_string(),
+        SuffixSource::Branch(branch) => {
+            let tag = Tag::sanitize(branch).ok_or_else(|| SuffixError::Unusable(branch.clone()))?;
+            // Every plan's `<prefix>-<suffix>` must itself be a valid tag, so
+            // the suffix gets what the longest prefix leaves of the limit.
+            let room = spec
+                .plans
+                .iter()
+                .map(|p| MAX_TAG_LEN.saturating_sub(p.tag_prefix.value.len() + 1))
+                .min()
+                .unwrap_or(MAX_TAG_LEN);
+            if room == 0 {
+                return Err(SuffixError::Unusable(branch.clone()));
+            }
+            // A sanitized tag is ASCII, so byte slicing is safe.
+            tag.as_str()[..tag.as_str().len().min(room)].to_string()
+        }
     };
     for plan in &spec.plans {
         let tag = format!("{}-{suffix}", plan.tag_prefix.value);
@@ -571,6 +583,19 @@ tag: {prefix: '2024.1'}
             Err(SuffixError::Unusable(_)) | Err(SuffixError::PromotionTag { .. })
         ));
         assert!(tag_suffix(&spec, &SuffixSource::Hash("zz".into())).is_err());
+    }
+
+    #[test]
+    fn long_branch_names_still_make_valid_tags() {
+        let spec = spec::parse(STACK, "spec.yml").spec.unwrap();
+        let suffix = tag_suffix(&spec, &SuffixSource::Branch("b".repeat(200))).unwrap();
+        let tag = format!("2024.1-{suffix}");
+        assert_eq!(tag.len(), MAX_TAG_LEN);
+        assert!(tag.parse::<Tag>().is_ok(), "{tag}");
+        assert_eq!(
+            tag_suffix(&spec, &SuffixSource::Branch("main".into())).unwrap(),
+            "main"
+        );
     }
 
     #[test]
