@@ -1,1 +1,29 @@
-//! placeholder
+//! Pure rendering of strata's reports: image manifests (Markdown and JSON),
+//! run summaries (Markdown for `$GITHUB_STEP_SUMMARY`, aligned text for
+//! terminals, JSON for `artifacts/run.json`), YAML artifacts and GitHub wiki
+//! pages (`<stem>.md`, `Home.md`, `Stable_Tag.md`).
+//!
+//! Nothing here does I/O: every function takes data (and, for wiki pages, the
+//! page's current text) and returns text. Callers decide where it goes, using
+//! [`ref_file_stem`] for file names.
+
+#![deny(missing_docs)]
+
+mod artifact;
+mod manifest;
+mod stem;
+mod summary;
+pub mod text;
+mod wiki;
+
+pub use artifact::{ReportError, to_json, to_yaml};
+pub use manifest::{
+    COMMAND_MAX_CHARS, FOLD_LINES, InfoOutput, Layer, ManifestData, clean_command, manifest_json,
+    manifest_markdown,
+};
+pub use stem::ref_file_stem;
+pub use summary::{MESSAGE_MAX_CHARS, SummaryRow, summary_json, summary_markdown, summary_text};
+pub use wiki::{
+    HomeImage, HomeRow, Move, Promotion, home_page, stable_tag_page, wiki_link_target,
+    wiki_manifest_page, wiki_page_name,
+};
