@@ -1,8 +1,10 @@
 //! `strata`: plan, build, test, push and promote a stack of Docker images.
 
+mod build;
 mod failure;
 mod output;
 mod planning;
+mod progress;
 mod stack;
 
 use clap::{Parser, Subcommand};
@@ -41,6 +43,8 @@ enum Command {
     Validate,
     /// Say which images of which plans rebuild, with which tags, and why.
     Plan(planning::PlanArgs),
+    /// Build, test, push and document the images the plan rebuilds.
+    Build(build::BuildArgs),
     /// Draw the stack (with rebuild marks when a range is given).
     Graph {
         /// mermaid, dot or text.
@@ -92,6 +96,7 @@ fn run(cli: &Cli, reporter: &Reporter) -> Result<ExitCode, Failure> {
             print!("{}", output::render_plan(&planned.plan, cli.format));
             Ok(ExitCode::SUCCESS)
         }
+        Command::Build(args) => build::run(&cwd, cli.images_dir.as_deref(), args, reporter),
         Command::Graph { graph_format, plan } => {
             if plan.chooses_range() {
                 let planned = planning::make(&cwd, cli.images_dir.as_deref(), plan, reporter)?;

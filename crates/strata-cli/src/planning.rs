@@ -190,10 +190,13 @@ pub fn make(
         }
     );
     let old_spec = match &base {
-        Some(b) if paths.iter().any(|p| *p == spec_path) => repo.file_at(b, &spec_path)?.and_then(|text| {
+        Some(b) if paths.contains(&spec_path) => repo.file_at(b, &spec_path)?.and_then(|text| {
             let parsed = strata_core::spec::parse(&text, &format!("{spec_path} at {}", &b[..7]));
             if parsed.has_errors() {
-                reporter.note(&format!("note: {spec_path} at {} could not be read, so every image counts as changed", &b[..7]));
+                reporter.note(&format!(
+                    "note: {spec_path} at {} could not be read, so every image counts as changed",
+                    &b[..7]
+                ));
                 None
             } else {
                 parsed.spec

@@ -72,13 +72,13 @@ fn read(source: &Source<'_>, dir: &ImagesDir, name: &str) -> Result<Option<Strin
     }
 }
 
+/// A diagnostic and the text of the file it points into.
+pub type Found = (Diagnostic, Option<String>);
+
 /// Reads and checks everything: spec, its cross-entry rules, the layout
 /// (Dockerfiles), and `change_ignore.json`. Returns all diagnostics, and the
 /// stack when there is no error.
-pub fn load(
-    source: &Source<'_>,
-    dir: &ImagesDir,
-) -> Result<(Option<Stack>, Vec<(Diagnostic, Option<String>)>), Failure> {
+pub fn load(source: &Source<'_>, dir: &ImagesDir) -> Result<(Option<Stack>, Vec<Found>), Failure> {
     let spec_file = dir.display("spec.yml");
     let Some(text) = read(source, dir, "spec.yml")? else {
         return Err(Failure::input(format!(
@@ -86,7 +86,7 @@ pub fn load(
         )));
     };
     let parsed = spec::parse(&text, &spec_file);
-    let mut diags: Vec<(Diagnostic, Option<String>)> = parsed
+    let mut diags: Vec<Found> = parsed
         .diagnostics
         .iter()
         .cloned()

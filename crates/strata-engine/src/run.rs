@@ -212,31 +212,19 @@ impl Engine {
     /// Force-removes every container labelled [`RUN_LABEL`]`=<run_id>`
     /// (running or not), e.g. after Ctrl-C. Returns how many were removed.
     pub async fn remove_containers(&self, run_id: &str) -> Result<usize> {
-        let filters = HashMap::from([("label".to_string(), vec![format!("{RUN_LABEL}={run_id}")])]);
-        let list = self
-            .docker
-            .list_containers(Some(ListContainersOptions {
-                all: true,
-                filters: Some(filters),
-                ..Default::default()
-            }))
+        self.remove_matching("label", format!("{RUN_LABEL}={run_id}"))
             .await
-            .map_err(|e| self.map_err("list containers", "containers", e))?;
-        let mut removed = 0;
-        for c in list {
-            if let Some(id) = c.id {
-                remove_container(self, &id).await?;
-                removed += 1;
-            }
-        }
-        Ok(removed)
     }
 
     /// Force-removes every container made from `image` (running or not):
     /// those that image tests start through the docker Python package carry
     /// no strata label, so after an interrupt they are found by ancestry.
     pub async fn remove_containers_of_image(&self, image: &str) -> Result<usize> {
-        let filters = HashMap::from([("ancestor".to_string(), vec![image.to_string()])]);
+        self.remove_matching("ancestor", image.to_string()).await
+    }
+
+    async fn remove_matching(&self, filter: &str, value: String) -> Result<usize> {
+        let filters = HashMap::from([(filter.to_string(), vec![value])]);
         let list = self
             .docker
             .list_containers(Some(ListContainersOptions {

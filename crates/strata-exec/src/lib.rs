@@ -1,1 +1,16 @@
-//! placeholder
+//! The executor: turns a plan into a concurrent schedule of stages on the
+//! Docker engine, and records what happened.
+//!
+//! Per image: build → basic tests → push → integration tests → manifest →
+//! prune. Images run concurrently up to `jobs`; a child starts as soon as
+//! its parent has passed its basic tests (and its push, when pushing). A
+//! failed stage fails its image, its descendants are skipped, and unrelated
+//! images carry on. Results, logs and manifests are written as the run goes,
+//! so they survive a failure or an interrupt.
+
+mod record;
+mod schedule;
+mod stages;
+
+pub use record::{ImageResult, Outcome, RunRecord, StageResult, Status};
+pub use schedule::{Event, Executor, RunOptions, Stage, Target, targets};

@@ -1,0 +1,238 @@
+//! What a run records: per image and stage, and the files it writes them to.
+
+use serde::Serialize;
+use std::fmt;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+/// How one stage ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// It ran and passed.
+    Ok,
+    /// It ran and failed.
+    Failed,
+    /// It did not run (not asked for, or nothing to run).
+    Skipped,
+}
+
+/// How one image ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// Every stage that ran passed.
+    Built,
+    /// A stage failed.
+    Failed,
+    /// It never started (its parent failed, or the run was interrupted).
+    Skipped,
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Outcome::Built => "built",
+            Outcome::Failed => "failed",
+            Outcome::Skipped => "skipped",
+        })
+    }
+}
+
+/// One stage of one image.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StageResult {
+    /// The stage's name.
+    pub stage: String,
+    /// How it ended.
+    pub status: Status,
+    /// How long it took, in seconds.
+    pub duration_secs: f64,
+    /// What happened, when there is something to say.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// One image of the run: `artifacts/<ref>.yaml`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ImageResult {
+    /// The image's key.
+    pub image: String,
+    /// The plan.
+    pub plan: String,
+    /// The full reference built.
+    #[serde(rename = "ref")]
+    pub reference: String,
+    /// Whether every stage that ran passed.
+    pub success: bool,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// Why it failed or was skipped; what it produced otherwise.
+    pub message: String,
+    /// The digest it was pushed at.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    /// Seconds from its first stage's start to its last stage's end.
+    pub duration_secs: f64,
+    /// Every stage, in order.
+    pub stages: Vec<StageResult>,
+}
+
+impl ImageResult {
+    /// The stage that failed, if any.
+    pub fn failed_stage(&self) -> Option<&StageResult> {
+        self.stages.iter().find(|s| s.status == Status::Failed)
+    }
+}
+
+/// The whole run: `artifacts/run.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunRecord {
+    /// The plan that was executed (the `strata plan` JSON).
+    pub plan: serde_json::Value,
+    /// When the run started (RFC 3339, UTC).
+    pub started: String,
+    /// When it ended.
+    pub finished: String,
+    /// Whether every image built.
+    pub success: bool,
+    /// Whether the run was interrupted.
+    pub interrupted: bool,
+    /// Every image the run was to build.
+    pub images: Vec<ImageResult>,
+}
+
+/// The folders a run writes to, under its working directory.
+#[derive(Debug, Clone)]
+pub struct OutputDirs {
+    /// `artifacts/`.
+    pub artifacts: PathBuf,
+    /// `logs/`.
+    pub logs: PathBuf,
+    /// `manifests/`.
+    pub manifests: PathBuf,
+}
+
+impl OutputDirs {
+    /// The folders under `root`, created.
+    pub fn create(root: &Path) -> std::io::Result<OutputDirs> {
+        let dirs = OutputDirs {
+            artifacts: root.join("artifacts"),
+            logs: root.join("logs"),
+            manifests: root.join("manifests"),
+        };
+        for d in [&dirs.artifacts, &dirs.logs, &dirs.manifests] {
+            std::fs::create_dir_all(d)?;
+        }
+        Ok(dirs)
+    }
+}
+
+/// `logs/run.log`: one timestamped line per event, shared by every task.
+#[derive(Debug)]
+pub struct RunLog {
+    file: Mutex<std::fs::File>,
+}
+
+impl RunLog {
+    /// Opens (truncating) the run log.
+    pub fn create(path: &Path) -> std::io::Result<RunLog> {
+        Ok(RunLog {
+            file: Mutex::new(std::fs::File::create(path)?),
+        })
+    }
+
+    /// Appends a line with the current time.
+    pub fn line(&self, message: &str) {
+        if let Ok(mut f) = self.file.lock() {
+            // A full disk must not stop the build; the line is lost, not the run.
+            let _ = writeln!(f, "{} {message}", now_rfc3339());
+        }
+    }
+}
+
+/// Writes `value` as YAML to `path`, through a temporary file so a reader
+/// never sees half a file.
+pub fn write_yaml<T: Serialize>(path: &Path, value: &T) -> std::io::Result<()> {
+    let text = strata_report::to_yaml(value).map_err(|e| std::io::Error::other(e.to_string()))?;
+    write_atomic(path, text.as_bytes())
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same folder.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}
+
+/// The current time as RFC 3339 UTC, to the second.
+pub fn now_rfc3339() -> String {
+    let secs = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    rfc3339(secs as i64)
+}
+
+/// Seconds since the epoch as RFC 3339 UTC.
+pub fn rfc3339(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Howard Hinnant's civil-from-days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_formats_known_instants() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_764_064_800), "2025-11-25T10:00:00Z");
+    }
+
+    #[test]
+    fn results_serialise_to_yaml_with_the_stage_list() {
+        let r = ImageResult {
+            image: "a".into(),
+            plan: "default".into(),
+            reference: "x/a:1-abc".into(),
+            success: false,
+            outcome: Outcome::Failed,
+            message: "build failed".into(),
+            digest: None,
+            duration_secs: 1.5,
+            stages: vec![StageResult {
+                stage: "build".into(),
+                status: Status::Failed,
+                duration_secs: 1.5,
+                message: Some("exit 1".into()),
+            }],
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.yaml");
+        write_yaml(&path, &r).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("success: false"), "{text}");
+        assert!(text.contains("stage: build"), "{text}");
+        assert!(text.contains("status: failed"), "{text}");
+        assert!(!text.contains("digest"), "{text}");
+    }
+}

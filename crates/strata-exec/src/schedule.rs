@@ -1,0 +1,399 @@
+//! The schedule: which image runs when, and what happens around it.
+
+use crate::record::{
+    self, ImageResult, Outcome, OutputDirs, RunLog, RunRecord, StageResult, Status,
+};
+use crate::stages::{self, StageCtx};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+use strata_core::plan::{Build, Plan};
+use strata_core::spec::{ImageSpec, InfoCmd, Spec};
+use strata_engine::{Engine, RegistryAuth};
+use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::task::JoinSet;
+
+/// The stages of an image's pipeline, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Stage {
+    /// Build the image.
+    Build,
+    /// Run `tests_common/` and `<image>/test/`.
+    BasicTests,
+    /// Push it.
+    Push,
+    /// Run `<image>/integration_tests/`.
+    IntegrationTests,
+    /// Write its manifest.
+    Manifest,
+    /// Reclaim engine space.
+    Prune,
+}
+
+impl Stage {
+    /// Every stage, in pipeline order.
+    pub const ALL: [Stage; 6] = [
+        Stage::Build,
+        Stage::BasicTests,
+        Stage::Push,
+        Stage::IntegrationTests,
+        Stage::Manifest,
+        Stage::Prune,
+    ];
+
+    /// The stage's name in logs and artifacts.
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Build => "build",
+            Stage::BasicTests => "basic-tests",
+            Stage::Push => "push",
+            Stage::IntegrationTests => "integration-tests",
+            Stage::Manifest => "manifest",
+            Stage::Prune => "prune",
+        }
+    }
+}
+
+impl fmt::Display for Stage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What the executor reports as it goes, for progress displays.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// A stage started.
+    StageStarted {
+        /// The image ref.
+        reference: String,
+        /// The stage.
+        stage: Stage,
+    },
+    /// A stage ended.
+    StageFinished {
+        /// The image ref.
+        reference: String,
+        /// Its result.
+        result: StageResult,
+    },
+    /// An image is done (built, failed or skipped).
+    ImageFinished(Box<ImageResult>),
+}
+
+/// One image of one plan to run, with what its stages need from the spec.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The plan's entry.
+    pub build: Build,
+    /// The image's spec entry.
+    pub image: ImageSpec,
+    /// Its info commands, resolved.
+    pub info_cmds: Vec<(String, InfoCmd)>,
+}
+
+/// The builds a run executes: the plan's rebuilt ones (of `only`, when
+/// given), parents first.
+pub fn targets(plan: &Plan, spec: &Spec, only: Option<&str>) -> Vec<Target> {
+    plan.rebuilds()
+        .filter(|b| only.is_none_or(|o| o == b.image))
+        .filter_map(|b| {
+            let image = spec.image(&b.image)?.clone();
+            let info_cmds = image
+                .info_cmds
+                .iter()
+                .filter_map(|k| {
+                    spec.info_cmds
+                        .get(&k.value)
+                        .map(|c| (k.value.clone(), c.clone()))
+                })
+                .collect();
+            Some(Target {
+                build: b.clone(),
+                image,
+                info_cmds,
+            })
+        })
+        .collect()
+}
+
+/// Gives the engine the credentials of a registry host, if any.
+pub type AuthFor = Arc<dyn Fn(&str) -> Option<RegistryAuth> + Send + Sync>;
+
+/// How a run executes.
+#[derive(Clone)]
+pub struct RunOptions {
+    /// The images folder (each image's build context is its folder).
+    pub images_dir: PathBuf,
+    /// Where `artifacts/`, `logs/` and `manifests/` are written.
+    pub out_dir: PathBuf,
+    /// Images run at once.
+    pub jobs: usize,
+    /// Push images after their basic tests.
+    pub push: bool,
+    /// The head commit, for the images' revision label.
+    pub revision: String,
+    /// The Python that runs pytest.
+    pub python: String,
+    /// Credentials for pushes, by registry host.
+    pub auth: AuthFor,
+}
+
+impl fmt::Debug for RunOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RunOptions")
+            .field("images_dir", &self.images_dir)
+            .field("out_dir", &self.out_dir)
+            .field("jobs", &self.jobs)
+            .field("push", &self.push)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a run could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    /// The output folders could not be made.
+    #[error("cannot write the run's output under {dir}: {source}")]
+    Output {
+        /// The folder.
+        dir: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+/// Runs plans on an engine.
+pub struct Executor {
+    engine: Engine,
+    options: RunOptions,
+    events: Option<mpsc::UnboundedSender<Event>>,
+}
+
+impl Executor {
+    /// An executor on `engine`; events go to `events` when given.
+    pub fn new(
+        engine: Engine,
+        options: RunOptions,
+        events: Option<mpsc::UnboundedSender<Event>>,
+    ) -> Executor {
+        Executor {
+            engine,
+            options,
+            events,
+        }
+    }
+
+    /// Runs `targets` (from [`targets`]) of `plan`. Setting `cancel` to true
+    /// stops the run: running stages are abandoned (builds aborted, test
+    /// processes killed), their containers removed, the rest skipped, and
+    /// everything so far is written.
+    pub async fn run(
+        &self,
+        plan: &Plan,
+        targets: Vec<Target>,
+        cancel: watch::Receiver<bool>,
+    ) -> Result<RunRecord, ExecError> {
+        let started = record::now_rfc3339();
+        let dirs =
+            OutputDirs::create(&self.options.out_dir).map_err(|source| ExecError::Output {
+                dir: self.options.out_dir.clone(),
+                source,
+            })?;
+        let run_log =
+            RunLog::create(&dirs.logs.join("run.log")).map_err(|source| ExecError::Output {
+                dir: dirs.logs.clone(),
+                source,
+            })?;
+        let ctx = Arc::new(StageCtx {
+            engine: self.engine.clone(),
+            options: self.options.clone(),
+            dirs,
+            run_log,
+            events: self.events.clone(),
+            cancel: cancel.clone(),
+        });
+        ctx.run_log.line(&format!(
+            "run {}: {} image(s) to build, jobs={}",
+            self.engine.run_id(),
+            targets.len(),
+            self.options.jobs
+        ));
+
+        let index: BTreeMap<(String, String), usize> = targets
+            .iter()
+            .enumerate()
+            .map(|(i, t)| ((t.build.image.clone(), t.build.plan.clone()), i))
+            .collect();
+        let mut children: Vec<Vec<usize>> = vec![Vec::new(); targets.len()];
+        let mut roots = Vec::new();
+        for (i, t) in targets.iter().enumerate() {
+            match t
+                .build
+                .parent
+                .as_ref()
+                .and_then(|p| index.get(&(p.clone(), t.build.plan.clone())))
+            {
+                Some(&p) => children[p].push(i),
+                None => roots.push(i),
+            }
+        }
+
+        let permits = Arc::new(Semaphore::new(self.options.jobs.max(1)));
+        let (gate_tx, mut gate_rx) =
+            mpsc::unbounded_channel::<(usize, Result<Option<String>, String>)>();
+        let mut results: Vec<Option<ImageResult>> = vec![None; targets.len()];
+        let mut set: JoinSet<(usize, ImageResult)> = JoinSet::new();
+        let start =
+            |set: &mut JoinSet<(usize, ImageResult)>, i: usize, parent_digest: Option<String>| {
+                let ctx = ctx.clone();
+                let target = targets[i].clone();
+                let permits = permits.clone();
+                let gate = gate_tx.clone();
+                set.spawn(async move {
+                    let result = match permits.acquire_owned().await {
+                        Ok(_permit) => {
+                            stages::run_image(&ctx, &target, parent_digest, |g| {
+                                let _ = gate.send((i, g));
+                            })
+                            .await
+                        }
+                        Err(_) => skipped(&target, "the run stopped before it started".into()),
+                    };
+                    (i, result)
+                });
+            };
+        for &r in &roots {
+            start(&mut set, r, None);
+        }
+        loop {
+            tokio::select! {
+                Some((i, gate)) = gate_rx.recv() => match gate {
+                    Ok(digest) => {
+                        for &c in &children[i] {
+                            start(&mut set, c, digest.clone());
+                        }
+                    }
+                    Err(why) => skip_descendants(&ctx, &targets, &children, &mut results, i, &why),
+                },
+                Some(joined) = set.join_next(), if !set.is_empty() => {
+                    if let Ok((i, result)) = joined {
+                        results[i] = Some(result);
+                    }
+                }
+                else => break,
+            }
+            if set.is_empty() {
+                while let Ok((i, gate)) = gate_rx.try_recv() {
+                    match gate {
+                        Ok(digest) => {
+                            for &c in &children[i] {
+                                start(&mut set, c, digest.clone());
+                            }
+                        }
+                        Err(why) => {
+                            skip_descendants(&ctx, &targets, &children, &mut results, i, &why)
+                        }
+                    }
+                }
+                if set.is_empty() {
+                    break;
+                }
+            }
+        }
+        let interrupted = *cancel.borrow();
+        let cleaned = stages::remove_leftovers(&ctx, &targets).await;
+        if cleaned > 0 {
+            ctx.run_log.line(&format!(
+                "removed {cleaned} container(s) left by interrupted stages"
+            ));
+        }
+        let images: Vec<ImageResult> = results
+            .into_iter()
+            .zip(&targets)
+            .map(|(r, t)| {
+                r.unwrap_or_else(|| {
+                    let result = skipped(
+                        t,
+                        if interrupted {
+                            "interrupted".into()
+                        } else {
+                            "its parent did not finish".into()
+                        },
+                    );
+                    ctx.finished(&result);
+                    result
+                })
+            })
+            .collect();
+        let record = RunRecord {
+            plan: serde_json::to_value(plan).unwrap_or(serde_json::Value::Null),
+            started,
+            finished: record::now_rfc3339(),
+            success: !interrupted && images.iter().all(|i| i.success),
+            interrupted,
+            images,
+        };
+        let json = serde_json::to_vec_pretty(&record).unwrap_or_default();
+        if let Err(e) = record::write_atomic(&ctx.dirs.artifacts.join("run.json"), &json) {
+            ctx.run_log
+                .line(&format!("cannot write artifacts/run.json: {e}"));
+        }
+        ctx.run_log.line(&format!(
+            "run finished: {}",
+            if record.success { "success" } else { "failed" }
+        ));
+        Ok(record)
+    }
+}
+
+/// Skips every descendant of target `i`, which failed for `why`.
+fn skip_descendants(
+    ctx: &StageCtx,
+    targets: &[Target],
+    children: &[Vec<usize>],
+    results: &mut [Option<ImageResult>],
+    i: usize,
+    why: &str,
+) {
+    let mut stack = children[i].clone();
+    while let Some(c) = stack.pop() {
+        let result = skipped(
+            &targets[c],
+            format!("parent failed: {} ({why})", targets[i].build.reference),
+        );
+        ctx.finished(&result);
+        results[c] = Some(result);
+        stack.extend(children[c].iter().copied());
+    }
+}
+
+/// The result of an image that never started.
+fn skipped(target: &Target, why: String) -> ImageResult {
+    ImageResult {
+        image: target.build.image.clone(),
+        plan: target.build.plan.clone(),
+        reference: target.build.reference.clone(),
+        success: false,
+        outcome: Outcome::Skipped,
+        message: why.clone(),
+        digest: None,
+        duration_secs: 0.0,
+        stages: Stage::ALL
+            .iter()
+            .map(|s| StageResult {
+                stage: s.name().into(),
+                status: Status::Skipped,
+                duration_secs: 0.0,
+                message: Some(why.clone()),
+            })
+            .collect(),
+    }
+}
+
+/// Seconds since `start`, rounded to milliseconds.
+pub(crate) fn secs_since(start: Instant) -> f64 {
+    (start.elapsed().as_secs_f64() * 1000.0).round() / 1000.0
+}

@@ -1,0 +1,488 @@
+//! The stages of one image's pipeline.
+
+use crate::record::{self, ImageResult, Outcome, OutputDirs, RunLog, StageResult, Status};
+use crate::schedule::{Event, RunOptions, Stage, Target, secs_since};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Instant;
+use strata_engine::{BuildRequest, Engine};
+use strata_report::{
+    InfoOutput, Layer, ManifestData, manifest_json, manifest_markdown, ref_file_stem,
+};
+use tokio::sync::{mpsc, watch};
+
+/// What every stage of a run shares.
+pub(crate) struct StageCtx {
+    pub engine: Engine,
+    pub options: RunOptions,
+    pub dirs: OutputDirs,
+    pub run_log: RunLog,
+    pub events: Option<mpsc::UnboundedSender<Event>>,
+    pub cancel: watch::Receiver<bool>,
+}
+
+/// pytest's exit code when it collected no tests: a pass for strata.
+const PYTEST_NO_TESTS: i32 = 5;
+
+impl StageCtx {
+    fn emit(&self, event: Event) {
+        if let Some(tx) = &self.events {
+            let _ = tx.send(event);
+        }
+    }
+
+    /// Records an image's end: artifacts file, run log, event.
+    pub(crate) fn finished(&self, result: &ImageResult) {
+        let path = self
+            .dirs
+            .artifacts
+            .join(format!("{}.yaml", ref_file_stem(&result.reference)));
+        if let Err(e) = record::write_yaml(&path, result) {
+            self.run_log
+                .line(&format!("cannot write {}: {e}", path.display()));
+        }
+        self.run_log.line(&format!(
+            "{} {}: {}",
+            result.reference, result.outcome, result.message
+        ));
+        self.emit(Event::ImageFinished(Box::new(result.clone())));
+    }
+
+    fn log_path(&self, reference: &str, what: &str) -> PathBuf {
+        self.dirs
+            .logs
+            .join(format!("{}.{what}.log", ref_file_stem(reference)))
+    }
+
+    /// Resolves when the run is cancelled.
+    async fn cancelled(&self) {
+        let mut rx = self.cancel.clone();
+        while !*rx.borrow_and_update() {
+            if rx.changed().await.is_err() {
+                // The sender is gone: nobody can cancel any more.
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+}
+
+type StageOutcome = Result<Option<String>, String>;
+
+/// Runs one stage, timing it, reporting it, and abandoning it on cancel.
+async fn stage<F>(
+    ctx: &StageCtx,
+    reference: &str,
+    stage: Stage,
+    run: F,
+) -> (StageResult, Result<Option<String>, String>)
+where
+    F: std::future::Future<Output = StageOutcome>,
+{
+    ctx.emit(Event::StageStarted {
+        reference: reference.to_string(),
+        stage,
+    });
+    ctx.run_log.line(&format!("{reference} {stage} started"));
+    let start = Instant::now();
+    let outcome = tokio::select! {
+        r = run => r,
+        () = ctx.cancelled() => Err("interrupted".to_string()),
+    };
+    let result = StageResult {
+        stage: stage.name().to_string(),
+        status: if outcome.is_ok() {
+            Status::Ok
+        } else {
+            Status::Failed
+        },
+        duration_secs: secs_since(start),
+        message: match &outcome {
+            Ok(m) => m.clone(),
+            Err(e) => Some(e.clone()),
+        },
+    };
+    ctx.run_log.line(&format!(
+        "{reference} {stage} {} in {:.1}s{}",
+        if outcome.is_ok() { "ok" } else { "FAILED" },
+        result.duration_secs,
+        result
+            .message
+            .as_deref()
+            .map(|m| format!(": {m}"))
+            .unwrap_or_default()
+    ));
+    ctx.emit(Event::StageFinished {
+        reference: reference.to_string(),
+        result: result.clone(),
+    });
+    (result, outcome)
+}
+
+fn not_run(stage: Stage, why: &str) -> StageResult {
+    StageResult {
+        stage: stage.name().into(),
+        status: Status::Skipped,
+        duration_secs: 0.0,
+        message: Some(why.into()),
+    }
+}
+
+/// Runs an image's whole pipeline. `gate` is called exactly once: with the
+/// pushed digest (if any) when children may start, or with the failure.
+pub(crate) async fn run_image(
+    ctx: &StageCtx,
+    target: &Target,
+    parent_digest: Option<String>,
+    gate: impl FnOnce(Result<Option<String>, String>),
+) -> ImageResult {
+    let reference = target.build.reference.as_str();
+    let start = Instant::now();
+    let mut gate = Some(gate);
+    let mut open_gate = |g: Result<Option<String>, String>| {
+        if let Some(f) = gate.take() {
+            f(g);
+        }
+    };
+    let mut stages = Vec::new();
+    let mut failure: Option<(Stage, String)> = None;
+    let mut digest: Option<String> = None;
+    for s in Stage::ALL {
+        if let Some((failed, _)) = &failure {
+            stages.push(not_run(s, &format!("{failed} failed")));
+            continue;
+        }
+        let (result, outcome) = match s {
+            Stage::Build => {
+                stage(
+                    ctx,
+                    reference,
+                    s,
+                    build(ctx, target, parent_digest.as_deref()),
+                )
+                .await
+            }
+            Stage::BasicTests if !target.image.basic_tests => {
+                (not_run(s, "basic_tests: false"), Ok(None))
+            }
+            Stage::BasicTests => {
+                stage(
+                    ctx,
+                    reference,
+                    s,
+                    pytest(
+                        ctx,
+                        target,
+                        &basic_test_dirs(&ctx.options.images_dir, target.build.image.as_str()),
+                        "basic-tests",
+                    ),
+                )
+                .await
+            }
+            Stage::Push if !ctx.options.push => (not_run(s, "not pushing (--no-push)"), Ok(None)),
+            Stage::Push => stage(ctx, reference, s, push(ctx, target)).await,
+            Stage::IntegrationTests if !target.image.integration_tests => {
+                (not_run(s, "integration_tests: false"), Ok(None))
+            }
+            Stage::IntegrationTests => {
+                let dirs = existing(
+                    &ctx.options.images_dir,
+                    &[format!("{}/integration_tests", target.build.image)],
+                );
+                stage(
+                    ctx,
+                    reference,
+                    s,
+                    pytest(ctx, target, &dirs, "integration-tests"),
+                )
+                .await
+            }
+            Stage::Manifest => stage(ctx, reference, s, manifest(ctx, target)).await,
+            Stage::Prune if !target.image.prune => (not_run(s, "prune: false"), Ok(None)),
+            Stage::Prune => stage(ctx, reference, s, prune(ctx)).await,
+        };
+        stages.push(result);
+        match outcome {
+            Ok(message) => {
+                if s == Stage::Push {
+                    digest = message;
+                }
+            }
+            Err(e) => {
+                open_gate(Err(format!("{s} failed")));
+                failure = Some((s, e));
+            }
+        }
+        // Children build on what this image is once tested (and pushed).
+        if failure.is_none() && (s == Stage::Push) {
+            open_gate(Ok(digest.clone()));
+        }
+    }
+    open_gate(Ok(digest.clone()));
+    let (outcome, message) = match &failure {
+        Some((s, e)) => (Outcome::Failed, format!("{s} failed: {e}")),
+        None => (Outcome::Built, format!("built {reference}")),
+    };
+    let result = ImageResult {
+        image: target.build.image.clone(),
+        plan: target.build.plan.clone(),
+        reference: reference.to_string(),
+        success: failure.is_none(),
+        outcome,
+        message,
+        digest,
+        duration_secs: secs_since(start),
+        stages,
+    };
+    ctx.finished(&result);
+    result
+}
+
+/// The OCI annotations every image carries, so it can be traced to its
+/// commit and its parent.
+fn labels(
+    ctx: &StageCtx,
+    target: &Target,
+    parent_digest: Option<&str>,
+) -> BTreeMap<String, String> {
+    let mut labels = BTreeMap::from([
+        (
+            "org.opencontainers.image.revision".to_string(),
+            ctx.options.revision.clone(),
+        ),
+        (
+            "org.opencontainers.image.created".to_string(),
+            record::now_rfc3339(),
+        ),
+        (
+            "org.opencontainers.image.version".to_string(),
+            target.build.tag.clone(),
+        ),
+        ("io.strata.image".to_string(), target.build.image.clone()),
+        ("io.strata.plan".to_string(), target.build.plan.clone()),
+    ]);
+    if let Some(base) = &target.build.base_ref {
+        labels.insert("org.opencontainers.image.base.name".into(), base.clone());
+        let pinned = base.split_once('@').map(|(_, d)| d.to_string());
+        if let Some(d) = parent_digest.map(str::to_string).or(pinned) {
+            labels.insert("org.opencontainers.image.base.digest".into(), d);
+        }
+    }
+    labels
+}
+
+async fn build(ctx: &StageCtx, target: &Target, parent_digest: Option<&str>) -> StageOutcome {
+    let log_path = ctx.log_path(&target.build.reference, "build");
+    let mut log = std::fs::File::create(&log_path)
+        .map_err(|e| format!("cannot write {}: {e}", log_path.display()))?;
+    let request = BuildRequest {
+        context_dir: ctx.options.images_dir.join(&target.build.image),
+        dockerfile: "Dockerfile".into(),
+        tags: vec![target.build.reference.clone()],
+        build_args: target.build.build_args.clone(),
+        labels: labels(ctx, target, parent_digest),
+        cache_from: Vec::new(),
+    };
+    let built = ctx
+        .engine
+        .build(&request, |line| {
+            let _ = writeln!(log, "{line}");
+        })
+        .await
+        .map_err(|e| {
+            let _ = writeln!(log, "ERROR: {e}");
+            format!("{e} (log: {})", log_path.display())
+        })?;
+    Ok(Some(built.id))
+}
+
+/// `tests_common/` and `<image>/test/`, those that exist.
+fn basic_test_dirs(images_dir: &Path, image: &str) -> Vec<String> {
+    existing(
+        images_dir,
+        &["tests_common".to_string(), format!("{image}/test")],
+    )
+}
+
+fn existing(images_dir: &Path, dirs: &[String]) -> Vec<String> {
+    dirs.iter()
+        .filter(|d| images_dir.join(d).is_dir())
+        .cloned()
+        .collect()
+}
+
+/// Runs pytest the way the seed layout's users do:
+/// `python3 -m pytest -x <dirs>` in the images folder, `TEST_IMAGE=<ref>`.
+async fn pytest(ctx: &StageCtx, target: &Target, dirs: &[String], what: &str) -> StageOutcome {
+    if dirs.is_empty() {
+        return Ok(Some("no test folders".into()));
+    }
+    let log_path = ctx.log_path(&target.build.reference, what);
+    let log = std::fs::File::create(&log_path)
+        .map_err(|e| format!("cannot write {}: {e}", log_path.display()))?;
+    let err_log = log
+        .try_clone()
+        .map_err(|e| format!("cannot write {}: {e}", log_path.display()))?;
+    let mut child = tokio::process::Command::new(&ctx.options.python)
+        .args(["-m", "pytest", "-x", "-p", "no:cacheprovider"])
+        .args(dirs)
+        .current_dir(&ctx.options.images_dir)
+        .env("TEST_IMAGE", &target.build.reference)
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(err_log)
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("cannot start {} -m pytest: {e}", ctx.options.python))?;
+    let status = child.wait().await.map_err(|e| format!("pytest: {e}"))?;
+    match status.code() {
+        Some(0) => Ok(None),
+        Some(PYTEST_NO_TESTS) => Ok(Some("no tests collected".into())),
+        Some(code) => Err(format!(
+            "pytest exited with {code}; see {}",
+            log_path.display()
+        )),
+        None => Err(format!("pytest was killed; see {}", log_path.display())),
+    }
+}
+
+async fn push(ctx: &StageCtx, target: &Target) -> StageOutcome {
+    let log_path = ctx.log_path(&target.build.reference, "push");
+    let mut log = std::fs::File::create(&log_path)
+        .map_err(|e| format!("cannot write {}: {e}", log_path.display()))?;
+    let registry = target
+        .build
+        .reference
+        .split('/')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let auth = (ctx.options.auth)(&registry);
+    let digest = ctx
+        .engine
+        .push(&target.build.reference, auth.as_ref(), |line| {
+            let _ = writeln!(log, "{line}");
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(Some(digest))
+}
+
+async fn manifest(ctx: &StageCtx, target: &Target) -> StageOutcome {
+    let reference = &target.build.reference;
+    let commands: Vec<String> = target
+        .info_cmds
+        .iter()
+        .map(|(_, c)| c.command.clone())
+        .collect();
+    let outputs = if commands.is_empty() {
+        Vec::new()
+    } else {
+        ctx.engine
+            .run_commands(reference, &commands)
+            .await
+            .map_err(|e| e.to_string())?
+    };
+    let history = ctx
+        .engine
+        .history(reference)
+        .await
+        .map_err(|e| e.to_string())?;
+    let info = ctx
+        .engine
+        .inspect_image(reference)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("{reference} is not in the engine"))?;
+    let data = ManifestData {
+        reference: reference.clone(),
+        image: target.build.image.clone(),
+        plan: target.build.plan.clone(),
+        image_id: info.id,
+        digest: info
+            .repo_digests
+            .first()
+            .and_then(|d| d.split_once('@'))
+            .map(|(_, d)| d.to_string()),
+        size: info.size,
+        created: info.created,
+        revision: ctx.options.revision.clone(),
+        base_ref: target.build.base_ref.clone(),
+        layers: history
+            .into_iter()
+            .map(|h| Layer {
+                created: h.created,
+                created_by: h.created_by,
+                size: h.size,
+            })
+            .collect(),
+        info: target
+            .info_cmds
+            .iter()
+            .zip(outputs)
+            .map(|((key, cmd), out)| InfoOutput {
+                key: key.clone(),
+                description: cmd.description.clone(),
+                command: cmd.command.clone(),
+                exit_code: out.exit_code,
+                output: out.output,
+            })
+            .collect(),
+    };
+    let stem = ref_file_stem(reference);
+    let failing = data.info.iter().filter(|i| i.exit_code != 0).count();
+    for (ext, text) in [
+        ("md", manifest_markdown(&data)),
+        ("json", manifest_json(&data)),
+    ] {
+        let path = ctx.dirs.manifests.join(format!("{stem}.{ext}"));
+        record::write_atomic(&path, text.as_bytes())
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    Ok(Some(if failing == 0 {
+        format!("{} info command(s)", data.info.len())
+    } else {
+        format!(
+            "{} info command(s), {failing} failing (recorded in the manifest)",
+            data.info.len()
+        )
+    }))
+}
+
+async fn prune(ctx: &StageCtx) -> StageOutcome {
+    let reclaimed = ctx.engine.prune().await.map_err(|e| e.to_string())?;
+    Ok(Some(format!("reclaimed {reclaimed} bytes")))
+}
+
+/// Removes the containers interrupted stages left: strata's own (by run
+/// label) and those the image tests started from the images of this run.
+pub(crate) async fn remove_leftovers(ctx: &StageCtx, targets: &[Target]) -> usize {
+    let mut removed = ctx
+        .engine
+        .remove_containers(ctx.engine.run_id())
+        .await
+        .unwrap_or(0);
+    for t in targets {
+        removed += ctx
+            .engine
+            .remove_containers_of_image(&t.build.reference)
+            .await
+            .unwrap_or(0);
+    }
+    removed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_test_dirs_are_those_that_exist() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("tests_common")).unwrap();
+        std::fs::create_dir_all(dir.path().join("b/test")).unwrap();
+        assert_eq!(basic_test_dirs(dir.path(), "a"), ["tests_common"]);
+        assert_eq!(basic_test_dirs(dir.path(), "b"), ["tests_common", "b/test"]);
+    }
+}
