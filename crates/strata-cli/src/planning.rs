@@ -167,9 +167,27 @@ pub fn make(
         })
         .collect();
 
-    let branch = env_nonempty("GITHUB_HEAD_REF")
-        .or_else(|| env_nonempty("GITHUB_REF_NAME"))
-        .or(repo.current_branch()?);
+    // The CI's branch wins; HEAD is read only without it. A HEAD that names
+    // a ref git cannot read (e.g. `a..b`, written by another tool) is a
+    // problem only when the branch name is needed for the tag.
+    let ci_branch = env_nonempty("GITHUB_HEAD_REF").or_else(|| env_nonempty("GITHUB_REF_NAME"));
+    let branch = match ci_branch {
+        Some(b) => Some(b),
+        None => match repo.current_branch() {
+            Ok(b) => b,
+            Err(e) if args.tag_suffix == SuffixMode::Branch => {
+                return Err(Failure::input(format!(
+                    "--tag-suffix branch: the branch name cannot be read ({e}); use --tag-suffix hash"
+                )));
+            }
+            Err(e) => {
+                reporter.note(&format!(
+                    "note: the branch name cannot be read ({e}), so no full-rebuild branch applies"
+                ));
+                None
+            }
+        },
+    };
     let forced = if args.all {
         Some(Reason::All)
     } else if base.is_none() {
