@@ -6,7 +6,6 @@ use crate::planning::{self, PlanArgs};
 use crate::progress::{self, Mode};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 use strata_exec::{Executor, RunOptions, Target};
 use tokio::sync::{mpsc, watch};
 
@@ -111,9 +110,10 @@ pub fn run(
     cwd: &Path,
     images_flag: Option<&Path>,
     args: &BuildArgs,
+    stages: &[strata_exec::Stage],
     reporter: &Reporter,
 ) -> Result<ExitCode, Failure> {
-    let planned = planning::make(cwd, images_flag, &args.plan, reporter)?;
+    let mut planned = planning::make(cwd, images_flag, &args.plan, reporter)?;
     if let Some(only) = &args.only {
         if planned.stack.spec.image(only).is_none() {
             return Err(Failure::input(format!(
@@ -121,7 +121,24 @@ pub fn run(
             )));
         }
     }
-    let targets = strata_exec::targets(&planned.plan, &planned.stack.spec, args.only.as_deref());
+    let mut targets =
+        strata_exec::targets(&planned.plan, &planned.stack.spec, args.only.as_deref());
+    let push = args.push && !args.no_push;
+    // Published images: a prepull image's own previous build (cache), and,
+    // when pushing, every image the run does not rebuild (it gets the run's tag).
+    let prepull: Vec<(String, String)> = targets
+        .iter()
+        .filter(|t| t.image.prepull)
+        .map(|t| (t.build.image.clone(), t.build.plan.clone()))
+        .collect();
+    let published = planned.published(|b| {
+        (b.rebuild && prepull.contains(&(b.image.clone(), b.plan.clone()))) || (push && !b.rebuild)
+    })?;
+    for t in &mut targets {
+        t.cache_from = published
+            .get(&(t.build.image.clone(), t.build.plan.clone()))
+            .cloned();
+    }
     if args.dry_run || targets.is_empty() {
         print!("{}", schedule_text(&targets));
         return Ok(ExitCode::SUCCESS);
@@ -142,10 +159,11 @@ pub fn run(
             images_dir: planned.dir.path.clone(),
             out_dir: out_dir.clone(),
             jobs,
-            push: args.push && !args.no_push,
+            push,
             revision: planned.plan.head.clone(),
             python: args.python.clone(),
-            auth: Arc::new(|_registry: &str| None),
+            auth: crate::registry::auth_for(*reporter),
+            stages: stages.to_vec(),
         };
         let (tx, rx) = mpsc::unbounded_channel();
         let mode = Mode::detect(reporter.quiet);
@@ -167,6 +185,15 @@ pub fn run(
             .map_err(|e| Failure::env(e.to_string()))?;
         drop(executor);
         let _ = display.await;
+        if push && record.success && stages.contains(&strata_exec::Stage::Push) {
+            let registry = crate::registry::client()?;
+            for (reference, tagged) in crate::registry::tag_unchanged(&registry, &planned.plan, &published).await {
+                match tagged {
+                    Ok(digest) => reporter.note(&format!("tagged {reference} at {digest} (unchanged)")),
+                    Err(e) => reporter.note(&format!("warning: {reference}: {e}")),
+                }
+            }
+        }
         let rows = progress::summary_rows(&planned.plan, &record.images);
         if !reporter.quiet {
             eprint!("\n{}", strata_report::summary_text(&rows));

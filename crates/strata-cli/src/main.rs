@@ -5,6 +5,8 @@ mod failure;
 mod output;
 mod planning;
 mod progress;
+mod promote;
+mod registry;
 mod stack;
 
 use clap::{Parser, Subcommand};
@@ -45,6 +47,14 @@ enum Command {
     Plan(planning::PlanArgs),
     /// Build, test, push and document the images the plan rebuilds.
     Build(build::BuildArgs),
+    /// Run the basic tests (and integration tests) of images already built.
+    Test(build::BuildArgs),
+    /// Write the manifests of images already built.
+    Manifest(build::BuildArgs),
+    /// Retag a tested set to a stable tag inside the registry, without pulling.
+    Promote(promote::PromoteArgs),
+    /// Write wiki pages: manifests, the Home.md build table, Stable_Tag.md.
+    Wiki(promote::WikiArgs),
     /// Draw the stack (with rebuild marks when a range is given).
     Graph {
         /// mermaid, dot or text.
@@ -96,7 +106,31 @@ fn run(cli: &Cli, reporter: &Reporter) -> Result<ExitCode, Failure> {
             print!("{}", output::render_plan(&planned.plan, cli.format));
             Ok(ExitCode::SUCCESS)
         }
-        Command::Build(args) => build::run(&cwd, cli.images_dir.as_deref(), args, reporter),
+        Command::Build(args) => build::run(
+            &cwd,
+            cli.images_dir.as_deref(),
+            args,
+            &strata_exec::Stage::ALL,
+            reporter,
+        ),
+        Command::Test(args) => {
+            let stages = [
+                strata_exec::Stage::BasicTests,
+                strata_exec::Stage::IntegrationTests,
+            ];
+            build::run(&cwd, cli.images_dir.as_deref(), args, &stages, reporter)
+        }
+        Command::Manifest(args) => build::run(
+            &cwd,
+            cli.images_dir.as_deref(),
+            args,
+            &[strata_exec::Stage::Manifest],
+            reporter,
+        ),
+        Command::Promote(args) => {
+            promote::promote(&cwd, cli.images_dir.as_deref(), cli.format, args, reporter)
+        }
+        Command::Wiki(args) => promote::wiki(&cwd, args, reporter),
         Command::Graph { graph_format, plan } => {
             if plan.chooses_range() {
                 let planned = planning::make(&cwd, cli.images_dir.as_deref(), plan, reporter)?;

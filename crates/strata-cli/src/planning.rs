@@ -71,6 +71,40 @@ pub struct Planned {
     pub plan: Plan,
     /// The images folder.
     pub dir: ImagesDir,
+    /// The registry lookup the plan used (`None` offline), for later
+    /// look-ups of the same run.
+    pub lookup: Option<crate::registry::RegistryLookup>,
+}
+
+impl Planned {
+    /// Where each build's own image is published, by `(image, plan)`, for
+    /// the builds `wanted` selects; empty offline.
+    pub fn published(
+        &mut self,
+        wanted: impl Fn(&strata_core::plan::Build) -> bool,
+    ) -> Result<BTreeMap<(String, String), String>, Failure> {
+        let mut out = BTreeMap::new();
+        let Some(lookup) = self.lookup.as_mut() else {
+            return Ok(out);
+        };
+        for b in self.plan.builds.iter().filter(|b| wanted(b)) {
+            let (Some(image), Some(plan)) = (
+                self.stack.spec.image(&b.image),
+                self.stack.spec.plan(&b.plan),
+            ) else {
+                continue;
+            };
+            if let plan::Published::At(r) = lookup.lookup(image, plan) {
+                out.insert((b.image.clone(), b.plan.clone()), r);
+            }
+        }
+        match lookup.error.take() {
+            Some(e) => Err(Failure::env(format!(
+                "{e}; pass --offline to work without the registry"
+            ))),
+            None => Ok(out),
+        }
+    }
 }
 
 fn parse_build_args(args: &[String]) -> Result<BTreeMap<String, String>, Failure> {
@@ -264,13 +298,37 @@ pub fn make(
         cli_args: parse_build_args(&args.build_args)?,
         dockerfiles: stack.dockerfiles.clone(),
     };
-    let mut lookup: Box<dyn PublishedLookup> = Box::new(Offline);
-    let plan = plan::plan(
-        &stack.spec,
-        &stack.graph,
-        &detected,
-        &options,
-        lookup.as_mut(),
-    );
-    Ok(Planned { stack, plan, dir })
+    let (plan, lookup) = if args.offline {
+        (
+            plan::plan(&stack.spec, &stack.graph, &detected, &options, &mut Offline),
+            None,
+        )
+    } else {
+        let suffixes = crate::registry::RegistryLookup::suffixes(
+            &repo,
+            &head,
+            base.as_deref(),
+            branch.as_deref(),
+        )?;
+        let mut lookup = crate::registry::RegistryLookup::new(suffixes)?;
+        let plan = plan::plan(
+            &stack.spec,
+            &stack.graph,
+            &detected,
+            &options,
+            &mut lookup as &mut dyn PublishedLookup,
+        );
+        if let Some(e) = lookup.error.take() {
+            return Err(Failure::env(format!(
+                "{e}; pass --offline to plan without the registry"
+            )));
+        }
+        (plan, Some(lookup))
+    };
+    Ok(Planned {
+        stack,
+        plan,
+        dir,
+        lookup,
+    })
 }

@@ -12,5 +12,5 @@ mod record;
 mod schedule;
 mod stages;
 
-pub use record::{ImageResult, Outcome, RunRecord, StageResult, Status};
-pub use schedule::{Event, Executor, RunOptions, Stage, Target, targets};
+pub use record::{ImageResult, Outcome, RunRecord, StageResult, Status, now_rfc3339, write_atomic};
+pub use schedule::{AuthFor, Event, Executor, RunOptions, Stage, Target, targets};

@@ -92,6 +92,8 @@ pub struct Target {
     pub image: ImageSpec,
     /// Its info commands, resolved.
     pub info_cmds: Vec<(String, InfoCmd)>,
+    /// A published image to pull and use as build cache (`prepull: true`).
+    pub cache_from: Option<String>,
 }
 
 /// The builds a run executes: the plan's rebuilt ones (of `only`, when
@@ -114,6 +116,7 @@ pub fn targets(plan: &Plan, spec: &Spec, only: Option<&str>) -> Vec<Target> {
                 build: b.clone(),
                 image,
                 info_cmds,
+                cache_from: None,
             })
         })
         .collect()
@@ -139,6 +142,9 @@ pub struct RunOptions {
     pub python: String,
     /// Credentials for pushes, by registry host.
     pub auth: AuthFor,
+    /// The stages to run; the others are skipped (`strata test` runs the
+    /// tests of images already built, `strata manifest` their manifests).
+    pub stages: Vec<Stage>,
 }
 
 impl fmt::Debug for RunOptions {

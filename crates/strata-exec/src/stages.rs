@@ -154,6 +154,7 @@ pub(crate) async fn run_image(
             continue;
         }
         let (result, outcome) = match s {
+            _ if !ctx.options.stages.contains(&s) => (not_run(s, "not asked for"), Ok(None)),
             Stage::Build => {
                 stage(
                     ctx,
@@ -282,7 +283,10 @@ async fn build(ctx: &StageCtx, target: &Target, parent_digest: Option<&str>) -> 
         tags: vec![target.build.reference.clone()],
         build_args: target.build.build_args.clone(),
         labels: labels(ctx, target, parent_digest),
-        cache_from: Vec::new(),
+        cache_from: match &target.cache_from {
+            Some(cache) => pull_cache(ctx, cache, &mut log).await,
+            None => Vec::new(),
+        },
     };
     let built = ctx
         .engine
@@ -295,6 +299,37 @@ async fn build(ctx: &StageCtx, target: &Target, parent_digest: Option<&str>) -> 
             format!("{e} (log: {})", log_path.display())
         })?;
     Ok(Some(built.id))
+}
+
+/// Pulls a published image to use as build cache; a failed pull only costs
+/// the cache, so it is logged, not fatal.
+async fn pull_cache(ctx: &StageCtx, cache: &str, log: &mut std::fs::File) -> Vec<String> {
+    let registry = registry_of(cache);
+    match ctx
+        .engine
+        .pull(cache, (ctx.options.auth)(&registry).as_ref())
+        .await
+    {
+        Ok(()) => {
+            let _ = writeln!(log, "strata: using {cache} as build cache");
+            vec![cache.to_string()]
+        }
+        Err(e) => {
+            let _ = writeln!(
+                log,
+                "strata: could not pull {cache} for cache ({e}); building without it"
+            );
+            Vec::new()
+        }
+    }
+}
+
+/// The registry host of a reference (`docker.io` when it names none).
+fn registry_of(reference: &str) -> String {
+    match reference.split_once('/') {
+        Some((first, _)) if first.contains(['.', ':']) || first == "localhost" => first.to_string(),
+        _ => "docker.io".to_string(),
+    }
 }
 
 /// `tests_common/` and `<image>/test/`, those that exist.
@@ -347,26 +382,78 @@ async fn pytest(ctx: &StageCtx, target: &Target, dirs: &[String], what: &str) ->
     }
 }
 
+/// Attempts of a push before it counts as failed.
+const PUSH_ATTEMPTS: u32 = 3;
+
 async fn push(ctx: &StageCtx, target: &Target) -> StageOutcome {
     let log_path = ctx.log_path(&target.build.reference, "push");
     let mut log = std::fs::File::create(&log_path)
         .map_err(|e| format!("cannot write {}: {e}", log_path.display()))?;
-    let registry = target
-        .build
-        .reference
-        .split('/')
-        .next()
-        .unwrap_or_default()
-        .to_string();
-    let auth = (ctx.options.auth)(&registry);
-    let digest = ctx
-        .engine
-        .push(&target.build.reference, auth.as_ref(), |line| {
-            let _ = writeln!(log, "{line}");
-        })
-        .await
-        .map_err(|e| e.to_string())?;
-    Ok(Some(digest))
+    let auth = (ctx.options.auth)(&registry_of(&target.build.reference));
+    let mut attempt = 1;
+    loop {
+        let pushed = ctx
+            .engine
+            .push(&target.build.reference, auth.as_ref(), |line| {
+                let _ = writeln!(log, "{line}");
+            })
+            .await;
+        match pushed {
+            Ok(digest) => return Ok(Some(digest)),
+            Err(e) if attempt < PUSH_ATTEMPTS && is_transient(&e) => {
+                let delay = std::time::Duration::from_secs(2u64.pow(attempt));
+                let _ = writeln!(
+                    log,
+                    "strata: push attempt {attempt} failed ({e}); retrying in {}s",
+                    delay.as_secs()
+                );
+                ctx.run_log.line(&format!(
+                    "{} push attempt {attempt} failed: {e}; retrying",
+                    target.build.reference
+                ));
+                tokio::time::sleep(delay).await;
+                attempt += 1;
+            }
+            Err(e) => {
+                return Err(format!(
+                    "{e} (after {attempt} attempt(s); log: {})",
+                    log_path.display()
+                ));
+            }
+        }
+    }
+}
+
+/// Whether a push failure may pass on its own: connection trouble, timeouts
+/// and server errors; not authentication or a missing image.
+fn is_transient(e: &strata_engine::EngineError) -> bool {
+    let text = e.to_string().to_lowercase();
+    let permanent = [
+        "unauthorized",
+        "denied",
+        "authentication required",
+        "not found",
+        "does not exist",
+        "invalid reference",
+    ];
+    let transient = [
+        "connection reset",
+        "connection refused",
+        "broken pipe",
+        "eof",
+        "timeout",
+        "timed out",
+        "500",
+        "502",
+        "503",
+        "504",
+        "internal server error",
+        "bad gateway",
+        "service unavailable",
+    ];
+    !e.is_not_found()
+        && !permanent.iter().any(|p| text.contains(p))
+        && (e.is_unreachable() || transient.iter().any(|t| text.contains(t)))
 }
 
 async fn manifest(ctx: &StageCtx, target: &Target) -> StageOutcome {
@@ -476,6 +563,30 @@ pub(crate) async fn remove_leftovers(ctx: &StageCtx, targets: &[Target]) -> usiz
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn registry_hosts_follow_docker_rules() {
+        assert_eq!(registry_of("127.0.0.1:5000/o/i:t"), "127.0.0.1:5000");
+        assert_eq!(registry_of("ghcr.io/o/i:t"), "ghcr.io");
+        assert_eq!(registry_of("localhost/i:t"), "localhost");
+        assert_eq!(registry_of("ucsdets/i:t"), "docker.io");
+    }
+
+    #[test]
+    fn transient_push_failures_are_told_apart() {
+        let failed = |m: &str| strata_engine::EngineError::PushFailed {
+            reference: "r".into(),
+            message: m.into(),
+        };
+        assert!(is_transient(&failed(
+            "received unexpected HTTP status: 503 Service Unavailable"
+        )));
+        assert!(is_transient(&failed("write tcp: connection reset by peer")));
+        assert!(!is_transient(&failed(
+            "unauthorized: authentication required"
+        )));
+        assert!(!is_transient(&failed("manifest invalid")));
+    }
 
     #[test]
     fn basic_test_dirs_are_those_that_exist() {
