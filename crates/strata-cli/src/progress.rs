@@ -111,20 +111,9 @@ fn finished_line(result: &ImageResult) -> String {
 }
 
 fn plain(line: &str) {
-    let now = strata_exec_time();
-    eprintln!("[{now}] {line}");
-}
-
-fn strata_exec_time() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    format!(
-        "{:02}:{:02}:{:02}",
-        secs % 86_400 / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
+    // The time of day of an RFC 3339 timestamp: `2025-11-25T10:00:00Z`.
+    let now = strata_exec::now_rfc3339();
+    eprintln!("[{}] {line}", now.get(11..19).unwrap_or(&now));
 }
 
 /// An image's logs in a collapsible group, and an error annotation when it failed.

@@ -44,6 +44,20 @@ pub fn utc_datetime(unix_secs: i64) -> String {
     )
 }
 
+/// Seconds since the Unix epoch as an RFC 3339 UTC timestamp
+/// (`2025-11-25T10:00:00Z`), the form artifacts and labels use.
+pub fn rfc3339(unix_secs: i64) -> String {
+    let days = unix_secs.div_euclid(86_400);
+    let secs = unix_secs.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        (secs % 3600) / 60,
+        secs % 60
+    )
+}
+
 /// Converts days since 1970-01-01 to a (year, month, day) civil date.
 /// Howard Hinnant's `civil_from_days`, in i128 so no input overflows.
 fn civil_from_days(days: i64) -> (i128, u32, u32) {
@@ -208,6 +222,13 @@ pub fn clean_output(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rfc3339_formats_known_instants() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_764_064_800), "2025-11-25T10:00:00Z");
+    }
 
     #[test]
     fn sizes() {
