@@ -1,0 +1,873 @@
+//! End-to-end tests of `strata build` against the real Docker engine.
+//!
+//! Every test makes its own git repository with an `images/` stack whose
+//! root is `FROM strata-test/busybox:latest` (made by
+//! `scripts/make-base-image.sh`, nothing is pulled), uses image names unique
+//! to the test and the process so tests can run in parallel, builds with
+//! `--offline --no-push --out <tempdir>`, and removes what it built when it
+//! ends (also when it fails).
+
+use assert_cmd::Command;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+use tempfile::TempDir;
+
+// ---------------------------------------------------------------- fixtures
+
+const BASE_IMAGE: &str = "strata-test/busybox:latest";
+
+/// The `container` fixture of the example stack: tests run commands in
+/// containers of `TEST_IMAGE`, as the layout's users write them.
+const CONFTEST: &str = include_str!("../../../example/images/conftest.py");
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Makes `strata-test/busybox:latest` once per test process.
+fn base_image() {
+    static MADE: OnceLock<()> = OnceLock::new();
+    MADE.get_or_init(|| {
+        let out = std::process::Command::new(repo_root().join("scripts/make-base-image.sh"))
+            .output()
+            .expect("scripts/make-base-image.sh runs");
+        assert!(
+            out.status.success(),
+            "make-base-image.sh: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    });
+}
+
+fn docker(args: &[&str]) -> Output {
+    std::process::Command::new("docker")
+        .args(args)
+        .output()
+        .expect("docker runs")
+}
+
+fn docker_ok(args: &[&str]) -> String {
+    let out = docker(args);
+    assert!(
+        out.status.success(),
+        "docker {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// The ids of every container (running or not) matching a `docker ps` filter.
+fn containers(filter: &str) -> Vec<String> {
+    docker_ok(&["ps", "-aq", "--filter", filter])
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+fn label(reference: &str, key: &str) -> String {
+    docker_ok(&[
+        "image",
+        "inspect",
+        "--format",
+        &format!("{{{{index .Config.Labels \"{key}\"}}}}"),
+        reference,
+    ])
+}
+
+fn image_exists(reference: &str) -> bool {
+    docker(&["image", "inspect", reference]).status.success()
+}
+
+/// `<ref>` with `/` and `:` made `-`, as artifact and log names have it.
+fn stem(reference: &str) -> String {
+    reference.replace(['/', ':'], "-")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// A git repository in a temporary folder holding an `images/` stack, with
+/// image names unique to one test of one process.
+struct Stack {
+    tmp: TempDir,
+    repo: PathBuf,
+    prefix: String,
+    outs: std::cell::RefCell<Vec<PathBuf>>,
+}
+
+impl Stack {
+    fn new(test: &str) -> Stack {
+        base_image();
+        let tmp = tempfile::tempdir().unwrap();
+        let repo = tmp.path().join("repo");
+        std::fs::create_dir(&repo).unwrap();
+        let stack = Stack {
+            tmp,
+            repo,
+            prefix: format!("strata-e2e-{test}-{}", std::process::id()).to_lowercase(),
+            outs: Default::default(),
+        };
+        stack.git(&["init", "-q", "-b", "main"]);
+        stack
+    }
+
+    /// A stack of `images` (name, parent), each Dockerfile adding one
+    /// layer, plus `extra` lines for the named images.
+    fn with_images(test: &str, images: &[(&str, Option<&str>)], extra: &[(&str, &str)]) -> Stack {
+        let stack = Stack::new(test);
+        let mut spec = format!("root: {}\nimages:\n", images[0].0);
+        for (name, parent) in images {
+            spec.push_str(&format!(
+                "  {name}:\n    image_name: {}/{name}\n",
+                stack.prefix
+            ));
+            if let Some(p) = parent {
+                spec.push_str(&format!("    depend_on: {p}\n"));
+            }
+            let from = match parent {
+                None => format!("FROM {BASE_IMAGE}\n"),
+                Some(p) => format!("ARG BASE_TAG\nFROM {}/{p}:${{BASE_TAG}}\n", stack.prefix),
+            };
+            let more: String = extra
+                .iter()
+                .filter(|(n, _)| n == name)
+                .map(|(_, line)| format!("{line}\n"))
+                .collect();
+            stack.write(
+                &format!("images/{name}/Dockerfile"),
+                &format!("{from}RUN echo {name} >> /layers.txt\n{more}"),
+            );
+        }
+        spec.push_str("tag:\n  prefix: \"t1\"\n");
+        stack.write("images/spec.yml", &spec);
+        stack.write("images/conftest.py", CONFTEST);
+        stack
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.repo.join(rel)
+    }
+
+    fn write(&self, rel: &str, text: &str) {
+        let path = self.path(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+
+    fn git(&self, args: &[&str]) -> String {
+        let out = std::process::Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@e"])
+            .args(["-c", "commit.gpgsign=false"])
+            .args(args)
+            .current_dir(&self.repo)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .output()
+            .expect("git runs");
+        assert!(out.status.success(), "git {args:?}: {}", text(&out.stderr));
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+
+    /// Commits everything; returns the head sha.
+    fn commit(&self) -> String {
+        self.git(&["add", "-A"]);
+        self.git(&["commit", "-q", "-m", "stack"]);
+        self.git(&["rev-parse", "HEAD"])
+    }
+
+    /// A fresh output folder of this test.
+    fn out(&self, name: &str) -> PathBuf {
+        let out = self.tmp.path().join(name);
+        self.outs.borrow_mut().push(out.clone());
+        out
+    }
+
+    /// `strata -C <repo>`, isolated from the environment of the test run.
+    fn strata(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_strata"));
+        self.isolate_assert(&mut cmd);
+        cmd.timeout(Duration::from_secs(240));
+        cmd
+    }
+
+    fn isolate_assert(&self, cmd: &mut Command) {
+        cmd.arg("-C").arg(&self.repo);
+        for var in ENV_REMOVED {
+            cmd.env_remove(var);
+        }
+        cmd.env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null");
+    }
+
+    /// `strata build --all --offline --no-push --out <out> ARGS`.
+    fn build(&self, out: &Path, args: &[&str]) -> Output {
+        self.strata()
+            .args(["build", "--all", "--offline", "--no-push", "--out"])
+            .arg(out)
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    /// The refs the plan gives each image, by image key.
+    fn refs(&self) -> std::collections::BTreeMap<String, String> {
+        let out = self
+            .strata()
+            .args(["plan", "--all", "--offline", "--format", "json"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "plan: {}", text(&out.stderr));
+        let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
+        plan["builds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| {
+                (
+                    b["image"].as_str().unwrap().to_string(),
+                    b["ref"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    }
+}
+
+impl Drop for Stack {
+    /// Removes every image the test built: the refs of its runs' run.json,
+    /// and anything else named with its prefix (a run that never wrote one).
+    fn drop(&mut self) {
+        let mut refs: Vec<String> = Vec::new();
+        for out in self.outs.borrow().iter() {
+            if let Some(run) = std::fs::read(out.join("artifacts/run.json"))
+                .ok()
+                .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+            {
+                for image in run["images"].as_array().into_iter().flatten() {
+                    if let Some(r) = image["ref"].as_str() {
+                        refs.push(r.to_string());
+                    }
+                }
+            }
+        }
+        let listed = docker(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+        refs.extend(
+            text(&listed.stdout)
+                .lines()
+                .filter(|r| r.contains(&self.prefix))
+                .map(str::to_string),
+        );
+        refs.sort();
+        refs.dedup();
+        for r in refs {
+            for c in containers(&format!("ancestor={r}")) {
+                let _ = docker(&["rm", "-f", &c]);
+            }
+            let _ = docker(&["rmi", "-f", &r]);
+        }
+    }
+}
+
+const ENV_REMOVED: [&str; 10] = [
+    "GITHUB_BASE_REF",
+    "GITHUB_HEAD_REF",
+    "GITHUB_REF_NAME",
+    "GITHUB_ACTIONS",
+    "GITHUB_STEP_SUMMARY",
+    "STRATA_FULL_REBUILD_BRANCHES",
+    "STRATA_PYTHON",
+    "DOCKER_HOST",
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+];
+
+/// A finished run's `artifacts/run.json`.
+fn run_json(out: &Path) -> Value {
+    serde_json::from_str(&read(&out.join("artifacts/run.json"))).unwrap()
+}
+
+/// The result of `image` in a run.json.
+fn result<'a>(run: &'a Value, image: &str) -> &'a Value {
+    run["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["image"] == image)
+        .unwrap_or_else(|| panic!("{image} is not in run.json: {run:#}"))
+}
+
+fn stage<'a>(image: &'a Value, name: &str) -> &'a Value {
+    image["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["stage"] == name)
+        .unwrap_or_else(|| panic!("no stage {name}: {image:#}"))
+}
+
+/// The run id strata labels its containers with, from `logs/run.log`.
+fn run_id(out: &Path) -> String {
+    let log = read(&out.join("logs/run.log"));
+    let first = log.lines().next().unwrap_or_default();
+    let id = first
+        .split_once(" run ")
+        .and_then(|(_, rest)| rest.split_once(':'))
+        .map(|(id, _)| id.to_string())
+        .unwrap_or_else(|| panic!("no run id in {first:?}"));
+    assert!(!id.is_empty());
+    id
+}
+
+/// Asserts that nothing of the run is left in the engine: no container
+/// labelled with its run id, none started from one of its images.
+fn assert_no_containers(out: &Path, refs: &[&str]) {
+    let id = run_id(out);
+    let labelled = containers(&format!("label=io.strata.run={id}"));
+    assert!(labelled.is_empty(), "containers of run {id}: {labelled:?}");
+    for r in refs {
+        let left = containers(&format!("ancestor={r}"));
+        assert!(left.is_empty(), "containers of {r}: {left:?}");
+    }
+}
+
+fn describe(out: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        text(&out.stdout),
+        text(&out.stderr)
+    )
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+// ---------------------------------------------------------------- tests
+
+#[test]
+fn the_example_stack_builds_tests_and_documents_every_image() {
+    let stack = Stack::new("example");
+    let images = stack.path("images");
+    copy_dir(&repo_root().join("example/images"), &images);
+    std::fs::copy("/bin/busybox", images.join("base-notebook/busybox"))
+        .expect("/bin/busybox (busybox-static) is installed");
+    for file in [
+        "spec.yml",
+        "base-notebook/Dockerfile",
+        "datascience-notebook/Dockerfile",
+        "rstudio-notebook/Dockerfile",
+        "scipy-ml-notebook/Dockerfile",
+    ] {
+        let path = images.join(file);
+        let renamed = read(&path).replace("strata-example", &stack.prefix);
+        std::fs::write(path, renamed).unwrap();
+    }
+    let head = stack.commit();
+    let refs = stack.refs();
+    assert_eq!(refs.len(), 4, "{refs:?}");
+    let out = stack.out("out");
+
+    let built = stack.build(&out, &[]);
+    assert_eq!(built.status.code(), Some(0), "{}", describe(&built));
+    assert!(
+        text(&built.stderr).contains("4 built"),
+        "{}",
+        describe(&built)
+    );
+
+    let run = run_json(&out);
+    assert_eq!(run["success"], true);
+    assert_eq!(run["interrupted"], false);
+    assert_eq!(run["plan"]["head"], head.as_str());
+    assert_eq!(run["images"].as_array().unwrap().len(), 4);
+    for (image, reference) in &refs {
+        let r = result(&run, image);
+        assert_eq!(r["ref"], reference.as_str());
+        assert_eq!(r["success"], true, "{r:#}");
+        assert_eq!(r["outcome"], "built", "{r:#}");
+        assert_eq!(stage(r, "build")["status"], "ok");
+        assert_eq!(stage(r, "basic-tests")["status"], "ok");
+        assert_eq!(stage(r, "push")["status"], "skipped");
+        assert_eq!(stage(r, "manifest")["status"], "ok");
+        assert!(image_exists(reference), "{reference} is not in the engine");
+
+        let s = stem(reference);
+        let yaml = read(&out.join(format!("artifacts/{s}.yaml")));
+        assert!(yaml.contains("success: true"), "{yaml}");
+        assert!(yaml.contains(&format!("ref: {reference}")), "{yaml}");
+        assert_eq!(yaml.matches("- stage: ").count(), 6, "{yaml}");
+        let build_log = read(&out.join(format!("logs/{s}.build.log")));
+        assert!(build_log.contains("RUN"), "{build_log}");
+        let tests_log = read(&out.join(format!("logs/{s}.basic-tests.log")));
+        assert!(tests_log.contains("passed"), "{tests_log}");
+        let md = read(&out.join(format!("manifests/{s}.md")));
+        assert!(md.contains(&format!("# {reference}")), "{md}");
+        assert!(md.contains("## Layers"), "{md}");
+        assert!(md.contains("| # |"), "{md}");
+        assert!(md.contains(&format!("`{head}`")), "{md}");
+        assert!(out.join(format!("manifests/{s}.json")).is_file());
+        // The OCI labels tie the image to its commit and its parent.
+        assert_eq!(label(reference, "org.opencontainers.image.revision"), head);
+        let parent = match image.as_str() {
+            "base-notebook" => None,
+            "scipy-ml-notebook" => Some("datascience-notebook"),
+            _ => Some("base-notebook"),
+        };
+        assert_eq!(
+            label(reference, "org.opencontainers.image.base.name"),
+            parent.map_or(String::new(), |p| refs[p].clone()),
+            "{image}"
+        );
+    }
+
+    // The manifests hold what the info commands really printed.
+    let md = |image: &str| read(&out.join(format!("manifests/{}.md", stem(&refs[image]))));
+    for image in ["base-notebook", "datascience-notebook"] {
+        assert!(md(image).contains("BusyBox v1."), "{}", md(image));
+    }
+    assert!(md("base-notebook").contains("VERSION"));
+    assert!(md("datascience-notebook").contains("base: busybox\ndatascience: datascience\n"));
+    assert!(md("rstudio-notebook").contains("base: busybox\nrstudio: r\n"));
+    assert!(
+        md("scipy-ml-notebook")
+            .contains("base: busybox\ndatascience: datascience\nscipy-ml: models\n"),
+        "{}",
+        md("scipy-ml-notebook")
+    );
+    let scipy = result(&run, "scipy-ml-notebook");
+    assert_eq!(stage(scipy, "integration-tests")["status"], "ok");
+    assert!(
+        read(&out.join(format!(
+            "logs/{}.integration-tests.log",
+            stem(&refs["scipy-ml-notebook"])
+        )))
+        .contains("1 passed")
+    );
+    assert_eq!(
+        stage(result(&run, "rstudio-notebook"), "prune")["status"],
+        "ok"
+    );
+
+    let log = read(&out.join("logs/run.log"));
+    assert!(log.contains("run finished: success"), "{log}");
+    for r in refs.values() {
+        assert!(log.contains(&format!("{r} build started")), "{log}");
+    }
+    let refs: Vec<&str> = refs.values().map(String::as_str).collect();
+    assert_no_containers(&out, &refs);
+}
+
+/// The outcome of each image and the status of each of its stages.
+fn outcomes(run: &Value) -> Vec<(String, String, Vec<String>)> {
+    let mut list: Vec<_> = run["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["image"].as_str().unwrap().to_string(),
+                i["outcome"].as_str().unwrap().to_string(),
+                i["stages"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|s| format!("{}={}", s["stage"], s["status"]))
+                    .collect(),
+            )
+        })
+        .collect();
+    list.sort();
+    list
+}
+
+#[test]
+fn a_failed_build_skips_its_descendants_only_with_any_jobs() {
+    let stack = Stack::with_images(
+        "failbuild",
+        &[
+            ("base", None),
+            ("bad", Some("base")),
+            ("bad-child", Some("bad")),
+            ("good", Some("base")),
+            ("good-child", Some("good")),
+        ],
+        &[("bad", "RUN echo about to fail && exit 1")],
+    );
+    stack.commit();
+    let refs = stack.refs();
+    let out = stack.out("out");
+
+    let built = stack.build(&out, &[]);
+    assert_eq!(built.status.code(), Some(1), "{}", describe(&built));
+    assert!(
+        text(&built.stderr).contains(&refs["bad"]),
+        "{}",
+        describe(&built)
+    );
+    let run = run_json(&out);
+    assert_eq!(run["success"], false);
+    assert_eq!(run["interrupted"], false);
+    for image in ["base", "good", "good-child"] {
+        let r = result(&run, image);
+        assert_eq!(r["outcome"], "built", "{r:#}");
+        assert!(image_exists(&refs[image]));
+    }
+    let bad = result(&run, "bad");
+    assert_eq!(bad["outcome"], "failed");
+    assert_eq!(bad["success"], false);
+    assert_eq!(stage(bad, "build")["status"], "failed");
+    assert!(
+        bad["message"].as_str().unwrap().starts_with("build failed"),
+        "{bad:#}"
+    );
+    for later in ["basic-tests", "push", "manifest"] {
+        assert_eq!(stage(bad, later)["status"], "skipped");
+    }
+    let bad_yaml = read(&out.join(format!("artifacts/{}.yaml", stem(&refs["bad"]))));
+    assert!(bad_yaml.contains("success: false"), "{bad_yaml}");
+    assert!(bad_yaml.contains("status: failed"), "{bad_yaml}");
+    let bad_log = read(&out.join(format!("logs/{}.build.log", stem(&refs["bad"]))));
+    assert!(bad_log.contains("about to fail"), "{bad_log}");
+    assert!(!image_exists(&refs["bad"]));
+
+    let child = result(&run, "bad-child");
+    assert_eq!(child["outcome"], "skipped", "{child:#}");
+    let why = child["message"].as_str().unwrap();
+    assert!(
+        why.contains("parent failed") && why.contains(&refs["bad"]),
+        "{why}"
+    );
+    assert!(!image_exists(&refs["bad-child"]));
+    let child_yaml = read(&out.join(format!("artifacts/{}.yaml", stem(&refs["bad-child"]))));
+    assert!(child_yaml.contains("parent failed"), "{child_yaml}");
+    let log = read(&out.join("logs/run.log"));
+    assert!(log.contains("run finished: failed"), "{log}");
+    assert!(
+        !log.contains(&format!("{} build started", refs["bad-child"])),
+        "{log}"
+    );
+    assert_no_containers(&out, &[&refs["base"], &refs["good"], &refs["good-child"]]);
+
+    // One image at a time gives the same results.
+    let out1 = stack.out("out-jobs-1");
+    let one = stack.build(&out1, &["--jobs", "1"]);
+    assert_eq!(one.status.code(), Some(1), "{}", describe(&one));
+    let run1 = run_json(&out1);
+    assert_eq!(outcomes(&run1), outcomes(&run));
+    assert!(read(&out1.join("logs/run.log")).contains("jobs=1"));
+}
+
+#[test]
+fn a_failed_basic_test_gates_its_image_and_no_tests_passes() {
+    let stack = Stack::with_images(
+        "failtest",
+        &[
+            ("base", None),
+            ("flunks", Some("base")),
+            ("flunks-child", Some("flunks")),
+            ("empty", Some("base")),
+            ("notests", Some("base")),
+        ],
+        &[],
+    );
+    stack.write(
+        "images/base/test/test_base.py",
+        "def test_layers(container):\n    assert container.run_and_check('cat /layers.txt').strip() == 'base'\n",
+    );
+    stack.write(
+        "images/flunks/test/test_flunks.py",
+        "def test_flunks(container):\n    container.run_and_check('true')\n    assert False, 'this image is broken'\n",
+    );
+    stack.write(
+        "images/notests/test/test_nothing.py",
+        "# no tests here\nHELPER = 1\n",
+    );
+    stack.commit();
+    // An empty test folder (git does not keep it; the working tree has it).
+    std::fs::create_dir_all(stack.path("images/empty/test")).unwrap();
+    let refs = stack.refs();
+    let out = stack.out("out");
+
+    let built = stack.build(&out, &[]);
+    assert_eq!(built.status.code(), Some(1), "{}", describe(&built));
+    let run = run_json(&out);
+    let flunks = result(&run, "flunks");
+    assert_eq!(flunks["outcome"], "failed", "{flunks:#}");
+    assert_eq!(stage(flunks, "build")["status"], "ok");
+    assert_eq!(stage(flunks, "basic-tests")["status"], "failed");
+    // The push stage is skipped because of the tests, not of --no-push.
+    let push = stage(flunks, "push");
+    assert_eq!(push["status"], "skipped");
+    assert_eq!(push["message"], "basic-tests failed", "{push:#}");
+    assert_eq!(stage(flunks, "manifest")["status"], "skipped");
+    let tests_log = read(&out.join(format!("logs/{}.basic-tests.log", stem(&refs["flunks"]))));
+    assert!(tests_log.contains("this image is broken"), "{tests_log}");
+    let yaml = read(&out.join(format!("artifacts/{}.yaml", stem(&refs["flunks"]))));
+    assert!(yaml.contains("success: false"), "{yaml}");
+
+    let child = result(&run, "flunks-child");
+    assert_eq!(child["outcome"], "skipped");
+    assert!(
+        child["message"].as_str().unwrap().contains("parent failed"),
+        "{child:#}"
+    );
+    assert!(!image_exists(&refs["flunks-child"]));
+
+    assert_eq!(result(&run, "base")["outcome"], "built");
+    assert_eq!(stage(result(&run, "base"), "basic-tests")["status"], "ok");
+    assert!(
+        read(&out.join(format!("logs/{}.basic-tests.log", stem(&refs["base"]))))
+            .contains("1 passed")
+    );
+    for image in ["empty", "notests"] {
+        let r = result(&run, image);
+        assert_eq!(r["outcome"], "built", "{r:#}");
+        let tests = stage(r, "basic-tests");
+        assert_eq!(tests["status"], "ok", "{r:#}");
+        assert_eq!(tests["message"], "no tests collected", "{r:#}");
+    }
+    assert_no_containers(
+        &out,
+        &[
+            &refs["base"],
+            &refs["flunks"],
+            &refs["empty"],
+            &refs["notests"],
+        ],
+    );
+}
+
+#[test]
+fn an_interrupt_stops_the_run_and_leaves_no_container() {
+    let stack = Stack::with_images("interrupt", &[("base", None), ("after", Some("base"))], &[]);
+    stack.write(
+        "images/base/test/test_sleeps.py",
+        "def test_sleeps(container):\n    container.run_and_check('sleep 30')\n",
+    );
+    stack.commit();
+    let refs = stack.refs();
+    let base = refs["base"].as_str();
+    let out = stack.out("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_strata"));
+    cmd.arg("-C").arg(&stack.repo);
+    for var in ENV_REMOVED {
+        cmd.env_remove(var);
+    }
+    let mut child = cmd
+        .args(["build", "--all", "--offline", "--no-push", "--out"])
+        .arg(&out)
+        .stdout(std::fs::File::create(stack.tmp.path().join("stdout")).unwrap())
+        .stderr(std::fs::File::create(stack.tmp.path().join("stderr")).unwrap())
+        .spawn()
+        .unwrap();
+    let stderr = || read(&stack.tmp.path().join("stderr"));
+
+    // Wait for the test's container to be running.
+    let wait_for = |what: &str, limit: u64, ready: &dyn Fn() -> bool| {
+        let start = Instant::now();
+        while !ready() {
+            if start.elapsed() > Duration::from_secs(limit) {
+                let _ = std::process::Command::new("kill")
+                    .args(["-KILL", &child.id().to_string()])
+                    .status();
+                panic!("no {what} after {limit}s; stderr:\n{}", stderr());
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    let started = format!("{base} basic-tests started");
+    wait_for("basic-tests start", 180, &|| {
+        std::fs::read_to_string(out.join("logs/run.log")).is_ok_and(|l| l.contains(&started))
+    });
+    wait_for("test container", 60, &|| {
+        !containers(&format!("ancestor={base}")).is_empty()
+    });
+
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > Duration::from_secs(90) {
+            let _ = child.kill();
+            panic!("strata did not stop after SIGINT; stderr:\n{}", stderr());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(status.code(), Some(130), "stderr:\n{}", stderr());
+    assert!(stderr().contains("interrupted"), "{}", stderr());
+
+    let run = run_json(&out);
+    assert_eq!(run["interrupted"], true);
+    assert_eq!(run["success"], false);
+    let b = result(&run, "base");
+    assert_eq!(stage(b, "build")["status"], "ok");
+    assert_eq!(stage(b, "basic-tests")["status"], "failed");
+    assert_eq!(stage(b, "basic-tests")["message"], "interrupted");
+    let after = result(&run, "after");
+    assert_eq!(after["outcome"], "skipped", "{after:#}");
+    assert!(!image_exists(&refs["after"]));
+    assert!(out.join(format!("artifacts/{}.yaml", stem(base))).is_file());
+    assert_no_containers(&out, &[base]);
+}
+
+#[test]
+fn dry_run_prints_the_schedule_and_builds_nothing() {
+    let stack = Stack::with_images(
+        "dryrun",
+        &[("base", None), ("mid", Some("base")), ("leaf", Some("mid"))],
+        &[],
+    );
+    stack.commit();
+    let refs = stack.refs();
+    let out = stack.out("out");
+    let dry = stack.build(&out, &["--dry-run"]);
+    assert_eq!(dry.status.code(), Some(0), "{}", describe(&dry));
+    let schedule = text(&dry.stdout);
+    let lines: Vec<&str> = schedule.lines().collect();
+    assert_eq!(lines.len(), 3, "{schedule}");
+    assert!(lines[0].starts_with("base [default] ") && lines[0].contains(&refs["base"]));
+    assert!(lines[0].ends_with("root"), "{schedule}");
+    assert!(lines[1].starts_with("  mid ") && lines[1].ends_with("after base"));
+    assert!(lines[2].starts_with("    leaf ") && lines[2].ends_with("after mid"));
+    assert!(!out.exists(), "a dry run wrote {}", out.display());
+    for r in refs.values() {
+        assert!(!image_exists(r), "{r} was built");
+    }
+}
+
+#[test]
+fn only_builds_the_one_image_on_its_parent() {
+    let stack = Stack::with_images(
+        "only",
+        &[("base", None), ("one", Some("base")), ("two", Some("base"))],
+        &[],
+    );
+    let head = stack.commit();
+    let refs = stack.refs();
+
+    let out = stack.out("out-base");
+    let built = stack.build(&out, &["--only", "base"]);
+    assert_eq!(built.status.code(), Some(0), "{}", describe(&built));
+    let run = run_json(&out);
+    assert_eq!(run["images"].as_array().unwrap().len(), 1, "{run:#}");
+    assert_eq!(result(&run, "base")["outcome"], "built");
+    assert!(image_exists(&refs["base"]));
+    assert!(!image_exists(&refs["one"]) && !image_exists(&refs["two"]));
+
+    let out = stack.out("out-one");
+    let built = stack.build(&out, &["--only", "one"]);
+    assert_eq!(built.status.code(), Some(0), "{}", describe(&built));
+    let run = run_json(&out);
+    assert_eq!(run["images"].as_array().unwrap().len(), 1, "{run:#}");
+    assert_eq!(result(&run, "one")["outcome"], "built");
+    assert!(image_exists(&refs["one"]) && !image_exists(&refs["two"]));
+    assert_eq!(
+        label(&refs["one"], "org.opencontainers.image.revision"),
+        head
+    );
+    assert_eq!(
+        docker_ok(&["run", "--rm", &refs["one"], "cat", "/layers.txt"]),
+        "base\none"
+    );
+
+    let out = stack.out("out-nosuch");
+    let bad = stack.build(&out, &["--only", "nosuch"]);
+    assert_eq!(bad.status.code(), Some(2), "{}", describe(&bad));
+    assert!(
+        text(&bad.stderr).contains("--only nosuch"),
+        "{}",
+        describe(&bad)
+    );
+}
+
+#[test]
+fn an_unreachable_engine_exits_3_with_one_line() {
+    let stack = Stack::with_images("noengine", &[("base", None)], &[]);
+    stack.commit();
+    let out = stack.out("out");
+    let failed = stack
+        .strata()
+        .env("DOCKER_HOST", "unix:///nonexistent")
+        .args(["build", "--all", "--offline", "--no-push", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(failed.status.code(), Some(3), "{}", describe(&failed));
+    let stderr = text(&failed.stderr);
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(lines[0].starts_with("error: "), "{stderr}");
+    assert!(lines[0].contains("/nonexistent"), "{stderr}");
+}
+
+#[test]
+fn missing_pytest_exits_3_with_the_install_hint() {
+    let stack = Stack::with_images("nopytest", &[("base", None)], &[]);
+    stack.write(
+        "images/base/test/test_base.py",
+        "def test_it():\n    pass\n",
+    );
+    stack.commit();
+    let refs = stack.refs();
+    let out = stack.out("out");
+    let failed = stack.build(&out, &["--python", "/nonexistent/python3"]);
+    assert_eq!(failed.status.code(), Some(3), "{}", describe(&failed));
+    let stderr = text(&failed.stderr);
+    assert!(
+        stderr.contains("/nonexistent/python3 -m pip install pytest docker"),
+        "{stderr}"
+    );
+    assert!(
+        !image_exists(&refs["base"]),
+        "built although tests cannot run"
+    );
+}
+
+#[test]
+fn a_from_without_base_tag_gets_a_validate_warning() {
+    let stack = Stack::with_images("fixedfrom", &[("base", None), ("kid", Some("base"))], &[]);
+    let fixed = format!("FROM {}/base:latest\nRUN true\n", stack.prefix);
+    stack.write("images/kid/Dockerfile", &fixed);
+    stack.commit();
+    let out = stack.strata().arg("validate").output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("kid/Dockerfile:1:1: warning"), "{stderr}");
+    assert!(stderr.contains("BASE_TAG"), "{stderr}");
+    assert!(stderr.contains("1 warning(s)"), "{stderr}");
+
+    // With the base arg, no warning.
+    let stack = Stack::with_images("basetag", &[("base", None), ("kid", Some("base"))], &[]);
+    stack.commit();
+    let out = stack.strata().arg("validate").output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert!(
+        text(&out.stderr).contains("0 warning(s)"),
+        "{}",
+        describe(&out)
+    );
+}
