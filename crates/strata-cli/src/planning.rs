@@ -159,7 +159,7 @@ pub fn make(
     };
     let head = repo.resolve(args.head.as_deref().unwrap_or("HEAD"))?;
     let source = match &args.head {
-        Some(_) => Source::Commit(&repo, &head),
+        Some(_) => Source::Commit(repo.snapshot(&head)?),
         None => Source::WorkTree,
     };
     let stack = stack::load_or_fail(&source, &dir, reporter)?;

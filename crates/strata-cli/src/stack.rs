@@ -17,7 +17,7 @@ pub enum Source<'a> {
     /// The working tree.
     WorkTree,
     /// A commit of the repository.
-    Commit(&'a strata_git::Repo, &'a str),
+    Commit(strata_git::Snapshot<'a>),
 }
 
 /// The images folder: where it is on disk and how paths name it in git.
@@ -68,7 +68,7 @@ fn read(source: &Source<'_>, dir: &ImagesDir, name: &str) -> Result<Option<Strin
                 Err(e) => Err(Failure::env(format!("cannot read {}: {e}", path.display()))),
             }
         }
-        Source::Commit(repo, rev) => Ok(repo.file_at(rev, &dir.repo_path(name))?),
+        Source::Commit(snapshot) => Ok(snapshot.file(&dir.repo_path(name))?),
     }
 }
 

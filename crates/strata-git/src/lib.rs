@@ -205,6 +205,10 @@ impl Repo {
     /// [`GitError::UnsafeRepository`] when git refuses a repository owned by
     /// another user.
     pub fn discover(dir: &Path) -> Result<Repo, GitError> {
+        // git itself does not re-hash the objects it reads; libgit2's check
+        // is a sixth of the cost of planning a large stack, and strata only
+        // reads history, never writes it.
+        git2::opts::strict_hash_verification(false);
         let repo = Repository::discover(dir).map_err(|e| match e.code() {
             ErrorCode::NotFound => GitError::NotARepository {
                 dir: dir.to_path_buf(),
@@ -467,42 +471,28 @@ impl Repo {
     /// is a directory, symbolic link or submodule; [`GitError::NotUtf8`] when
     /// the content is not UTF-8.
     pub fn file_at(&self, rev: &str, path: &str) -> Result<Option<String>, GitError> {
+        self.snapshot(rev)?.file(path)
+    }
+
+    /// The files of a commit, for reading many of them: each folder's tree
+    /// is read once, not once per file (a stack's spec and its hundreds of
+    /// Dockerfiles share the `images/` tree).
+    ///
+    /// # Errors
+    /// The errors of [`Repo::resolve`].
+    pub fn snapshot(&self, rev: &str) -> Result<Snapshot<'_>, GitError> {
         let tree = self
             .commit(rev)?
             .tree()
             .map_err(|e| GitError::git(format!("reading the tree of '{rev}'"), &e))?;
-        let entry = match tree.get_path(Path::new(path)) {
-            Ok(entry) => entry,
-            Err(e) if e.code() == ErrorCode::NotFound => return Ok(None),
-            Err(e) => {
-                return Err(GitError::git(format!("looking up '{path}' at '{rev}'"), &e));
-            }
-        };
-        let not_a_file = |kind: &str| GitError::NotAFile {
+        Ok(Snapshot {
+            repo: self,
             rev: rev.to_owned(),
-            path: path.to_owned(),
-            kind: kind.to_owned(),
-        };
-        match entry.kind() {
-            Some(ObjectType::Blob) if entry.filemode() == MODE_SYMLINK => {
-                return Err(not_a_file("symbolic link"));
-            }
-            Some(ObjectType::Blob) => {}
-            Some(ObjectType::Tree) => return Err(not_a_file("directory")),
-            Some(ObjectType::Commit) => return Err(not_a_file("submodule")),
-            _ => return Err(not_a_file("object of unknown kind")),
-        }
-        let blob = self
-            .repo
-            .find_blob(entry.id())
-            .map_err(|e| GitError::git(format!("reading '{path}' at '{rev}'"), &e))?;
-        match std::str::from_utf8(blob.content()) {
-            Ok(text) => Ok(Some(text.to_owned())),
-            Err(_) => Err(GitError::NotUtf8 {
-                rev: rev.to_owned(),
-                path: path.to_owned(),
-            }),
-        }
+            trees: std::cell::RefCell::new(std::collections::HashMap::from([(
+                String::new(),
+                tree,
+            )])),
+        })
     }
 
     /// Resolves a revision to a commit, mapping failures to typed errors.
@@ -592,4 +582,88 @@ fn into_sorted_strings(paths: Vec<Vec<u8>>) -> Vec<String> {
     // Lossy conversion can make distinct byte paths equal.
     strings.dedup();
     strings
+}
+
+/// The files of one commit (see [`Repo::snapshot`]).
+pub struct Snapshot<'r> {
+    repo: &'r Repo,
+    rev: String,
+    trees: std::cell::RefCell<std::collections::HashMap<String, git2::Tree<'r>>>,
+}
+
+impl std::fmt::Debug for Snapshot<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Snapshot")
+            .field("rev", &self.rev)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'r> Snapshot<'r> {
+    /// The tree of folder `dir` (`""` for the root), `None` when absent.
+    fn tree(&self, dir: &str) -> Result<Option<git2::Tree<'r>>, GitError> {
+        if let Some(tree) = self.trees.borrow().get(dir) {
+            return Ok(Some(tree.clone()));
+        }
+        let (parent, name) = dir.rsplit_once('/').unwrap_or(("", dir));
+        let Some(parent_tree) = self.tree(parent)? else {
+            return Ok(None);
+        };
+        let Some(entry) = parent_tree.get_name(name) else {
+            return Ok(None);
+        };
+        if entry.kind() != Some(ObjectType::Tree) {
+            return Ok(None);
+        }
+        let tree = self
+            .repo
+            .repo
+            .find_tree(entry.id())
+            .map_err(|e| GitError::git(format!("reading '{dir}' at '{}'", self.rev), &e))?;
+        self.trees.borrow_mut().insert(dir.to_owned(), tree.clone());
+        Ok(Some(tree))
+    }
+
+    /// A file's text (`None` if absent).
+    ///
+    /// # Errors
+    /// [`GitError::NotAFile`] when the path is a directory, symbolic link or
+    /// submodule; [`GitError::NotUtf8`] when the content is not UTF-8.
+    pub fn file(&self, path: &str) -> Result<Option<String>, GitError> {
+        let path = path.trim_matches('/');
+        let (dir, name) = path.rsplit_once('/').unwrap_or(("", path));
+        let Some(tree) = self.tree(dir)? else {
+            return Ok(None);
+        };
+        let Some(entry) = tree.get_name(name) else {
+            return Ok(None);
+        };
+        let rev = &self.rev;
+        let not_a_file = |kind: &str| GitError::NotAFile {
+            rev: rev.clone(),
+            path: path.to_owned(),
+            kind: kind.to_owned(),
+        };
+        match entry.kind() {
+            Some(ObjectType::Blob) if entry.filemode() == MODE_SYMLINK => {
+                return Err(not_a_file("symbolic link"));
+            }
+            Some(ObjectType::Blob) => {}
+            Some(ObjectType::Tree) => return Err(not_a_file("directory")),
+            Some(ObjectType::Commit) => return Err(not_a_file("submodule")),
+            _ => return Err(not_a_file("object of unknown kind")),
+        }
+        let blob = self
+            .repo
+            .repo
+            .find_blob(entry.id())
+            .map_err(|e| GitError::git(format!("reading '{path}' at '{rev}'"), &e))?;
+        match std::str::from_utf8(blob.content()) {
+            Ok(text) => Ok(Some(text.to_owned())),
+            Err(_) => Err(GitError::NotUtf8 {
+                rev: rev.clone(),
+                path: path.to_owned(),
+            }),
+        }
+    }
 }
