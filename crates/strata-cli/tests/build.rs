@@ -871,3 +871,37 @@ fn a_from_without_base_tag_gets_a_validate_warning() {
         describe(&out)
     );
 }
+
+#[test]
+fn building_a_revision_again_is_all_cache_hits() {
+    let stack = Stack::with_images("rebuild", &[("base", None), ("kid", Some("base"))], &[]);
+    let head = stack.commit();
+    let refs = stack.refs();
+    let id = |r: &str| docker_ok(&["image", "inspect", "--format", "{{.Id}}", r]);
+
+    let first = stack.out("out-1");
+    let built = stack.build(&first, &[]);
+    assert_eq!(built.status.code(), Some(0), "{}", describe(&built));
+    let ids: Vec<String> = refs.values().map(|r| id(r)).collect();
+    let created = label(&refs["kid"], "org.opencontainers.image.created");
+    assert!(created.ends_with('Z'), "{created:?}");
+
+    let again = stack.out("out-2");
+    let built = stack.build(&again, &[]);
+    assert_eq!(built.status.code(), Some(0), "{}", describe(&built));
+    // Same labels, so every step is a cache hit and the images are the same.
+    for r in refs.values() {
+        let log = read(&again.join(format!("logs/{}.build.log", stem(r))));
+        assert!(log.contains("Using cache"), "{log}");
+        assert!(!log.contains("Running in"), "{r} ran a step again:\n{log}");
+    }
+    assert_eq!(refs.values().map(|r| id(r)).collect::<Vec<_>>(), ids);
+    assert_eq!(
+        label(&refs["kid"], "org.opencontainers.image.created"),
+        created
+    );
+    assert_eq!(
+        label(&refs["kid"], "org.opencontainers.image.revision"),
+        head
+    );
+}

@@ -240,22 +240,20 @@ pub(crate) async fn run_image(
     result
 }
 
+const REVISION_LABEL: &str = "org.opencontainers.image.revision";
+const CREATED_LABEL: &str = "org.opencontainers.image.created";
+
 /// The OCI annotations every image carries, so it can be traced to its
 /// commit and its parent.
 fn labels(
     ctx: &StageCtx,
     target: &Target,
     parent_digest: Option<&str>,
+    created: String,
 ) -> BTreeMap<String, String> {
     let mut labels = BTreeMap::from([
-        (
-            "org.opencontainers.image.revision".to_string(),
-            ctx.options.revision.clone(),
-        ),
-        (
-            "org.opencontainers.image.created".to_string(),
-            record::now_rfc3339(),
-        ),
+        (REVISION_LABEL.to_string(), ctx.options.revision.clone()),
+        (CREATED_LABEL.to_string(), created),
         (
             "org.opencontainers.image.version".to_string(),
             target.build.tag.clone(),
@@ -273,16 +271,35 @@ fn labels(
     labels
 }
 
+/// The created time of the image already at the target's ref, when it was
+/// built from the same revision. Building a revision again then gives the
+/// same labels, so Docker's layer cache still applies: a label that changes
+/// on every run makes every image after the root rebuild from scratch.
+async fn previous_created(ctx: &StageCtx, target: &Target) -> Option<String> {
+    let info = ctx
+        .engine
+        .inspect_image(&target.build.reference)
+        .await
+        .ok()??;
+    if info.labels.get(REVISION_LABEL) != Some(&ctx.options.revision) {
+        return None;
+    }
+    info.labels.get(CREATED_LABEL).cloned()
+}
+
 async fn build(ctx: &StageCtx, target: &Target, parent_digest: Option<&str>) -> StageOutcome {
     let log_path = ctx.log_path(&target.build.reference, "build");
     let mut log = std::fs::File::create(&log_path)
         .map_err(|e| format!("cannot write {}: {e}", log_path.display()))?;
+    let created = previous_created(ctx, target)
+        .await
+        .unwrap_or_else(record::now_rfc3339);
     let request = BuildRequest {
         context_dir: ctx.options.images_dir.join(&target.build.image),
         dockerfile: "Dockerfile".into(),
         tags: vec![target.build.reference.clone()],
         build_args: target.build.build_args.clone(),
-        labels: labels(ctx, target, parent_digest),
+        labels: labels(ctx, target, parent_digest, created),
         cache_from: match &target.cache_from {
             Some(cache) => pull_cache(ctx, cache, &mut log).await,
             None => Vec::new(),
