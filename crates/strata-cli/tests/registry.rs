@@ -1,0 +1,1111 @@
+//! End-to-end tests of the `strata` binary's registry side against a real
+//! `docker-registry` on loopback and the real Docker engine: `build --push`,
+//! online `plan` (parents resolved in the registry, pinned by digest), the
+//! run's tag on unchanged images, `promote` (dry run, all-or-nothing,
+//! `stable`), `wiki`, credentials from `DOCKER_CONFIG` (and no secret in any
+//! output), and a fault-injecting proxy between the client and the registry.
+//!
+//! Image names are `127.0.0.1:<port>/e2e-<test>/<image>`: the engine pushes
+//! to loopback registries over plain HTTP. Every image a test builds is
+//! removed from the engine when the test ends.
+
+use assert_cmd::Command;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+use strata_core::reference::{ImageName, ImageRef};
+use strata_registry::testing::{Family, TestRegistry, push_tagged_image};
+use strata_registry::{CredentialSource, DockerConfig, Registry, RegistryOptions};
+use tempfile::TempDir;
+
+// ---------------------------------------------------------------- fixtures
+
+const BASE_IMAGE: &str = "strata-test/busybox:latest";
+const PREFIX: &str = "v1";
+
+/// Runs scripts/make-base-image.sh once per test binary (idempotent, and
+/// serialised with flock across test binaries).
+fn ensure_base_image() {
+    static DONE: OnceLock<Result<(), String>> = OnceLock::new();
+    let r = DONE.get_or_init(|| {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/make-base-image.sh");
+        let out = std::process::Command::new("bash")
+            .arg(&script)
+            .output()
+            .map_err(|e| format!("{}: {e}", script.display()))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "make-base-image.sh failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ))
+        }
+    });
+    if let Err(e) = r {
+        panic!("{e}");
+    }
+}
+
+fn start_registry() -> TestRegistry {
+    TestRegistry::start().unwrap_or_else(|e| panic!("docker-registry: {e}"))
+}
+
+/// A git repository holding a stack, in a temporary directory, with an
+/// empty Docker config of its own (`DOCKER_CONFIG`) unless a test writes one.
+struct Stack {
+    _tmp: TempDir,
+    dir: PathBuf,
+    docker_config: PathBuf,
+    /// `127.0.0.1:<port>/e2e-<test>`.
+    namespace: String,
+    images: Vec<&'static str>,
+}
+
+/// `root` FROM the local busybox, `child` on `root`, `grand` on `child`.
+fn parent_of(image: &str) -> Option<&'static str> {
+    match image {
+        "child" => Some("root"),
+        "grand" => Some("child"),
+        _ => None,
+    }
+}
+
+impl Stack {
+    /// The first `count` images of root → child → grand, committed once.
+    fn new(host: &str, test: &str, count: usize) -> Stack {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("repo");
+        let docker_config = tmp.path().join("docker-config");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::create_dir_all(&docker_config).unwrap();
+        std::fs::write(docker_config.join("config.json"), "{}\n").unwrap();
+        let images: Vec<&'static str> = ["root", "child", "grand"][..count].to_vec();
+        let stack = Stack {
+            _tmp: tmp,
+            dir,
+            docker_config,
+            namespace: format!("{host}/e2e-{test}"),
+            images,
+        };
+        stack.git(&["init", "-q", "-b", "main"]);
+        let mut spec = String::from("root: root\nimages:\n");
+        for image in &stack.images {
+            spec.push_str(&format!(
+                "  {image}:\n    image_name: {}\n",
+                stack.name(image)
+            ));
+            if let Some(p) = parent_of(image) {
+                spec.push_str(&format!("    depend_on: {p}\n"));
+            }
+        }
+        spec.push_str(&format!("tag:\n  prefix: \"{PREFIX}\"\n"));
+        stack.write("images/spec.yml", &spec);
+        for image in stack.images.clone() {
+            stack.set_content(image, "1");
+        }
+        stack.commit("first");
+        stack
+    }
+
+    /// `127.0.0.1:<port>/e2e-<test>/<image>`.
+    fn name(&self, image: &str) -> String {
+        format!("{}/{image}", self.namespace)
+    }
+
+    /// `name:tag` of an image.
+    fn reference(&self, image: &str, tag: &str) -> String {
+        format!("{}:{tag}", self.name(image))
+    }
+
+    /// Writes the image's Dockerfile with `content` baked into a file.
+    fn set_content(&self, image: &str, content: &str) {
+        let from = match parent_of(image) {
+            Some(p) => format!("ARG BASE_TAG\nFROM {}:${{BASE_TAG}}\n", self.name(p)),
+            None => format!("FROM {BASE_IMAGE}\n"),
+        };
+        self.write(
+            &format!("images/{image}/Dockerfile"),
+            &format!("{from}RUN echo '{image} {content}' > /{image}.txt\n"),
+        );
+    }
+
+    fn write(&self, rel: &str, text: &str) {
+        let path = self.dir.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+
+    fn git(&self, args: &[&str]) -> String {
+        let out = std::process::Command::new("git")
+            .args([
+                "-c",
+                "user.name=strata-test",
+                "-c",
+                "user.email=t@example.invalid",
+            ])
+            .args(args)
+            .current_dir(&self.dir)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+
+    /// Commits everything; returns the new head's 7-character hash.
+    fn commit(&self, message: &str) -> String {
+        self.git(&["add", "-A"]);
+        self.git(&["commit", "-q", "-m", message]);
+        self.git(&["rev-parse", "--short=7", "HEAD"])
+    }
+
+    /// `strata` in the repository, isolated from the CI environment of the
+    /// test run and from the user's Docker config.
+    fn strata(&self) -> Command {
+        let mut cmd = Command::cargo_bin("strata").unwrap();
+        cmd.current_dir(&self.dir);
+        for var in [
+            "GITHUB_BASE_REF",
+            "GITHUB_HEAD_REF",
+            "GITHUB_REF_NAME",
+            "GITHUB_ACTIONS",
+            "GITHUB_STEP_SUMMARY",
+            "STRATA_FULL_REBUILD_BRANCHES",
+            "STRATA_INSECURE_REGISTRIES",
+            "GIT_DIR",
+            "GIT_WORK_TREE",
+        ] {
+            cmd.env_remove(var);
+        }
+        cmd.env("DOCKER_CONFIG", &self.docker_config)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .timeout(Duration::from_secs(300));
+        cmd
+    }
+
+    /// `strata build --push --out <out>`, retried when another process on
+    /// the shared engine pruned an intermediate image of this build (the
+    /// legacy builder then reports `No such image: sha256:…`), which is not
+    /// what is tested here.
+    fn build_push(&self, out: &Path) -> Output {
+        for attempt in 1..=3 {
+            let _ = std::fs::remove_dir_all(out);
+            let output = self
+                .strata()
+                .args(["build", "--push", "--jobs", "2", "--out"])
+                .arg(out)
+                .output()
+                .unwrap();
+            let log = std::fs::read_to_string(out.join("logs/run.log")).unwrap_or_default();
+            let pruned_by_others = output.status.code() == Some(1)
+                && log.contains("build FAILED")
+                && log.contains("No such image: sha256:");
+            if !pruned_by_others || attempt == 3 {
+                return output;
+            }
+            eprintln!("an intermediate image was pruned by another process; building again");
+        }
+        unreachable!()
+    }
+
+    /// Removes every image of this test's namespace from the engine.
+    fn remove_images(&self) {
+        let Ok(out) = std::process::Command::new("docker")
+            .args(["images", "--format", "{{.Repository}}:{{.Tag}}"])
+            .output()
+        else {
+            return;
+        };
+        let prefix = format!("{}/", self.namespace);
+        let refs: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.starts_with(&prefix))
+            .map(str::to_string)
+            .collect();
+        if !refs.is_empty() {
+            let _ = std::process::Command::new("docker")
+                .arg("rmi")
+                .arg("-f")
+                .args(&refs)
+                .output();
+        }
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        self.remove_images();
+    }
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "exit: {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[track_caller]
+fn expect_code(out: &Output, code: i32) {
+    assert_eq!(out.status.code(), Some(code), "{}", text(out));
+}
+
+fn run_json(out: &Path) -> Value {
+    let text = std::fs::read_to_string(out.join("artifacts/run.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// The `digest:` of each image's YAML artifact under `out`, by image key.
+fn artifact_digests(out: &Path) -> BTreeMap<String, String> {
+    let mut digests = BTreeMap::new();
+    for entry in std::fs::read_dir(out.join("artifacts")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "yaml") {
+            continue;
+        }
+        let yaml = std::fs::read_to_string(&path).unwrap();
+        let field = |key: &str| {
+            yaml.lines()
+                .find_map(|l| l.strip_prefix(&format!("{key}: ")))
+                .map(|v| v.trim().trim_matches('"').to_string())
+                .unwrap_or_else(|| panic!("{}: no {key}:\n{yaml}", path.display()))
+        };
+        digests.insert(field("image"), field("digest"));
+    }
+    digests
+}
+
+/// Every file under `dir`, recursively.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                todo.push(path);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out
+}
+
+// ------------------------------------------------------- registry access
+
+struct Client {
+    rt: tokio::runtime::Runtime,
+    registry: Registry,
+}
+
+impl Client {
+    fn anonymous() -> Client {
+        Client::with(CredentialSource::Anonymous)
+    }
+
+    fn with(credentials: CredentialSource) -> Client {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let registry = Registry::new(RegistryOptions {
+            credentials,
+            ..RegistryOptions::default()
+        })
+        .unwrap();
+        Client { rt, registry }
+    }
+
+    /// The digest `reference` names in the registry, if it exists.
+    fn digest(&self, reference: &str) -> Option<String> {
+        let r: ImageRef = reference.parse().unwrap();
+        self.rt
+            .block_on(self.registry.head_manifest(&r))
+            .unwrap_or_else(|e| panic!("HEAD {reference}: {e}"))
+            .map(|i| i.digest.to_string())
+    }
+
+    #[track_caller]
+    fn expect_digest(&self, reference: &str) -> String {
+        self.digest(reference)
+            .unwrap_or_else(|| panic!("{reference} is not in the registry"))
+    }
+
+    /// Every tag of every repository listed, with its digest.
+    fn snapshot(&self, names: &[String]) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
+        for name in names {
+            let n: ImageName = name.parse().unwrap();
+            let tags = match self.rt.block_on(self.registry.list_tags(&n)) {
+                Ok(tags) => tags,
+                Err(e) if e.is_not_found() => Vec::new(),
+                Err(e) => panic!("tags of {name}: {e}"),
+            };
+            for tag in tags {
+                let r = format!("{name}:{tag}");
+                let d = self.expect_digest(&r);
+                out.insert(r, d);
+            }
+        }
+        out
+    }
+
+    fn copy(&self, from: &str, to: &str) {
+        let (f, t): (ImageRef, ImageRef) = (from.parse().unwrap(), to.parse().unwrap());
+        self.rt
+            .block_on(self.registry.copy(&f, &t))
+            .unwrap_or_else(|e| panic!("copy {from} -> {to}: {e}"));
+    }
+
+    /// Uploads a small image (no engine) and tags it.
+    fn upload(&self, reference: &str, seed: &str) -> String {
+        let r: ImageRef = reference.parse().unwrap();
+        self.rt
+            .block_on(push_tagged_image(&self.registry, &r, Family::Docker, seed))
+            .unwrap_or_else(|e| panic!("upload {reference}: {e}"))
+            .digest()
+            .to_string()
+    }
+}
+
+// ------------------------------------------------ fault-injecting proxy
+
+/// A small HTTP proxy in front of a registry that can drop a request's
+/// connection or answer it with an error instead of forwarding it. It
+/// speaks one request per connection (it asks the registry to close after
+/// each answer) and streams bodies through, so it carries the engine's
+/// chunked layer uploads as well as the registry client's requests.
+struct Proxy {
+    addr: SocketAddr,
+    log: Arc<Mutex<Vec<String>>>,
+    rt: tokio::runtime::Runtime,
+}
+
+/// What the proxy does with a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Action {
+    Forward,
+    /// Close the connection without answering.
+    Drop,
+    /// Answer with this status and a registry error body.
+    Fail(u16),
+}
+
+type Rule = Arc<dyn Fn(&str, &str) -> Action + Send + Sync>;
+
+mod proxy {
+    use super::{Action, Rule};
+    use std::net::SocketAddr;
+    use std::sync::{Arc, Mutex};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+        hay.windows(needle.len()).position(|w| w == needle)
+    }
+
+    pub async fn handle(
+        mut client: TcpStream,
+        upstream: SocketAddr,
+        rule: Rule,
+        log: Arc<Mutex<Vec<String>>>,
+    ) -> std::io::Result<()> {
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 16384];
+        let head_end = loop {
+            if let Some(p) = find(&buf, b"\r\n\r\n") {
+                break p + 4;
+            }
+            let n = client.read(&mut chunk).await?;
+            if n == 0 {
+                return Ok(());
+            }
+            buf.extend_from_slice(&chunk[..n]);
+            // The engine tries TLS first (a handshake record starts with
+            // 0x16) and falls back to plain HTTP when refused; refuse at
+            // once rather than leave it to its 10 s handshake timeout.
+            if buf[0] == 0x16 {
+                return Ok(());
+            }
+        };
+        let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+        let mut first = head.lines().next().unwrap_or("").split_whitespace();
+        let method = first.next().unwrap_or("").to_string();
+        let target = first.next().unwrap_or("").to_string();
+        let path = target.split('?').next().unwrap_or("").to_string();
+        let action = rule(&method, &path);
+        log.lock()
+            .unwrap()
+            .push(format!("{method} {path} {action:?}"));
+        match action {
+            Action::Drop => Ok(()),
+            Action::Fail(status) => {
+                // Read a small body first, so that closing does not reset
+                // the connection before the client reads the answer.
+                let len: usize = head
+                    .lines()
+                    .filter_map(|l| l.split_once(':'))
+                    .find(|(k, _)| k.trim().eq_ignore_ascii_case("content-length"))
+                    .and_then(|(_, v)| v.trim().parse().ok())
+                    .unwrap_or(0);
+                while buf.len() < head_end + len && len < 1 << 20 {
+                    let n = client.read(&mut chunk).await?;
+                    if n == 0 {
+                        break;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                }
+                let (reason, code) = match status {
+                    503 => ("Service Unavailable", "UNAVAILABLE"),
+                    _ => ("Internal Server Error", "UNKNOWN"),
+                };
+                let body = format!(
+                    r#"{{"errors":[{{"code":"{code}","message":"injected by the test proxy"}}]}}"#
+                );
+                let answer = format!(
+                    "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                client.write_all(answer.as_bytes()).await?;
+                client.shutdown().await
+            }
+            Action::Forward => {
+                let mut rewritten = String::new();
+                for line in head[..head_end - 4].split("\r\n") {
+                    let name = line.split(':').next().unwrap_or("").trim();
+                    if name.eq_ignore_ascii_case("connection")
+                        || name.eq_ignore_ascii_case("keep-alive")
+                    {
+                        continue;
+                    }
+                    rewritten.push_str(line);
+                    rewritten.push_str("\r\n");
+                }
+                rewritten.push_str("Connection: close\r\n\r\n");
+                let mut up = TcpStream::connect(upstream).await?;
+                up.write_all(rewritten.as_bytes()).await?;
+                up.write_all(&buf[head_end..]).await?;
+                let (mut client_read, mut client_write) = client.into_split();
+                let (mut up_read, mut up_write) = up.into_split();
+                let to_upstream = tokio::spawn(async move {
+                    let _ = tokio::io::copy(&mut client_read, &mut up_write).await;
+                });
+                // The registry closes after its answer (Connection: close),
+                // which it also tells the client.
+                let copied = tokio::io::copy(&mut up_read, &mut client_write).await;
+                let _ = client_write.shutdown().await;
+                to_upstream.abort();
+                copied.map(|_| ())
+            }
+        }
+    }
+}
+
+impl Proxy {
+    fn start(
+        upstream: SocketAddr,
+        rule: impl Fn(&str, &str) -> Action + Send + Sync + 'static,
+    ) -> Proxy {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = rt
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let addr = listener.local_addr().unwrap();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let rule: Rule = Arc::new(rule);
+        let task_log = log.clone();
+        rt.spawn(async move {
+            loop {
+                let Ok((sock, _)) = listener.accept().await else {
+                    continue;
+                };
+                let (rule, log) = (rule.clone(), task_log.clone());
+                tokio::spawn(async move {
+                    let _ = proxy::handle(sock, upstream, rule, log).await;
+                });
+            }
+        });
+        Proxy { addr, log, rt }
+    }
+
+    fn host(&self) -> String {
+        self.addr.to_string()
+    }
+
+    fn log(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        // Nothing to join: the runtime's tasks end with it.
+        let _ = &self.rt;
+    }
+}
+
+fn is_manifest_put(method: &str, path: &str) -> bool {
+    method == "PUT" && path.contains("/manifests/")
+}
+
+// ------------------------------------------------------------------ tests
+
+/// Build and push a three-image stack; change only the grandchild; the
+/// online plan builds it on the child's pushed digest; the second push
+/// rebuilds only it and gives every image the run's tag; then promotion
+/// (dry run, for real, `stable`, a missing source, a wrong target) and the
+/// wiki pages.
+#[test]
+fn build_push_then_rebuild_one_then_promote_and_wiki() {
+    ensure_base_image();
+    let registry = start_registry();
+    let stack = Stack::new(&registry.host(), "stack", 3);
+    let client = Client::anonymous();
+    let sha1 = stack.git(&["rev-parse", "--short=7", "HEAD"]);
+    let tag1 = format!("{PREFIX}-{sha1}");
+    let work = tempfile::tempdir().unwrap();
+
+    // 1. First commit: everything is built and pushed.
+    let out1 = work.path().join("run1");
+    let built = stack.build_push(&out1);
+    expect_code(&built, 0);
+    let first = artifact_digests(&out1);
+    assert_eq!(
+        first.keys().collect::<Vec<_>>(),
+        ["child", "grand", "root"],
+        "{}",
+        text(&built)
+    );
+    for (image, digest) in &first {
+        assert!(digest.starts_with("sha256:"), "{image}: {digest}");
+        assert_eq!(
+            &client.expect_digest(&stack.reference(image, &tag1)),
+            digest,
+            "{image}: the artifact's digest is not the registry's"
+        );
+    }
+    let run1 = run_json(&out1);
+    assert_eq!(run1["success"], true);
+    for i in run1["images"].as_array().unwrap() {
+        assert_eq!(i["outcome"], "built", "{i}");
+        assert_eq!(
+            i["digest"].as_str(),
+            first.get(i["image"].as_str().unwrap()).map(String::as_str)
+        );
+    }
+
+    // 2. Change only the grandchild.
+    stack.set_content("grand", "2");
+    let sha2 = stack.commit("grand: 2");
+    let tag2 = format!("{PREFIX}-{sha2}");
+    let planned = stack
+        .strata()
+        .args(["plan", "--format", "json"])
+        .output()
+        .unwrap();
+    expect_code(&planned, 0);
+    let plan: Value = serde_json::from_slice(&planned.stdout).unwrap();
+    let builds = plan["builds"].as_array().unwrap();
+    let by_image = |image: &str| {
+        builds
+            .iter()
+            .find(|b| b["image"] == image)
+            .unwrap_or_else(|| panic!("no {image} in {plan}"))
+            .clone()
+    };
+    assert_eq!(by_image("root")["rebuild"], false, "{plan}");
+    assert_eq!(by_image("child")["rebuild"], false, "{plan}");
+    let grand = by_image("grand");
+    assert_eq!(grand["rebuild"], true, "{plan}");
+    assert_eq!(grand["reason"], "images/grand/Dockerfile");
+    assert_eq!(grand["tag"], tag2.as_str());
+    let pinned = format!("{}@{}", stack.reference("child", &tag1), first["child"]);
+    assert_eq!(grand["base_ref"], pinned.as_str(), "{plan}");
+    assert_eq!(
+        grand["build_args"]["BASE_TAG"],
+        format!("{tag1}@{}", first["child"]).as_str()
+    );
+
+    let out2 = work.path().join("run2");
+    let built = stack.build_push(&out2);
+    expect_code(&built, 0);
+    let run2 = run_json(&out2);
+    let rebuilt: Vec<&str> = run2["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["outcome"] == "built")
+        .map(|i| i["image"].as_str().unwrap())
+        .collect();
+    assert_eq!(rebuilt, ["grand"], "{}", text(&built));
+    let second = artifact_digests(&out2);
+    assert_eq!(second.keys().collect::<Vec<_>>(), ["grand"]);
+    assert_ne!(second["grand"], first["grand"]);
+    // A tag names a whole stack: the unchanged images carry the run's tag
+    // too, at the digests the grandchild was built on.
+    for image in ["root", "child"] {
+        assert_eq!(
+            client.expect_digest(&stack.reference(image, &tag2)),
+            first[image],
+            "{image} does not carry {tag2} at its published digest\n{}",
+            text(&built)
+        );
+    }
+    assert_eq!(
+        client.expect_digest(&stack.reference("grand", &tag2)),
+        second["grand"]
+    );
+    // The earlier run's tags are untouched.
+    for (image, digest) in &first {
+        assert_eq!(
+            &client.expect_digest(&stack.reference(image, &tag1)),
+            digest
+        );
+    }
+
+    // 3. Promotion.
+    let names: Vec<String> = stack.images.iter().map(|i| stack.name(i)).collect();
+    let stable = format!("{PREFIX}-stable");
+    let before = client.snapshot(&names);
+    let dry = stack
+        .strata()
+        .args(["promote", "--from", &tag2, "--to", &stable, "--dry-run"])
+        .output()
+        .unwrap();
+    expect_code(&dry, 0);
+    assert!(
+        String::from_utf8_lossy(&dry.stdout).contains("would move"),
+        "{}",
+        text(&dry)
+    );
+    assert_eq!(client.snapshot(&names), before, "a dry run moved tags");
+
+    let promoted = stack
+        .strata()
+        .args(["promote", "--from", &tag2, "--to", &stable, "--out"])
+        .arg(&out2)
+        .output()
+        .unwrap();
+    expect_code(&promoted, 0);
+    for image in &stack.images {
+        assert_eq!(
+            client.expect_digest(&stack.reference(image, &stable)),
+            client.expect_digest(&stack.reference(image, &tag2)),
+            "{image}:{stable}"
+        );
+    }
+    let global = stack
+        .strata()
+        .args(["promote", "--from", &tag2, "--to", "stable", "--out"])
+        .arg(&out2)
+        .output()
+        .unwrap();
+    expect_code(&global, 0);
+    for image in &stack.images {
+        assert_eq!(
+            client.expect_digest(&stack.reference(image, "stable")),
+            client.expect_digest(&stack.reference(image, &tag2)),
+            "{image}:stable"
+        );
+    }
+
+    // 4. Wiki pages, written twice: the same pages, no duplicate rows.
+    let wiki = work.path().join("wiki");
+    let write_wiki = || {
+        let out = stack
+            .strata()
+            .args(["wiki", "--from"])
+            .arg(&out2)
+            .arg("--out")
+            .arg(&wiki)
+            .output()
+            .unwrap();
+        expect_code(&out, 0);
+        (
+            std::fs::read_to_string(wiki.join("Home.md")).unwrap(),
+            std::fs::read_to_string(wiki.join("Stable_Tag.md")).unwrap(),
+        )
+    };
+    let (home, stable_page) = write_wiki();
+    assert_eq!(home.matches(&format!("`{tag2}`")).count(), 1, "{home}");
+    for image in &stack.images {
+        let line = stable_page
+            .lines()
+            .find(|l| l.contains(&format!("`{}`", stack.reference(image, "stable"))))
+            .unwrap_or_else(|| panic!("no row for {image}:stable in\n{stable_page}"));
+        let digest = client.expect_digest(&stack.reference(image, "stable"));
+        assert!(line.contains(&digest), "{line} lacks {digest}");
+    }
+    assert_eq!(
+        stable_page.matches("strata:promotion=").count(),
+        1,
+        "{stable_page}"
+    );
+    let (home_again, stable_again) = write_wiki();
+    assert_eq!(home_again, home, "a second wiki run changed Home.md");
+    assert_eq!(
+        stable_again, stable_page,
+        "a second wiki run changed Stable_Tag.md"
+    );
+
+    // 5. A source missing for one image: exit 1, nothing moves.
+    let partial = format!("{PREFIX}-partial");
+    for image in ["root", "child"] {
+        client.copy(
+            &stack.reference(image, &tag1),
+            &stack.reference(image, &partial),
+        );
+    }
+    let before = client.snapshot(&names);
+    let missing = stack
+        .strata()
+        .args(["promote", "--from", &partial, "--to", &stable])
+        .output()
+        .unwrap();
+    expect_code(&missing, 1);
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(
+        stderr.contains(&stack.reference("grand", &partial)) && stderr.contains("does not exist"),
+        "{}",
+        text(&missing)
+    );
+    assert_eq!(
+        client.snapshot(&names),
+        before,
+        "a failed promotion moved tags"
+    );
+
+    // 6. Promotion goes to the plan's stable tag or `stable` only.
+    for to in ["latest", "v2-stable", &tag1] {
+        let wrong = stack
+            .strata()
+            .args(["promote", "--from", &tag2, "--to", to])
+            .output()
+            .unwrap();
+        expect_code(&wrong, 2);
+    }
+    assert_eq!(client.snapshot(&names), before);
+}
+
+/// A parent that was never published is built too, even when unchanged.
+#[test]
+fn unpublished_parent_is_rebuilt() {
+    let registry = start_registry();
+    let stack = Stack::new(&registry.host(), "unpublished", 3);
+    stack.set_content("child", "2");
+    stack.commit("child: 2");
+    let planned = stack
+        .strata()
+        .args(["plan", "--format", "json"])
+        .output()
+        .unwrap();
+    expect_code(&planned, 0);
+    let plan: Value = serde_json::from_slice(&planned.stdout).unwrap();
+    let reasons: BTreeMap<&str, (&Value, &str)> = plan["builds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            (
+                b["image"].as_str().unwrap(),
+                (&b["rebuild"], b["reason"].as_str().unwrap()),
+            )
+        })
+        .collect();
+    assert_eq!(
+        reasons["child"],
+        (&Value::Bool(true), "images/child/Dockerfile")
+    );
+    assert_eq!(
+        reasons["grand"],
+        (&Value::Bool(true), "parent rebuilt (child)")
+    );
+    let (rebuild, reason) = reasons["root"];
+    assert_eq!(rebuild, &Value::Bool(true), "{plan}");
+    assert!(reason.starts_with("parent not published"), "{reason}");
+}
+
+/// Credentials come from `DOCKER_CONFIG`; the password appears in no
+/// output; without credentials the push fails clearly.
+#[test]
+fn push_with_docker_config_credentials_and_without() {
+    use base64::Engine as _;
+    ensure_base_image();
+    let user = "strata-e2e";
+    let password = format!("pw-{}-{}", std::process::id(), nanos());
+    let registry = TestRegistry::start_with_htpasswd(user, &password)
+        .unwrap_or_else(|e| panic!("docker-registry with htpasswd: {e}"));
+    let stack = Stack::new(&registry.host(), "auth", 2);
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    let secrets = [
+        password.clone(),
+        basic.clone(),
+        base64::engine::general_purpose::STANDARD.encode(&password),
+    ];
+    let work = tempfile::tempdir().unwrap();
+    let check_no_secret = |out: &Output, dir: &Path| {
+        for s in &secrets {
+            assert!(
+                !String::from_utf8_lossy(&out.stdout).contains(s.as_str())
+                    && !String::from_utf8_lossy(&out.stderr).contains(s.as_str()),
+                "a secret is in the output"
+            );
+        }
+        let files = files_under(dir);
+        assert!(!files.is_empty());
+        for f in files {
+            let bytes = String::from_utf8_lossy(&std::fs::read(&f).unwrap()).to_string();
+            for s in &secrets {
+                assert!(
+                    !bytes.contains(s.as_str()),
+                    "a secret is in {}",
+                    f.display()
+                );
+            }
+        }
+    };
+
+    // Without credentials: the push fails (exit 1), saying why.
+    let anonymous = work.path().join("anonymous");
+    let out = stack.build_push(&anonymous);
+    expect_code(&out, 1);
+    let run = run_json(&anonymous);
+    let root = run["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["image"] == "root")
+        .unwrap()
+        .clone();
+    let push = root["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["stage"] == "push")
+        .unwrap()
+        .clone();
+    assert_eq!(push["status"], "failed", "{root}");
+    let why = push["message"].as_str().unwrap().to_lowercase();
+    assert!(
+        ["auth", "unauthorized", "denied"]
+            .iter()
+            .any(|w| why.contains(w)),
+        "the push failure does not say it is about credentials: {why}"
+    );
+    check_no_secret(&out, &anonymous);
+
+    // With the registry in DOCKER_CONFIG's auths: pushed.
+    std::fs::write(
+        stack.docker_config.join("config.json"),
+        format!(
+            r#"{{"auths":{{"{}":{{"auth":"{basic}"}}}}}}"#,
+            registry.host()
+        ),
+    )
+    .unwrap();
+    let authed = work.path().join("authed");
+    let out = stack.build_push(&authed);
+    expect_code(&out, 0);
+    check_no_secret(&out, &authed);
+    let config = DockerConfig::load_dir(&stack.docker_config).unwrap();
+    let client = Client::with(CredentialSource::Config(config));
+    let sha = stack.git(&["rev-parse", "--short=7", "HEAD"]);
+    for (image, digest) in artifact_digests(&authed) {
+        assert_eq!(
+            client.expect_digest(&stack.reference(&image, &format!("{PREFIX}-{sha}"))),
+            digest
+        );
+    }
+}
+
+/// The push stage retries a push the registry failed with 503, and says
+/// so in the artifacts and logs.
+#[test]
+fn push_retries_a_transient_registry_failure() {
+    ensure_base_image();
+    let registry = start_registry();
+    let manifest_puts = Arc::new(AtomicUsize::new(0));
+    let puts = manifest_puts.clone();
+    let proxy = Proxy::start(registry.addr(), move |method, path| {
+        if is_manifest_put(method, path) && puts.fetch_add(1, Ordering::SeqCst) == 0 {
+            Action::Fail(503)
+        } else {
+            Action::Forward
+        }
+    });
+    let stack = Stack::new(&proxy.host(), "retry", 1);
+    let work = tempfile::tempdir().unwrap();
+    let out_dir = work.path().join("out");
+    let out = stack.build_push(&out_dir);
+    expect_code(&out, 0);
+    let log = proxy.log();
+    let puts: Vec<&String> = log
+        .iter()
+        .filter(|l| l.starts_with("PUT") && l.contains("/manifests/"))
+        .collect();
+    assert_eq!(
+        puts.len(),
+        2,
+        "expected a failed and a retried manifest PUT: {log:#?}"
+    );
+    assert!(puts[0].ends_with("Fail(503)"), "{puts:?}");
+    let run_log = std::fs::read_to_string(out_dir.join("logs/run.log")).unwrap();
+    assert!(run_log.contains("push attempt 1 failed"), "{run_log}");
+    let push_log = files_under(&out_dir.join("logs"))
+        .into_iter()
+        .find(|p| p.to_string_lossy().ends_with(".push.log"))
+        .unwrap();
+    let push_log = std::fs::read_to_string(push_log).unwrap();
+    assert!(push_log.contains("retrying"), "{push_log}");
+    assert_pushed(&registry, "retry", &stack, &out_dir);
+}
+
+/// The root's push succeeded in the end: its artifact says so, with the
+/// digest the registry (asked directly) has under the run's tag.
+#[track_caller]
+fn assert_pushed(registry: &TestRegistry, test: &str, stack: &Stack, out_dir: &Path) {
+    let run = run_json(out_dir);
+    let root = &run["images"][0];
+    assert_eq!(root["image"], "root");
+    assert_eq!(root["success"], true, "{root}");
+    let sha = stack.git(&["rev-parse", "--short=7", "HEAD"]);
+    let digest = &artifact_digests(out_dir)["root"];
+    assert_eq!(
+        &Client::anonymous().expect_digest(&format!(
+            "{}/e2e-{test}/root:{PREFIX}-{sha}",
+            registry.host()
+        )),
+        digest
+    );
+}
+
+/// The push stage retries a push whose first connections the registry
+/// dropped without answering.
+#[test]
+fn push_retries_after_dropped_connections() {
+    ensure_base_image();
+    let registry = start_registry();
+    let seen = Arc::new(AtomicUsize::new(0));
+    let count = seen.clone();
+    let proxy = Proxy::start(registry.addr(), move |_, _| {
+        if count.fetch_add(1, Ordering::SeqCst) < 2 {
+            Action::Drop
+        } else {
+            Action::Forward
+        }
+    });
+    let stack = Stack::new(&proxy.host(), "dropped", 1);
+    let work = tempfile::tempdir().unwrap();
+    let out_dir = work.path().join("out");
+    let out = stack.build_push(&out_dir);
+    expect_code(&out, 0);
+    let log = proxy.log();
+    assert_eq!(
+        log.iter().filter(|l| l.ends_with("Drop")).count(),
+        2,
+        "{log:#?}"
+    );
+    let run_log = std::fs::read_to_string(out_dir.join("logs/run.log")).unwrap();
+    for attempt in ["push attempt 1 failed", "push attempt 2 failed"] {
+        assert!(run_log.contains(attempt), "no '{attempt}' in\n{run_log}");
+    }
+    assert_pushed(&registry, "dropped", &stack, &out_dir);
+}
+
+/// A manifest PUT failing part-way through a promotion: every tag is put
+/// back where it was, and strata exits 1.
+#[test]
+fn failed_promotion_leaves_every_tag_as_it_was() {
+    let registry = start_registry();
+    let failing = Arc::new(AtomicUsize::new(0));
+    let fail = failing.clone();
+    // Every manifest PUT to the second image's repository fails (the
+    // client's own retries fail too), once armed.
+    let proxy = Proxy::start(registry.addr(), move |method, path| {
+        if fail.load(Ordering::SeqCst) == 1
+            && is_manifest_put(method, path)
+            && path.contains("/e2e-fault/child/")
+        {
+            Action::Fail(500)
+        } else {
+            Action::Forward
+        }
+    });
+    // The spec names images at the proxy; no engine is needed: small images
+    // are uploaded straight into the registry.
+    let stack = Stack::new(&proxy.host(), "fault", 3);
+    let direct = Client::anonymous();
+    let stable = format!("{PREFIX}-stable");
+    let from = format!("{PREFIX}-1234567");
+    for image in &stack.images {
+        let name = format!("{}/e2e-fault/{image}", registry.host());
+        direct.upload(&format!("{name}:{stable}"), &format!("old-{image}"));
+        direct.upload(&format!("{name}:{from}"), &format!("new-{image}"));
+    }
+    let names: Vec<String> = stack
+        .images
+        .iter()
+        .map(|i| format!("{}/e2e-fault/{i}", registry.host()))
+        .collect();
+    let before = direct.snapshot(&names);
+    assert_eq!(before.len(), 6);
+
+    failing.store(1, Ordering::SeqCst);
+    let out = stack
+        .strata()
+        .args(["promote", "--from", &from, "--to", &stable])
+        .output()
+        .unwrap();
+    expect_code(&out, 1);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("every tag is as it was"), "{}", text(&out));
+    assert_eq!(direct.snapshot(&names), before, "{}", text(&out));
+    let log = proxy.log();
+    let root_puts = log
+        .iter()
+        .filter(|l| l.starts_with("PUT") && l.contains("/e2e-fault/root/manifests/"))
+        .count();
+    assert_eq!(root_puts, 2, "root is moved, then put back: {log:#?}");
+    assert!(log.iter().any(|l| l.ends_with("Fail(500)")), "{log:#?}");
+
+    // The same promotion through a healthy proxy moves every tag.
+    failing.store(0, Ordering::SeqCst);
+    let out = stack
+        .strata()
+        .args(["promote", "--from", &from, "--to", &stable])
+        .output()
+        .unwrap();
+    expect_code(&out, 0);
+    for name in &names {
+        assert_eq!(
+            direct.expect_digest(&format!("{name}:{stable}")),
+            before[&format!("{name}:{from}")]
+        );
+    }
+}
+
+fn nanos() -> u32 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0)
+}
