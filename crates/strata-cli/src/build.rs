@@ -185,12 +185,19 @@ pub fn run(
             .map_err(|e| Failure::env(e.to_string()))?;
         drop(executor);
         let _ = display.await;
+        // References the registry failed to tag: the run's tag then does
+        // not name the whole stack, so the run fails.
+        let mut untagged = Vec::new();
         if push && record.success && stages.contains(&strata_exec::Stage::Push) {
             let registry = crate::registry::client()?;
             for (reference, tagged) in crate::registry::tag_unchanged(&registry, &planned.plan, &published).await {
                 match tagged {
                     Ok(digest) => reporter.note(&format!("tagged {reference} at {digest} (unchanged)")),
-                    Err(e) => reporter.note(&format!("warning: {reference}: {e}")),
+                    Err(crate::registry::TagError::NotPublished(e)) => reporter.note(&format!("warning: {reference}: {e}")),
+                    Err(crate::registry::TagError::Registry(e)) => {
+                        reporter.note(&format!("error: {reference}: {e}"));
+                        untagged.push(reference);
+                    }
                 }
             }
         }
@@ -208,6 +215,8 @@ pub fn run(
         reporter.detail(&format!("artifacts in {}", out_dir.join("artifacts").display()));
         if record.interrupted {
             Ok(ExitCode::from(130))
+        } else if record.success && !untagged.is_empty() {
+            Err(Failure::work(format!("the run's tag could not be put on {} unchanged image(s): {}; the tag does not name the whole stack", untagged.len(), untagged.join(", "))))
         } else if record.success {
             Ok(ExitCode::SUCCESS)
         } else {

@@ -158,6 +158,14 @@ impl PublishedLookup for RegistryLookup {
     }
 }
 
+/// Why an unchanged image did not get the run's tag.
+pub enum TagError {
+    /// It is published nowhere, so there is nothing to tag.
+    NotPublished(String),
+    /// The registry failed to tag it.
+    Registry(String),
+}
+
 /// After a run that pushed: gives every image of the stack that the run did
 /// not rebuild the run's tag, at the digest it stands at (the one its
 /// children were built on), so the tag names a complete, consistent stack.
@@ -165,13 +173,15 @@ pub async fn tag_unchanged(
     registry: &Registry,
     plan: &strata_core::plan::Plan,
     published: &BTreeMap<(String, String), String>,
-) -> Vec<(String, Result<String, String>)> {
+) -> Vec<(String, Result<String, TagError>)> {
     let mut out = Vec::new();
     for b in plan.builds.iter().filter(|b| !b.rebuild) {
         let Some(from) = published.get(&(b.image.clone(), b.plan.clone())) else {
             out.push((
                 b.reference.clone(),
-                Err("not published anywhere; the tag does not cover it".into()),
+                Err(TagError::NotPublished(
+                    "not published anywhere; the tag does not cover it".into(),
+                )),
             ));
             continue;
         };
@@ -180,8 +190,8 @@ pub async fn tag_unchanged(
                 .copy(&from, &to)
                 .await
                 .map(|c| c.digest.to_string())
-                .map_err(|e| e.to_string()),
-            (Err(e), _) | (_, Err(e)) => Err(e.to_string()),
+                .map_err(|e| TagError::Registry(e.to_string())),
+            (Err(e), _) | (_, Err(e)) => Err(TagError::Registry(e.to_string())),
         };
         out.push((b.reference.clone(), result));
     }

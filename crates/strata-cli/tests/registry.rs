@@ -1109,3 +1109,41 @@ fn nanos() -> u32 {
         .map(|d| d.subsec_nanos())
         .unwrap_or(0)
 }
+
+/// When the registry fails to give an unchanged image the run's tag, the
+/// tag does not name the whole stack: the build fails (exit 1) and says so.
+#[test]
+fn build_fails_when_an_unchanged_image_cannot_be_tagged() {
+    ensure_base_image();
+    let registry = start_registry();
+    let armed = Arc::new(AtomicUsize::new(0));
+    let arm = armed.clone();
+    let proxy = Proxy::start(registry.addr(), move |method, path| {
+        if arm.load(Ordering::SeqCst) == 1
+            && is_manifest_put(method, path)
+            && path.contains("/e2e-untagged/root/")
+        {
+            Action::Fail(500)
+        } else {
+            Action::Forward
+        }
+    });
+    let stack = Stack::new(&proxy.host(), "untagged", 2);
+    let work = tempfile::tempdir().unwrap();
+    expect_code(&stack.build_push(&work.path().join("run1")), 0);
+    stack.set_content("child", "2");
+    let sha2 = stack.commit("child: 2");
+    armed.store(1, Ordering::SeqCst);
+    let out = stack.build_push(&work.path().join("run2"));
+    expect_code(&out, 1);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("does not name the whole stack")
+            && stderr.contains(&stack.reference("root", &format!("{PREFIX}-{sha2}"))),
+        "{}",
+        text(&out)
+    );
+    let direct = |image: &str| format!("{}/e2e-untagged/{image}:{PREFIX}-{sha2}", registry.host());
+    assert_eq!(Client::anonymous().digest(&direct("root")), None);
+    assert!(Client::anonymous().digest(&direct("child")).is_some());
+}
