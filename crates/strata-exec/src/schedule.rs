@@ -220,6 +220,7 @@ impl Executor {
             run_log,
             events: self.events.clone(),
             cancel: cancel.clone(),
+            prune_lock: tokio::sync::RwLock::new(()),
         });
         ctx.run_log.line(&format!(
             "run {}: {} image(s) to build, jobs={}",

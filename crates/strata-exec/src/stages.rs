@@ -21,6 +21,9 @@ pub(crate) struct StageCtx {
     pub run_log: RunLog,
     pub events: Option<mpsc::UnboundedSender<Event>>,
     pub cancel: watch::Receiver<bool>,
+    /// Builds hold it shared, prunes exclusively: pruning dangling images
+    /// engine-wide would delete the intermediate images of running builds.
+    pub prune_lock: tokio::sync::RwLock<()>,
 }
 
 /// pytest's exit code when it collected no tests: a pass for strata.
@@ -288,6 +291,7 @@ async fn previous_created(ctx: &StageCtx, target: &Target) -> Option<String> {
 }
 
 async fn build(ctx: &StageCtx, target: &Target, parent_digest: Option<&str>) -> StageOutcome {
+    let _no_prune_meanwhile = ctx.prune_lock.read().await;
     let log_path = ctx.log_path(&target.build.reference, "build");
     let mut log = std::fs::File::create(&log_path)
         .map_err(|e| format!("cannot write {}: {e}", log_path.display()))?;
@@ -555,6 +559,8 @@ async fn manifest(ctx: &StageCtx, target: &Target) -> StageOutcome {
 }
 
 async fn prune(ctx: &StageCtx) -> StageOutcome {
+    // Waits for running builds to end, and holds new ones until it is done.
+    let _no_builds_meanwhile = ctx.prune_lock.write().await;
     let reclaimed = ctx.engine.prune().await.map_err(|e| e.to_string())?;
     Ok(Some(format!("reclaimed {reclaimed} bytes")))
 }
