@@ -143,14 +143,8 @@ pub fn promote(
             .clone()
             .unwrap_or_else(|| cwd.to_path_buf())
             .join("artifacts");
-        let written = std::fs::create_dir_all(&artifacts).and_then(|()| {
-            strata_exec::write_atomic(
-                &artifacts.join("promotion.json"),
-                serde_json::to_string_pretty(&record)
-                    .unwrap_or_default()
-                    .as_bytes(),
-            )
-        });
+        let written = std::fs::create_dir_all(&artifacts)
+            .and_then(|()| strata_exec::write_json(&artifacts.join("promotion.json"), &record));
         if let Err(e) = written {
             reporter.note(&format!(
                 "warning: cannot write {}: {e}",

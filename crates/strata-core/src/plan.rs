@@ -6,7 +6,7 @@ use crate::dockerfile::{ArgRole, DockerfileBase};
 use crate::graph::Graph;
 use crate::reference::{MAX_TAG_LEN, Tag};
 use crate::spec::{ImageSpec, PlanSpec, Spec};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 /// The build arg a child gets for its base when its Dockerfile declares no
 /// other: the seed layout's convention.
@@ -351,11 +351,6 @@ fn tag_part(reference: &str) -> &str {
         Some(colon) => &reference[last_slash + colon + 1..],
         None => digest.map_or("latest", |at| &reference[at..]),
     }
-}
-
-/// The images (by key) rebuilt in any plan, for callers that schedule work.
-pub fn rebuilt_images(plan: &Plan) -> BTreeSet<&str> {
-    plan.rebuilds().map(|b| b.image.as_str()).collect()
 }
 
 #[cfg(test)]

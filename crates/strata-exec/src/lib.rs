@@ -12,5 +12,7 @@ mod record;
 mod schedule;
 mod stages;
 
-pub use record::{ImageResult, Outcome, RunRecord, StageResult, Status, now_rfc3339, write_atomic};
+pub use record::{
+    ImageResult, Outcome, RunRecord, StageResult, Status, now_rfc3339, write_atomic, write_json,
+};
 pub use schedule::{AuthFor, Event, Executor, RunOptions, Stage, Target, targets};

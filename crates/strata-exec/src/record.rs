@@ -160,6 +160,12 @@ pub fn write_yaml<T: Serialize>(path: &Path, value: &T) -> std::io::Result<()> {
     write_atomic(path, text.as_bytes())
 }
 
+/// Writes `value` as pretty JSON to `path`, the same way as [`write_yaml`].
+pub fn write_json<T: Serialize>(path: &Path, value: &T) -> std::io::Result<()> {
+    let text = strata_report::to_json(value).map_err(|e| std::io::Error::other(e.to_string()))?;
+    write_atomic(path, text.as_bytes())
+}
+
 /// Writes `bytes` to `path` through a temporary file in the same folder.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = path.with_extension("tmp");

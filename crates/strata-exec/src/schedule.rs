@@ -343,8 +343,7 @@ impl Executor {
             interrupted,
             images,
         };
-        let json = serde_json::to_vec_pretty(&record).unwrap_or_default();
-        if let Err(e) = record::write_atomic(&ctx.dirs.artifacts.join("run.json"), &json) {
+        if let Err(e) = record::write_json(&ctx.dirs.artifacts.join("run.json"), &record) {
             ctx.run_log
                 .line(&format!("cannot write artifacts/run.json: {e}"));
         }

@@ -393,30 +393,6 @@ impl Repo {
         Ok(into_sorted_strings(changed))
     }
 
-    /// Every file path in the tree of a commit (regular files, symbolic
-    /// links and submodules; not directories), sorted bytewise.
-    ///
-    /// # Errors
-    ///
-    /// The errors of [`Repo::resolve`], or [`GitError::Git`] when a tree
-    /// cannot be read.
-    pub fn all_paths(&self, rev: &str) -> Result<Vec<String>, GitError> {
-        let root = self.commit(rev)?.tree_id();
-        let mut paths = Vec::new();
-        let mut pending = vec![(Vec::new(), root)];
-        while let Some((prefix, id)) = pending.pop() {
-            for (name, entry) in self.tree_entries(Some(id))? {
-                let path = [prefix.as_slice(), &name].concat();
-                if entry.is_tree() {
-                    pending.push((dir_prefix(path), entry.id));
-                } else {
-                    paths.push(path);
-                }
-            }
-        }
-        Ok(into_sorted_strings(paths))
-    }
-
     /// The commits reachable from `head` but not from `base` (git's
     /// `base..head`), newest first, with their full messages. With no
     /// `base`, every ancestor of `head` (including `head`).

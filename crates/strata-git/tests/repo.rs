@@ -232,24 +232,6 @@ fn changed_paths_agree_with_git_on_many_random_edits() {
 }
 
 #[test]
-fn all_paths_lists_every_file() {
-    let (f, c1) = base_fixture();
-    let repo = open(&f);
-    let got = repo.all_paths(&c1).unwrap();
-    assert_eq!(
-        got,
-        strings(&[
-            "README.md",
-            "images/base/Dockerfile",
-            "images/base/files/a.txt",
-            "images/child/Dockerfile",
-            "images/child/b.txt",
-            "images/spec.yml",
-        ])
-    );
-}
-
-#[test]
 fn merge_base_of_diverged_branches() {
     let (f, c1) = base_fixture();
     f.write("images/base/files/a.txt", "main 1\n");

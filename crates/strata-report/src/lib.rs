@@ -22,7 +22,7 @@ pub use manifest::{
     manifest_markdown,
 };
 pub use stem::ref_file_stem;
-pub use summary::{MESSAGE_MAX_CHARS, SummaryRow, summary_json, summary_markdown, summary_text};
+pub use summary::{MESSAGE_MAX_CHARS, SummaryRow, summary_markdown, summary_text};
 pub use wiki::{
     HomeImage, HomeRow, Move, Promotion, home_page, stable_tag_page, wiki_link_target,
     wiki_manifest_page, wiki_page_name,

@@ -186,11 +186,6 @@ pub fn summary_text(rows: &[SummaryRow]) -> String {
     out
 }
 
-/// The rows as pretty JSON (for `artifacts/run.json`).
-pub fn summary_json(rows: &[SummaryRow]) -> String {
-    crate::artifact::to_json_pretty(&rows)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -291,12 +286,5 @@ mod tests {
         let line = text.lines().nth(2).unwrap_or_default();
         assert!(line.ends_with('…'));
         assert!(line.chars().count() < 400);
-    }
-
-    #[test]
-    fn json_round_trip() {
-        let json = summary_json(&rows());
-        let back: Vec<SummaryRow> = serde_json::from_str(&json).expect("valid JSON");
-        assert_eq!(back, rows());
     }
 }
