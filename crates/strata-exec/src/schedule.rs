@@ -272,19 +272,25 @@ impl Executor {
                     (i, result)
                 });
             };
+        // A gate opens when an image may have children: they start on it,
+        // or, if it failed, every descendant is skipped.
+        let open_gate = |set: &mut JoinSet<(usize, ImageResult)>,
+                         results: &mut [Option<ImageResult>],
+                         i: usize,
+                         gate: Result<Option<String>, String>| match gate {
+            Ok(digest) => {
+                for &c in &children[i] {
+                    start(set, c, digest.clone());
+                }
+            }
+            Err(why) => skip_descendants(&ctx, &targets, &children, results, i, &why),
+        };
         for &r in &roots {
             start(&mut set, r, None);
         }
         loop {
             tokio::select! {
-                Some((i, gate)) = gate_rx.recv() => match gate {
-                    Ok(digest) => {
-                        for &c in &children[i] {
-                            start(&mut set, c, digest.clone());
-                        }
-                    }
-                    Err(why) => skip_descendants(&ctx, &targets, &children, &mut results, i, &why),
-                },
+                Some((i, gate)) = gate_rx.recv() => open_gate(&mut set, &mut results, i, gate),
                 Some(joined) = set.join_next(), if !set.is_empty() => {
                     if let Ok((i, result)) = joined {
                         results[i] = Some(result);
@@ -292,22 +298,16 @@ impl Executor {
                 }
                 else => break,
             }
-            if set.is_empty() {
-                while let Ok((i, gate)) = gate_rx.try_recv() {
-                    match gate {
-                        Ok(digest) => {
-                            for &c in &children[i] {
-                                start(&mut set, c, digest.clone());
-                            }
-                        }
-                        Err(why) => {
-                            skip_descendants(&ctx, &targets, &children, &mut results, i, &why)
-                        }
-                    }
-                }
-                if set.is_empty() {
+            // Every image sends its gate before it ends, so once nothing
+            // runs, the gates still queued decide whether anything starts.
+            while set.is_empty() {
+                let Ok((i, gate)) = gate_rx.try_recv() else {
                     break;
-                }
+                };
+                open_gate(&mut set, &mut results, i, gate);
+            }
+            if set.is_empty() {
+                break;
             }
         }
         let interrupted = *cancel.borrow();

@@ -7,6 +7,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Instant;
+use strata_core::reference::ImageRef;
 use strata_engine::{BuildRequest, Engine};
 use strata_report::{
     InfoOutput, Layer, ManifestData, manifest_json, manifest_markdown, ref_file_stem,
@@ -132,6 +133,23 @@ fn not_run(stage: Stage, why: &str) -> StageResult {
     }
 }
 
+/// Why stage `s` does not run for `target`, if it does not: the rules of
+/// which stages run, in one place.
+fn skip_reason(ctx: &StageCtx, target: &Target, s: Stage) -> Option<&'static str> {
+    if !ctx.options.stages.contains(&s) {
+        return Some("not asked for");
+    }
+    match s {
+        Stage::BasicTests if !target.image.basic_tests => Some("basic_tests: false"),
+        Stage::Push if !ctx.options.push => Some("not pushing (--no-push)"),
+        Stage::IntegrationTests if !target.image.integration_tests => {
+            Some("integration_tests: false")
+        }
+        Stage::Prune if !target.image.prune => Some("prune: false"),
+        _ => None,
+    }
+}
+
 /// Runs an image's whole pipeline. `gate` is called exactly once: with the
 /// pushed digest (if any) when children may start, or with the failure.
 pub(crate) async fn run_image(
@@ -156,55 +174,40 @@ pub(crate) async fn run_image(
             stages.push(not_run(s, &format!("{failed} failed")));
             continue;
         }
-        let (result, outcome) = match s {
-            _ if !ctx.options.stages.contains(&s) => (not_run(s, "not asked for"), Ok(None)),
-            Stage::Build => {
-                stage(
-                    ctx,
-                    reference,
-                    s,
-                    build(ctx, target, parent_digest.as_deref()),
-                )
-                .await
-            }
-            Stage::BasicTests if !target.image.basic_tests => {
-                (not_run(s, "basic_tests: false"), Ok(None))
-            }
-            Stage::BasicTests => {
-                stage(
-                    ctx,
-                    reference,
-                    s,
-                    pytest(
+        let (result, outcome) = if let Some(why) = skip_reason(ctx, target, s) {
+            (not_run(s, why), Ok(None))
+        } else {
+            match s {
+                Stage::Build => {
+                    stage(
                         ctx,
-                        target,
-                        &basic_test_dirs(&ctx.options.images_dir, target.build.image.as_str()),
-                        "basic-tests",
-                    ),
-                )
-                .await
+                        reference,
+                        s,
+                        build(ctx, target, parent_digest.as_deref()),
+                    )
+                    .await
+                }
+                Stage::BasicTests => {
+                    let dirs = basic_test_dirs(&ctx.options.images_dir, &target.build.image);
+                    stage(ctx, reference, s, pytest(ctx, target, &dirs, "basic-tests")).await
+                }
+                Stage::Push => stage(ctx, reference, s, push(ctx, target)).await,
+                Stage::IntegrationTests => {
+                    let dirs = existing(
+                        &ctx.options.images_dir,
+                        &[format!("{}/integration_tests", target.build.image)],
+                    );
+                    stage(
+                        ctx,
+                        reference,
+                        s,
+                        pytest(ctx, target, &dirs, "integration-tests"),
+                    )
+                    .await
+                }
+                Stage::Manifest => stage(ctx, reference, s, manifest(ctx, target)).await,
+                Stage::Prune => stage(ctx, reference, s, prune(ctx)).await,
             }
-            Stage::Push if !ctx.options.push => (not_run(s, "not pushing (--no-push)"), Ok(None)),
-            Stage::Push => stage(ctx, reference, s, push(ctx, target)).await,
-            Stage::IntegrationTests if !target.image.integration_tests => {
-                (not_run(s, "integration_tests: false"), Ok(None))
-            }
-            Stage::IntegrationTests => {
-                let dirs = existing(
-                    &ctx.options.images_dir,
-                    &[format!("{}/integration_tests", target.build.image)],
-                );
-                stage(
-                    ctx,
-                    reference,
-                    s,
-                    pytest(ctx, target, &dirs, "integration-tests"),
-                )
-                .await
-            }
-            Stage::Manifest => stage(ctx, reference, s, manifest(ctx, target)).await,
-            Stage::Prune if !target.image.prune => (not_run(s, "prune: false"), Ok(None)),
-            Stage::Prune => stage(ctx, reference, s, prune(ctx)).await,
         };
         stages.push(result);
         match outcome {
@@ -345,12 +348,13 @@ async fn pull_cache(ctx: &StageCtx, cache: &str, log: &mut std::fs::File) -> Vec
     }
 }
 
-/// The registry host of a reference (`docker.io` when it names none).
+/// The registry host of a reference, by Docker's rules (`docker.io` when
+/// it names none).
 fn registry_of(reference: &str) -> String {
-    match reference.split_once('/') {
-        Some((first, _)) if first.contains(['.', ':']) || first == "localhost" => first.to_string(),
-        _ => "docker.io".to_string(),
-    }
+    reference.parse::<ImageRef>().map_or_else(
+        |_| strata_core::reference::DEFAULT_REGISTRY.to_string(),
+        |r| r.name().registry().to_string(),
+    )
 }
 
 /// `tests_common/` and `<image>/test/`, those that exist.
