@@ -626,16 +626,17 @@ impl Engine {
                     }
                     Err(BollardError::DockerStreamError { error }) => return Err(failed(error)),
                     Err(err) => {
-                        if is_connection_error(&err) {
-                            return Err(self.map_err("push", reference, err));
-                        }
-                        return Err(match server_error(&err) {
-                            Some((404, message)) => EngineError::NotFound {
-                                what: format!("image {reference}: {}", scrub(message, auth)),
+                        return Err(self.stream_error(
+                            "push",
+                            reference,
+                            err,
+                            |status, message| match status {
+                                Some(404) => EngineError::NotFound {
+                                    what: format!("image {reference}: {}", scrub(message, auth)),
+                                },
+                                _ => failed(message),
                             },
-                            Some((_, message)) => failed(message),
-                            None => failed(root_cause(&err)),
-                        });
+                        ));
                     }
                 }
             }
@@ -694,17 +695,34 @@ impl Engine {
                 }
                 Err(BollardError::DockerStreamError { error }) => return Err(failed(error)),
                 Err(err) => {
-                    if is_connection_error(&err) {
-                        return Err(self.map_err("pull", reference, err));
-                    }
-                    return Err(match server_error(&err) {
-                        Some((_, message)) => failed(message),
-                        None => failed(root_cause(&err)),
-                    });
+                    return Err(
+                        self.stream_error("pull", reference, err, |_, message| failed(message))
+                    );
                 }
             }
         }
         Ok(())
+    }
+}
+
+impl Engine {
+    /// The error of a push or pull whose request broke: the engine gone, or
+    /// its answer (HTTP status, when it gave one, and message) classified by
+    /// the operation's own `failed`.
+    fn stream_error(
+        &self,
+        operation: &'static str,
+        reference: &str,
+        err: BollardError,
+        failed: impl Fn(Option<u16>, String) -> EngineError,
+    ) -> EngineError {
+        if is_connection_error(&err) {
+            return self.map_err(operation, reference, err);
+        }
+        match server_error(&err) {
+            Some((status, message)) => failed(Some(status), message),
+            None => failed(None, root_cause(&err)),
+        }
     }
 }
 

@@ -605,6 +605,19 @@ impl Registry {
 
     /// Turns a non-success answer into an error, with the registry's own
     /// error codes when it sent some.
+    /// Sends a look-up: the answer, or `None` when the registry does not
+    /// have what was asked for; any other unsuccessful status is an error.
+    async fn send_lookup(&self, call: &Call<'_>) -> Result<Option<Response>, RegistryError> {
+        let resp = self.send(call).await?;
+        if resp.status() == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !resp.status().is_success() {
+            return Err(self.status_error(call, resp).await);
+        }
+        Ok(Some(resp))
+    }
+
     async fn status_error(&self, call: &Call<'_>, resp: Response) -> RegistryError {
         let status = resp.status();
         let host = call.name.api_host().to_string();
@@ -717,13 +730,9 @@ impl Registry {
             image.reference(),
             format!("HEAD manifest {image}"),
         )?;
-        let resp = self.send(&call).await?;
-        if resp.status() == StatusCode::NOT_FOUND {
+        let Some(resp) = self.send_lookup(&call).await? else {
             return Ok(None);
-        }
-        if !resp.status().is_success() {
-            return Err(self.status_error(&call, resp).await);
-        }
+        };
         let headers = resp.headers();
         let digest = Self::content_digest(&call, headers)?;
         let media_type = header_str(headers, "content-type")
@@ -775,13 +784,9 @@ impl Registry {
             image.reference(),
             format!("GET manifest {image}"),
         )?;
-        let resp = self.send(&call).await?;
-        if resp.status() == StatusCode::NOT_FOUND {
+        let Some(resp) = self.send_lookup(&call).await? else {
             return Ok(None);
-        }
-        if !resp.status().is_success() {
-            return Err(self.status_error(&call, resp).await);
-        }
+        };
         let header_digest = Self::content_digest(&call, resp.headers())?;
         let content_type = header_str(resp.headers(), "content-type").map(str::to_string);
         let bytes = match read_limited(resp, MAX_MANIFEST_BYTES).await {
