@@ -151,10 +151,12 @@ pub fn run(
         return Err(Failure::input("--jobs must be at least 1"));
     }
     let out_dir = args.out.clone().unwrap_or_else(|| cwd.to_path_buf());
-    let runtime = tokio::runtime::Runtime::new()
-        .map_err(|e| Failure::env(format!("cannot start the async runtime: {e}")))?;
+    let runtime = crate::runtime()?;
     runtime.block_on(async {
-        let engine = strata_engine::Engine::connect().await.map_err(|e| if e.is_unreachable() { Failure::env(e.to_string()) } else { Failure::env(format!("Docker engine: {e}")) })?;
+        let engine = strata_engine::Engine::connect().await.map_err(|e| {
+            // An unreachable engine's message already names the engine.
+            Failure::env(if e.is_unreachable() { e.to_string() } else { format!("Docker engine: {e}") })
+        })?;
         let options = RunOptions {
             images_dir: planned.dir.path.clone(),
             out_dir: out_dir.clone(),

@@ -65,6 +65,12 @@ enum Command {
     },
 }
 
+/// The async runtime the engine and registry clients run on.
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Runtime::new()
+        .map_err(|e| Failure::env(format!("cannot start the async runtime: {e}")))
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,

@@ -99,8 +99,7 @@ pub fn promote(
             });
         }
     }
-    let runtime = tokio::runtime::Runtime::new()
-        .map_err(|e| Failure::env(format!("cannot start the async runtime: {e}")))?;
+    let runtime = crate::runtime()?;
     let registry = crate::registry::client()?;
     let report = runtime
         .block_on(registry.promote(&moves, args.dry_run))

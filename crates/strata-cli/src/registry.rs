@@ -58,8 +58,7 @@ pub struct RegistryLookup {
 impl RegistryLookup {
     /// A lookup trying `suffixes` (see the type's documentation) in order.
     pub fn new(suffixes: Vec<String>) -> Result<RegistryLookup, Failure> {
-        let runtime = tokio::runtime::Runtime::new()
-            .map_err(|e| Failure::env(format!("cannot start the async runtime: {e}")))?;
+        let runtime = crate::runtime()?;
         Ok(RegistryLookup {
             runtime,
             registry: client()?,
