@@ -79,17 +79,8 @@ fn schedule_text(targets: &[Target]) -> String {
     out
 }
 
-/// Checks that the image tests can run before anything is built.
-fn check_test_tools(python: &str, images_dir: &Path) -> Result<(), Failure> {
-    let has_tests = images_dir.join("tests_common").is_dir()
-        || std::fs::read_dir(images_dir)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .any(|e| e.path().join("test").is_dir() || e.path().join("integration_tests").is_dir());
-    if !has_tests {
-        return Ok(());
-    }
+/// Checks, before anything is built, that `python` can run the image tests.
+fn check_pytest(python: &str) -> Result<(), Failure> {
     let ok = std::process::Command::new(python)
         .args(["-c", "import pytest, docker"])
         .stdout(std::process::Stdio::null())
@@ -143,7 +134,6 @@ pub fn run(
         print!("{}", schedule_text(&targets));
         return Ok(ExitCode::SUCCESS);
     }
-    check_test_tools(&args.python, &planned.dir.path)?;
     let jobs = args
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
@@ -151,22 +141,25 @@ pub fn run(
         return Err(Failure::input("--jobs must be at least 1"));
     }
     let out_dir = args.out.clone().unwrap_or_else(|| cwd.to_path_buf());
+    let options = RunOptions {
+        images_dir: planned.dir.path.clone(),
+        out_dir: out_dir.clone(),
+        jobs,
+        push,
+        revision: planned.plan.head.clone(),
+        python: args.python.clone(),
+        auth: crate::registry::auth_for(*reporter),
+        stages: stages.to_vec(),
+    };
+    if strata_exec::runs_pytest(&options, &targets) {
+        check_pytest(&args.python)?;
+    }
     let runtime = crate::runtime()?;
     runtime.block_on(async {
         let engine = strata_engine::Engine::connect().await.map_err(|e| {
             // An unreachable engine's message already names the engine.
             Failure::env(if e.is_unreachable() { e.to_string() } else { format!("Docker engine: {e}") })
         })?;
-        let options = RunOptions {
-            images_dir: planned.dir.path.clone(),
-            out_dir: out_dir.clone(),
-            jobs,
-            push,
-            revision: planned.plan.head.clone(),
-            python: args.python.clone(),
-            auth: crate::registry::auth_for(*reporter),
-            stages: stages.to_vec(),
-        };
         let (tx, rx) = mpsc::unbounded_channel();
         let mode = Mode::detect(reporter.quiet);
         let display = tokio::spawn(progress::show(mode, out_dir.join("logs"), rx));

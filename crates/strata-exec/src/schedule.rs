@@ -122,6 +122,20 @@ pub fn targets(plan: &Plan, spec: &Spec, only: Option<&str>) -> Vec<Target> {
         .collect()
 }
 
+/// Whether running `targets` with `options` starts pytest: some target has
+/// a test stage to run and a test folder for it. (The CLI checks that pytest
+/// is installed before building anything.)
+pub fn runs_pytest(options: &RunOptions, targets: &[Target]) -> bool {
+    targets.iter().any(|t| {
+        [Stage::BasicTests, Stage::IntegrationTests]
+            .into_iter()
+            .any(|s| {
+                stages::skip_reason(options, t, s).is_none()
+                    && !stages::test_dirs(&options.images_dir, &t.build.image, s).is_empty()
+            })
+    })
+}
+
 /// Gives the engine the credentials of a registry host, if any.
 pub type AuthFor = Arc<dyn Fn(&str) -> Option<RegistryAuth> + Send + Sync>;
 

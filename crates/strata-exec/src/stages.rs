@@ -135,13 +135,13 @@ fn not_run(stage: Stage, why: &str) -> StageResult {
 
 /// Why stage `s` does not run for `target`, if it does not: the rules of
 /// which stages run, in one place.
-fn skip_reason(ctx: &StageCtx, target: &Target, s: Stage) -> Option<&'static str> {
-    if !ctx.options.stages.contains(&s) {
+pub(crate) fn skip_reason(options: &RunOptions, target: &Target, s: Stage) -> Option<&'static str> {
+    if !options.stages.contains(&s) {
         return Some("not asked for");
     }
     match s {
         Stage::BasicTests if !target.image.basic_tests => Some("basic_tests: false"),
-        Stage::Push if !ctx.options.push => Some("not pushing (--no-push)"),
+        Stage::Push if !options.push => Some("not pushing (--no-push)"),
         Stage::IntegrationTests if !target.image.integration_tests => {
             Some("integration_tests: false")
         }
@@ -174,7 +174,7 @@ pub(crate) async fn run_image(
             stages.push(not_run(s, &format!("{failed} failed")));
             continue;
         }
-        let (result, outcome) = if let Some(why) = skip_reason(ctx, target, s) {
+        let (result, outcome) = if let Some(why) = skip_reason(&ctx.options, target, s) {
             (not_run(s, why), Ok(None))
         } else {
             match s {
@@ -187,24 +187,10 @@ pub(crate) async fn run_image(
                     )
                     .await
                 }
-                Stage::BasicTests => {
-                    let dirs = basic_test_dirs(&ctx.options.images_dir, &target.build.image);
-                    stage(ctx, reference, s, pytest(ctx, target, &dirs, "basic-tests")).await
+                Stage::BasicTests | Stage::IntegrationTests => {
+                    stage(ctx, reference, s, pytest(ctx, target, s)).await
                 }
                 Stage::Push => stage(ctx, reference, s, push(ctx, target)).await,
-                Stage::IntegrationTests => {
-                    let dirs = existing(
-                        &ctx.options.images_dir,
-                        &[format!("{}/integration_tests", target.build.image)],
-                    );
-                    stage(
-                        ctx,
-                        reference,
-                        s,
-                        pytest(ctx, target, &dirs, "integration-tests"),
-                    )
-                    .await
-                }
                 Stage::Manifest => stage(ctx, reference, s, manifest(ctx, target)).await,
                 Stage::Prune => stage(ctx, reference, s, prune(ctx)).await,
             }
@@ -357,24 +343,25 @@ fn registry_of(reference: &str) -> String {
     )
 }
 
-/// `tests_common/` and `<image>/test/`, those that exist.
-fn basic_test_dirs(images_dir: &Path, image: &str) -> Vec<String> {
-    existing(
-        images_dir,
-        &["tests_common".to_string(), format!("{image}/test")],
-    )
-}
-
-fn existing(images_dir: &Path, dirs: &[String]) -> Vec<String> {
-    dirs.iter()
+/// The test folders a test stage runs for `image`, those that exist:
+/// `tests_common/` and `<image>/test/` for the basic tests,
+/// `<image>/integration_tests/` for the integration tests.
+pub(crate) fn test_dirs(images_dir: &Path, image: &str, s: Stage) -> Vec<String> {
+    let dirs = match s {
+        Stage::BasicTests => vec!["tests_common".to_string(), format!("{image}/test")],
+        Stage::IntegrationTests => vec![format!("{image}/integration_tests")],
+        _ => Vec::new(),
+    };
+    dirs.into_iter()
         .filter(|d| images_dir.join(d).is_dir())
-        .cloned()
         .collect()
 }
 
 /// Runs pytest the way the seed layout's users do:
 /// `python3 -m pytest -x <dirs>` in the images folder, `TEST_IMAGE=<ref>`.
-async fn pytest(ctx: &StageCtx, target: &Target, dirs: &[String], what: &str) -> StageOutcome {
+async fn pytest(ctx: &StageCtx, target: &Target, s: Stage) -> StageOutcome {
+    let dirs = test_dirs(&ctx.options.images_dir, &target.build.image, s);
+    let what = s.name();
     if dirs.is_empty() {
         return Ok(Some("no test folders".into()));
     }
@@ -616,11 +603,23 @@ mod tests {
     }
 
     #[test]
-    fn basic_test_dirs_are_those_that_exist() {
+    fn test_dirs_are_those_that_exist() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("tests_common")).unwrap();
         std::fs::create_dir_all(dir.path().join("b/test")).unwrap();
-        assert_eq!(basic_test_dirs(dir.path(), "a"), ["tests_common"]);
-        assert_eq!(basic_test_dirs(dir.path(), "b"), ["tests_common", "b/test"]);
+        std::fs::create_dir_all(dir.path().join("b/integration_tests")).unwrap();
+        assert_eq!(
+            test_dirs(dir.path(), "a", Stage::BasicTests),
+            ["tests_common"]
+        );
+        assert_eq!(
+            test_dirs(dir.path(), "b", Stage::BasicTests),
+            ["tests_common", "b/test"]
+        );
+        assert_eq!(
+            test_dirs(dir.path(), "b", Stage::IntegrationTests),
+            ["b/integration_tests"]
+        );
+        assert!(test_dirs(dir.path(), "a", Stage::IntegrationTests).is_empty());
     }
 }
