@@ -7,17 +7,17 @@
 //! `--offline --no-push --out <tempdir>`, and removes what it built when it
 //! ends (also when it fails).
 
+mod common;
+
 use assert_cmd::Command;
+use common::{BASE_IMAGE, describe, run_json};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Output;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
 // ---------------------------------------------------------------- fixtures
-
-const BASE_IMAGE: &str = "strata-test/busybox:latest";
 
 /// The `container` fixture of the example stack: tests run commands in
 /// containers of `TEST_IMAGE`, as the layout's users write them.
@@ -25,21 +25,6 @@ const CONFTEST: &str = include_str!("../../../example/images/conftest.py");
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// Makes `strata-test/busybox:latest` once per test process.
-fn base_image() {
-    static MADE: OnceLock<()> = OnceLock::new();
-    MADE.get_or_init(|| {
-        let out = std::process::Command::new(repo_root().join("scripts/make-base-image.sh"))
-            .output()
-            .expect("scripts/make-base-image.sh runs");
-        assert!(
-            out.status.success(),
-            "make-base-image.sh: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    });
 }
 
 fn docker(args: &[&str]) -> Output {
@@ -105,7 +90,7 @@ struct Stack {
 
 impl Stack {
     fn new(test: &str) -> Stack {
-        base_image();
+        common::ensure_base_image();
         let tmp = tempfile::tempdir().unwrap();
         let repo = tmp.path().join("repo");
         std::fs::create_dir(&repo).unwrap();
@@ -192,19 +177,9 @@ impl Stack {
 
     /// `strata -C <repo>`, isolated from the environment of the test run.
     fn strata(&self) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_strata"));
-        self.isolate_assert(&mut cmd);
+        let mut cmd = Command::from_std(common::strata(&self.repo));
         cmd.timeout(Duration::from_secs(240));
         cmd
-    }
-
-    fn isolate_assert(&self, cmd: &mut Command) {
-        cmd.arg("-C").arg(&self.repo);
-        for var in ENV_REMOVED {
-            cmd.env_remove(var);
-        }
-        cmd.env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_CONFIG_GLOBAL", "/dev/null");
     }
 
     /// `strata build --all --offline --no-push --out <out> ARGS`.
@@ -275,24 +250,6 @@ impl Drop for Stack {
     }
 }
 
-const ENV_REMOVED: [&str; 10] = [
-    "GITHUB_BASE_REF",
-    "GITHUB_HEAD_REF",
-    "GITHUB_REF_NAME",
-    "GITHUB_ACTIONS",
-    "GITHUB_STEP_SUMMARY",
-    "STRATA_FULL_REBUILD_BRANCHES",
-    "STRATA_PYTHON",
-    "DOCKER_HOST",
-    "GIT_DIR",
-    "GIT_WORK_TREE",
-];
-
-/// A finished run's `artifacts/run.json`.
-fn run_json(out: &Path) -> Value {
-    serde_json::from_str(&read(&out.join("artifacts/run.json"))).unwrap()
-}
-
 /// The result of `image` in a run.json.
 fn result<'a>(run: &'a Value, image: &str) -> &'a Value {
     run["images"]
@@ -335,15 +292,6 @@ fn assert_no_containers(out: &Path, refs: &[&str]) {
         let left = containers(&format!("ancestor={r}"));
         assert!(left.is_empty(), "containers of {r}: {left:?}");
     }
-}
-
-fn describe(out: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        text(&out.stdout),
-        text(&out.stderr)
-    )
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -666,12 +614,7 @@ fn an_interrupt_stops_the_run_and_leaves_no_container() {
     let base = refs["base"].as_str();
     let out = stack.out("out");
     std::fs::create_dir_all(&out).unwrap();
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_strata"));
-    cmd.arg("-C").arg(&stack.repo);
-    for var in ENV_REMOVED {
-        cmd.env_remove(var);
-    }
-    let mut child = cmd
+    let mut child = common::strata(&stack.repo)
         .args(["build", "--all", "--offline", "--no-push", "--out"])
         .arg(&out)
         .stdout(std::fs::File::create(stack.tmp.path().join("stdout")).unwrap())

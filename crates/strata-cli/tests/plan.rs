@@ -1,6 +1,8 @@
 //! End-to-end tests of the `strata` binary (`plan`, `graph`, `validate`) on
 //! real git repositories made with the `git` CLI in temporary directories.
 
+mod common;
+
 use assert_cmd::Command;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -166,22 +168,8 @@ fn git_in(dir: &Path, args: &[&str]) -> String {
 
 /// `strata -C dir`, isolated from the CI environment of the test run.
 fn strata_in(dir: &Path) -> Command {
-    let mut cmd = Command::cargo_bin("strata").unwrap();
-    cmd.arg("-C").arg(dir);
-    for var in [
-        "GITHUB_BASE_REF",
-        "GITHUB_HEAD_REF",
-        "GITHUB_REF_NAME",
-        "GITHUB_ACTIONS",
-        "STRATA_FULL_REBUILD_BRANCHES",
-        "GIT_DIR",
-        "GIT_WORK_TREE",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd.env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .timeout(Duration::from_secs(30));
+    let mut cmd = Command::from_std(common::strata(dir));
+    cmd.timeout(Duration::from_secs(30));
     cmd
 }
 

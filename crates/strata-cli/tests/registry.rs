@@ -9,14 +9,17 @@
 //! to loopback registries over plain HTTP. Every image a test builds is
 //! removed from the engine when the test ends.
 
+mod common;
+
 use assert_cmd::Command;
+use common::{BASE_IMAGE, describe, ensure_base_image, run_json};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use strata_core::reference::{ImageName, ImageRef};
 use strata_registry::testing::{Family, TestRegistry, push_tagged_image};
@@ -25,32 +28,7 @@ use tempfile::TempDir;
 
 // ---------------------------------------------------------------- fixtures
 
-const BASE_IMAGE: &str = "strata-test/busybox:latest";
 const PREFIX: &str = "v1";
-
-/// Runs scripts/make-base-image.sh once per test binary (idempotent, and
-/// serialised with flock across test binaries).
-fn ensure_base_image() {
-    static DONE: OnceLock<Result<(), String>> = OnceLock::new();
-    let r = DONE.get_or_init(|| {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/make-base-image.sh");
-        let out = std::process::Command::new("bash")
-            .arg(&script)
-            .output()
-            .map_err(|e| format!("{}: {e}", script.display()))?;
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(format!(
-                "make-base-image.sh failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            ))
-        }
-    });
-    if let Err(e) = r {
-        panic!("{e}");
-    }
-}
 
 fn start_registry() -> TestRegistry {
     TestRegistry::start().unwrap_or_else(|e| panic!("docker-registry: {e}"))
@@ -173,24 +151,8 @@ impl Stack {
     /// `strata` in the repository, isolated from the CI environment of the
     /// test run and from the user's Docker config.
     fn strata(&self) -> Command {
-        let mut cmd = Command::cargo_bin("strata").unwrap();
-        cmd.current_dir(&self.dir);
-        for var in [
-            "GITHUB_BASE_REF",
-            "GITHUB_HEAD_REF",
-            "GITHUB_REF_NAME",
-            "GITHUB_ACTIONS",
-            "GITHUB_STEP_SUMMARY",
-            "STRATA_FULL_REBUILD_BRANCHES",
-            "STRATA_INSECURE_REGISTRIES",
-            "GIT_DIR",
-            "GIT_WORK_TREE",
-        ] {
-            cmd.env_remove(var);
-        }
+        let mut cmd = Command::from_std(common::strata(&self.dir));
         cmd.env("DOCKER_CONFIG", &self.docker_config)
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
             .timeout(Duration::from_secs(300));
         cmd
     }
@@ -250,23 +212,9 @@ impl Drop for Stack {
     }
 }
 
-fn text(out: &Output) -> String {
-    format!(
-        "exit: {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
 #[track_caller]
 fn expect_code(out: &Output, code: i32) {
-    assert_eq!(out.status.code(), Some(code), "{}", text(out));
-}
-
-fn run_json(out: &Path) -> Value {
-    let text = std::fs::read_to_string(out.join("artifacts/run.json")).unwrap();
-    serde_json::from_str(&text).unwrap()
+    assert_eq!(out.status.code(), Some(code), "{}", describe(out));
 }
 
 /// The `digest:` of each image's YAML artifact under `out`, by image key.
@@ -593,7 +541,7 @@ fn build_push_then_rebuild_one_then_promote_and_wiki() {
         first.keys().collect::<Vec<_>>(),
         ["child", "grand", "root"],
         "{}",
-        text(&built)
+        describe(&built)
     );
     for (image, digest) in &first {
         assert!(digest.starts_with("sha256:"), "{image}: {digest}");
@@ -656,7 +604,7 @@ fn build_push_then_rebuild_one_then_promote_and_wiki() {
         .filter(|i| i["outcome"] == "built")
         .map(|i| i["image"].as_str().unwrap())
         .collect();
-    assert_eq!(rebuilt, ["grand"], "{}", text(&built));
+    assert_eq!(rebuilt, ["grand"], "{}", describe(&built));
     let second = artifact_digests(&out2);
     assert_eq!(second.keys().collect::<Vec<_>>(), ["grand"]);
     assert_ne!(second["grand"], first["grand"]);
@@ -667,7 +615,7 @@ fn build_push_then_rebuild_one_then_promote_and_wiki() {
             client.expect_digest(&stack.reference(image, &tag2)),
             first[image],
             "{image} does not carry {tag2} at its published digest\n{}",
-            text(&built)
+            describe(&built)
         );
     }
     assert_eq!(
@@ -695,7 +643,7 @@ fn build_push_then_rebuild_one_then_promote_and_wiki() {
     assert!(
         String::from_utf8_lossy(&dry.stdout).contains("would move"),
         "{}",
-        text(&dry)
+        describe(&dry)
     );
     assert_eq!(client.snapshot(&names), before, "a dry run moved tags");
 
@@ -786,7 +734,7 @@ fn build_push_then_rebuild_one_then_promote_and_wiki() {
     assert!(
         stderr.contains(&stack.reference("grand", &partial)) && stderr.contains("does not exist"),
         "{}",
-        text(&missing)
+        describe(&missing)
     );
     assert_eq!(
         client.snapshot(&names),
@@ -1077,8 +1025,12 @@ fn failed_promotion_leaves_every_tag_as_it_was() {
         .unwrap();
     expect_code(&out, 1);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("every tag is as it was"), "{}", text(&out));
-    assert_eq!(direct.snapshot(&names), before, "{}", text(&out));
+    assert!(
+        stderr.contains("every tag is as it was"),
+        "{}",
+        describe(&out)
+    );
+    assert_eq!(direct.snapshot(&names), before, "{}", describe(&out));
     let log = proxy.log();
     let root_puts = log
         .iter()
@@ -1141,7 +1093,7 @@ fn build_fails_when_an_unchanged_image_cannot_be_tagged() {
         stderr.contains("does not name the whole stack")
             && stderr.contains(&stack.reference("root", &format!("{PREFIX}-{sha2}"))),
         "{}",
-        text(&out)
+        describe(&out)
     );
     let direct = |image: &str| format!("{}/e2e-untagged/{image}:{PREFIX}-{sha2}", registry.host());
     assert_eq!(Client::anonymous().digest(&direct("root")), None);

@@ -1,0 +1,74 @@
+//! Helpers shared by the strata-cli test binaries.
+// Each test binary compiles this module and uses its own subset of it.
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::path::Path;
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+/// The local base image tests build on (FROM scratch plus busybox).
+pub const BASE_IMAGE: &str = "strata-test/busybox:latest";
+
+/// Variables of the CI running the tests that would change what strata does.
+const CI_ENV: [&str; 11] = [
+    "GITHUB_BASE_REF",
+    "GITHUB_HEAD_REF",
+    "GITHUB_REF_NAME",
+    "GITHUB_ACTIONS",
+    "GITHUB_STEP_SUMMARY",
+    "STRATA_FULL_REBUILD_BRANCHES",
+    "STRATA_INSECURE_REGISTRIES",
+    "STRATA_PYTHON",
+    "DOCKER_HOST",
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+];
+
+/// `strata -C dir`, isolated from the environment of the test run (its CI
+/// variables and the machine's git configuration).
+pub fn strata(dir: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_strata"));
+    cmd.arg("-C").arg(dir);
+    for var in CI_ENV {
+        cmd.env_remove(var);
+    }
+    cmd.env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null");
+    cmd
+}
+
+/// Makes [`BASE_IMAGE`] once per test binary (the script is idempotent and
+/// serialised with flock across binaries).
+pub fn ensure_base_image() {
+    static MADE: OnceLock<()> = OnceLock::new();
+    MADE.get_or_init(|| {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/make-base-image.sh");
+        let out = Command::new("bash")
+            .arg(&script)
+            .output()
+            .unwrap_or_else(|e| panic!("{}: {e}", script.display()));
+        assert!(
+            out.status.success(),
+            "make-base-image.sh: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    });
+}
+
+/// A finished command's exit code and output, for assertion messages.
+pub fn describe(out: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// A run's `artifacts/run.json` under its output folder.
+pub fn run_json(out: &Path) -> Value {
+    let path = out.join("artifacts/run.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
