@@ -33,25 +33,22 @@ pub fn human_size(bytes: u64) -> String {
 /// Uses the days-from-civil algorithm (proleptic Gregorian calendar), so any
 /// `i64` is accepted, including negative values (before 1970).
 pub fn utc_datetime(unix_secs: i64) -> String {
-    let days = unix_secs.div_euclid(86_400);
-    let secs = unix_secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
-        secs / 3600,
-        (secs % 3600) / 60,
-        secs % 60
-    )
+    utc(unix_secs, ' ', "")
 }
 
 /// Seconds since the Unix epoch as an RFC 3339 UTC timestamp
 /// (`2025-11-25T10:00:00Z`), the form artifacts and labels use.
 pub fn rfc3339(unix_secs: i64) -> String {
+    utc(unix_secs, 'T', "Z")
+}
+
+/// Unix seconds as `YYYY-MM-DD<sep>HH:MM:SS<zone>` in UTC.
+fn utc(unix_secs: i64, sep: char, zone: &str) -> String {
     let days = unix_secs.div_euclid(86_400);
     let secs = unix_secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
     format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        "{y:04}-{m:02}-{d:02}{sep}{:02}:{:02}:{:02}{zone}",
         secs / 3600,
         (secs % 3600) / 60,
         secs % 60
