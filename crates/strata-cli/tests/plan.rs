@@ -901,10 +901,9 @@ const TWO_PLANS_CHANGE_IGNORE: &str = r#"{"ChangeIgnore": [], "BuildAll": ["test
 
 fn two_plan_repo() -> Repo {
     let spec = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../../shared/fixtures/specs/v1-two-plans.spec.yml"),
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/specs/v1-two-plans.spec.yml"),
     )
-    .expect("the shared two-plan fixture");
+    .expect("the two-plan fixture in fixtures/specs");
     let repo = Repo::empty();
     repo.write("images/spec.yml", &spec);
     repo.write("images/change_ignore.json", TWO_PLANS_CHANGE_IGNORE);

@@ -477,7 +477,7 @@ tag: {prefix: '2024.1'}
 
     #[test]
     fn tags_refs_and_args_follow_plans() {
-        let text = include_str!("../../../../shared/fixtures/specs/v1-two-plans.spec.yml");
+        let text = include_str!("../../../fixtures/specs/v1-two-plans.spec.yml");
         let p = make(
             text,
             &["images/datahub-base-notebook/Dockerfile"],

@@ -722,9 +722,9 @@ fn describe(node: &Node) -> String {
 mod tests {
     use super::*;
 
-    const CURRENT: &str = include_str!("../../../../shared/fixtures/specs/v2-2026.spec.yml");
-    const LEGACY: &str = include_str!("../../../../shared/fixtures/specs/v1-2022.spec.yml");
-    const TWO_PLANS: &str = include_str!("../../../../shared/fixtures/specs/v1-two-plans.spec.yml");
+    const CURRENT: &str = include_str!("../../../fixtures/specs/v2-2026.spec.yml");
+    const LEGACY: &str = include_str!("../../../fixtures/specs/v1-2022.spec.yml");
+    const TWO_PLANS: &str = include_str!("../../../fixtures/specs/v1-two-plans.spec.yml");
 
     fn ok(text: &str) -> Spec {
         let p = parse(text, "spec.yml");

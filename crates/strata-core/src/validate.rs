@@ -283,10 +283,10 @@ mod tests {
     #[test]
     fn the_fixture_specs_are_valid() {
         for text in [
-            include_str!("../../../../shared/fixtures/specs/v2-2026.spec.yml"),
-            include_str!("../../../../shared/fixtures/specs/v2-2023.spec.yml"),
-            include_str!("../../../../shared/fixtures/specs/v1-2022.spec.yml"),
-            include_str!("../../../../shared/fixtures/specs/v1-two-plans.spec.yml"),
+            include_str!("../../../fixtures/specs/v2-2026.spec.yml"),
+            include_str!("../../../fixtures/specs/v2-2023.spec.yml"),
+            include_str!("../../../fixtures/specs/v1-2022.spec.yml"),
+            include_str!("../../../fixtures/specs/v1-two-plans.spec.yml"),
         ] {
             assert_eq!(errors(text), Vec::<String>::new());
         }

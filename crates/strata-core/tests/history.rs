@@ -1,4 +1,4 @@
-//! Replays the real history fixture (`shared/fixtures/datahub-history`):
+//! Replays the real history fixture (`fixtures/datahub-history`):
 //! every commit's spec is read and checked, and for every readable one the
 //! core's rebuild set is compared with an independent, deliberately simple
 //! re-statement of design.md's change rules written here.
@@ -14,7 +14,7 @@ use strata_core::validate;
 
 const HISTORY: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/fixtures/datahub-history/history.json"
+    "/../../fixtures/datahub-history/history.json"
 );
 const SPEC_FILE: &str = "images/spec.yml";
 
@@ -40,9 +40,7 @@ struct HistoryCommit {
 fn load() -> History {
     let text = std::fs::read_to_string(HISTORY).unwrap_or_else(|e| {
         panic!(
-            "cannot read the history fixture at {HISTORY}: {e}\n\
-             The tests expect the shared/ folder beside the repository checkout \
-             (/work/shared next to /work/main); clone or copy it there."
+            "cannot read the history fixture at {HISTORY}: {e} (it is part of the repository: fixtures/datahub-history)"
         )
     });
     serde_json::from_str(&text)
