@@ -5,10 +5,12 @@
 #
 # Builds the release binary and the synth_repo example, generates the
 # repository in DIR (default: a fresh temporary directory), then times with
-# hyperfine, in one run each:
-#   1. strata plan --base BASE --head HEAD --offline --format json
+# hyperfine, in one run each, as whole processes:
+#   1. strata plan --base BASE --offline --format json   (head: the working
+#      tree, HEAD's commit plus its uncommitted changes, so git status too)
 #      against   git diff --name-only BASE HEAD   (the floor: git's own diff)
-#   2. strata plan --all --offline --format json
+#   2. the same with --head HEAD (a commit: no working-tree scan)
+#   3. strata plan --all --offline --format json
 # and prints the ratio strata/git of the mean times.
 set -euo pipefail
 
@@ -60,6 +62,7 @@ cleanup="$cleanup $json $json_all"
 trap 'rm -rf $cleanup' EXIT
 
 hyperfine --warmup 3 --min-runs 20 -N --export-json "$json" \
+  -n strata-worktree "$strata -C $dir plan --base $BASE --offline --format json" \
   -n strata "$strata -C $dir plan --base $BASE --head $HEAD --offline --format json" \
   -n git "git -C $dir diff --name-only $BASE $HEAD"
 
@@ -72,6 +75,7 @@ import json, sys
 def means(path):
     return {r["command"]: r["mean"] for r in json.load(open(path))["results"]}
 a = means(sys.argv[1]); b = means(sys.argv[2])
-print(f"strata plan --base/--head: {a['strata']*1000:.2f} ms, git diff --name-only: {a['git']*1000:.2f} ms, ratio strata/git = {a['strata']/a['git']:.2f}")
-print(f"strata plan --all:         {b['strata-all']*1000:.2f} ms, git diff --name-only: {b['git']*1000:.2f} ms, ratio strata/git = {b['strata-all']/b['git']:.2f}")
+print(f"strata plan --base (working tree): {a['strata-worktree']*1000:.2f} ms, git diff --name-only: {a['git']*1000:.2f} ms, ratio strata/git = {a['strata-worktree']/a['git']:.2f}")
+print(f"strata plan --base/--head:         {a['strata']*1000:.2f} ms, git diff --name-only: {a['git']*1000:.2f} ms, ratio strata/git = {a['strata']/a['git']:.2f}")
+print(f"strata plan --all:                 {b['strata-all']*1000:.2f} ms, git diff --name-only: {b['git']*1000:.2f} ms, ratio strata/git = {b['strata-all']/b['git']:.2f}")
 PY

@@ -1,11 +1,12 @@
 //! `strata build`: execute the plan on the local engine.
 
 use crate::failure::Failure;
-use crate::output::Reporter;
+use crate::output::{Format, Reporter};
 use crate::planning::{self, PlanArgs};
 use crate::progress::{self, Mode};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use strata_core::text::count;
 use strata_exec::{Executor, RunOptions, Target};
 use tokio::sync::{mpsc, watch};
 
@@ -29,6 +30,10 @@ pub struct BuildArgs {
     /// Keep images local (the default until --push is given).
     #[arg(long, overrides_with = "push")]
     pub no_push: bool,
+    /// Push even when the images folder has uncommitted changes (the tags
+    /// then end in -dirty).
+    #[arg(long)]
+    pub allow_dirty: bool,
     /// Where artifacts/, logs/ and manifests/ are written (default: the current directory).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
@@ -42,10 +47,33 @@ pub struct BuildArgs {
     pub python: String,
 }
 
-/// The schedule as text: each image after the one it waits for.
-fn schedule_text(targets: &[Target]) -> String {
-    let mut out = String::new();
+/// One image of the schedule `--dry-run` prints.
+#[derive(Debug, Clone, serde::Serialize)]
+struct Scheduled {
+    image: String,
+    plan: String,
+    #[serde(rename = "ref")]
+    reference: String,
+    reason: String,
+    /// Its parent in the stack.
+    parent: Option<String>,
+    /// How many images of this run it waits for, up its ancestry.
+    level: usize,
+    /// The parent built earlier in this run, which it waits for.
+    after: Option<String>,
+    /// What it is built on (`null` for a root).
+    base_ref: Option<String>,
+    /// Where the base comes from: `this_run`, `registry` (pinned by digest)
+    /// or `local` (offline, pinned by image ID).
+    base_source: Option<strata_core::plan::BaseSource>,
+    /// The local image ID the base is pinned to.
+    base_image_id: Option<String>,
+}
+
+/// The schedule: each image with the image of this run it waits for.
+fn schedule(targets: &[Target]) -> Vec<Scheduled> {
     let mut depth: std::collections::BTreeMap<(String, String), usize> = Default::default();
+    let mut out = Vec::new();
     for t in targets {
         let wait = t
             .build
@@ -54,29 +82,57 @@ fn schedule_text(targets: &[Target]) -> String {
             .and_then(|p| depth.get(&(p.clone(), t.build.plan.clone())).copied());
         let level = wait.map_or(0, |d| d + 1);
         depth.insert((t.build.image.clone(), t.build.plan.clone()), level);
-        let after = match (&t.build.parent, wait) {
-            (Some(p), Some(_)) => format!("after {p}"),
-            (_, _) => match &t.build.base_ref {
-                Some(b) => format!("on {b}"),
-                None if t.build.parent.is_some() => {
-                    "on its parent's published tag (unresolved)".to_string()
-                }
-                None => "root".to_string(),
-            },
+        out.push(Scheduled {
+            image: t.build.image.clone(),
+            plan: t.build.plan.clone(),
+            reference: t.build.reference.clone(),
+            reason: t.build.reason.to_string(),
+            parent: t.build.parent.clone(),
+            level,
+            after: wait.and(t.build.parent.clone()),
+            base_ref: t.build.base_ref.clone(),
+            base_source: t.build.base_source,
+            base_image_id: t.build.base_image_id.clone(),
+        });
+    }
+    out
+}
+
+/// The schedule as text: each image after the one it waits for.
+fn schedule_text(schedule: &[Scheduled]) -> String {
+    let mut out = String::new();
+    for s in schedule {
+        let after = match (&s.after, &s.base_ref, &s.base_image_id) {
+            (Some(p), _, _) => format!("after {p}"),
+            (None, Some(b), Some(id)) => format!("on local image {b} ({id})"),
+            (None, Some(b), None) => format!("on {b}"),
+            (None, None, _) if s.parent.is_some() => {
+                // `--only` with a parent this run rebuilds but does not build.
+                "on its parent of this run (not built by this run)".to_string()
+            }
+            (None, None, _) => "root".to_string(),
         };
         out.push_str(&format!(
             "{}{} [{}] {} — {}; {after}\n",
-            "  ".repeat(level),
-            t.build.image,
-            t.build.plan,
-            t.build.reference,
-            t.build.reason
+            "  ".repeat(s.level),
+            s.image,
+            s.plan,
+            s.reference,
+            s.reason
         ));
     }
-    if targets.is_empty() {
+    if schedule.is_empty() {
         out.push_str("nothing to build\n");
     }
     out
+}
+
+/// Prints a document on stdout as pretty JSON.
+fn print_json(value: &impl serde::Serialize) -> Result<(), Failure> {
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| Failure::env(format!("cannot write JSON: {e}")))?;
+    println!("{text}");
+    Ok(())
 }
 
 /// Checks, before anything is built, that `python` can run the image tests.
@@ -96,12 +152,41 @@ fn check_pytest(python: &str) -> Result<(), Failure> {
     }
 }
 
+/// Writes the images folder of `commit` into a temporary folder, removed
+/// when the returned handle is dropped: the build contexts, `.dockerignore`
+/// files and tests of a `--head REV` run are REV's.
+fn export_images(
+    cwd: &Path,
+    dir: &crate::stack::ImagesDir,
+    commit: &str,
+) -> Result<(tempfile::TempDir, PathBuf), Failure> {
+    let repo = strata_git::Repo::discover(cwd)?;
+    let temp = tempfile::Builder::new()
+        .prefix(&format!("strata-{}-", &commit[..7.min(commit.len())]))
+        .tempdir()
+        .map_err(|e| {
+            Failure::env(format!(
+                "cannot make a temporary folder for {commit}'s files: {e}"
+            ))
+        })?;
+    let images = temp.path().join(
+        dir.path
+            .file_name()
+            .unwrap_or(std::ffi::OsStr::new("images")),
+    );
+    repo.snapshot(commit)?
+        .export(dir.in_repo.as_deref().unwrap_or(""), &images)?;
+    // One level down, so that tests see a folder named like the user's.
+    Ok((temp, images))
+}
+
 /// Runs `strata build`.
 pub fn run(
     cwd: &Path,
     images_flag: Option<&Path>,
     args: &BuildArgs,
     stages: &[strata_exec::Stage],
+    format: Format,
     reporter: &Reporter,
 ) -> Result<ExitCode, Failure> {
     let mut planned = planning::make(cwd, images_flag, &args.plan, reporter)?;
@@ -115,6 +200,17 @@ pub fn run(
     let mut targets =
         strata_exec::targets(&planned.plan, &planned.stack.spec, args.only.as_deref());
     let push = args.push && !args.no_push;
+    if push && !planned.uncommitted.is_empty() && !args.allow_dirty {
+        let files: Vec<String> = planned
+            .uncommitted
+            .iter()
+            .map(|u| format!("{} ({})", u.path, u.change.as_str()))
+            .collect();
+        return Err(Failure::input(format!(
+            "--push refuses a working tree with uncommitted changes under the images folder: {}; commit them (or stash them), or pass --allow-dirty to push images tagged -dirty",
+            files.join(", ")
+        )));
+    }
     // Published images: a prepull image's own previous build (cache), and,
     // when pushing, every image the run does not rebuild (it gets the run's tag).
     let prepull: Vec<(String, String)> = targets
@@ -122,16 +218,54 @@ pub fn run(
         .filter(|t| t.image.prepull)
         .map(|t| (t.build.image.clone(), t.build.plan.clone()))
         .collect();
-    let published = planned.published(|b| {
-        (b.rebuild && prepull.contains(&(b.image.clone(), b.plan.clone()))) || (push && !b.rebuild)
-    })?;
+    // A cache is an optimisation: when the registry cannot say where it
+    // is, the build goes on without it.
+    let cache = planned
+        .published(|b| b.rebuild && prepull.contains(&(b.image.clone(), b.plan.clone())))
+        .unwrap_or_else(|e| {
+            reporter.note(&format!(
+                "warning: building without cache from earlier builds: {e}"
+            ));
+            Default::default()
+        });
     for t in &mut targets {
-        t.cache_from = published
+        t.cache_from = cache
             .get(&(t.build.image.clone(), t.build.plan.clone()))
             .cloned();
     }
-    if args.dry_run || targets.is_empty() {
-        print!("{}", schedule_text(&targets));
+    let published = if push {
+        planned.published(|b| !b.rebuild)?
+    } else {
+        Default::default()
+    };
+    if args.dry_run {
+        let scheduled = schedule(&targets);
+        if format == Format::Json {
+            print_json(&serde_json::json!({
+                "head": planned.plan.head,
+                "base": planned.plan.base,
+                "dry_run": true,
+                "schedule": scheduled,
+            }))?;
+        } else {
+            print!("{}", schedule_text(&scheduled));
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    if targets.is_empty() {
+        if format == Format::Json {
+            let now = strata_exec::now_rfc3339();
+            print_json(&strata_exec::RunRecord {
+                plan: serde_json::to_value(&planned.plan).unwrap_or(serde_json::Value::Null),
+                started: now.clone(),
+                finished: now,
+                success: true,
+                interrupted: false,
+                images: Vec::new(),
+            })?;
+        } else {
+            print!("{}", schedule_text(&[]));
+        }
         return Ok(ExitCode::SUCCESS);
     }
     let jobs = args
@@ -141,12 +275,24 @@ pub fn run(
         return Err(Failure::input("--jobs must be at least 1"));
     }
     let out_dir = args.out.clone().unwrap_or_else(|| cwd.to_path_buf());
+    // `--head REV` builds and tests REV's own files, never the working tree's.
+    let head_files = match &planned.head_commit {
+        Some(commit) => Some(export_images(cwd, &planned.dir, commit)?),
+        None => None,
+    };
+    let revision = if planned.plan.dirty {
+        format!("{}{}", planned.plan.head, strata_core::plan::DIRTY_SUFFIX)
+    } else {
+        planned.plan.head.clone()
+    };
     let options = RunOptions {
-        images_dir: planned.dir.path.clone(),
+        images_dir: head_files
+            .as_ref()
+            .map_or_else(|| planned.dir.path.clone(), |(_, images)| images.clone()),
         out_dir: out_dir.clone(),
         jobs,
         push,
-        revision: planned.plan.head.clone(),
+        revision,
         python: args.python.clone(),
         auth: crate::registry::auth_for(*reporter),
         stages: stages.to_vec(),
@@ -196,6 +342,9 @@ pub fn run(
                 }
             }
         }
+        if format == Format::Json {
+            print_json(&record)?;
+        }
         let rows = progress::summary_rows(&planned.plan, &record.images);
         if !reporter.quiet {
             eprint!("\n{}", strata_report::summary_text(&rows));
@@ -211,12 +360,12 @@ pub fn run(
         if record.interrupted {
             Ok(ExitCode::from(130))
         } else if record.success && !untagged.is_empty() {
-            Err(Failure::work(format!("the run's tag could not be put on {} unchanged image(s): {}; the tag does not name the whole stack", untagged.len(), untagged.join(", "))))
+            Err(Failure::work(format!("the run's tag could not be put on {}: {}; the tag does not name the whole stack", count(untagged.len(), "unchanged image"), untagged.join(", "))))
         } else if record.success {
             Ok(ExitCode::SUCCESS)
         } else {
             let failed: Vec<&str> = record.images.iter().filter(|i| !i.success).map(|i| i.reference.as_str()).collect();
-            Err(Failure::work(format!("{} image(s) did not build: {}; see {}", failed.len(), failed.join(", "), out_dir.join("logs").display())))
+            Err(Failure::work(format!("{} did not build: {}; see {}", count(failed.len(), "image"), failed.join(", "), out_dir.join("logs").display())))
         }
     })
 }

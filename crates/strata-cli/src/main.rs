@@ -2,6 +2,7 @@
 
 mod build;
 mod failure;
+mod local;
 mod output;
 mod planning;
 mod progress;
@@ -14,6 +15,7 @@ use failure::Failure;
 use output::{Format, GraphFormat, Reporter};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use strata_core::text::count;
 
 /// strata maintains a stack of Docker images built FROM one another,
 /// described by images/spec.yml.
@@ -117,6 +119,7 @@ fn run(cli: &Cli, reporter: &Reporter) -> Result<ExitCode, Failure> {
             cli.images_dir.as_deref(),
             args,
             &strata_exec::Stage::ALL,
+            cli.format,
             reporter,
         ),
         Command::Test(args) => {
@@ -124,39 +127,43 @@ fn run(cli: &Cli, reporter: &Reporter) -> Result<ExitCode, Failure> {
                 strata_exec::Stage::BasicTests,
                 strata_exec::Stage::IntegrationTests,
             ];
-            build::run(&cwd, cli.images_dir.as_deref(), args, &stages, reporter)
+            build::run(
+                &cwd,
+                cli.images_dir.as_deref(),
+                args,
+                &stages,
+                cli.format,
+                reporter,
+            )
         }
         Command::Manifest(args) => build::run(
             &cwd,
             cli.images_dir.as_deref(),
             args,
             &[strata_exec::Stage::Manifest],
+            cli.format,
             reporter,
         ),
         Command::Promote(args) => {
             promote::promote(&cwd, cli.images_dir.as_deref(), cli.format, args, reporter)
         }
-        Command::Wiki(args) => promote::wiki(&cwd, args, reporter),
+        Command::Wiki(args) => promote::wiki(&cwd, args, cli.format, reporter),
         Command::Graph { graph_format, plan } => {
+            let render = |stack: &stack::Stack, plan: Option<&strata_core::plan::Plan>| {
+                if cli.format == Format::Json {
+                    output::graph_json(&stack.spec, &stack.graph, plan)
+                } else {
+                    output::render_graph(&stack.spec, &stack.graph, plan, *graph_format)
+                }
+            };
             if plan.chooses_range() {
                 let planned = planning::make(&cwd, cli.images_dir.as_deref(), plan, reporter)?;
-                print!(
-                    "{}",
-                    output::render_graph(
-                        &planned.stack.spec,
-                        &planned.stack.graph,
-                        Some(&planned.plan),
-                        *graph_format
-                    )
-                );
+                print!("{}", render(&planned.stack, Some(&planned.plan)));
             } else {
                 let repo = strata_git::Repo::discover(&cwd).ok();
                 let dir = stack::images_dir(&cwd, cli.images_dir.as_deref(), repo.as_ref());
                 let stack = stack::load_or_fail(&stack::Source::WorkTree, &dir, reporter)?;
-                print!(
-                    "{}",
-                    output::render_graph(&stack.spec, &stack.graph, None, *graph_format)
-                );
+                print!("{}", render(&stack, None));
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -186,15 +193,18 @@ fn validate(cwd: &std::path::Path, cli: &Cli, reporter: &Reporter) -> Result<Exi
         Some(stack) if errors == 0 => {
             let plans = stack.spec.plans.len();
             reporter.note(&format!(
-                "{}: {} images, {plans} plan{}, {warnings} warning(s), no errors",
+                "{}: {}, {}, {}, no errors",
                 dir.display("spec.yml"),
-                stack.spec.images.len(),
-                if plans == 1 { "" } else { "s" }
+                count(stack.spec.images.len(), "image"),
+                count(plans, "plan"),
+                count(warnings, "warning")
             ));
             Ok(ExitCode::SUCCESS)
         }
         _ => Err(Failure::input(format!(
-            "{errors} error(s), {warnings} warning(s) in {}",
+            "{}, {} in {}",
+            count(errors, "error"),
+            count(warnings, "warning"),
             dir.path.display()
         ))),
     }

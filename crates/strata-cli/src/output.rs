@@ -6,6 +6,7 @@ use strata_core::diag::Diagnostic;
 use strata_core::graph::Graph;
 use strata_core::plan::Plan;
 use strata_core::spec::Spec;
+use strata_core::text::count;
 
 /// Prints diagnostics and notes on stderr, following `-q`/`-v`.
 #[derive(Debug, Clone, Copy)]
@@ -59,7 +60,7 @@ pub enum GraphFormat {
     Text,
 }
 
-fn rows(plan: &Plan) -> Vec<[String; 5]> {
+fn rows(plan: &Plan) -> Vec<[String; 6]> {
     plan.builds
         .iter()
         .map(|b| {
@@ -69,12 +70,17 @@ fn rows(plan: &Plan) -> Vec<[String; 5]> {
                 if b.rebuild { "yes".into() } else { "no".into() },
                 b.reason.to_string(),
                 b.tag.clone(),
+                // Where a rebuilt child's base comes from.
+                match b.base_source {
+                    Some(source) if b.rebuild => source.describe().to_string(),
+                    _ => String::new(),
+                },
             ]
         })
         .collect()
 }
 
-const HEADERS: [&str; 5] = ["IMAGE", "PLAN", "REBUILD", "REASON", "TAG"];
+const HEADERS: [&str; 6] = ["IMAGE", "PLAN", "REBUILD", "REASON", "TAG", "BASE"];
 
 /// Renders a plan in `format`.
 pub fn render_plan(plan: &Plan, format: Format) -> String {
@@ -112,12 +118,13 @@ pub fn render_plan(plan: &Plan, format: Format) -> String {
             out
         }
         Format::Markdown => {
-            let mut out =
-                String::from("| image | plan | rebuild | reason | tag |\n|---|---|---|---|---|\n");
-            for [image, plan_name, rebuild, reason, tag] in rows(plan) {
+            let mut out = String::from(
+                "| image | plan | rebuild | reason | tag | base |\n|---|---|---|---|---|---|\n",
+            );
+            for [image, plan_name, rebuild, reason, tag, base] in rows(plan) {
                 let rebuild = if rebuild == "yes" { "✅ yes" } else { "no" };
                 out.push_str(&format!(
-                    "| `{image}` | {plan_name} | {rebuild} | {} | `{tag}` |\n",
+                    "| `{image}` | {plan_name} | {rebuild} | {} | `{tag}` | {base} |\n",
                     reason.replace('|', "\\|")
                 ));
             }
@@ -134,15 +141,56 @@ fn summary(plan: &Plan) -> String {
         Some(base) => format!("{}..{}", short(base), short(&plan.head)),
         None => format!("{} (no base)", short(&plan.head)),
     };
+    let dirty = if plan.dirty {
+        " and the working tree's uncommitted changes (tags end in -dirty)"
+    } else {
+        ""
+    };
     format!(
-        "{rebuilt} of {} builds rebuild; {} changed files in {range}\n",
-        plan.builds.len(),
-        plan.changed_files.len()
+        "{rebuilt} of {} rebuild{}; {} in {range}{dirty}\n",
+        count(plan.builds.len(), "build"),
+        if rebuilt == 1 { "s" } else { "" },
+        count(plan.changed_files.len(), "changed file")
     )
 }
 
 fn short(sha: &str) -> &str {
     sha.get(..7).unwrap_or(sha)
+}
+
+/// The stack's graph as JSON (`strata graph --format json`): every image
+/// parents first, with its parent, its plans and, when a plan is given, the
+/// plans it is rebuilt in.
+pub fn graph_json(spec: &Spec, graph: &Graph, plan: Option<&Plan>) -> String {
+    let images: Vec<serde_json::Value> = graph
+        .topo_order()
+        .into_iter()
+        .map(|i| {
+            let key = &graph.keys()[i];
+            let plans: Vec<&str> = spec.image(key).map_or_else(Vec::new, |image| {
+                spec.plans
+                    .iter()
+                    .map(|p| p.name.value.as_str())
+                    .filter(|p| image.in_plan(p))
+                    .collect()
+            });
+            let rebuild: Option<Vec<&str>> = plan.map(|p| {
+                p.builds
+                    .iter()
+                    .filter(|b| &b.image == key && b.rebuild)
+                    .map(|b| b.plan.as_str())
+                    .collect()
+            });
+            serde_json::json!({
+                "image": key,
+                "parent": graph.parent(i).map(|p| &graph.keys()[p]),
+                "plans": plans,
+                "rebuild": rebuild,
+            })
+        })
+        .collect();
+    serde_json::to_string_pretty(&serde_json::json!({ "images": images })).unwrap_or_default()
+        + "\n"
 }
 
 /// Renders the stack's graph, marking rebuilt images when a plan is given.

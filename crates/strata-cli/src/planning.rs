@@ -8,8 +8,11 @@ use crate::stack::{self, ImagesDir, Source, Stack};
 use std::collections::BTreeMap;
 use std::path::Path;
 use strata_core::changes::{self, ChangeSet, Commit, Reason};
-use strata_core::plan::{self, Offline, Plan, PlanOptions, PublishedLookup, SuffixSource};
-use strata_git::Repo;
+use strata_core::plan::{self, Plan, PlanOptions, PublishedLookup, SuffixSource};
+use strata_git::{Repo, UncommittedPath};
+
+/// Commits of the base's history searched for a parent's image.
+const ANCESTORS_SEARCHED: usize = 200;
 
 /// How the tag suffix is chosen (`--tag-suffix`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -50,7 +53,8 @@ pub struct PlanArgs {
         value_delimiter = ','
     )]
     pub full_rebuild_branches: Vec<String>,
-    /// Do not ask the registry where unchanged parents are published.
+    /// Do not ask the registry where unchanged parents are published: look
+    /// for them in the local image store instead.
     #[arg(long)]
     pub offline: bool,
 }
@@ -74,6 +78,42 @@ pub struct Planned {
     /// The registry lookup the plan used (`None` offline), for later
     /// look-ups of the same run.
     pub lookup: Option<crate::registry::RegistryLookup>,
+    /// The head commit when the plan is of a commit (`--head REV`), whose
+    /// files are then built and tested; `None` for the working tree.
+    pub head_commit: Option<String>,
+    /// The uncommitted changes under the images folder, when the plan is of
+    /// the working tree.
+    pub uncommitted: Vec<UncommittedPath>,
+}
+
+/// The tag suffixes searched, in order, for a parent's most recent image
+/// (see [`plan::tag_candidates`]): the short hash of the head and of each
+/// commit of the base's history, newest first (the tags strata builds
+/// give), then the current branch, `main` and `master` (the tags of
+/// `--tag-suffix branch` builds).
+pub fn lookup_suffixes(
+    repo: &Repo,
+    head: &str,
+    base: Option<&str>,
+    branch: Option<&str>,
+) -> Result<Vec<String>, Failure> {
+    let mut out = vec![head.chars().take(7).collect::<String>()];
+    if let Some(base) = base {
+        for c in repo
+            .commits_in_range(None, base)?
+            .into_iter()
+            .take(ANCESTORS_SEARCHED)
+        {
+            out.push(c.sha.chars().take(7).collect());
+        }
+    }
+    for b in branch.into_iter().chain(["main", "master"]) {
+        if let Some(tag) = strata_core::reference::Tag::sanitize(b) {
+            out.push(tag.as_str().to_string());
+        }
+    }
+    out.dedup();
+    Ok(out)
 }
 
 impl Planned {
@@ -159,7 +199,7 @@ pub fn make(
     };
     let head = repo.resolve(args.head.as_deref().unwrap_or("HEAD"))?;
     let source = match &args.head {
-        Some(_) => Source::Commit(repo.snapshot(&head)?),
+        Some(rev) => Source::Commit(repo.snapshot(&head)?, rev.clone()),
         None => Source::WorkTree,
     };
     let stack = stack::load_or_fail(&source, &dir, reporter)?;
@@ -186,13 +226,27 @@ pub fn make(
         },
         None => None,
     };
-    let (paths, commits) = match &base {
+    let (mut paths, commits) = match &base {
         Some(b) => (
             repo.changed_paths(b, &head)?,
             repo.commits_in_range(Some(b), &head)?,
         ),
         None => (Vec::new(), repo.commits_in_range(None, &head)?),
     };
+    // The working tree's own edits are changes of the plan too.
+    let uncommitted = match &args.head {
+        Some(_) => Vec::new(),
+        None => repo.uncommitted_paths(&head, &images_in_repo)?,
+    };
+    let uncommitted_changes: BTreeMap<String, String> = uncommitted
+        .iter()
+        .map(|u| (u.path.clone(), u.change.as_str().to_string()))
+        .collect();
+    if !uncommitted.is_empty() {
+        paths.extend(uncommitted.iter().map(|u| u.path.clone()));
+        paths.sort_unstable();
+        paths.dedup();
+    }
     let commits: Vec<Commit> = commits
         .into_iter()
         .map(|c| Commit {
@@ -243,7 +297,7 @@ pub fn make(
     );
     let old_spec = match &base {
         Some(b) if paths.contains(&spec_path) => repo.file_at(b, &spec_path)?.and_then(|text| {
-            let parsed = strata_core::spec::parse(&text, &format!("{spec_path} at {}", &b[..7]));
+            let parsed = strata_core::spec::parse(&text, &format!("{}:{spec_path}", &b[..7]));
             if parsed.has_errors() {
                 reporter.note(&format!(
                     "note: {spec_path} at {} could not be read, so every image counts as changed",
@@ -260,6 +314,7 @@ pub fn make(
     let set = ChangeSet {
         images_dir: &images_in_repo,
         paths: &paths,
+        uncommitted: &uncommitted_changes,
         commits: &commits,
         rules: &stack.rules,
         old_spec: old_spec.as_ref(),
@@ -287,29 +342,29 @@ pub fn make(
             Failure::input("--tag-suffix branch: HEAD is detached and GITHUB_HEAD_REF/GITHUB_REF_NAME are not set; use --tag-suffix hash")
         })?),
     };
-    let suffix =
-        plan::tag_suffix(&stack.spec, &suffix_source).map_err(|e| Failure::input(e.to_string()))?;
+    let suffix = plan::tag_suffix(&stack.spec, &suffix_source, !uncommitted.is_empty())
+        .map_err(|e| Failure::input(e.to_string()))?;
     let options = PlanOptions {
         head: head.clone(),
         base: base.clone(),
         changed_files: paths,
+        dirty: !uncommitted.is_empty(),
         suffix,
         only_plan: args.plan.clone(),
         cli_args: parse_build_args(&args.build_args)?,
         dockerfiles: stack.dockerfiles.clone(),
     };
+    let suffixes = lookup_suffixes(&repo, &head, base.as_deref(), branch.as_deref())?;
     let (plan, lookup) = if args.offline {
-        (
-            plan::plan(&stack.spec, &stack.graph, &detected, &options, &mut Offline),
-            None,
-        )
+        let mut local = crate::local::LocalLookup::new(suffixes);
+        let plan = plan::plan(&stack.spec, &stack.graph, &detected, &options, &mut local);
+        if let Some(e) = &local.unreachable {
+            reporter.note(&format!(
+                "note: the local image store cannot be searched ({e}), so parents a rebuilt child needs are built in this run"
+            ));
+        }
+        (plan, None)
     } else {
-        let suffixes = crate::registry::RegistryLookup::suffixes(
-            &repo,
-            &head,
-            base.as_deref(),
-            branch.as_deref(),
-        )?;
         let mut lookup = crate::registry::RegistryLookup::new(suffixes)?;
         let plan = plan::plan(
             &stack.spec,
@@ -330,5 +385,7 @@ pub fn make(
         plan,
         dir,
         lookup,
+        head_commit: args.head.as_ref().map(|_| head.clone()),
+        uncommitted,
     })
 }

@@ -8,6 +8,7 @@ use crate::stack::{self, Source};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use strata_core::reference::ImageRef;
+use strata_core::text::count;
 use strata_registry::Move;
 use strata_report::{HomeImage, HomeRow, ManifestData, Promotion, ref_file_stem};
 
@@ -103,7 +104,13 @@ pub fn promote(
     let registry = crate::registry::client()?;
     let report = runtime
         .block_on(registry.promote(&moves, args.dry_run))
-        .map_err(|e| Failure::work(format!("promotion failed: {e}")))?;
+        .map_err(|e| {
+            if e.is_unreachable() {
+                Failure::env(format!("promotion failed: {e}"))
+            } else {
+                Failure::work(format!("promotion failed: {e}"))
+            }
+        })?;
     if format == Format::Json {
         let moved: Vec<_> = report
             .moves
@@ -151,8 +158,8 @@ pub fn promote(
             ));
         }
         reporter.note(&format!(
-            "promoted {} image(s) from {} to {}",
-            report.moves.len(),
+            "promoted {} from {} to {}",
+            count(report.moves.len(), "image"),
             args.from,
             args.to
         ));
@@ -188,7 +195,12 @@ fn write(path: &Path, text: &str) -> Result<(), Failure> {
 
 /// Runs `strata wiki`: manifest pages and the Home.md build table from the
 /// last run, and Stable_Tag.md from the last global promotion.
-pub fn wiki(cwd: &Path, args: &WikiArgs, reporter: &Reporter) -> Result<ExitCode, Failure> {
+pub fn wiki(
+    cwd: &Path,
+    args: &WikiArgs,
+    format: Format,
+    reporter: &Reporter,
+) -> Result<ExitCode, Failure> {
     let from = args.from.clone().unwrap_or_else(|| cwd.to_path_buf());
     let out = if args.out.is_absolute() {
         args.out.clone()
@@ -197,7 +209,7 @@ pub fn wiki(cwd: &Path, args: &WikiArgs, reporter: &Reporter) -> Result<ExitCode
     };
     std::fs::create_dir_all(&out)
         .map_err(|e| Failure::env(format!("cannot create {}: {e}", out.display())))?;
-    let mut wrote = 0;
+    let mut wrote: Vec<PathBuf> = Vec::new();
     if let Some(run) = read_json::<serde_json::Value>(&from.join("artifacts/run.json"))? {
         let builds = run["plan"]["builds"]
             .as_array()
@@ -212,11 +224,9 @@ pub fn wiki(cwd: &Path, args: &WikiArgs, reporter: &Reporter) -> Result<ExitCode
             if let Some(m) =
                 read_json::<ManifestData>(&from.join("manifests").join(format!("{stem}.json")))?
             {
-                write(
-                    &out.join(strata_report::wiki_page_name(reference)),
-                    &strata_report::wiki_manifest_page(&m),
-                )?;
-                wrote += 1;
+                let page = out.join(strata_report::wiki_page_name(reference));
+                write(&page, &strata_report::wiki_manifest_page(&m))?;
+                wrote.push(page);
             }
             images.push(HomeImage {
                 image: image.to_string(),
@@ -238,7 +248,7 @@ pub fn wiki(cwd: &Path, args: &WikiArgs, reporter: &Reporter) -> Result<ExitCode
             let home = out.join("Home.md");
             let existing = std::fs::read_to_string(&home).ok();
             write(&home, &strata_report::home_page(existing.as_deref(), &row))?;
-            wrote += 1;
+            wrote.push(home);
         } else {
             reporter.note("the last run did not succeed: Home.md gets no row for it");
         }
@@ -251,15 +261,28 @@ pub fn wiki(cwd: &Path, args: &WikiArgs, reporter: &Reporter) -> Result<ExitCode
                 &page,
                 &strata_report::stable_tag_page(existing.as_deref(), &promotion),
             )?;
-            wrote += 1;
+            wrote.push(page);
         }
     }
-    if wrote == 0 {
+    if wrote.is_empty() {
         return Err(Failure::input(format!(
             "nothing to write: no artifacts/run.json or artifacts/promotion.json under {}",
             from.display()
         )));
     }
-    reporter.note(&format!("wrote {wrote} page(s) to {}", out.display()));
+    if format == Format::Json {
+        let pages: Vec<String> = wrote.iter().map(|p| p.display().to_string()).collect();
+        let doc = serde_json::json!({"out": out.display().to_string(), "pages": pages});
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&doc)
+                .map_err(|e| Failure::env(format!("cannot write JSON: {e}")))?
+        );
+    }
+    reporter.note(&format!(
+        "wrote {} to {}",
+        count(wrote.len(), "page"),
+        out.display()
+    ));
     Ok(ExitCode::SUCCESS)
 }

@@ -12,9 +12,6 @@ use strata_engine::RegistryAuth;
 use strata_exec::AuthFor;
 use strata_registry::{Credentials, Registry, RegistryError, RegistryOptions};
 
-/// Commits of the base's history searched for a published tag.
-const ANCESTORS_SEARCHED: usize = 200;
-
 /// Push credentials from the Docker config (and its helpers), per registry.
 pub fn auth_for(reporter: Reporter) -> AuthFor {
     Arc::new(
@@ -40,12 +37,9 @@ pub fn client() -> Result<Registry, Failure> {
 }
 
 /// Where an image's most recent published tag for a plan is, searched in
-/// this order, the first found winning, and pinned by digest:
-/// 1. `<prefix>-<sha7>` of the head and of each commit of the base's
-///    history, newest first (the tags that strata builds push);
-/// 2. `<prefix>-<branch>` of the current branch, then of `main` and `master`
-///    (the tags of `--tag-suffix branch` builds);
-/// 3. the plan's stable tag (`<prefix>-stable`).
+/// the order of [`strata_core::plan::tag_candidates`] over
+/// [`crate::planning::lookup_suffixes`], the first found winning, and
+/// pinned by digest.
 pub struct RegistryLookup {
     runtime: tokio::runtime::Runtime,
     registry: Registry,
@@ -57,6 +51,7 @@ pub struct RegistryLookup {
 
 impl RegistryLookup {
     /// A lookup trying `suffixes` (see the type's documentation) in order.
+    /// A failure is kept in `error`: the plan cannot be trusted after one.
     pub fn new(suffixes: Vec<String>) -> Result<RegistryLookup, Failure> {
         let runtime = crate::runtime()?;
         Ok(RegistryLookup {
@@ -66,32 +61,6 @@ impl RegistryLookup {
             tags: BTreeMap::new(),
             error: None,
         })
-    }
-
-    /// The suffixes searched for a range: head, the base's history, branches.
-    pub fn suffixes(
-        repo: &strata_git::Repo,
-        head: &str,
-        base: Option<&str>,
-        branch: Option<&str>,
-    ) -> Result<Vec<String>, Failure> {
-        let mut out = vec![head.chars().take(7).collect::<String>()];
-        if let Some(base) = base {
-            for c in repo
-                .commits_in_range(None, base)?
-                .into_iter()
-                .take(ANCESTORS_SEARCHED)
-            {
-                out.push(c.sha.chars().take(7).collect());
-            }
-        }
-        for b in branch.into_iter().chain(["main", "master"]) {
-            if let Some(tag) = strata_core::reference::Tag::sanitize(b) {
-                out.push(tag.as_str().to_string());
-            }
-        }
-        out.dedup();
-        Ok(out)
     }
 
     fn published(
@@ -112,13 +81,7 @@ impl RegistryLookup {
         let Some(Some(tags)) = self.tags.get(&key) else {
             return Ok(Published::Missing);
         };
-        let prefix = &plan.tag_prefix.value;
-        let wanted = self
-            .suffixes
-            .iter()
-            .map(|s| format!("{prefix}-{s}"))
-            .chain([plan.stable_tag()]);
-        for tag in wanted {
+        for tag in strata_core::plan::tag_candidates(plan, &self.suffixes) {
             if !tags.contains(&tag) {
                 continue;
             }
@@ -139,19 +102,20 @@ impl RegistryLookup {
 impl PublishedLookup for RegistryLookup {
     fn lookup(&mut self, image: &ImageSpec, plan: &PlanSpec) -> Published {
         if self.error.is_some() {
-            return Published::Unknown;
+            return Published::Missing;
         }
+        // A valid spec gives every image a valid name.
         let Some(image_name) = image.image_name.as_ref().map(|n| n.value.clone()) else {
-            return Published::Unknown;
+            return Published::Missing;
         };
         let Ok(name) = image_name.parse::<ImageName>() else {
-            return Published::Unknown;
+            return Published::Missing;
         };
         match self.published(&name, &image_name, plan) {
             Ok(p) => p,
             Err(e) => {
                 self.error = Some(e);
-                Published::Unknown
+                Published::Missing
             }
         }
     }

@@ -16,8 +16,20 @@ use strata_core::validate;
 pub enum Source<'a> {
     /// The working tree.
     WorkTree,
-    /// A commit of the repository.
-    Commit(strata_git::Snapshot<'a>),
+    /// A commit of the repository, with the revision as the user wrote it
+    /// (diagnostics name its files `REV:images/spec.yml`, as `git show`
+    /// does, since the file on disk may say something else).
+    Commit(strata_git::Snapshot<'a>, String),
+}
+
+impl Source<'_> {
+    /// How a file of the images folder is named to the user.
+    pub fn shown(&self, dir: &ImagesDir, name: &str) -> String {
+        match self {
+            Source::WorkTree => dir.display(name),
+            Source::Commit(_, rev) => format!("{rev}:{}", dir.repo_path(name)),
+        }
+    }
 }
 
 /// The images folder: where it is on disk and how paths name it in git.
@@ -68,7 +80,7 @@ fn read(source: &Source<'_>, dir: &ImagesDir, name: &str) -> Result<Option<Strin
                 Err(e) => Err(Failure::env(format!("cannot read {}: {e}", path.display()))),
             }
         }
-        Source::Commit(snapshot) => Ok(snapshot.file(&dir.repo_path(name))?),
+        Source::Commit(snapshot, _) => Ok(snapshot.file(&dir.repo_path(name))?),
     }
 }
 
@@ -79,7 +91,7 @@ pub type Found = (Diagnostic, Option<String>);
 /// (Dockerfiles), and `change_ignore.json`. Returns all diagnostics, and the
 /// stack when there is no error.
 pub fn load(source: &Source<'_>, dir: &ImagesDir) -> Result<(Option<Stack>, Vec<Found>), Failure> {
-    let spec_file = dir.display("spec.yml");
+    let spec_file = source.shown(dir, "spec.yml");
     let Some(text) = read(source, dir, "spec.yml")? else {
         return Err(Failure::input(format!(
             "no spec at {spec_file}: strata reads images/spec.yml; run it in your repository (-C DIR) or point --images-dir at the folder that holds spec.yml"
@@ -111,7 +123,7 @@ pub fn load(source: &Source<'_>, dir: &ImagesDir) -> Result<(Option<Stack>, Vec<
                 present.insert(image.name().to_string(), ());
                 if let Some(base) = dockerfile::base_of(&df) {
                     diags.extend(
-                        base_warnings(spec, image, &base, &dir.display(&name))
+                        base_warnings(spec, image, &base, &source.shown(dir, &name))
                             .into_iter()
                             .map(|d| (d, Some(df.clone()))),
                     );
@@ -126,7 +138,7 @@ pub fn load(source: &Source<'_>, dir: &ImagesDir) -> Result<(Option<Stack>, Vec<
                 .map(|d| (d, Some(text.clone()))),
         );
     }
-    let ci_file = dir.display("change_ignore.json");
+    let ci_file = source.shown(dir, "change_ignore.json");
     if let Some(ci) = read(source, dir, "change_ignore.json")? {
         match parse_change_rules(&ci, &ci_file) {
             Ok((r, warnings)) => {
@@ -224,8 +236,9 @@ pub fn load_or_fail(
     match stack {
         Some(stack) if errors == 0 => Ok(stack),
         _ => Err(Failure::input(format!(
-            "{} has {errors} error(s); run `strata validate` for the full list",
-            dir.display("spec.yml")
+            "{} has {}; run `strata validate` for the full list",
+            source.shown(dir, "spec.yml"),
+            strata_core::text::count(errors, "error")
         ))),
     }
 }

@@ -515,10 +515,15 @@ fn a_failed_build_skips_its_descendants_only_with_any_jobs() {
 
     // One image at a time gives the same results.
     let out1 = stack.out("out-jobs-1");
-    let one = stack.build(&out1, &["--jobs", "1"]);
+    let one = stack.build(&out1, &["--jobs", "1", "--format", "json"]);
     assert_eq!(one.status.code(), Some(1), "{}", describe(&one));
     let run1 = run_json(&out1);
     assert_eq!(outcomes(&run1), outcomes(&run));
+    // --format json prints the run summary, run.json's document, also when
+    // the run fails.
+    let printed: Value = serde_json::from_slice(&one.stdout)
+        .unwrap_or_else(|e| panic!("stdout is the run summary ({e}): {}", describe(&one)));
+    assert_eq!(printed, run1);
     assert!(read(&out1.join("logs/run.log")).contains("jobs=1"));
 }
 
@@ -801,7 +806,7 @@ fn a_from_without_base_tag_gets_a_validate_warning() {
     let stderr = text(&out.stderr);
     assert!(stderr.contains("kid/Dockerfile:1:1: warning"), "{stderr}");
     assert!(stderr.contains("BASE_TAG"), "{stderr}");
-    assert!(stderr.contains("1 warning(s)"), "{stderr}");
+    assert!(stderr.contains("1 warning,"), "{stderr}");
 
     // With the base arg, no warning.
     let stack = Stack::with_images("basetag", &[("base", None), ("kid", Some("base"))], &[]);
@@ -809,7 +814,7 @@ fn a_from_without_base_tag_gets_a_validate_warning() {
     let out = stack.strata().arg("validate").output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     assert!(
-        text(&out.stderr).contains("0 warning(s)"),
+        text(&out.stderr).contains("0 warnings,"),
         "{}",
         describe(&out)
     );
@@ -847,4 +852,183 @@ fn building_a_revision_again_is_all_cache_hits() {
         label(&refs["kid"], "org.opencontainers.image.revision"),
         head
     );
+}
+
+// ---------------------------------------------------------------- every tag is its commit
+
+/// `strata build ARGS --offline --no-push --out <out>` (no `--all`).
+fn build_range(stack: &Stack, out: &Path, args: &[&str]) -> Output {
+    stack
+        .strata()
+        .args(["build", "--offline", "--no-push", "--out"])
+        .arg(out)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn run_in(reference: &str, script: &str) -> String {
+    docker_ok(&["run", "--rm", reference, "sh", "-c", script])
+}
+
+#[test]
+fn head_builds_and_tests_that_commits_files_never_the_working_trees() {
+    use std::os::unix::fs::PermissionsExt;
+    let stack = Stack::with_images("head", &[("app", None)], &[("app", "COPY . /src")]);
+    stack.write("images/app/data.txt", "old\n");
+    stack.write("images/app/.dockerignore", "secret.txt\n");
+    stack.write("images/app/secret.txt", "not for the image\n");
+    stack.write("images/app/run.sh", "#!/bin/sh\necho run\n");
+    let script = stack.path("images/app/run.sh");
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::os::unix::fs::symlink("data.txt", stack.path("images/app/link")).unwrap();
+    stack.write(
+        "images/app/test/test_app.py",
+        "def test_old_data(container):\n    assert container.run_and_check('cat /src/data.txt').strip() == 'old'\n",
+    );
+    let old = stack.commit();
+    stack.write("images/app/data.txt", "new\n");
+    stack.write("images/app/.dockerignore", "\n");
+    stack.commit();
+    // Uncommitted edits too: none of them may reach the old commit's image.
+    stack.write("images/app/data.txt", "uncommitted\n");
+    stack.write(
+        "images/app/test/test_app.py",
+        "def test_fails():\n    assert False, 'the working tree test ran'\n",
+    );
+
+    let out = stack.out("out");
+    let built = build_range(&stack, &out, &["--head", &old, "--all"]);
+    assert_eq!(built.status.code(), Some(0), "{}", describe(&built));
+    let run = run_json(&out);
+    let app = result(&run, "app");
+    let reference = app["ref"].as_str().unwrap();
+    assert!(
+        reference.ends_with(&format!(":t1-{}", &old[..7])),
+        "{reference}"
+    );
+    assert_eq!(stage(app, "basic-tests")["status"], "ok", "{app:#}");
+    assert_eq!(run_in(reference, "cat /src/data.txt"), "old");
+    assert_eq!(run_in(reference, "readlink /src/link"), "data.txt");
+    assert_eq!(
+        run_in(reference, "test -x /src/run.sh && /src/run.sh"),
+        "run"
+    );
+    assert_eq!(
+        run_in(
+            reference,
+            "test -e /src/secret.txt && echo sent || echo ignored"
+        ),
+        "ignored",
+        "the old commit's .dockerignore applies"
+    );
+    assert_eq!(
+        label(reference, "org.opencontainers.image.revision"),
+        old,
+        "a commit's build is labelled with the commit, never -dirty"
+    );
+}
+
+#[test]
+fn an_offline_build_builds_a_never_built_parent_then_pins_its_local_image() {
+    let stack = Stack::with_images("pin", &[("base", None), ("child", Some("base"))], &[]);
+    stack.commit();
+    stack.write("images/child/app.txt", "1\n");
+    stack.commit();
+
+    // Reproduction: the child was built on the Dockerfile's default base
+    // (`latest`, never published by strata), not on a pinned parent.
+    let out = stack.out("first");
+    let built = build_range(&stack, &out, &[]);
+    assert_eq!(built.status.code(), Some(0), "{}", describe(&built));
+    let run = run_json(&out);
+    let base_ref = result(&run, "base")["ref"].as_str().unwrap().to_string();
+    let child_ref = result(&run, "child")["ref"].as_str().unwrap().to_string();
+    let base = run["plan"]["builds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["image"] == "base")
+        .unwrap()
+        .clone();
+    assert_eq!(base["reason"], "parent not published (needed by child)");
+    assert_eq!(
+        label(&child_ref, "org.opencontainers.image.base.name"),
+        base_ref,
+        "the child names the parent image of this run"
+    );
+
+    // The next change finds that parent in the local store and pins it.
+    stack.write("images/child/app.txt", "2\n");
+    stack.commit();
+    let plan = stack
+        .strata()
+        .args(["build", "--offline", "--dry-run", "--format", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(plan.status.code(), Some(0), "{}", describe(&plan));
+    let dry: Value = serde_json::from_slice(&plan.stdout).unwrap();
+    let scheduled = dry["schedule"].as_array().unwrap();
+    assert_eq!(scheduled.len(), 1, "{dry:#}");
+    assert_eq!(scheduled[0]["base_source"], "local", "{dry:#}");
+    let base_id = docker_ok(&["image", "inspect", "--format", "{{.Id}}", &base_ref]);
+    assert_eq!(scheduled[0]["base_image_id"], base_id.as_str());
+    let out = stack.out("second");
+    let built = build_range(&stack, &out, &[]);
+    assert_eq!(built.status.code(), Some(0), "{}", describe(&built));
+    let run = run_json(&out);
+    assert_eq!(run["images"].as_array().unwrap().len(), 1, "{run:#}");
+    let child_ref = result(&run, "child")["ref"].as_str().unwrap().to_string();
+    assert_eq!(
+        label(&child_ref, "org.opencontainers.image.base.name"),
+        base_ref
+    );
+    assert_eq!(label(&child_ref, "io.strata.base.id"), base_id);
+
+    // The pin follows the image, not the tag: re-tag the parent and the
+    // next plan pins the new image's ID.
+    docker_ok(&["tag", BASE_IMAGE, &base_ref]);
+    stack.write("images/child/app.txt", "3\n");
+    stack.commit();
+    let plan = stack
+        .strata()
+        .args(["plan", "--offline", "--format", "json"])
+        .output()
+        .unwrap();
+    let planned: Value = serde_json::from_slice(&plan.stdout).unwrap();
+    let moved_id = docker_ok(&["image", "inspect", "--format", "{{.Id}}", BASE_IMAGE]);
+    let child = planned["builds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["image"] == "child")
+        .unwrap();
+    assert_eq!(child["base_image_id"], moved_id.as_str(), "{child:#}");
+}
+
+#[test]
+fn a_dirty_tree_builds_under_dirty_tags_and_says_so_in_the_revision() {
+    let stack = Stack::with_images("dirty", &[("base", None), ("child", Some("base"))], &[]);
+    let head = stack.commit();
+    stack.write(
+        "images/child/Dockerfile",
+        &format!(
+            "ARG BASE_TAG\nFROM {}/base:${{BASE_TAG}}\nRUN echo edited >> /layers.txt\n",
+            stack.prefix
+        ),
+    );
+    let out = stack.out("out");
+    let built = build_range(&stack, &out, &[]);
+    assert_eq!(built.status.code(), Some(0), "{}", describe(&built));
+    let run = run_json(&out);
+    let child = result(&run, "child")["ref"].as_str().unwrap().to_string();
+    assert!(
+        child.ends_with(&format!(":t1-{}-dirty", &head[..7])),
+        "{child}"
+    );
+    assert_eq!(
+        label(&child, "org.opencontainers.image.revision"),
+        format!("{head}-dirty")
+    );
+    assert_eq!(run_in(&child, "tail -n1 /layers.txt"), "edited");
 }

@@ -135,11 +135,28 @@ impl Repo {
 
     /// `strata plan --offline --format json ARGS`, which must succeed.
     fn plan(&self, args: &[&str]) -> Value {
+        parents_built_before();
         let mut cmd = self.strata();
         cmd.args(["plan", "--offline", "--format", "json"])
             .args(args);
         plan_of(&mut cmd)
     }
+}
+
+/// The test stack's images under their stable tags in the local store, once
+/// per test binary: offline plans then find every parent there, so the tests
+/// below see change detection alone (`an_offline_plan_*` see the rest).
+fn parents_built_before() {
+    static TAGGED: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    TAGGED.get_or_init(|| {
+        common::tag_locally(
+            &IMAGES
+                .map(|i| format!("ghcr.io/t/{i}:2024.1-stable"))
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+        );
+    });
 }
 
 fn git_in(dir: &Path, args: &[&str]) -> String {
@@ -218,7 +235,14 @@ fn check_contract(plan: &Value) {
     keys.sort_unstable();
     assert_eq!(
         keys,
-        ["base", "builds", "changed_files", "full_rebuild", "head"],
+        [
+            "base",
+            "builds",
+            "changed_files",
+            "dirty",
+            "full_rebuild",
+            "head"
+        ],
         "{plan:#}"
     );
     assert!(is_sha(&plan["head"]), "head: {}", plan["head"]);
@@ -228,6 +252,7 @@ fn check_contract(plan: &Value) {
         plan["base"]
     );
     assert!(plan["full_rebuild"].is_boolean());
+    assert!(plan["dirty"].is_boolean());
     let files = plan["changed_files"]
         .as_array()
         .expect("changed_files array");
@@ -239,7 +264,9 @@ fn check_contract(plan: &Value) {
         assert_eq!(
             keys,
             [
+                "base_image_id",
                 "base_ref",
+                "base_source",
                 "build_args",
                 "image",
                 "parent",
@@ -255,8 +282,20 @@ fn check_contract(plan: &Value) {
             assert!(b[k].is_string(), "{k} in {b:#}");
         }
         assert!(b["rebuild"].is_boolean(), "{b:#}");
-        for k in ["parent", "base_ref"] {
+        for k in ["parent", "base_ref", "base_source", "base_image_id"] {
             assert!(b[k].is_null() || b[k].is_string(), "{k} in {b:#}");
+        }
+        // A rebuilt child is never built on an unpinned base.
+        if b["rebuild"] == true && !b["parent"].is_null() {
+            let pinned = match b["base_source"].as_str() {
+                Some("this_run") => true,
+                Some("registry") => b["base_ref"]
+                    .as_str()
+                    .is_some_and(|r| r.contains("@sha256:")),
+                Some("local") => b["base_image_id"].is_string(),
+                _ => false,
+            };
+            assert!(pinned, "a rebuilt child on an unpinned base: {b:#}");
         }
         let args = b["build_args"].as_object().expect("build_args object");
         assert!(args.values().all(Value::is_string), "{b:#}");
@@ -270,6 +309,7 @@ fn check_contract(plan: &Value) {
         );
         if b["parent"].is_null() {
             assert!(b["base_ref"].is_null(), "a root has no base_ref: {b:#}");
+            assert!(b["base_source"].is_null(), "a root has no base: {b:#}");
         }
     }
     // One entry per image per plan; a parent's entry comes before its
@@ -445,10 +485,18 @@ fn a_child_change_rebuilds_it_and_its_descendants_only() {
             ("leaf", true, "parent rebuilt (mid)"),
         ])
     );
-    // --offline: mid's parent is unchanged and not looked up, so unresolved.
+    // --offline: mid's parent is unchanged and found in the local store
+    // (under its stable tag, the last of the lookup order), pinned by ID.
     let mid = build(&plan, "mid");
-    assert!(mid["base_ref"].is_null(), "{mid:#}");
-    assert!(mid["build_args"].get("BASE_TAG").is_none(), "{mid:#}");
+    assert_eq!(mid["base_ref"], "ghcr.io/t/base:2024.1-stable", "{mid:#}");
+    assert_eq!(mid["base_source"], "local", "{mid:#}");
+    assert!(
+        mid["base_image_id"]
+            .as_str()
+            .is_some_and(|id| id.starts_with("sha256:")),
+        "{mid:#}"
+    );
+    assert_eq!(mid["build_args"]["BASE_TAG"], "2024.1-stable", "{mid:#}");
     assert_eq!(mid["build_args"]["TOOLS"], "ds");
     // leaf is built on mid of this run.
     let leaf = build(&plan, "leaf");
@@ -470,7 +518,10 @@ fn a_child_change_rebuilds_it_and_its_descendants_only() {
     let plan = repo.plan(&[]);
     assert_eq!(rebuilt(&plan), ["leaf"]);
     assert_eq!(build(&plan, "leaf")["reason"], "images/leaf/Dockerfile");
-    assert!(build(&plan, "leaf")["base_ref"].is_null());
+    assert_eq!(
+        build(&plan, "leaf")["base_ref"],
+        "ghcr.io/t/mid:2024.1-stable"
+    );
 }
 
 #[test]
@@ -981,16 +1032,46 @@ fn legacy_two_plan_spec_has_entries_per_plan() {
     assert_eq!(builds(&plan).len(), 2);
     assert!(builds(&plan).iter().all(|b| b["plan"] == "PYTHON39"));
 
-    // A change to scipy rebuilds only its PYTHON38 entry.
+    // A change to scipy rebuilds only its PYTHON38 entry, and, as no image
+    // of its parents is in the local store, them too: never an unpinned base.
     repo.write("images/scipy-ml-notebook/env.yml", "deps: []\n");
     repo.commit("scipy deps");
     let plan = repo.plan(&[]);
-    let rebuilt: Vec<(&str, &str)> = builds(&plan)
+    let rebuilt: Vec<(&str, &str, &str)> = builds(&plan)
         .iter()
         .filter(|b| b["rebuild"] == true)
-        .map(|b| (b["plan"].as_str().unwrap(), b["image"].as_str().unwrap()))
+        .map(|b| {
+            (
+                b["plan"].as_str().unwrap(),
+                b["image"].as_str().unwrap(),
+                b["reason"].as_str().unwrap(),
+            )
+        })
         .collect();
-    assert_eq!(rebuilt, [("PYTHON38", "scipy-ml-notebook")]);
+    assert_eq!(
+        rebuilt,
+        [
+            (
+                "PYTHON38",
+                "datahub-base-notebook",
+                "parent not published (needed by datascience-notebook)"
+            ),
+            (
+                "PYTHON38",
+                "datascience-notebook",
+                "parent not published (needed by scipy-ml-notebook)"
+            ),
+            (
+                "PYTHON38",
+                "scipy-ml-notebook",
+                "images/scipy-ml-notebook/env.yml"
+            ),
+        ]
+    );
+    assert_eq!(
+        build_in(&plan, "scipy-ml-notebook", "PYTHON38")["base_source"],
+        "this_run"
+    );
     assert_eq!(builds(&plan).len(), 5);
 }
 
@@ -1342,5 +1423,287 @@ fn the_example_stack_validates_and_plans() {
         builds(&plan)
             .iter()
             .all(|b| b["rebuild"] == true && b["reason"] == "--all")
+    );
+}
+
+#[test]
+fn diagnostics_about_a_commit_name_the_file_as_rev_colon_path() {
+    let repo = Repo::stack();
+    let good = repo.git(&["rev-parse", "HEAD"]);
+    repo.write(
+        "images/spec.yml",
+        &SPEC.replace("images:\n", "images:\n  broken: [\n"),
+    );
+    repo.commit("break the spec");
+    // The working tree is fixed again: the error is in the commit only.
+    repo.write("images/spec.yml", SPEC);
+    let out = run(repo.strata().args(["plan", "--offline", "--head", "HEAD"]));
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("HEAD:images/spec.yml:"),
+        "the diagnostic names the commit's file: {}",
+        out.stderr
+    );
+    assert!(
+        !out.stderr
+            .contains(&repo.path("images/spec.yml").display().to_string()),
+        "not the file on disk: {}",
+        out.stderr
+    );
+    let out = run(repo.strata().args(["plan", "--offline", "--head", &good]));
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+}
+
+#[test]
+fn a_non_boolean_flag_is_a_warning_and_the_commit_plans() {
+    let repo = Repo::stack();
+    let spec = SPEC.replace(
+        "    depend_on: base\n",
+        "    depend_on: base\n    integration_tests: TORCH_AUD_VER\n",
+    );
+    assert_ne!(spec, SPEC, "the fixture has a depend_on line");
+    repo.write("images/spec.yml", &spec);
+    repo.commit("a flag written as text");
+    let out = run(repo
+        .strata()
+        .args(["plan", "--offline", "--format", "json"]));
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(out.stderr.contains("warning"), "{}", out.stderr);
+    assert!(out.stderr.contains("'TORCH_AUD_VER'"), "{}", out.stderr);
+    assert!(out.stderr.contains("read as true"), "{}", out.stderr);
+    assert!(out.stderr.contains("write true or false"), "{}", out.stderr);
+}
+
+#[test]
+fn counts_read_right_in_the_singular() {
+    let repo = Repo::stack();
+    repo.write("images/side/x", "x\n");
+    repo.commit("one file");
+    let out = run(repo
+        .strata()
+        .args(["plan", "--offline", "--base", "HEAD~1"]));
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(
+        out.stdout
+            .contains("1 of 4 builds rebuilds; 1 changed file in "),
+        "{}",
+        out.stdout
+    );
+    repo.write("images/side/y", "y\n");
+    repo.write("images/leaf/y", "y\n");
+    repo.commit("two files");
+    let out = run(repo
+        .strata()
+        .args(["plan", "--offline", "--base", "HEAD~1"]));
+    assert!(
+        out.stdout
+            .contains("2 of 4 builds rebuild; 2 changed files in "),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn graph_and_dry_run_speak_json() {
+    let repo = Repo::stack();
+    repo.write("images/mid/x", "x\n");
+    repo.commit("mid");
+    let out =
+        run(repo
+            .strata()
+            .args(["graph", "--format", "json", "--base", "HEAD~1", "--offline"]));
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let graph: Value = serde_json::from_str(&out.stdout).expect("graph JSON");
+    let images = graph["images"].as_array().expect("images");
+    assert_eq!(images.len(), IMAGES.len());
+    for (parent, child) in EDGES {
+        let entry = images.iter().find(|i| i["image"] == child).unwrap();
+        assert_eq!(entry["parent"], parent, "{graph}");
+    }
+    let rebuilt: Vec<&str> = images
+        .iter()
+        .filter(|i| !i["rebuild"].as_array().unwrap().is_empty())
+        .map(|i| i["image"].as_str().unwrap())
+        .collect();
+    assert_eq!(rebuilt, ["mid", "leaf"], "{graph}");
+
+    let out = run(repo.strata().args([
+        "build",
+        "--dry-run",
+        "--offline",
+        "--format",
+        "json",
+        "--base",
+        "HEAD~1",
+    ]));
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let dry: Value = serde_json::from_str(&out.stdout).expect("dry-run JSON");
+    assert_eq!(dry["dry_run"], true);
+    let schedule = dry["schedule"].as_array().expect("schedule");
+    let order: Vec<&str> = schedule
+        .iter()
+        .map(|s| s["image"].as_str().unwrap())
+        .collect();
+    assert!(order.contains(&"mid") && order.contains(&"leaf"), "{dry}");
+    let leaf = schedule.iter().find(|s| s["image"] == "leaf").unwrap();
+    assert_eq!(leaf["after"], "mid", "{dry}");
+    assert_eq!(leaf["level"], 1, "{dry}");
+    assert!(leaf["ref"].as_str().unwrap().starts_with("ghcr.io/t/leaf:"));
+}
+
+// ---------------------------------------------------------------- the working tree
+
+#[test]
+fn uncommitted_edits_are_changes_with_their_own_reasons_and_dirty_tags() {
+    let repo = Repo::stack_files(r#"{"ChangeIgnore": [], "BuildAll": []}"#);
+    repo.commit("first");
+    repo.write("images/side/more.txt", "committed\n");
+    let head = repo.commit("side");
+    // Reproduction: an edited Dockerfile was not rebuilt, an edited build
+    // arg showed in build_args while the image stayed unchanged.
+    repo.write(
+        "images/leaf/Dockerfile",
+        &(dockerfile("leaf") + "RUN echo edited\n"),
+    );
+    repo.write("images/spec.yml", &SPEC.replace("TOOLS: ds", "TOOLS: ml"));
+    std::fs::remove_file(repo.path("images/base/test/test_base.py")).unwrap();
+    repo.write("images/side/new.txt", "untracked\n");
+    repo.write(".gitignore", "*.log\n");
+    repo.write("images/side/build.log", "ignored\n");
+    repo.write("README.md", "outside the images folder\n");
+    let plan = repo.plan(&[]);
+    assert_eq!(plan["dirty"], true);
+    assert_eq!(plan["head"], head.as_str());
+    assert_eq!(
+        plan["changed_files"],
+        serde_json::json!([
+            "images/base/test/test_base.py",
+            "images/leaf/Dockerfile",
+            "images/side/more.txt",
+            "images/side/new.txt",
+            "images/spec.yml"
+        ])
+    );
+    assert_eq!(
+        summary(&plan),
+        expect(&[
+            (
+                "base",
+                true,
+                "images/base/test/test_base.py (deleted, uncommitted)"
+            ),
+            ("mid", true, "spec.yml: build_args of mid changed"),
+            ("side", true, "images/side/more.txt"),
+            (
+                "leaf",
+                true,
+                "images/leaf/Dockerfile (modified, uncommitted)"
+            ),
+        ])
+    );
+    for b in builds(&plan) {
+        let tag = format!("2024.1-{}-dirty", short(&head));
+        assert_eq!(b["tag"], tag.as_str(), "{b:#}");
+    }
+    assert_eq!(build(&plan, "mid")["build_args"]["TOOLS"], "ml");
+
+    // An untracked file alone makes its image (and the tags) dirty.
+    repo.git(&["checkout", "--", "."]);
+    std::fs::remove_file(repo.path("images/side/build.log")).unwrap();
+    let plan = repo.plan(&["--tag-suffix", "branch"]);
+    assert_eq!(
+        summary(&plan)
+            .into_iter()
+            .filter(|(_, rebuilt, _)| *rebuilt)
+            .collect::<Vec<_>>(),
+        expect(&[("side", true, "images/side/more.txt"),]),
+        "the untracked new.txt comes after the committed more.txt"
+    );
+    assert_eq!(build(&plan, "side")["tag"], "2024.1-main-dirty");
+
+    // A commit's plan (--head) never reads the working tree.
+    let plan = repo.plan(&["--head", "HEAD"]);
+    assert_eq!(plan["dirty"], false);
+    assert_eq!(
+        build(&plan, "side")["tag"],
+        format!("2024.1-{}", short(&head))
+    );
+
+    // Clean again: no -dirty.
+    std::fs::remove_file(repo.path("images/side/new.txt")).unwrap();
+    let plan = repo.plan(&[]);
+    assert_eq!(plan["dirty"], false);
+    assert_eq!(
+        build(&plan, "side")["tag"],
+        format!("2024.1-{}", short(&head))
+    );
+}
+
+#[test]
+fn push_refuses_a_dirty_tree_naming_the_files_unless_allowed() {
+    let repo = Repo::stack();
+    repo.write("images/mid/Dockerfile", &(dockerfile("mid") + "RUN true\n"));
+    repo.write("images/side/new.txt", "untracked\n");
+    parents_built_before();
+    let out = run(repo
+        .strata()
+        .args(["build", "--offline", "--push", "--dry-run"]));
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("images/mid/Dockerfile (modified)")
+            && out.stderr.contains("images/side/new.txt (untracked)")
+            && out.stderr.contains("--allow-dirty"),
+        "{}",
+        out.stderr
+    );
+    let out =
+        run(repo
+            .strata()
+            .args(["build", "--offline", "--push", "--allow-dirty", "--dry-run"]));
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(out.stdout.contains("-dirty"), "{}", out.stdout);
+    // Without --push, a dirty tree builds (locally, tagged -dirty).
+    let out = run(repo.strata().args(["build", "--offline", "--dry-run"]));
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+}
+
+#[test]
+fn an_offline_plan_builds_a_parent_found_nowhere_and_says_where_each_base_is() {
+    let repo = Repo::stack();
+    // Image names no other test tags locally.
+    repo.write(
+        "images/spec.yml",
+        &SPEC.replace("ghcr.io/t/", "ghcr.io/offline-nowhere/"),
+    );
+    for image in IMAGES {
+        repo.write(
+            &format!("images/{image}/Dockerfile"),
+            &dockerfile(image).replace("ghcr.io/t/", "ghcr.io/offline-nowhere/"),
+        );
+    }
+    repo.commit("own names");
+    repo.write("images/leaf/app.py", "print('hi')\n");
+    repo.commit("change leaf");
+    let plan = repo.plan(&[]);
+    assert_eq!(
+        summary(&plan),
+        expect(&[
+            ("base", true, "parent not published (needed by mid)"),
+            ("mid", true, "parent not published (needed by leaf)"),
+            ("side", true, "parent rebuilt (base)"),
+            ("leaf", true, "images/leaf/app.py"),
+        ])
+    );
+    let leaf = build(&plan, "leaf");
+    assert_eq!(leaf["base_source"], "this_run");
+    assert_eq!(leaf["base_ref"], build(&plan, "mid")["ref"]);
+    let out = run(repo.strata().args(["plan", "--offline"]));
+    assert!(out.stdout.contains("BASE"), "{}", out.stdout);
+    assert!(out.stdout.contains("built in this run"), "{}", out.stdout);
+    let out = run(repo.strata().args(["build", "--offline", "--dry-run"]));
+    assert!(
+        out.stdout.contains("leaf [default]") && out.stdout.contains("after mid"),
+        "{}",
+        out.stdout
     );
 }

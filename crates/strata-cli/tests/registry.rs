@@ -710,6 +710,33 @@ fn build_push_then_rebuild_one_then_promote_and_wiki() {
     );
     let (home_again, stable_again) = write_wiki();
     assert_eq!(home_again, home, "a second wiki run changed Home.md");
+    // In JSON, wiki says which pages it wrote, each of them there.
+    let json = stack
+        .strata()
+        .args(["--format", "json", "wiki", "--from"])
+        .arg(&out2)
+        .arg("--out")
+        .arg(&wiki)
+        .output()
+        .unwrap();
+    expect_code(&json, 0);
+    let doc: serde_json::Value = serde_json::from_slice(&json.stdout)
+        .unwrap_or_else(|e| panic!("wiki --format json: {e}\n{}", describe(&json)));
+    assert_eq!(doc["out"], wiki.display().to_string());
+    let pages: Vec<&str> = doc["pages"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no pages in {doc}"))
+        .iter()
+        .filter_map(|p| p.as_str())
+        .collect();
+    assert!(
+        pages.iter().any(|p| p.ends_with("Home.md"))
+            && pages.iter().any(|p| p.ends_with("Stable_Tag.md")),
+        "{doc}"
+    );
+    for page in &pages {
+        assert!(Path::new(page).is_file(), "{page} listed but not written");
+    }
     assert_eq!(
         stable_again, stable_page,
         "a second wiki run changed Stable_Tag.md"
@@ -752,6 +779,28 @@ fn build_push_then_rebuild_one_then_promote_and_wiki() {
         expect_code(&wrong, 2);
     }
     assert_eq!(client.snapshot(&names), before);
+}
+
+/// A registry nobody answers on: promote says so and exits 3 (the
+/// environment), not 1 (a failed promotion), and moves nothing.
+#[test]
+fn promote_to_an_unreachable_registry_exits_3() {
+    // Port 9 (discard) on loopback: nothing listens, the connection is refused.
+    let stack = Stack::new("127.0.0.1:9", "unreachable", 1);
+    let out = stack
+        .strata()
+        .args([
+            "promote",
+            "--from",
+            &format!("{PREFIX}-abc1234"),
+            "--to",
+            "stable",
+        ])
+        .output()
+        .unwrap();
+    expect_code(&out, 3);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("127.0.0.1:9"), "{}", describe(&out));
 }
 
 /// A parent that was never published is built too, even when unchanged.
@@ -962,6 +1011,15 @@ fn push_retries_after_dropped_connections() {
         }
     });
     let stack = Stack::new(&proxy.host(), "dropped", 1);
+    // No look-up of a previous build for cache: the dropped connections are
+    // the push's.
+    stack.write(
+        "images/spec.yml",
+        &std::fs::read_to_string(stack.dir.join("images/spec.yml"))
+            .unwrap()
+            .replace("    image_name:", "    prepull: false\n    image_name:"),
+    );
+    stack.commit("no prepull");
     let work = tempfile::tempdir().unwrap();
     let out_dir = work.path().join("out");
     let out = stack.build_push(&out_dir);

@@ -200,6 +200,15 @@ pub enum Reason {
         /// The changed path.
         path: String,
     },
+    /// A file of the image's folder has uncommitted changes (the first
+    /// such path): the plan is of the working tree.
+    Uncommitted {
+        /// The path.
+        path: String,
+        /// How it differs from the head commit: `modified`, `deleted` or
+        /// `untracked`.
+        change: String,
+    },
     /// The image's spec entry (or its plan) changed.
     SpecChanged {
         /// What changed, e.g. `build_args`.
@@ -242,6 +251,7 @@ impl fmt::Display for Reason {
             Reason::FullRebuildBranch { branch } => write!(f, "full-rebuild branch {branch}"),
             Reason::BuildAll { path, .. } => write!(f, "build-all: {path}"),
             Reason::Changed { path } => write!(f, "{path}"),
+            Reason::Uncommitted { path, change } => write!(f, "{path} ({change}, uncommitted)"),
             Reason::SpecChanged { what } => write!(f, "spec.yml: {what}"),
             Reason::ParentRebuilt { parent } => write!(f, "parent rebuilt ({parent})"),
             Reason::NotPublished { child } => write!(f, "parent not published (needed by {child})"),
@@ -270,8 +280,13 @@ pub struct Commit {
 pub struct ChangeSet<'a> {
     /// The images folder relative to the repository root (`images`).
     pub images_dir: &'a str,
-    /// Changed paths, relative to the repository root (both sides of renames).
+    /// Changed paths, relative to the repository root (both sides of
+    /// renames): those of the range, and the uncommitted ones.
     pub paths: &'a [String],
+    /// The paths of `paths` that are uncommitted changes of the working
+    /// tree, with how they differ from the head commit (`modified`,
+    /// `deleted`, `untracked`).
+    pub uncommitted: &'a BTreeMap<String, String>,
     /// The commits of the range.
     pub commits: &'a [Commit],
     /// The ChangeIgnore/BuildAll rules.
@@ -345,7 +360,13 @@ pub fn detect(spec: &Spec, set: &ChangeSet<'_>) -> Detected {
                 if image.in_plan(&plan.name.value) {
                     out.direct
                         .entry((first.to_string(), plan.name.value.clone()))
-                        .or_insert_with(|| Reason::Changed { path: path.clone() });
+                        .or_insert_with(|| match set.uncommitted.get(path) {
+                            Some(change) => Reason::Uncommitted {
+                                path: path.clone(),
+                                change: change.clone(),
+                            },
+                            None => Reason::Changed { path: path.clone() },
+                        });
                 }
             }
         }
@@ -464,6 +485,7 @@ mod tests {
         let set = ChangeSet {
             images_dir: "images",
             paths: &paths,
+            uncommitted: &BTreeMap::new(),
             commits: &commits,
             rules,
             old_spec: old,

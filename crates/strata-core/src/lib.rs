@@ -13,5 +13,6 @@ pub mod graph;
 pub mod plan;
 pub mod reference;
 pub mod spec;
+pub mod text;
 pub mod validate;
 pub mod yaml;

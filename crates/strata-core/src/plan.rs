@@ -12,15 +12,42 @@ use std::collections::BTreeMap;
 /// other: the seed layout's convention.
 pub const DEFAULT_BASE_ARG: &str = "BASE_TAG";
 
-/// Where the published image of an unchanged parent stands.
+/// Where the image of an unchanged parent stands, to build a child on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Published {
-    /// Published at this reference (pinned by digest where known).
+    /// Published at this reference, pinned by digest
+    /// (`name:tag@sha256:…`).
     At(String),
-    /// Nothing is published for this image and plan.
+    /// Offline: an image of the local store at `reference` (`name:tag`),
+    /// pinned by its image ID.
+    Local {
+        /// The local reference.
+        reference: String,
+        /// Its image ID (`sha256:…`).
+        id: String,
+    },
+    /// Nothing is published (or, offline, in the local store) for this
+    /// image and plan, or the lookup could not tell: a child is never built
+    /// on an unpinned base, so the parent is built in the same run.
     Missing,
-    /// Not looked up (offline).
-    Unknown,
+}
+
+/// The suffix added to every tag of a plan of a working tree with
+/// uncommitted changes: such images are never mistaken for a commit's.
+pub const DIRTY_SUFFIX: &str = "-dirty";
+
+/// The tags where an image's most recent build for a plan is looked for,
+/// in order, the first found winning: `<prefix>-<suffix>` for each of
+/// `suffixes` (the head's and its ancestors' short hashes, newest first,
+/// then branch names: see the CLI's lookups), then the plan's stable tag.
+/// The registry and the local store are searched in this same order.
+pub fn tag_candidates(plan: &PlanSpec, suffixes: &[String]) -> Vec<String> {
+    let prefix = &plan.tag_prefix.value;
+    suffixes
+        .iter()
+        .map(|s| format!("{prefix}-{s}"))
+        .chain([plan.stable_tag()])
+        .collect()
 }
 
 /// Looks up an image's most recent published reference for a plan. The
@@ -28,16 +55,6 @@ pub enum Published {
 pub trait PublishedLookup {
     /// The published reference of `image` for `plan`.
     fn lookup(&mut self, image: &ImageSpec, plan: &PlanSpec) -> Published;
-}
-
-/// A lookup that knows nothing: `--offline`.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Offline;
-
-impl PublishedLookup for Offline {
-    fn lookup(&mut self, _: &ImageSpec, _: &PlanSpec) -> Published {
-        Published::Unknown
-    }
 }
 
 /// How the tag suffix is chosen.
@@ -70,9 +87,12 @@ pub enum SuffixError {
     BadHash(String),
 }
 
-/// Picks the tag suffix and checks that no plan's tag made with it is a
-/// promotion tag (`<prefix>-stable`, or `stable`).
-pub fn tag_suffix(spec: &Spec, source: &SuffixSource) -> Result<String, SuffixError> {
+/// Picks the tag suffix (ending in [`DIRTY_SUFFIX`] when `dirty`: the
+/// plan is of a working tree with uncommitted changes) and checks that no
+/// plan's tag made with it is a promotion tag (`<prefix>-stable`, or
+/// `stable`).
+pub fn tag_suffix(spec: &Spec, source: &SuffixSource, dirty: bool) -> Result<String, SuffixError> {
+    let marker = if dirty { DIRTY_SUFFIX } else { "" };
     let suffix = match source {
         SuffixSource::Hash(sha) => {
             if sha.len() < 7 || !sha.chars().all(|c| c.is_ascii_hexdigit()) {
@@ -87,7 +107,7 @@ pub fn tag_suffix(spec: &Spec, source: &SuffixSource) -> Result<String, SuffixEr
             let room = spec
                 .plans
                 .iter()
-                .map(|p| MAX_TAG_LEN.saturating_sub(p.tag_prefix.value.len() + 1))
+                .map(|p| MAX_TAG_LEN.saturating_sub(p.tag_prefix.value.len() + 1 + marker.len()))
                 .min()
                 .unwrap_or(MAX_TAG_LEN);
             if room == 0 {
@@ -96,7 +116,7 @@ pub fn tag_suffix(spec: &Spec, source: &SuffixSource) -> Result<String, SuffixEr
             // A sanitized tag is ASCII, so byte slicing is safe.
             tag.as_str()[..tag.as_str().len().min(room)].to_string()
         }
-    };
+    } + marker;
     for plan in &spec.plans {
         let tag = format!("{}-{suffix}", plan.tag_prefix.value);
         let promotion = spec.plans.iter().any(|p| p.stable_tag() == tag)
@@ -127,12 +147,41 @@ pub struct Build {
     pub reference: String,
     /// The parent's key.
     pub parent: Option<String>,
-    /// What the image is built on: the parent's ref in this run, or its
-    /// published ref; `None` for roots and when unresolved (offline).
+    /// What the image is built on: the parent's ref in this run, its
+    /// published ref (pinned by digest) or, offline, a local image (pinned
+    /// by `base_image_id`); `None` for roots.
     pub base_ref: Option<String>,
+    /// Where `base_ref` comes from; `None` for roots.
+    pub base_source: Option<BaseSource>,
+    /// The local image ID the base is pinned to, when `base_source` is
+    /// `local`: the build fails rather than use another image.
+    pub base_image_id: Option<String>,
     /// The build args strata passes (spec, plan and `--build-arg`, and the
     /// base arg when known); Dockerfile defaults apply beneath them.
     pub build_args: BTreeMap<String, String>,
+}
+
+/// Where a child's base comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BaseSource {
+    /// The parent is built in the same run.
+    ThisRun,
+    /// The parent's published image, pinned by digest.
+    Registry,
+    /// Offline: an image of the local store, pinned by image ID.
+    Local,
+}
+
+impl BaseSource {
+    /// How the plan's text output says it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            BaseSource::ThisRun => "built in this run",
+            BaseSource::Registry => "published",
+            BaseSource::Local => "local image",
+        }
+    }
 }
 
 /// The plan for a range: the JSON contract of `strata plan --format json`.
@@ -144,8 +193,11 @@ pub struct Plan {
     pub base: Option<String>,
     /// Whether every image is rebuilt.
     pub full_rebuild: bool,
-    /// The changed paths of the range.
+    /// The changed paths of the range, and the uncommitted ones.
     pub changed_files: Vec<String>,
+    /// Whether the plan is of a working tree with uncommitted changes under
+    /// the images folder (its tags end in `-dirty`).
+    pub dirty: bool,
     /// One entry per image per plan, plans in spec order, parents first.
     pub builds: Vec<Build>,
 }
@@ -173,6 +225,9 @@ pub struct PlanOptions {
     pub base: Option<String>,
     /// The changed paths, as reported.
     pub changed_files: Vec<String>,
+    /// Whether the working tree has uncommitted changes under the images
+    /// folder.
+    pub dirty: bool,
     /// The tag suffix (see [`tag_suffix`]).
     pub suffix: String,
     /// Only this plan, when set.
@@ -220,7 +275,7 @@ pub fn plan(
                     .entry(p)
                     .or_insert_with(|| published.lookup(&spec.images[p], plan))
                     .clone();
-                if found == Published::Missing && !needed.contains_key(&p) {
+                if matches!(found, Published::Missing) && !needed.contains_key(&p) {
                     needed.insert(p, spec.images[i].name().to_string());
                     grew = true;
                 }
@@ -235,16 +290,25 @@ pub fn plan(
             let parent = graph.parent(i);
             let reason = reasons.get(&i).cloned().unwrap_or(Reason::Unchanged);
             let rebuild = reason != Reason::Unchanged;
-            let base_ref = parent.and_then(|p| {
-                if is_rebuilt(&reasons, p) {
-                    Some(reference_of(&spec.images[p], &tag))
-                } else {
-                    match lookups.get(&p) {
-                        Some(Published::At(r)) => Some(r.clone()),
-                        _ => None,
-                    }
-                }
-            });
+            // An unchanged child of an unchanged parent is not built, so
+            // its parent is looked up only to report where it stands.
+            let (base_ref, base_source, base_image_id) = match parent {
+                None => (None, None, None),
+                Some(p) if is_rebuilt(&reasons, p) => (
+                    Some(reference_of(&spec.images[p], &tag)),
+                    Some(BaseSource::ThisRun),
+                    None,
+                ),
+                Some(p) => match lookups.get(&p) {
+                    Some(Published::At(r)) => (Some(r.clone()), Some(BaseSource::Registry), None),
+                    Some(Published::Local { reference, id }) => (
+                        Some(reference.clone()),
+                        Some(BaseSource::Local),
+                        Some(id.clone()),
+                    ),
+                    _ => (None, None, None),
+                },
+            };
             let mut build_args = image.build_args.clone();
             if let Some(args) = image.plan_args.get(plan_name) {
                 build_args.extend(args.value.clone());
@@ -274,6 +338,8 @@ pub fn plan(
                 reference: reference_of(image, &tag),
                 parent: parent.map(|p| spec.images[p].name().to_string()),
                 base_ref,
+                base_source,
+                base_image_id,
                 build_args,
             });
         }
@@ -283,6 +349,7 @@ pub fn plan(
         base: options.base.clone(),
         full_rebuild: detected.full.is_some(),
         changed_files: options.changed_files.clone(),
+        dirty: options.dirty,
         builds,
     }
 }
@@ -391,6 +458,7 @@ tag: {prefix: '2024.1'}
         let set = ChangeSet {
             images_dir: "images",
             paths: &paths,
+            uncommitted: &BTreeMap::new(),
             commits: &commits,
             rules: &rules,
             old_spec: None,
@@ -462,17 +530,48 @@ tag: {prefix: '2024.1'}
     }
 
     #[test]
-    fn offline_plans_leave_base_refs_unresolved() {
-        let p = make(STACK, &["images/side/x"], &mut Offline);
+    fn a_local_image_of_the_parent_pins_the_child_by_image_id() {
+        let mut lookup = Map(
+            BTreeMap::from([(
+                "root".into(),
+                Published::Local {
+                    reference: "ghcr.io/o/root:2024.1-abcdef0".into(),
+                    id: "sha256:1111".into(),
+                },
+            )]),
+            vec![],
+        );
+        let p = make(STACK, &["images/side/x"], &mut lookup);
         let side = p.build("side", "default").unwrap();
         assert!(side.rebuild);
-        assert_eq!(side.base_ref, None);
-        assert!(!side.build_args.contains_key("BASE_TAG"));
+        assert!(!p.build("root", "default").unwrap().rebuild);
+        assert_eq!(
+            side.base_ref.as_deref(),
+            Some("ghcr.io/o/root:2024.1-abcdef0")
+        );
+        assert_eq!(side.base_source, Some(BaseSource::Local));
+        assert_eq!(side.base_image_id.as_deref(), Some("sha256:1111"));
+        assert_eq!(side.build_args["BASE_TAG"], "2024.1-abcdef0");
         assert!(
-            side.build_args.is_empty(),
+            !side.build_args.contains_key("PY"),
             "a parent's args are not inherited: {:?}",
             side.build_args
         );
+    }
+
+    #[test]
+    fn with_no_image_of_the_parent_anywhere_the_parent_is_built_in_the_same_run() {
+        let p = make(STACK, &["images/side/x"], &mut Map(BTreeMap::new(), vec![]));
+        let root = p.build("root", "default").unwrap();
+        assert_eq!(
+            root.reason.to_string(),
+            "parent not published (needed by side)"
+        );
+        let side = p.build("side", "default").unwrap();
+        assert_eq!(side.base_source, Some(BaseSource::ThisRun));
+        assert_eq!(side.base_ref.as_deref(), Some(root.reference.as_str()));
+        assert_eq!(side.build_args["BASE_TAG"], root.tag);
+        assert_eq!(root.base_source, None);
     }
 
     #[test]
@@ -481,7 +580,7 @@ tag: {prefix: '2024.1'}
         let p = make(
             text,
             &["images/datahub-base-notebook/Dockerfile"],
-            &mut Offline,
+            &mut Map(BTreeMap::new(), vec![]),
         );
         let got: Vec<_> = p
             .builds
@@ -546,7 +645,13 @@ tag: {prefix: '2024.1'}
             "side".into(),
             crate::dockerfile::base_of("FROM ghcr.io/o/root:fixed\n").unwrap(),
         );
-        let p = plan(&spec, &graph, &detected, &options, &mut Offline);
+        let p = plan(
+            &spec,
+            &graph,
+            &detected,
+            &options,
+            &mut Map(BTreeMap::new(), vec![]),
+        );
         assert!(p.full_rebuild);
         assert_eq!(p.build("root", "default").unwrap().build_args["PY"], "3.12");
         assert_eq!(
@@ -562,33 +667,38 @@ tag: {prefix: '2024.1'}
     fn suffixes_never_make_promotion_tags() {
         let spec = spec::parse(STACK, "spec.yml").spec.unwrap();
         assert_eq!(
-            tag_suffix(&spec, &SuffixSource::Hash("ABCDEF0123".into())).unwrap(),
+            tag_suffix(&spec, &SuffixSource::Hash("ABCDEF0123".into()), false).unwrap(),
             "abcdef0"
         );
         assert_eq!(
-            tag_suffix(&spec, &SuffixSource::Branch("feature/New thing".into())).unwrap(),
+            tag_suffix(
+                &spec,
+                &SuffixSource::Branch("feature/New thing".into()),
+                false
+            )
+            .unwrap(),
             "feature-New-thing"
         );
         assert!(matches!(
-            tag_suffix(&spec, &SuffixSource::Branch("stable".into())),
+            tag_suffix(&spec, &SuffixSource::Branch("stable".into()), false),
             Err(SuffixError::PromotionTag { .. })
         ));
         assert!(matches!(
-            tag_suffix(&spec, &SuffixSource::Branch("///".into())),
+            tag_suffix(&spec, &SuffixSource::Branch("///".into()), false),
             Err(SuffixError::Unusable(_)) | Err(SuffixError::PromotionTag { .. })
         ));
-        assert!(tag_suffix(&spec, &SuffixSource::Hash("zz".into())).is_err());
+        assert!(tag_suffix(&spec, &SuffixSource::Hash("zz".into()), false).is_err());
     }
 
     #[test]
     fn long_branch_names_still_make_valid_tags() {
         let spec = spec::parse(STACK, "spec.yml").spec.unwrap();
-        let suffix = tag_suffix(&spec, &SuffixSource::Branch("b".repeat(200))).unwrap();
+        let suffix = tag_suffix(&spec, &SuffixSource::Branch("b".repeat(200)), false).unwrap();
         let tag = format!("2024.1-{suffix}");
         assert_eq!(tag.len(), MAX_TAG_LEN);
         assert!(tag.parse::<Tag>().is_ok(), "{tag}");
         assert_eq!(
-            tag_suffix(&spec, &SuffixSource::Branch("main".into())).unwrap(),
+            tag_suffix(&spec, &SuffixSource::Branch("main".into()), false).unwrap(),
             "main"
         );
     }

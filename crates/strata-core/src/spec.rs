@@ -85,7 +85,8 @@ pub struct ImageSpec {
     pub basic_tests: bool,
     /// Reclaim engine space after this image.
     pub prune: bool,
-    /// The build may pull the previous published tag as cache.
+    /// The build may pull the previous published tag as cache (default
+    /// true, as in the pipeline strata replaces).
     pub prepull: bool,
 }
 
@@ -341,17 +342,47 @@ impl Reader<'_> {
         }
     }
 
+    /// A true/false flag. The pipeline strata replaces read a flag with
+    /// Python's truthiness, and real specs hold values like
+    /// `integration_tests: TORCH_AUD_VER` and `prepull: false -- uncomment
+    /// to disable`: refusing them would leave whole commits unplannable, so
+    /// they are read as that pipeline read them (any non-empty text is true;
+    /// empty, `0` and `0.0` are false), with a warning quoting the value.
     fn flag(&mut self, node: &Node, what: &str) -> bool {
-        match node.as_scalar() {
-            Some("true" | "True" | "TRUE" | "yes" | "Yes" | "on") => true,
-            Some("false" | "False" | "FALSE" | "no" | "No" | "off") => false,
+        let text = match &node.value {
+            _ if node.is_null() => None,
+            Value::Scalar { text, .. } => Some(text.as_str()),
             _ => {
                 self.error(
                     node.pos,
-                    format!("{what} must be true or false, found {}", describe(node)),
-                    None,
+                    format!("{what} must be true or false, found {}", node.kind()),
+                    Some("write true or false".into()),
                 );
-                false
+                return false;
+            }
+        };
+        match text {
+            Some("true" | "True" | "TRUE" | "yes" | "Yes" | "YES" | "on" | "On" | "ON") => true,
+            Some("false" | "False" | "FALSE" | "no" | "No" | "NO" | "off" | "Off" | "OFF") => false,
+            other => {
+                let read = other.is_some_and(|t| !t.is_empty() && t != "0" && t != "0.0");
+                let shown = other.map_or_else(|| "empty".to_string(), |t| format!("'{t}'"));
+                self.diags.push(
+                    Diagnostic::warning(
+                        self.file,
+                        Some(node.pos),
+                        format!(
+                            "{what} is {shown}, not true or false: read as {read}, as the older pipeline read it ({})",
+                            if read {
+                                "any non-empty text is true"
+                            } else {
+                                "empty, 0 and 0.0 are false"
+                            }
+                        ),
+                    )
+                    .with_help("write true or false"),
+                );
+                read
             }
         }
     }
@@ -531,7 +562,8 @@ impl Reader<'_> {
             integration_tests: false,
             basic_tests: true,
             prune: false,
-            prepull: false,
+            // The older pipeline pulls previous tags unless told not to.
+            prepull: true,
         };
         let name = image.key.value.clone();
         let what = |field: &str| format!("{field} of image '{name}'");
@@ -711,13 +743,6 @@ impl Reader<'_> {
     }
 }
 
-fn describe(node: &Node) -> String {
-    match node.as_scalar() {
-        Some(t) if !node.is_null() => format!("'{t}'"),
-        _ => node.kind().to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -750,7 +775,8 @@ mod tests {
         assert_eq!(s.plans[0].tag_prefix.value, "2026.3");
         let rstudio = s.image("rstudio-notebook").unwrap();
         assert_eq!(rstudio.parent(), Some("datascience-notebook"));
-        assert!(rstudio.integration_tests && rstudio.prune && !rstudio.prepull);
+        // prepull is unset: true, as the older pipeline defaults it.
+        assert!(rstudio.integration_tests && rstudio.prune && rstudio.prepull);
         let root = s.image("datascience-notebook").unwrap();
         assert_eq!(root.build_args["PY_VER_SHORT"], "3.11");
         assert_eq!(
@@ -821,7 +847,7 @@ mod tests {
 
     #[test]
     fn shape_errors_are_all_reported_with_positions() {
-        let text = "images:\n  a:\n    image_name: [x]\n    build_args: {K: [1, 2]}\n    prune: maybe\n  b: {}\ntag: {prefix: '1'}\n";
+        let text = "images:\n  a:\n    image_name: [x]\n    build_args: {K: [1, 2]}\n    prune: [maybe]\n  b: {}\ntag: {prefix: '1'}\n";
         let p = parse(text, "spec.yml");
         let lines: Vec<_> = p
             .diagnostics
@@ -839,6 +865,37 @@ mod tests {
             p.diagnostics
                 .iter()
                 .any(|d| d.message.contains("'b' has no image_name"))
+        );
+    }
+
+    #[test]
+    fn non_boolean_flags_are_read_as_the_older_pipeline_read_them_with_a_warning() {
+        let text = "images:\n  a:\n    image_name: x/a\n    integration_tests: TORCH_AUD_VER\n    prepull: false -- uncomment to disable\n    prune: 0\n    basic_tests:\ntag: {prefix: '1'}\n";
+        let p = parse(text, "spec.yml");
+        assert!(!p.has_errors(), "{:#?}", p.diagnostics);
+        let a = p.spec.as_ref().unwrap().image("a").unwrap();
+        assert!(a.integration_tests, "non-empty text reads true");
+        assert!(a.prepull, "'false -- ...' is non-empty text: true");
+        assert!(!a.prune, "0 reads false");
+        assert!(!a.basic_tests, "an empty value reads false");
+        let lines: Vec<_> = p.diagnostics.iter().map(|d| d.pos.unwrap().line).collect();
+        assert_eq!(lines, [4, 5, 6, 7], "{:#?}", p.diagnostics);
+        let first = &p.diagnostics[0];
+        assert!(!first.is_error());
+        assert!(
+            first.message.contains("'TORCH_AUD_VER'") && first.message.contains("read as true"),
+            "{first}"
+        );
+        assert_eq!(first.help.as_deref(), Some("write true or false"));
+        assert!(
+            p.diagnostics[3].message.contains("is empty"),
+            "{:#?}",
+            p.diagnostics
+        );
+        let unset = parse("images:\n  a: {image_name: x/a}\ntag: {prefix: '1'}\n", "f");
+        assert!(
+            unset.spec.unwrap().images[0].prepull,
+            "prepull defaults to true"
         );
     }
 

@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use strata_core::changes::{self, ChangeSet, Commit, Reason};
 use strata_core::graph::Graph;
 use strata_core::plan::{
-    self, Offline, Plan, PlanOptions, Published, PublishedLookup, SuffixError, SuffixSource,
+    self, Plan, PlanOptions, Published, PublishedLookup, SuffixError, SuffixSource,
 };
 use strata_core::reference::{ImageRef, Tag};
 use strata_core::spec::{self, ImageSpec, PlanSpec, Schema, Spec};
@@ -206,7 +206,8 @@ impl Stack {
                 s.push_str(&format!("    {key}: [{}]\n", img.info.join(", ")));
             }
             for (f, (name, value)) in FLAGS.iter().zip(img.flags).enumerate() {
-                let default = f == 1;
+                // basic_tests and prepull default to true.
+                let default = f == 1 || f == 3;
                 if img.write_flags || value != default {
                     s.push_str(&format!("    {name}: {value}\n"));
                 }
@@ -341,7 +342,7 @@ fn stack() -> impl Strategy<Value = Stack> {
                             flag_bits & 1 != 0,
                             flag_bits & 2 == 0,
                             flag_bits & 4 != 0,
-                            flag_bits & 8 != 0,
+                            flag_bits & 8 == 0,
                         ],
                         write_flags: flag_bits & 16 != 0,
                     };
@@ -556,7 +557,7 @@ struct Changes {
     old_unreadable: bool,
     old_legacy: bool,
     published: Vec<u8>,
-    offline: bool,
+    dirty: bool,
     suffix: (bool, usize, u64, usize),
 }
 
@@ -591,7 +592,7 @@ fn changes() -> impl Strategy<Value = Changes> {
                 old_unreadable,
                 old_legacy,
                 published,
-                offline,
+                dirty,
                 suffix,
             )| Changes {
                 paths,
@@ -603,7 +604,7 @@ fn changes() -> impl Strategy<Value = Changes> {
                 old_unreadable,
                 old_legacy,
                 published,
-                offline,
+                dirty,
                 suffix,
             },
         )
@@ -673,7 +674,9 @@ struct Case {
     commits: Vec<Commit>,
     forced: Option<Reason>,
     published: BTreeMap<Key, Published>,
-    offline: bool,
+    /// The paths of `paths` that are uncommitted (a dirty working tree).
+    uncommitted: BTreeMap<String, String>,
+    dirty: bool,
     suffix: Result<String, SuffixError>,
 }
 
@@ -761,7 +764,10 @@ fn make_case(stack: Stack, c: Changes, schema_flip: bool) -> Case {
                     img.name, p.prefix, k
                 )),
                 1 => Published::Missing,
-                _ => Published::Unknown,
+                _ => Published::Local {
+                    reference: format!("{}:{}-loc{k}", img.name, p.prefix),
+                    id: format!("sha256:{k:064x}"),
+                },
             };
             published.insert((img.key.clone(), p.name.clone()), v);
             k += 1;
@@ -776,7 +782,17 @@ fn make_case(stack: Stack, c: Changes, schema_flip: bool) -> Case {
         SuffixSource::Branch(BRANCHES[branch].to_string())
     };
     let parsed_for_suffix = spec::parse(&text, "images/spec.yml").spec.expect("spec");
-    let suffix = plan::tag_suffix(&parsed_for_suffix, &source);
+    let suffix = plan::tag_suffix(&parsed_for_suffix, &source, c.dirty);
+    // In a dirty tree, every other changed path is an uncommitted edit.
+    let uncommitted = if c.dirty {
+        paths
+            .iter()
+            .step_by(2)
+            .map(|p| (p.clone(), "modified".to_string()))
+            .collect()
+    } else {
+        BTreeMap::new()
+    };
     Case {
         stack,
         old: if old_text.is_some() { old } else { None },
@@ -788,7 +804,8 @@ fn make_case(stack: Stack, c: Changes, schema_flip: bool) -> Case {
         commits,
         forced,
         published,
-        offline: c.offline,
+        uncommitted,
+        dirty: c.dirty,
         suffix,
     }
 }
@@ -812,6 +829,7 @@ fn run(case: &Case, spec: &Spec, suffix: &str) -> Plan {
     let set = ChangeSet {
         images_dir: "images",
         paths: &case.paths,
+        uncommitted: &case.uncommitted,
         commits: &case.commits,
         rules: &rules,
         old_spec: old_spec.as_ref(),
@@ -823,30 +841,23 @@ fn run(case: &Case, spec: &Spec, suffix: &str) -> Plan {
         base: Some("base".into()),
         changed_files: case.paths.clone(),
         suffix: suffix.to_string(),
+        dirty: case.dirty,
         ..PlanOptions::default()
     };
-    if case.offline {
-        plan::plan(spec, &graph, &detected, &options, &mut Offline)
-    } else {
-        plan::plan(
-            spec,
-            &graph,
-            &detected,
-            &options,
-            &mut MapLookup(case.published.clone()),
-        )
-    }
+    plan::plan(
+        spec,
+        &graph,
+        &detected,
+        &options,
+        &mut MapLookup(case.published.clone()),
+    )
 }
 
 fn lookup(case: &Case, image: &str, plan: &str) -> Published {
-    if case.offline {
-        Published::Unknown
-    } else {
-        case.published
-            .get(&(image.to_string(), plan.to_string()))
-            .cloned()
-            .unwrap_or(Published::Missing)
-    }
+    case.published
+        .get(&(image.to_string(), plan.to_string()))
+        .cloned()
+        .unwrap_or(Published::Missing)
 }
 
 /// design.md: promotion tags are `<prefix>-stable` and `stable`; with the
@@ -1107,8 +1118,13 @@ fn check(case: Case, seen: &RefCell<BTreeMap<&'static str, usize>>) -> Result<()
             "old spec: differs"
         });
     }
-    if case.offline {
-        see("offline");
+    if case.dirty {
+        see("dirty");
+        prop_assert!(p.dirty);
+        prop_assert!(
+            suffix.ends_with(plan::DIRTY_SUFFIX),
+            "a dirty plan's suffix {suffix} ends in -dirty"
+        );
     }
 
     let build = |image: &str, plan: &str| p.build(image, plan).unwrap();
@@ -1123,6 +1139,7 @@ fn check(case: Case, seen: &RefCell<BTreeMap<&'static str, usize>>) -> Result<()
             Reason::FullRebuildMessage { .. } => "reason: message",
             Reason::BuildAll { .. } => "reason: build-all",
             Reason::Changed { .. } => "reason: changed",
+            Reason::Uncommitted { .. } => "reason: uncommitted",
             Reason::SpecChanged { .. } => "reason: spec changed",
             Reason::ParentRebuilt { .. } => "reason: parent rebuilt",
             Reason::NotPublished { .. } => "reason: not published",
@@ -1132,6 +1149,9 @@ fn check(case: Case, seen: &RefCell<BTreeMap<&'static str, usize>>) -> Result<()
             .is_some_and(|r| r.contains("@sha256:"))
         {
             see("base: published ref");
+        }
+        if b.base_image_id.is_some() {
+            see("base: local image");
         }
         match &b.reason {
             Reason::Unchanged => {}
@@ -1154,8 +1174,20 @@ fn check(case: Case, seen: &RefCell<BTreeMap<&'static str, usize>>) -> Result<()
                     "{pattern} {path}"
                 );
             }
+            Reason::Uncommitted { path, change } => {
+                prop_assert!(!full);
+                prop_assert_eq!(case.uncommitted.get(path), Some(change));
+                prop_assert!(
+                    changed_paths
+                        .get(&b.image)
+                        .is_some_and(|ps| ps.contains(&path)),
+                    "{path} does not change {}",
+                    b.image
+                );
+            }
             Reason::Changed { path } => {
                 prop_assert!(!full);
+                prop_assert!(!case.uncommitted.contains_key(path));
                 prop_assert!(
                     changed_paths
                         .get(&b.image)
@@ -1184,7 +1216,9 @@ fn check(case: Case, seen: &RefCell<BTreeMap<&'static str, usize>>) -> Result<()
             prop_assert!(
                 matches!(
                     b.reason,
-                    Reason::Changed { .. } | Reason::SpecChanged { .. }
+                    Reason::Changed { .. }
+                        | Reason::Uncommitted { .. }
+                        | Reason::SpecChanged { .. }
                 ),
                 "{:?}",
                 b.reason
@@ -1227,6 +1261,7 @@ fn check(case: Case, seen: &RefCell<BTreeMap<&'static str, usize>>) -> Result<()
             } else {
                 match lookup(&case, par, &b.plan) {
                     Published::At(r) if b.rebuild => Some(r),
+                    Published::Local { reference, .. } if b.rebuild => Some(reference),
                     _ => None,
                 }
             }
@@ -1235,6 +1270,25 @@ fn check(case: Case, seen: &RefCell<BTreeMap<&'static str, usize>>) -> Result<()
             prop_assert_eq!(&b.base_ref, &want_base, "{} in {}", b.image, b.plan);
         }
         prop_assert_eq!(b.parent.as_deref(), s.parent_key(i));
+        // A rebuilt child is always built on a pinned base: its parent of
+        // this run, a digest, or a local image ID.
+        if b.rebuild && b.parent.is_some() {
+            let pinned = match b.base_source {
+                Some(plan::BaseSource::ThisRun) => build(s.parent_key(i).unwrap(), &b.plan).rebuild,
+                Some(plan::BaseSource::Registry) => b
+                    .base_ref
+                    .as_deref()
+                    .is_some_and(|r| r.contains("@sha256:")),
+                Some(plan::BaseSource::Local) => b.base_image_id.is_some(),
+                None => false,
+            };
+            prop_assert!(
+                pinned,
+                "{} in {} is built on an unpinned base",
+                b.image,
+                b.plan
+            );
+        }
 
         // Build args: image args, then plan args, then the base tag.
         let mut want_args = s.args(i, &b.plan);
@@ -1280,16 +1334,18 @@ fn plans_follow_the_change_rules() {
         "old spec: unreadable",
         "old spec: no difference",
         "old spec: differs",
-        "offline",
+        "dirty",
         "reason: unchanged",
         "reason: forced",
         "reason: message",
         "reason: build-all",
         "reason: changed",
+        "reason: uncommitted",
         "reason: spec changed",
         "reason: parent rebuilt",
         "reason: not published",
         "base: published ref",
+        "base: local image",
     ] {
         assert!(
             seen.get(what).copied().unwrap_or(0) > 0,

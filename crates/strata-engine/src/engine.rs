@@ -7,8 +7,8 @@ use std::time::Duration;
 use bollard::Docker;
 use bollard::errors::Error as BollardError;
 use bollard::query_parameters::{
-    BuildImageOptions, CreateImageOptions, PruneBuildOptions, PruneImagesOptions, PushImageOptions,
-    RemoveImageOptions, TagImageOptions,
+    BuildImageOptions, CreateImageOptions, ListImagesOptions, PruneBuildOptions,
+    PruneImagesOptions, PushImageOptions, RemoveImageOptions, TagImageOptions,
 };
 use futures_util::StreamExt;
 
@@ -537,6 +537,28 @@ impl Engine {
             },
         };
         Ok(images + cache)
+    }
+
+    /// Every tagged image of the local store: each `name:tag` with the ID
+    /// of the image it names (`sha256:...`), in one request however many
+    /// there are.
+    pub async fn local_tags(&self) -> Result<BTreeMap<String, String>> {
+        let images = self
+            .docker
+            .list_images(None::<ListImagesOptions>)
+            .await
+            .map_err(|e| self.map_err("list images", "local images", e))?;
+        Ok(images
+            .into_iter()
+            .flat_map(|image| {
+                let id = image.id;
+                image
+                    .repo_tags
+                    .into_iter()
+                    .filter(|t| t != "<none>:<none>")
+                    .map(move |t| (t, id.clone()))
+            })
+            .collect())
     }
 
     /// Removes only the dangling images carrying `label` (`key` or

@@ -237,9 +237,9 @@ impl Executor {
             prune_lock: tokio::sync::RwLock::new(()),
         });
         ctx.run_log.line(&format!(
-            "run {}: {} image(s) to build, jobs={}",
+            "run {}: {} to build, jobs={}",
             self.engine.run_id(),
-            targets.len(),
+            strata_core::text::count(targets.len(), "image"),
             self.options.jobs
         ));
 
@@ -328,7 +328,8 @@ impl Executor {
         let cleaned = stages::remove_leftovers(&ctx, &targets).await;
         if cleaned > 0 {
             ctx.run_log.line(&format!(
-                "removed {cleaned} container(s) left by interrupted stages"
+                "removed {} left by interrupted stages",
+                strata_core::text::count(cleaned, "container")
             ));
         }
         let images: Vec<ImageResult> = results

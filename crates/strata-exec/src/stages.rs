@@ -234,6 +234,27 @@ pub(crate) async fn run_image(
 
 const REVISION_LABEL: &str = "org.opencontainers.image.revision";
 const CREATED_LABEL: &str = "org.opencontainers.image.created";
+/// The local image ID of an offline build's base.
+const BASE_ID_LABEL: &str = "io.strata.base.id";
+
+/// Checks that a base pinned to a local image ID (offline) still is that
+/// image: a tag moved since the plan must not slip another base in.
+async fn check_local_base(ctx: &StageCtx, target: &Target) -> Result<(), String> {
+    let (Some(base), Some(id)) = (&target.build.base_ref, &target.build.base_image_id) else {
+        return Ok(());
+    };
+    match ctx.engine.inspect_image(base).await {
+        Ok(Some(info)) if info.id == *id => Ok(()),
+        Ok(Some(info)) => Err(format!(
+            "the base {base} is now image {}, not {id} as planned: it was re-tagged since; run strata again",
+            info.id
+        )),
+        Ok(None) => Err(format!(
+            "the base {base} ({id}) is gone from the local store since the plan; run strata again"
+        )),
+        Err(e) => Err(format!("cannot check the base {base}: {e}")),
+    }
+}
 
 /// The OCI annotations every image carries, so it can be traced to its
 /// commit and its parent.
@@ -258,6 +279,10 @@ fn labels(
         let pinned = base.split_once('@').map(|(_, d)| d.to_string());
         if let Some(d) = parent_digest.map(str::to_string).or(pinned) {
             labels.insert("org.opencontainers.image.base.digest".into(), d);
+        }
+        // Offline, the base is a local image: its ID is what it was pinned to.
+        if let Some(id) = &target.build.base_image_id {
+            labels.insert(BASE_ID_LABEL.into(), id.clone());
         }
     }
     labels
@@ -284,6 +309,7 @@ async fn build(ctx: &StageCtx, target: &Target, parent_digest: Option<&str>) -> 
     let log_path = ctx.log_path(&target.build.reference, "build");
     let mut log = std::fs::File::create(&log_path)
         .map_err(|e| format!("cannot write {}: {e}", log_path.display()))?;
+    check_local_base(ctx, target).await?;
     let created = previous_created(ctx, target)
         .await
         .unwrap_or_else(record::now_rfc3339);
@@ -428,7 +454,8 @@ async fn push(ctx: &StageCtx, target: &Target) -> StageOutcome {
             }
             Err(e) => {
                 return Err(format!(
-                    "{e} (after {attempt} attempt(s); log: {})",
+                    "{e} (after {}; log: {})",
+                    strata_core::text::count(attempt as usize, "attempt"),
                     log_path.display()
                 ));
             }
@@ -540,11 +567,11 @@ async fn manifest(ctx: &StageCtx, target: &Target) -> StageOutcome {
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
     Ok(Some(if failing == 0 {
-        format!("{} info command(s)", data.info.len())
+        strata_core::text::count(data.info.len(), "info command")
     } else {
         format!(
-            "{} info command(s), {failing} failing (recorded in the manifest)",
-            data.info.len()
+            "{}, {failing} failing (recorded in the manifest)",
+            strata_core::text::count(data.info.len(), "info command")
         )
     }))
 }

@@ -35,12 +35,17 @@
 //! ```
 
 use std::collections::HashMap;
+use std::io::Write as _;
+use std::os::unix::ffi::OsStrExt as _;
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
 use git2::{ErrorCode, ObjectType, Oid, Repository, Sort, Tree};
 
 /// File mode git records for a symbolic link.
 const MODE_SYMLINK: i32 = 0o120000;
+/// File mode git records for an executable file.
+const MODE_EXECUTABLE: i32 = 0o100755;
 
 /// Everything that can go wrong while asking git a question.
 ///
@@ -140,6 +145,28 @@ pub enum GitError {
     /// HEAD points at a branch that has no commits yet.
     #[error("the repository has no commits yet: commit something first")]
     NoCommits,
+
+    /// A tree entry's name could escape the folder it is written into
+    /// (`..`, `.git`, a `/`), so the tree is not exported.
+    #[error(
+        "'{path}' at {rev} is not a safe file name to write (a hostile or corrupt tree): \
+         rename it in the repository"
+    )]
+    UnsafePath {
+        /// The revision as given.
+        rev: String,
+        /// The path as git stores it (lossily converted).
+        path: String,
+    },
+
+    /// Writing an exported file failed.
+    #[error("cannot write '{}': {message}", path.display())]
+    Write {
+        /// The file or folder being written.
+        path: PathBuf,
+        /// The cause.
+        message: String,
+    },
 
     /// Any other failure reported by git (a corrupt or unreadable repository,
     /// a missing object, an I/O error).
@@ -471,6 +498,67 @@ impl Repo {
         })
     }
 
+    /// The files under `dir` (relative to the repository root, `""` for the
+    /// whole tree) that differ between commit `head` (normally HEAD's) and
+    /// the working tree, staged or not: modified, deleted, and untracked
+    /// files that git does not ignore, as `git status
+    /// --untracked-files=all -- <dir>` lists them. Renames are not detected
+    /// (a moved file is its old path deleted and its new one added). Sorted
+    /// by path.
+    ///
+    /// The commit is given rather than read from HEAD, so a HEAD that names
+    /// a ref git cannot read does not stop it.
+    ///
+    /// # Errors
+    ///
+    /// The errors of [`Repo::resolve`]; [`GitError::Git`] when the index or
+    /// working tree cannot be read.
+    pub fn uncommitted_paths(
+        &self,
+        head: &str,
+        dir: &str,
+    ) -> Result<Vec<UncommittedPath>, GitError> {
+        let tree = self
+            .commit(head)?
+            .tree()
+            .map_err(|e| GitError::git(format!("reading the tree of '{head}'"), &e))?;
+        let mut options = git2::DiffOptions::new();
+        options
+            .include_untracked(true)
+            .recurse_untracked_dirs(true)
+            .include_ignored(false)
+            .include_typechange(true);
+        let dir = dir.trim_matches('/');
+        if !dir.is_empty() {
+            // A literal prefix: a folder named `images[1]` is not a pattern.
+            options.pathspec(dir).disable_pathspec_match(true);
+        }
+        let diff = self
+            .repo
+            .diff_tree_to_workdir_with_index(Some(&tree), Some(&mut options))
+            .map_err(|e| GitError::git("comparing the working tree with the head commit", &e))?;
+        let mut out: Vec<UncommittedPath> = diff
+            .deltas()
+            .filter_map(|delta| {
+                let change = match delta.status() {
+                    git2::Delta::Deleted => Uncommitted::Deleted,
+                    git2::Delta::Added | git2::Delta::Untracked => Uncommitted::Added,
+                    git2::Delta::Unmodified | git2::Delta::Ignored => return None,
+                    _ => Uncommitted::Modified,
+                };
+                let file = match change {
+                    Uncommitted::Deleted => delta.old_file(),
+                    _ => delta.new_file(),
+                };
+                let path = String::from_utf8_lossy(file.path_bytes()?).into_owned();
+                Some(UncommittedPath { path, change })
+            })
+            .collect();
+        out.sort_by(|a, b| a.path.cmp(&b.path));
+        out.dedup_by(|a, b| a.path == b.path);
+        Ok(out)
+    }
+
     /// Resolves a revision to a commit, mapping failures to typed errors.
     fn commit(&self, rev: &str) -> Result<git2::Commit<'_>, GitError> {
         if rev.is_empty() || rev.starts_with('-') {
@@ -523,6 +611,37 @@ impl Repo {
     }
 }
 
+/// How a file of the working tree differs from the HEAD commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Uncommitted {
+    /// Changed in content, mode or type (staged or not).
+    Modified,
+    /// Deleted (staged or not).
+    Deleted,
+    /// New: untracked and not ignored, or staged but not committed.
+    Added,
+}
+
+impl Uncommitted {
+    /// How `git status --short` would say it, in words.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Uncommitted::Modified => "modified",
+            Uncommitted::Deleted => "deleted",
+            Uncommitted::Added => "untracked",
+        }
+    }
+}
+
+/// One uncommitted file (see [`Repo::uncommitted_paths`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UncommittedPath {
+    /// The path relative to the repository root, `/`-separated.
+    pub path: String,
+    /// How it differs from HEAD.
+    pub change: Uncommitted,
+}
+
 /// A tree entry without its name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Entry {
@@ -535,6 +654,17 @@ impl Entry {
     fn is_tree(&self) -> bool {
         self.kind == Some(ObjectType::Tree)
     }
+}
+
+/// Whether a tree entry's name can be written inside a folder without
+/// escaping it or writing into a repository's own `.git`.
+fn is_safe_name(name: &[u8]) -> bool {
+    !(name.is_empty()
+        || name == b"."
+        || name == b".."
+        || name.eq_ignore_ascii_case(b".git")
+        || name.contains(&b'/')
+        || name.contains(&0))
 }
 
 fn is_unborn(e: &git2::Error) -> bool {
@@ -598,6 +728,112 @@ impl<'r> Snapshot<'r> {
             .map_err(|e| GitError::git(format!("reading '{dir}' at '{}'", self.rev), &e))?;
         self.trees.borrow_mut().insert(dir.to_owned(), tree.clone());
         Ok(Some(tree))
+    }
+
+    /// Writes the folder `dir` of the commit (`""` for the whole tree) into
+    /// `dest`, as `git archive` would unpack it: files with git's modes
+    /// (executable or not), symbolic links as links (never followed), and a
+    /// submodule as an empty folder. Blobs are streamed where git's object
+    /// database allows (loose objects) and otherwise read one at a time, so
+    /// memory holds at most one file. `dest` is created; it should be
+    /// empty. Returns the number of files and links written.
+    ///
+    /// # Errors
+    ///
+    /// [`GitError::UnsafePath`] for an entry named `.`, `..`, `.git` or
+    /// containing `/` (which a hostile tree can hold); [`GitError::Write`]
+    /// when `dest` cannot be written; [`GitError::Git`] when an object
+    /// cannot be read. A missing `dir` exports nothing.
+    pub fn export(&self, dir: &str, dest: &Path) -> Result<usize, GitError> {
+        let dir = dir.trim_matches('/');
+        let Some(tree) = self.tree(dir)? else {
+            return Ok(0);
+        };
+        let write_err = |path: &Path, e: std::io::Error| GitError::Write {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        };
+        std::fs::create_dir_all(dest).map_err(|e| write_err(dest, e))?;
+        let odb = self
+            .repo
+            .repo
+            .odb()
+            .map_err(|e| GitError::git("opening the object database", &e))?;
+        let mut written = 0;
+        // (tree, its path in the repository, the folder it is written to)
+        let mut pending = vec![(tree, dir.to_owned(), dest.to_path_buf())];
+        while let Some((tree, repo_dir, out_dir)) = pending.pop() {
+            for entry in tree.iter() {
+                let name = entry.name_bytes();
+                let repo_path = if repo_dir.is_empty() {
+                    String::from_utf8_lossy(name).into_owned()
+                } else {
+                    format!("{repo_dir}/{}", String::from_utf8_lossy(name))
+                };
+                if !is_safe_name(name) {
+                    return Err(GitError::UnsafePath {
+                        rev: self.rev.clone(),
+                        path: repo_path,
+                    });
+                }
+                let out = out_dir.join(std::ffi::OsStr::from_bytes(name));
+                match entry.kind() {
+                    Some(ObjectType::Tree) => {
+                        std::fs::create_dir(&out).map_err(|e| write_err(&out, e))?;
+                        let sub = self.repo.repo.find_tree(entry.id()).map_err(|e| {
+                            GitError::git(format!("reading '{repo_path}' at '{}'", self.rev), &e)
+                        })?;
+                        pending.push((sub, repo_path, out));
+                    }
+                    Some(ObjectType::Commit) => {
+                        std::fs::create_dir(&out).map_err(|e| write_err(&out, e))?;
+                    }
+                    Some(ObjectType::Blob) if entry.filemode() == MODE_SYMLINK => {
+                        let blob = self.repo.repo.find_blob(entry.id()).map_err(|e| {
+                            GitError::git(format!("reading '{repo_path}' at '{}'", self.rev), &e)
+                        })?;
+                        std::os::unix::fs::symlink(
+                            std::ffi::OsStr::from_bytes(blob.content()),
+                            &out,
+                        )
+                        .map_err(|e| write_err(&out, e))?;
+                        written += 1;
+                    }
+                    Some(ObjectType::Blob) => {
+                        let mode = if entry.filemode() == MODE_EXECUTABLE {
+                            0o755
+                        } else {
+                            0o644
+                        };
+                        let mut file = std::fs::OpenOptions::new()
+                            .write(true)
+                            .create_new(true)
+                            .mode(mode)
+                            .open(&out)
+                            .map_err(|e| write_err(&out, e))?;
+                        let read_err = |e: git2::Error| {
+                            GitError::git(format!("reading '{repo_path}' at '{}'", self.rev), &e)
+                        };
+                        match odb.reader(entry.id()) {
+                            Ok((mut reader, _, _)) => {
+                                std::io::copy(&mut reader, &mut file)
+                                    .map_err(|e| write_err(&out, e))?;
+                            }
+                            // Packed objects cannot be streamed by libgit2.
+                            Err(_) => {
+                                let blob =
+                                    self.repo.repo.find_blob(entry.id()).map_err(read_err)?;
+                                file.write_all(blob.content())
+                                    .map_err(|e| write_err(&out, e))?;
+                            }
+                        }
+                        written += 1;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Ok(written)
     }
 
     /// A file's text (`None` if absent).

@@ -611,3 +611,152 @@ fn shallow_clones_are_detected_and_cut_history_short() {
         Err(GitError::UnknownRevision { .. })
     ));
 }
+
+#[test]
+fn export_writes_the_commits_files_modes_and_links_not_the_working_trees() {
+    use std::os::unix::fs::PermissionsExt;
+    let f = Fixture::new();
+    f.write("images/a/Dockerfile", "FROM scratch\nCOPY . /\n");
+    f.write("images/a/run.sh", "#!/bin/sh\necho old\n");
+    f.write("images/a/.dockerignore", "secret.txt\n");
+    f.write("images/b/Dockerfile", "FROM scratch\n");
+    f.write("README.md", "outside\n");
+    std::os::unix::fs::symlink("run.sh", f.path().join("images/a/link")).unwrap();
+    let mut perms = std::fs::metadata(f.path().join("images/a/run.sh"))
+        .unwrap()
+        .permissions();
+    perms.set_mode(0o755);
+    std::fs::set_permissions(f.path().join("images/a/run.sh"), perms).unwrap();
+    let old = f.commit("old");
+    f.write("images/a/run.sh", "#!/bin/sh\necho new\n");
+    f.write("images/a/added.txt", "new\n");
+    f.commit("new");
+    f.write("images/a/run.sh", "#!/bin/sh\necho uncommitted\n");
+
+    let repo = open(&f);
+    let out = tempfile::tempdir().unwrap();
+    let dest = out.path().join("images");
+    let written = repo
+        .snapshot(&old)
+        .unwrap()
+        .export("images", &dest)
+        .unwrap();
+    assert_eq!(written, 5);
+    assert_eq!(
+        std::fs::read_to_string(dest.join("a/run.sh")).unwrap(),
+        "#!/bin/sh\necho old\n"
+    );
+    assert!(!dest.join("a/added.txt").exists());
+    assert!(!dest.join("README.md").exists());
+    assert_eq!(
+        std::fs::metadata(dest.join("a/run.sh"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o755
+    );
+    assert_eq!(
+        std::fs::metadata(dest.join("b/Dockerfile"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o111,
+        0
+    );
+    assert_eq!(
+        std::fs::read_link(dest.join("a/link")).unwrap(),
+        Path::new("run.sh")
+    );
+    assert_eq!(
+        std::fs::read_to_string(dest.join("a/.dockerignore")).unwrap(),
+        "secret.txt\n"
+    );
+    // Packed objects (read whole, not streamed) export the same.
+    f.git(&["gc", "-q"]);
+    let packed = out.path().join("packed");
+    let repo = open(&f);
+    repo.snapshot(&old)
+        .unwrap()
+        .export("images", &packed)
+        .unwrap();
+    assert_eq!(
+        std::fs::read_to_string(packed.join("a/run.sh")).unwrap(),
+        "#!/bin/sh\necho old\n"
+    );
+}
+
+#[test]
+fn export_refuses_a_tree_entry_that_would_escape() {
+    let f = Fixture::new();
+    f.write("images/a/Dockerfile", "FROM scratch\n");
+    f.commit("c");
+    // A tree holding `..`, as a hostile repository can (git itself refuses
+    // to check it out).
+    let blob = f.git(&["hash-object", "-w", "images/a/Dockerfile"]);
+    let bad_tree = f.git_stdin(
+        &["mktree", "--missing"],
+        &format!("100644 blob {}\t..\n", blob.trim()),
+    );
+    let images = f.git_stdin(
+        &["mktree", "--missing"],
+        &format!("040000 tree {}\ta\n", bad_tree.trim()),
+    );
+    let root = f.git_stdin(
+        &["mktree", "--missing"],
+        &format!("040000 tree {}\timages\n", images.trim()),
+    );
+    let commit = f.git(&["commit-tree", root.trim(), "-m", "hostile"]);
+    let repo = open(&f);
+    let out = tempfile::tempdir().unwrap();
+    let err = repo
+        .snapshot(commit.trim())
+        .unwrap()
+        .export("images", &out.path().join("x"))
+        .unwrap_err();
+    assert!(
+        matches!(err, GitError::UnsafePath { ref path, .. } if path == "images/a/.."),
+        "{err}"
+    );
+    assert!(!out.path().join("x/a/..").is_file());
+}
+
+#[test]
+fn uncommitted_paths_are_modified_deleted_and_untracked_unignored_files_under_the_folder() {
+    let (f, _) = base_fixture();
+    f.write(".gitignore", "*.log\n");
+    f.commit("ignore logs");
+    f.write("images/base/files/a.txt", "edited\n");
+    f.remove("images/child/b.txt");
+    f.write("images/child/new/deep.txt", "untracked\n");
+    f.write("images/child/build.log", "ignored\n");
+    f.write("images/staged.txt", "staged\n");
+    f.git(&["add", "images/staged.txt"]);
+    f.write("README.md", "outside the folder\n");
+    f.write("images-other/x", "a sibling folder with the same prefix\n");
+
+    let repo = open(&f);
+    let head = repo.head_sha().unwrap();
+    let got: Vec<(String, &str)> = repo
+        .uncommitted_paths(&head, "images")
+        .unwrap()
+        .into_iter()
+        .map(|u| (u.path, u.change.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("images/base/files/a.txt".to_string(), "modified"),
+            ("images/child/b.txt".to_string(), "deleted"),
+            ("images/child/new/deep.txt".to_string(), "untracked"),
+            ("images/staged.txt".to_string(), "untracked"),
+        ]
+    );
+    let everything = repo.uncommitted_paths(&head, "").unwrap();
+    assert!(everything.iter().any(|u| u.path == "README.md"));
+    f.git(&["checkout", "--", "."]);
+    f.remove("images/child/new");
+    f.git(&["rm", "-q", "--cached", "images/staged.txt"]);
+    f.remove("images/staged.txt");
+    assert!(repo.uncommitted_paths(&head, "images").unwrap().is_empty());
+}

@@ -14,7 +14,8 @@ pub enum RegistryError {
     Client(String),
     /// Connection refused/reset, timeouts, or 5xx/429 after every retry.
     #[error(
-        "could not reach {host} after {attempts} attempt(s): {detail}: check that the registry is running and the address is right"
+        "could not reach {host} after {}: {detail}: check that the registry is running and the address is right",
+        strata_core::text::count(*attempts as usize, "attempt")
     )]
     Unreachable {
         /// The registry API host.
@@ -141,6 +142,13 @@ pub enum RegistryError {
 }
 
 impl RegistryError {
+    /// Whether the registry could not be reached at all (connection
+    /// failures, timeouts, or server errors after every retry): a problem
+    /// of the environment, not of the request.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, RegistryError::Unreachable { .. })
+    }
+
     /// Whether this is a [`RegistryError::NotFound`].
     pub fn is_not_found(&self) -> bool {
         matches!(self, RegistryError::NotFound { .. })

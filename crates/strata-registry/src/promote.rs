@@ -122,6 +122,21 @@ pub enum PromotionError {
     },
 }
 
+impl PromotionError {
+    /// Whether the promotion failed because the registry could not be
+    /// reached (rather than because of what it answered).
+    pub fn is_unreachable(&self) -> bool {
+        match self {
+            PromotionError::InvalidMoves(_) => false,
+            PromotionError::Sources { problems } => {
+                problems.iter().any(|(_, e)| e.is_unreachable())
+            }
+            PromotionError::Target { source, .. } => source.is_unreachable(),
+            PromotionError::Failed { cause, .. } => cause.is_unreachable(),
+        }
+    }
+}
+
 fn list_problems(problems: &[(ImageRef, RegistryError)]) -> String {
     problems
         .iter()

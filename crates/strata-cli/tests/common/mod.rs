@@ -72,3 +72,21 @@ pub fn run_json(out: &Path) -> Value {
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
+
+/// Gives [`BASE_IMAGE`] each of `references` in the local image store, so an
+/// offline plan finds its parents there (as on a machine that built them
+/// before) instead of planning to build them.
+pub fn tag_locally(references: &[&str]) {
+    ensure_base_image();
+    for reference in references {
+        let out = Command::new("docker")
+            .args(["tag", BASE_IMAGE, reference])
+            .output()
+            .unwrap_or_else(|e| panic!("docker tag: {e}"));
+        assert!(
+            out.status.success(),
+            "docker tag {BASE_IMAGE} {reference}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

@@ -73,6 +73,29 @@ impl Fixture {
         String::from_utf8(out).expect("git output is UTF-8")
     }
 
+    /// Runs git here with `input` on its standard input.
+    pub fn git_stdin(&self, args: &[&str], input: &str) -> String {
+        use std::io::Write;
+        let mut child = Command::new("git")
+            .args(args)
+            .current_dir(self.path())
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("git can be run");
+        child
+            .stdin
+            .take()
+            .expect("stdin is piped")
+            .write_all(input.as_bytes())
+            .expect("write to git");
+        let out = child.wait_with_output().expect("git runs");
+        assert!(out.status.success(), "git {args:?} failed");
+        String::from_utf8(out.stdout).expect("git output is UTF-8")
+    }
+
     /// Runs git here and returns its raw output.
     pub fn git_bytes(&self, args: &[&str]) -> Vec<u8> {
         git_output(self.path(), args, self.clock.get())

@@ -1,0 +1,71 @@
+//! Offline, where an unchanged parent stands in the local image store: the
+//! same tags, in the same order, as the registry lookup searches, each
+//! found one pinned by its image ID.
+
+use std::collections::BTreeMap;
+use strata_core::plan::{Published, PublishedLookup, tag_candidates};
+use strata_core::spec::{ImageSpec, PlanSpec};
+use strata_engine::Engine;
+
+/// Looks parents up in the local store (`--offline`). The engine is asked
+/// once, on the first lookup (a plan that needs none never connects).
+pub struct LocalLookup {
+    suffixes: Vec<String>,
+    /// Every `name:tag` of the local store with its image ID, once read.
+    tags: Option<BTreeMap<String, String>>,
+    /// Why the local store could not be searched, if it could not: nothing
+    /// is found then, so every parent a child needs is built in the run.
+    pub unreachable: Option<String>,
+}
+
+impl LocalLookup {
+    /// A lookup trying `suffixes` (see [`crate::planning::lookup_suffixes`])
+    /// in the local store of the engine `DOCKER_HOST` names.
+    pub fn new(suffixes: Vec<String>) -> LocalLookup {
+        LocalLookup {
+            suffixes,
+            tags: None,
+            unreachable: None,
+        }
+    }
+
+    fn read_tags(&mut self) -> &BTreeMap<String, String> {
+        let unreachable = &mut self.unreachable;
+        self.tags.get_or_insert_with(|| {
+            let listed = crate::runtime()
+                .map_err(|e| e.to_string())
+                .and_then(|runtime| {
+                    runtime.block_on(async {
+                        let engine = Engine::connect().await.map_err(|e| e.to_string())?;
+                        engine.local_tags().await.map_err(|e| e.to_string())
+                    })
+                });
+            listed.unwrap_or_else(|e| {
+                *unreachable = Some(e);
+                BTreeMap::new()
+            })
+        })
+    }
+}
+
+impl PublishedLookup for LocalLookup {
+    fn lookup(&mut self, image: &ImageSpec, plan: &PlanSpec) -> Published {
+        let name = image
+            .image_name
+            .as_ref()
+            .map_or(image.name(), |n| n.value.as_str())
+            .to_string();
+        let candidates = tag_candidates(plan, &self.suffixes);
+        let tags = self.read_tags();
+        candidates
+            .into_iter()
+            .find_map(|tag| {
+                let reference = format!("{name}:{tag}");
+                tags.get(&reference).map(|id| Published::Local {
+                    reference,
+                    id: id.clone(),
+                })
+            })
+            .unwrap_or(Published::Missing)
+    }
+}
