@@ -8,7 +8,9 @@
 # hyperfine, in one run each, as whole processes:
 #   1. strata plan --base BASE --offline --format json   (head: the working
 #      tree, HEAD's commit plus its uncommitted changes, so git status too)
-#      against   git diff --name-only BASE HEAD   (the floor: git's own diff)
+#      against   git diff --name-only BASE HEAD   (git's own diff of the commits)
+#      and       git diff --name-only BASE        (git's own diff of BASE and
+#                the working tree: the same stat of every tracked file)
 #   2. the same with --head HEAD (a commit: no working-tree scan)
 #   3. strata plan --all --offline --format json
 # and prints the ratio strata/git of the mean times.
@@ -64,7 +66,8 @@ trap 'rm -rf $cleanup' EXIT
 hyperfine --warmup 3 --min-runs 20 -N --export-json "$json" \
   -n strata-worktree "$strata -C $dir plan --base $BASE --offline --format json" \
   -n strata "$strata -C $dir plan --base $BASE --head $HEAD --offline --format json" \
-  -n git "git -C $dir diff --name-only $BASE $HEAD"
+  -n git "git -C $dir diff --name-only $BASE $HEAD" \
+  -n git-worktree "git -C $dir diff --name-only $BASE"
 
 hyperfine --warmup 3 --min-runs 20 -N --export-json "$json_all" \
   -n strata-all "$strata -C $dir plan --all --offline --format json" \
@@ -76,6 +79,7 @@ def means(path):
     return {r["command"]: r["mean"] for r in json.load(open(path))["results"]}
 a = means(sys.argv[1]); b = means(sys.argv[2])
 print(f"strata plan --base (working tree): {a['strata-worktree']*1000:.2f} ms, git diff --name-only: {a['git']*1000:.2f} ms, ratio strata/git = {a['strata-worktree']/a['git']:.2f}")
+print(f"strata plan --base (working tree): {a['strata-worktree']*1000:.2f} ms, git diff --name-only BASE (working tree): {a['git-worktree']*1000:.2f} ms, ratio = {a['strata-worktree']/a['git-worktree']:.2f}")
 print(f"strata plan --base/--head:         {a['strata']*1000:.2f} ms, git diff --name-only: {a['git']*1000:.2f} ms, ratio strata/git = {a['strata']/a['git']:.2f}")
 print(f"strata plan --all:                 {b['strata-all']*1000:.2f} ms, git diff --name-only: {b['git']*1000:.2f} ms, ratio strata/git = {b['strata-all']/b['git']:.2f}")
 PY
