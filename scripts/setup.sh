@@ -2,7 +2,9 @@
 # Installs everything strata's tests and example stack need on a fresh Debian
 # machine: the static busybox (base images are made locally, nothing is
 # pulled), Debian's docker-registry and htpasswd (a real registry on loopback),
-# and pytest plus the docker Python package for the image tests.
+# pytest plus the docker Python package for the image tests, and QEMU's
+# user-mode emulators registered with binfmt_misc for builds of other
+# platforms (linux/arm64 on an amd64 machine).
 set -euo pipefail
 
 need_apt=()
@@ -10,11 +12,23 @@ dpkg -s busybox-static >/dev/null 2>&1 || need_apt+=(busybox-static)
 [ -x /usr/bin/docker-registry ] || need_apt+=(docker-registry)
 command -v htpasswd >/dev/null 2>&1 || need_apt+=(apache2-utils)
 command -v git >/dev/null 2>&1 || need_apt+=(git)
+dpkg -s qemu-user-static >/dev/null 2>&1 || need_apt+=(qemu-user-static)
+dpkg -s binfmt-support >/dev/null 2>&1 || need_apt+=(binfmt-support)
 if ! docker info >/dev/null 2>&1 && ! command -v dockerd >/dev/null 2>&1; then need_apt+=(docker.io); fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+# binfmt_misc must be mounted for QEMU's handlers to be registered (it is
+# not inside some containers); then the handlers are (re)enabled.
+if [ -d /proc/sys/fs/binfmt_misc ] && [ ! -e /proc/sys/fs/binfmt_misc/register ]; then
+  mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc 2>/dev/null ||
+    echo "setup: cannot mount binfmt_misc; builds for other platforms will fail" >&2
+fi
+if [ -e /proc/sys/fs/binfmt_misc/register ] && [ ! -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]; then
+  update-binfmts --enable >/dev/null 2>&1 || true
 fi
 
 if ! python3 -c 'import pytest, docker' >/dev/null 2>&1; then

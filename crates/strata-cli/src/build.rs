@@ -37,6 +37,10 @@ pub struct BuildArgs {
     /// Where artifacts/, logs/ and manifests/ are written (default: the current directory).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// The builder: BuildKit where the engine offers it (auto), BuildKit, or
+    /// the classic builder.
+    #[arg(long, value_enum, value_name = "BUILDER", default_value_t = BuilderArg::Auto, env = "STRATA_BUILDER")]
+    pub builder: BuilderArg,
     /// The Python that runs the image tests.
     #[arg(
         long,
@@ -45,6 +49,27 @@ pub struct BuildArgs {
         env = "STRATA_PYTHON"
     )]
     pub python: String,
+}
+
+/// `--builder`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BuilderArg {
+    /// BuildKit where the engine offers it, else the classic builder.
+    Auto,
+    /// BuildKit.
+    Buildkit,
+    /// The classic builder.
+    Classic,
+}
+
+impl From<BuilderArg> for strata_exec::BuilderChoice {
+    fn from(arg: BuilderArg) -> Self {
+        match arg {
+            BuilderArg::Auto => strata_exec::BuilderChoice::Auto,
+            BuilderArg::Buildkit => strata_exec::BuilderChoice::BuildKit,
+            BuilderArg::Classic => strata_exec::BuilderChoice::Classic,
+        }
+    }
 }
 
 /// One image of the schedule `--dry-run` prints.
@@ -296,6 +321,11 @@ pub fn run(
         python: args.python.clone(),
         auth: crate::registry::auth_for(*reporter),
         stages: stages.to_vec(),
+        builder: args.builder.into(),
+        source: strata_git::Repo::discover(cwd)
+            .ok()
+            .and_then(|repo| repo.remote_url())
+            .and_then(|url| strata_core::source::public_url(&url)),
     };
     if strata_exec::runs_pytest(&options, &targets) {
         check_pytest(&args.python)?;

@@ -840,8 +840,19 @@ fn building_a_revision_again_is_all_cache_hits() {
     // Same labels, so every step is a cache hit and the images are the same.
     for r in refs.values() {
         let log = read(&again.join(format!("logs/{}.build.log", stem(r))));
-        assert!(log.contains("Using cache"), "{log}");
-        assert!(!log.contains("Running in"), "{r} ran a step again:\n{log}");
+        // BuildKit's plain progress: each RUN step's number ends CACHED.
+        let runs: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("] RUN "))
+            .filter_map(|l| l.split_whitespace().next())
+            .collect();
+        assert!(!runs.is_empty(), "no RUN step in\n{log}");
+        for step in runs {
+            assert!(
+                log.lines().any(|l| l == format!("{step} CACHED")),
+                "{r} ran step {step} again:\n{log}"
+            );
+        }
     }
     assert_eq!(refs.values().map(|r| id(r)).collect::<Vec<_>>(), ids);
     assert_eq!(
@@ -897,6 +908,13 @@ fn head_builds_and_tests_that_commits_files_never_the_working_trees() {
         "def test_fails():\n    assert False, 'the working tree test ran'\n",
     );
 
+    // A CI checkout's remote carries a token: the source label must not.
+    stack.git(&[
+        "remote",
+        "add",
+        "origin",
+        "https://x-access-token:SECRET-TOKEN-123@github.com/o/stack.git",
+    ]);
     let out = stack.out("out");
     let built = build_range(&stack, &out, &["--head", &old, "--all"]);
     assert_eq!(built.status.code(), Some(0), "{}", describe(&built));
@@ -927,6 +945,85 @@ fn head_builds_and_tests_that_commits_files_never_the_working_trees() {
         old,
         "a commit's build is labelled with the commit, never -dirty"
     );
+    assert_eq!(
+        label(reference, "org.opencontainers.image.source"),
+        "https://github.com/o/stack"
+    );
+    let inspected = docker_ok(&["image", "inspect", reference]);
+    assert!(!inspected.contains("SECRET-TOKEN-123"), "{inspected}");
+    for file in walk(&out) {
+        let bytes = std::fs::read(&file).unwrap_or_default();
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains("SECRET-TOKEN-123"),
+            "the token is in {}",
+            file.display()
+        );
+    }
+}
+
+/// Every file under `dir`.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+#[test]
+fn buildkit_by_default_labels_without_history_steps_and_classic_on_request() {
+    let stack = Stack::with_images(
+        "builders",
+        &[("base", None)],
+        &[(
+            "base",
+            "RUN --mount=type=cache,target=/cache echo cached > /cache/x && cp /cache/x /x",
+        )],
+    );
+    stack.commit();
+    let refs = stack.refs();
+    let out = stack.out("buildkit");
+    let built = stack.build(&out, &[]);
+    assert_eq!(built.status.code(), Some(0), "{}", describe(&built));
+    assert!(read(&out.join("logs/run.log")).contains("builder: BuildKit"));
+    assert_eq!(run_in(&refs["base"], "cat /x"), "cached");
+    assert!(!label(&refs["base"], "org.opencontainers.image.revision").is_empty());
+    let history = docker_ok(&[
+        "history",
+        "--no-trunc",
+        "--format",
+        "{{.CreatedBy}}",
+        &refs["base"],
+    ]);
+    assert!(
+        !history.contains("org.opencontainers") && !history.contains("io.strata"),
+        "strata's labels became history steps:\n{history}"
+    );
+    let log = read(&out.join(format!("logs/{}.build.log", stem(&refs["base"]))));
+    assert!(
+        log.lines()
+            .any(|l| l.starts_with('#') && l.contains("] RUN ")),
+        "{log}"
+    );
+
+    // The classic builder on request: a plain Dockerfile still builds
+    // (one without RUN --mount, which it cannot read).
+    stack.write(
+        "images/base/Dockerfile",
+        &format!("FROM {BASE_IMAGE}\nRUN echo classic > /x\n"),
+    );
+    stack.commit();
+    let refs = stack.refs();
+    let out = stack.out("classic");
+    let built = stack.build(&out, &["--builder", "classic"]);
+    assert_eq!(built.status.code(), Some(0), "{}", describe(&built));
+    assert!(read(&out.join("logs/run.log")).contains("builder: the classic builder"));
+    assert_eq!(run_in(&refs["base"], "cat /x"), "classic");
 }
 
 #[test]

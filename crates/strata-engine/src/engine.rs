@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use bollard::Docker;
 use bollard::errors::Error as BollardError;
+use bollard::models::{BuildInfoAux, ImageId};
 use bollard::query_parameters::{
-    BuildImageOptions, CreateImageOptions, ListImagesOptions, PruneBuildOptions,
+    BuildImageOptions, BuilderVersion, CreateImageOptions, ListImagesOptions, PruneBuildOptions,
     PruneImagesOptions, PushImageOptions, RemoveImageOptions, TagImageOptions,
 };
 use futures_util::StreamExt;
@@ -67,6 +68,29 @@ pub struct BuildRequest {
     /// Images whose layers may be used as cache (they must be present locally;
     /// see [`Engine::pull`]).
     pub cache_from: Vec<String>,
+    /// The builder that builds it.
+    pub builder: Builder,
+}
+
+/// The engine's builder that runs a build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Builder {
+    /// BuildKit, over the engine's session endpoint: `RUN --mount`, other
+    /// platforms, labels as image metadata rather than history steps.
+    #[default]
+    BuildKit,
+    /// The classic (legacy) builder.
+    Classic,
+}
+
+impl Builder {
+    /// Its name, as the run log says it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Builder::BuildKit => "BuildKit",
+            Builder::Classic => "the classic builder",
+        }
+    }
 }
 
 impl BuildRequest {
@@ -79,6 +103,7 @@ impl BuildRequest {
             build_args: BTreeMap::new(),
             labels: BTreeMap::new(),
             cache_from: Vec::new(),
+            builder: Builder::default(),
         }
     }
 }
@@ -128,6 +153,67 @@ pub struct HistoryEntry {
     pub tags: Vec<String>,
     /// The step's comment.
     pub comment: String,
+}
+
+/// A session id unique within the process (with the run id, unique on the
+/// engine): BuildKit refuses two builds sharing one.
+fn next_session() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Seconds since the epoch of a protobuf timestamp (whose type bollard
+/// does not export).
+macro_rules! seconds {
+    ($t:expr) => {
+        $t.as_ref()
+            .map(|t| t.seconds as f64 + f64::from(t.nanos) / 1e9)
+    };
+}
+
+/// BuildKit's status message as the progress renderer takes it.
+fn progress_update(status: bollard::moby::buildkit::v1::StatusResponse) -> crate::progress::Update {
+    crate::progress::Update {
+        vertexes: status
+            .vertexes
+            .into_iter()
+            .map(|v| crate::progress::VertexUpdate {
+                started: seconds!(v.started),
+                completed: seconds!(v.completed),
+                digest: v.digest,
+                name: v.name,
+                cached: v.cached,
+                error: v.error,
+            })
+            .collect(),
+        logs: status
+            .logs
+            .into_iter()
+            .map(|l| crate::progress::LogChunk {
+                timestamp: seconds!(l.timestamp),
+                vertex: l.vertex,
+                data: l.msg,
+            })
+            .collect(),
+        warnings: status
+            .warnings
+            .into_iter()
+            .map(|w| (w.vertex, String::from_utf8_lossy(&w.short).into_owned()))
+            .collect(),
+    }
+}
+
+/// A failed BuildKit build's one-line message: the step, its error and the
+/// last line of its output.
+fn failed_step_message(failed: &crate::progress::FailedStep) -> String {
+    let last = failed
+        .tail
+        .iter()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .map(|l| format!("; last output: {}", l.trim()))
+        .unwrap_or_default();
+    one_line(&format!("{}: {}{last}", failed.step, failed.error))
 }
 
 /// Splits `name[:tag]` into name and tag (default `latest`), the tag being
@@ -277,8 +363,19 @@ impl Engine {
         }
     }
 
-    /// Builds an image with the classic builder and tags it with every tag of
-    /// the request.
+    /// Whether the engine offers BuildKit through its API: the session
+    /// endpoint BuildKit builds need came with API 1.39 (Docker 18.09).
+    pub fn offers_buildkit(&self) -> bool {
+        let mut parts = self
+            .api_version
+            .split('.')
+            .map(|p| p.parse::<u32>().unwrap_or(0));
+        let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+        (major, minor) >= (1, 39)
+    }
+
+    /// Builds an image with the request's builder and tags it with every
+    /// tag of the request.
     ///
     /// The context folder is tarred on a blocking thread into a bounded
     /// channel that feeds the request body, so it is never held in memory.
@@ -286,16 +383,20 @@ impl Engine {
     /// [`crate::dockerignore`]); the Dockerfile and `.dockerignore` are always
     /// sent; symbolic links are sent as links, never followed.
     ///
-    /// Every line of build output (the `stream` and `status` messages) is
-    /// passed to `log`, without its line ending, as it arrives.
+    /// Every line of build output is passed to `log`, without its line
+    /// ending, as it arrives: the classic builder's `stream` and `status`
+    /// messages, or BuildKit's progress rendered as `--progress=plain`
+    /// renders it (see [`crate::progress`]).
     ///
-    /// A failing step is [`EngineError::BuildFailed`] with the engine's
-    /// message. Dropping the returned future drops the HTTP request, which
-    /// makes the engine abort the build.
+    /// A failing step is [`EngineError::BuildFailed`] naming the step and,
+    /// with BuildKit, its last lines of output. Dropping the returned future
+    /// drops the HTTP request, which makes the engine abort the build.
     ///
-    /// BuildKit is not used: through the API it needs a gRPC session, which
-    /// this adapter does not implement; the classic builder is what API 1.41
-    /// engines use by default.
+    /// With BuildKit the context is still sent as the request body (streamed,
+    /// never held in memory); the session bollard opens beside the request
+    /// serves registry credentials only. Images are built with inline cache
+    /// metadata (`BUILDKIT_INLINE_CACHE=1`) so a later build can use them as
+    /// `cache_from`.
     pub async fn build<F>(&self, request: &BuildRequest, mut log: F) -> Result<BuiltImage>
     where
         F: FnMut(&str) + Send,
@@ -332,16 +433,30 @@ impl Engine {
         let to_map = |m: &BTreeMap<String, String>| -> Option<HashMap<String, String>> {
             (!m.is_empty()).then(|| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
         };
+        let buildkit = request.builder == Builder::BuildKit;
+        let mut build_args = request.build_args.clone();
+        if buildkit {
+            build_args
+                .entry("BUILDKIT_INLINE_CACHE".to_string())
+                .or_insert_with(|| "1".to_string());
+        }
         let options = BuildImageOptions {
             dockerfile,
             t: request.tags.first().cloned(),
-            buildargs: to_map(&request.build_args),
+            buildargs: to_map(&build_args),
             labels: to_map(&request.labels),
             cachefrom: (!request.cache_from.is_empty()).then(|| request.cache_from.clone()),
             rm: true,
             forcerm: true,
+            version: if buildkit {
+                BuilderVersion::BuilderBuildKit
+            } else {
+                BuilderVersion::BuilderV1
+            },
+            session: buildkit.then(|| format!("strata-{}-{}", self.run_id, next_session())),
             ..Default::default()
         };
+        let mut progress = crate::progress::PlainProgress::default();
 
         let mut image_id: Option<String> = None;
         let mut short_id: Option<String> = None;
@@ -369,13 +484,22 @@ impl Engine {
                             };
                             log(&line);
                         }
-                        if let Some(id) = info.aux.as_ref().and_then(|a| a.id.clone()) {
-                            image_id = Some(id);
+                        match info.aux {
+                            Some(BuildInfoAux::Default(ImageId { id: Some(id) })) => {
+                                image_id = Some(id);
+                            }
+                            Some(BuildInfoAux::BuildKit(status)) => {
+                                progress.update(&progress_update(status), &mut |l: &str| log(l));
+                            }
+                            _ => {}
                         }
                     }
                     Err(BollardError::DockerStreamError { error }) => {
                         outcome = Err(EngineError::BuildFailed {
-                            message: one_line(&error),
+                            message: match progress.failed() {
+                                Some(failed) => failed_step_message(failed),
+                                None => one_line(&error),
+                            },
                         });
                         break;
                     }

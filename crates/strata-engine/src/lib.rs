@@ -1,8 +1,8 @@
 //! strata-engine: the thin adapter between strata and the Docker Engine API.
 //!
 //! Everything strata asks of the engine goes through [`Engine`]:
-//! [`Engine::build`] (classic builder, context streamed as a tar honouring
-//! `.dockerignore`), [`Engine::run_commands`] (commands in one throw-away
+//! [`Engine::build`] (BuildKit or the classic builder, context streamed as
+//! a tar honouring `.dockerignore`), [`Engine::run_commands`] (commands in one throw-away
 //! container), [`Engine::inspect_image`], [`Engine::history`],
 //! [`Engine::tag`], [`Engine::remove_image`], [`Engine::prune`],
 //! [`Engine::push`] and [`Engine::pull`].
@@ -25,12 +25,13 @@ mod context;
 pub mod dockerignore;
 mod engine;
 mod error;
+mod progress;
 mod run;
 
 pub use auth::RegistryAuth;
 pub use engine::{
-    BuildRequest, BuiltImage, CONNECT_TIMEOUT, DEFAULT_HOST, Engine, HistoryEntry, ImageInfo,
-    REQUEST_TIMEOUT, split_reference,
+    BuildRequest, Builder, BuiltImage, CONNECT_TIMEOUT, DEFAULT_HOST, Engine, HistoryEntry,
+    ImageInfo, REQUEST_TIMEOUT, split_reference,
 };
 pub use error::{EngineError, Result};
 pub use run::{CommandOutput, IDLE_SCRIPT, RUN_LABEL};

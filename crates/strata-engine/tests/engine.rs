@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::*;
-use strata_engine::{BuildRequest, Engine, EngineError};
+use strata_engine::{BuildRequest, Builder, Engine, EngineError};
 
 async fn engine() -> Engine {
     ensure_base_image();
@@ -34,6 +34,10 @@ async fn listing_sent(engine: &Engine, dir: &std::path::Path, images: &mut Image
     images.add(&tag);
     let mut req = BuildRequest::new(dir);
     req.tags = vec![tag.clone()];
+    // The classic builder receives exactly the tar sent, as the Docker CLI
+    // sends it; BuildKit's remote context keeps a Dockerfile and
+    // .dockerignore that .dockerignore lists (see the README).
+    req.builder = Builder::Classic;
     build_ok(engine, &req).await;
     let out = engine
         .run_commands(&tag, &["cd /ctx && find . | sort".to_string()])
@@ -68,6 +72,15 @@ async fn unreachable_tcp_engine_is_typed_and_one_line() {
 
 #[tokio::test]
 async fn build_with_args_labels_and_tags() {
+    build_with_args_labels_and_tags_on(Builder::BuildKit).await;
+}
+
+#[tokio::test]
+async fn the_classic_builder_builds_with_args_labels_and_tags() {
+    build_with_args_labels_and_tags_on(Builder::Classic).await;
+}
+
+async fn build_with_args_labels_and_tags_on(builder: Builder) {
     let engine = engine().await;
     let mut images = Images::default();
     let (t1, t2) = (unique_ref("args1"), unique_ref("args2"));
@@ -81,9 +94,24 @@ async fn build_with_args_labels_and_tags() {
     req.tags = vec![t1.clone(), t2.clone()];
     req.build_args = BTreeMap::from([("GREETING".to_string(), "hello-args".to_string())]);
     req.labels = BTreeMap::from([("io.strata.test".to_string(), "labels".to_string())]);
+    req.builder = builder;
     let (built, log) = build_ok(&engine, &req).await;
     assert!(built.id.starts_with("sha256:"), "{built:?}");
-    assert!(log.iter().any(|l| l.starts_with("Step 1/")), "{log:?}");
+    match builder {
+        Builder::Classic => assert!(log.iter().any(|l| l.starts_with("Step 1/")), "{log:?}"),
+        // --progress=plain: numbered steps, each with its end.
+        Builder::BuildKit => {
+            assert!(
+                log.iter()
+                    .any(|l| l.starts_with("#") && l.contains("[2/2] RUN echo")),
+                "{log:?}"
+            );
+            assert!(
+                log.iter().any(|l| l.starts_with("#") && (l.contains(" DONE ") || l.ends_with(" CACHED"))),
+                "{log:?}"
+            );
+        }
+    }
 
     for tag in [&t1, &t2] {
         let info = engine
@@ -124,6 +152,16 @@ async fn build_with_args_labels_and_tags() {
         "{history:?}"
     );
     assert!(history.iter().any(|h| h.size > 0), "{history:?}");
+    // BuildKit puts the request's labels in the image config only: no
+    // history step of their own (the classic builder adds one).
+    if builder == Builder::BuildKit {
+        assert!(
+            !history
+                .iter()
+                .any(|h| h.created_by.contains("io.strata.test")),
+            "{history:?}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -135,21 +173,58 @@ async fn failing_run_is_build_failed_with_the_engine_message() {
         "Dockerfile",
         "FROM strata-test/busybox\nRUN echo boom-output && exit 3\n",
     )]);
+    for builder in [Builder::BuildKit, Builder::Classic] {
+        let mut req = BuildRequest::new(dir.path());
+        req.tags = vec![tag.clone()];
+        req.builder = builder;
+        let mut log = Vec::new();
+        let err = engine
+            .build(&req, |l| log.push(l.to_string()))
+            .await
+            .expect_err("RUN exits 3");
+        match (&err, builder) {
+            (EngineError::BuildFailed { message }, Builder::Classic) => {
+                assert!(message.contains("returned a non-zero code: 3"), "{message}")
+            }
+            // The failing step by name, its error and its last output.
+            (EngineError::BuildFailed { message }, Builder::BuildKit) => assert!(
+                message.contains("[2/2] RUN echo boom-output && exit 3")
+                    && message.contains("exit code: 3")
+                    && message.contains("last output: boom-output"),
+                "{message}"
+            ),
+            (other, _) => panic!("expected BuildFailed, got {other:?}"),
+        }
+        assert!(log.iter().any(|l| l.contains("boom-output")), "{log:?}");
+        assert!(engine.inspect_image(&tag).await.expect("inspect").is_none());
+    }
+}
+
+#[tokio::test]
+async fn buildkit_cache_and_bind_mounts_build() {
+    let engine = engine().await;
+    let tag = unique_ref("mounts");
+    let _images = Images(vec![tag.clone()]);
+    let dir = context(&[
+        (
+            "Dockerfile",
+            "FROM strata-test/busybox\n\
+             RUN --mount=type=cache,target=/cache echo cached >> /cache/runs && cp /cache/runs /runs\n\
+             RUN --mount=type=bind,source=input.txt,target=/in.txt cat /in.txt > /copied\n",
+        ),
+        ("input.txt", "bound\n"),
+    ]);
     let mut req = BuildRequest::new(dir.path());
     req.tags = vec![tag.clone()];
-    let mut log = Vec::new();
-    let err = engine
-        .build(&req, |l| log.push(l.to_string()))
+    build_ok(&engine, &req).await;
+    let out = engine
+        .run_commands(
+            &tag,
+            &["cat /copied; test -e /in.txt || echo unmounted".to_string()],
+        )
         .await
-        .expect_err("RUN exits 3");
-    match &err {
-        EngineError::BuildFailed { message } => {
-            assert!(message.contains("returned a non-zero code: 3"), "{message}")
-        }
-        other => panic!("expected BuildFailed, got {other:?}"),
-    }
-    assert!(log.iter().any(|l| l.contains("boom-output")), "{log:?}");
-    assert!(engine.inspect_image(&tag).await.expect("inspect").is_none());
+        .expect("run");
+    assert_eq!(out[0].output, "bound\nunmounted\n");
 }
 
 #[tokio::test]
@@ -243,6 +318,7 @@ async fn dockerfile_in_an_excluded_folder_is_still_sent() {
     let mut req = BuildRequest::new(dir.path());
     req.dockerfile = "docker/Dockerfile".to_string();
     req.tags = vec![tag.clone()];
+    req.builder = Builder::Classic;
     build_ok(&engine, &req).await;
     // Everything is ignored; the engine drops the build files it was sent,
     // leaving the Dockerfile's folder (exactly what the docker CLI gives).
@@ -497,6 +573,8 @@ async fn prune_removes_dangling_images() {
         let mut req = BuildRequest::new(dir.path());
         req.tags = vec![tag.clone()];
         req.labels = BTreeMap::from([("io.strata.test".to_string(), label.clone())]);
+        // Dangling intermediate images are the classic builder's.
+        req.builder = Builder::Classic;
         ids.push(build_ok(&engine, &req).await.0.id);
         images.add(ids.last().cloned().unwrap_or_default());
     }

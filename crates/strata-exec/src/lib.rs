@@ -15,4 +15,6 @@ mod stages;
 pub use record::{
     ImageResult, Outcome, RunRecord, StageResult, Status, now_rfc3339, write_atomic, write_json,
 };
-pub use schedule::{AuthFor, Event, Executor, RunOptions, Stage, Target, runs_pytest, targets};
+pub use schedule::{
+    AuthFor, BuilderChoice, Event, Executor, RunOptions, Stage, Target, runs_pytest, targets,
+};

@@ -159,6 +159,39 @@ pub struct RunOptions {
     /// The stages to run; the others are skipped (`strata test` runs the
     /// tests of images already built, `strata manifest` their manifests).
     pub stages: Vec<Stage>,
+    /// Which builder builds (`--builder`).
+    pub builder: BuilderChoice,
+    /// The repository's public URL, for `org.opencontainers.image.source`.
+    pub source: Option<String>,
+}
+
+/// The builder a run asks for (`--builder`, `STRATA_BUILDER`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BuilderChoice {
+    /// BuildKit where the engine offers it, else the classic builder.
+    #[default]
+    Auto,
+    /// BuildKit; a run fails at once if the engine does not offer it.
+    BuildKit,
+    /// The classic builder.
+    Classic,
+}
+
+impl BuilderChoice {
+    /// The builder a run on `engine` uses, or why it cannot run.
+    pub fn resolve(self, engine: &Engine) -> Result<strata_engine::Builder, ExecError> {
+        match self {
+            BuilderChoice::Classic => Ok(strata_engine::Builder::Classic),
+            BuilderChoice::Auto if engine.offers_buildkit() => Ok(strata_engine::Builder::BuildKit),
+            BuilderChoice::Auto => Ok(strata_engine::Builder::Classic),
+            BuilderChoice::BuildKit if engine.offers_buildkit() => {
+                Ok(strata_engine::Builder::BuildKit)
+            }
+            BuilderChoice::BuildKit => Err(ExecError::NoBuildKit {
+                api_version: engine.api_version().to_string(),
+            }),
+        }
+    }
 }
 
 impl fmt::Debug for RunOptions {
@@ -175,6 +208,14 @@ impl fmt::Debug for RunOptions {
 /// Why a run could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ExecError {
+    /// `--builder buildkit` on an engine without BuildKit's API.
+    #[error(
+        "--builder buildkit: the engine speaks API {api_version}, and BuildKit needs 1.39 or newer (Docker 18.09); use --builder classic or upgrade the engine"
+    )]
+    NoBuildKit {
+        /// The engine's API version.
+        api_version: String,
+    },
     /// The output folders could not be made.
     #[error("cannot write the run's output under {dir}: {source}")]
     Output {
@@ -227,9 +268,11 @@ impl Executor {
                 dir: dirs.logs.clone(),
                 source,
             })?;
+        let builder = self.options.builder.resolve(&self.engine)?;
         let ctx = Arc::new(StageCtx {
             engine: self.engine.clone(),
             options: self.options.clone(),
+            builder,
             dirs,
             run_log,
             events: self.events.clone(),
@@ -237,10 +280,11 @@ impl Executor {
             prune_lock: tokio::sync::RwLock::new(()),
         });
         ctx.run_log.line(&format!(
-            "run {}: {} to build, jobs={}",
+            "run {}: {} to build, jobs={}, builder: {}",
             self.engine.run_id(),
             strata_core::text::count(targets.len(), "image"),
-            self.options.jobs
+            self.options.jobs,
+            builder.name()
         ));
 
         let index: BTreeMap<(String, String), usize> = targets

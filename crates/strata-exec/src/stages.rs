@@ -18,6 +18,8 @@ use tokio::sync::{mpsc, watch};
 pub(crate) struct StageCtx {
     pub engine: Engine,
     pub options: RunOptions,
+    /// The builder `options.builder` resolved to on this engine.
+    pub builder: strata_engine::Builder,
     pub dirs: OutputDirs,
     pub run_log: RunLog,
     pub events: Option<mpsc::UnboundedSender<Event>>,
@@ -274,6 +276,9 @@ fn labels(
         ("io.strata.image".to_string(), target.build.image.clone()),
         ("io.strata.plan".to_string(), target.build.plan.clone()),
     ]);
+    if let Some(source) = &ctx.options.source {
+        labels.insert("org.opencontainers.image.source".into(), source.clone());
+    }
     if let Some(base) = &target.build.base_ref {
         labels.insert("org.opencontainers.image.base.name".into(), base.clone());
         let pinned = base.split_once('@').map(|(_, d)| d.to_string());
@@ -323,6 +328,7 @@ async fn build(ctx: &StageCtx, target: &Target, parent_digest: Option<&str>) -> 
             Some(cache) => pull_cache(ctx, cache, &mut log).await,
             None => Vec::new(),
         },
+        builder: ctx.builder,
     };
     let built = ctx
         .engine

@@ -559,6 +559,24 @@ impl Repo {
         Ok(out)
     }
 
+    /// The URL of the `origin` remote, or of the only remote, as configured
+    /// (it may hold credentials: see `strata_core::source::public_url`);
+    /// `None` when there is no such remote.
+    pub fn remote_url(&self) -> Option<String> {
+        let remote = match self.repo.find_remote("origin") {
+            Ok(remote) => remote,
+            Err(_) => {
+                let names = self.repo.remotes().ok()?;
+                if names.len() != 1 {
+                    return None;
+                }
+                let name = names.get(0).ok().flatten()?;
+                self.repo.find_remote(name).ok()?
+            }
+        };
+        remote.url().ok().map(str::to_owned)
+    }
+
     /// Resolves a revision to a commit, mapping failures to typed errors.
     fn commit(&self, rev: &str) -> Result<git2::Commit<'_>, GitError> {
         if rev.is_empty() || rev.starts_with('-') {
