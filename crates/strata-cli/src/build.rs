@@ -41,6 +41,11 @@ pub struct BuildArgs {
     /// the classic builder.
     #[arg(long, value_enum, value_name = "BUILDER", default_value_t = BuilderArg::Auto, env = "STRATA_BUILDER")]
     pub builder: BuilderArg,
+    /// A build secret for `RUN --mount=type=secret,id=ID` (repeatable):
+    /// id=ID,src=FILE or id=ID,env=VAR. Its value never reaches logs,
+    /// artifacts or the image.
+    #[arg(long = "secret", value_name = "id=ID,src=FILE|env=VAR")]
+    pub secrets: Vec<String>,
     /// The Python that runs the image tests.
     #[arg(
         long,
@@ -322,6 +327,12 @@ pub fn run(
         auth: crate::registry::auth_for(*reporter),
         stages: stages.to_vec(),
         builder: args.builder.into(),
+        secrets: args
+            .secrets
+            .iter()
+            .map(|flag| strata_engine::BuildSecret::from_flag(flag))
+            .collect::<Result<_, _>>()
+            .map_err(|e| Failure::input(e.to_string()))?,
         source: strata_git::Repo::discover(cwd)
             .ok()
             .and_then(|repo| repo.remote_url())
@@ -338,7 +349,7 @@ pub fn run(
         })?;
         let (tx, rx) = mpsc::unbounded_channel();
         let mode = Mode::detect(reporter.quiet);
-        let display = tokio::spawn(progress::show(mode, out_dir.join("logs"), rx));
+        let display = tokio::spawn(progress::show(mode, reporter.verbose, out_dir.join("logs"), rx));
         let (cancel_tx, cancel_rx) = watch::channel(false);
         tokio::spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {

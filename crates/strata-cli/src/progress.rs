@@ -42,6 +42,7 @@ impl Mode {
 /// Shows events until the channel closes.
 pub async fn show(
     mode: Mode,
+    verbose: bool,
     logs: std::path::PathBuf,
     mut events: mpsc::UnboundedReceiver<Event>,
 ) {
@@ -52,6 +53,12 @@ pub async fn show(
     while let Some(event) = events.recv().await {
         match (mode, event) {
             (Mode::Quiet, _) => {}
+            // Build logs on stderr with -v only; they are in logs/ anyway.
+            (_, Event::BuildOutput { .. }) if !verbose => {}
+            (Mode::Terminal, Event::BuildOutput { reference, line }) => {
+                let _ = multi.println(format!("{reference} | {line}"));
+            }
+            (_, Event::BuildOutput { reference, line }) => eprintln!("{reference} | {line}"),
             (Mode::Terminal, Event::StageStarted { reference, stage }) => {
                 let bar = bars.entry(reference.clone()).or_insert_with(|| {
                     let b = multi.add(ProgressBar::new_spinner());

@@ -1129,3 +1129,122 @@ fn a_dirty_tree_builds_under_dirty_tags_and_says_so_in_the_revision() {
     );
     assert_eq!(run_in(&child, "tail -n1 /layers.txt"), "edited");
 }
+
+#[test]
+fn a_secret_reaches_its_run_step_and_nothing_else() {
+    let value = format!("index-token-{}", std::process::id());
+    // The step names this process: BuildKit's cache key does not cover a
+    // secret's value, so an earlier run's layer must not match.
+    let step = format!(
+        "RUN --mount=type=secret,id=pip echo {} >/dev/null && wc -c < /run/secrets/pip > /secret-size",
+        std::process::id()
+    );
+    let stack = Stack::with_images("secret", &[("base", None)], &[("base", step.as_str())]);
+    stack.commit();
+    let refs = stack.refs();
+    let out = stack.out("out");
+    let built = stack
+        .strata()
+        .env("STRATA_TEST_INDEX_TOKEN", &value)
+        .args(["build", "--all", "--offline", "--no-push", "--out"])
+        .arg(&out)
+        .args(["--secret", "id=pip,env=STRATA_TEST_INDEX_TOKEN"])
+        .output()
+        .unwrap();
+    assert_eq!(built.status.code(), Some(0), "{}", describe(&built));
+    assert_eq!(
+        run_in(&refs["base"], "cat /secret-size"),
+        value.len().to_string()
+    );
+    assert!(!text(&built.stdout).contains(&value) && !text(&built.stderr).contains(&value));
+    for file in walk(&out) {
+        let bytes = std::fs::read(&file).unwrap_or_default();
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(&value),
+            "the secret is in {}",
+            file.display()
+        );
+    }
+    let history = docker_ok(&["history", "--no-trunc", &refs["base"]]);
+    let inspected = docker_ok(&["image", "inspect", &refs["base"]]);
+    assert!(!history.contains(&value) && !inspected.contains(&value));
+
+    // A secret that cannot be read stops the run before anything is built,
+    // naming the flag, never a value.
+    let out = stack.out("bad");
+    let bad = stack
+        .strata()
+        .args(["build", "--all", "--offline", "--no-push", "--out"])
+        .arg(&out)
+        .args(["--secret", "id=pip,env=STRATA_TEST_UNSET_VARIABLE"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2), "{}", describe(&bad));
+    assert!(
+        text(&bad.stderr).contains("STRATA_TEST_UNSET_VARIABLE is not set"),
+        "{}",
+        describe(&bad)
+    );
+}
+
+#[test]
+fn prune_removes_only_the_image_the_run_replaced() {
+    let stack = Stack::with_images("prune", &[("base", None)], &[]);
+    let spec = read(&stack.path("images/spec.yml"));
+    stack.write(
+        "images/spec.yml",
+        &spec.replace("    image_name:", "    prune: true\n    image_name:"),
+    );
+    stack.commit();
+    let id = |r: &str| docker_ok(&["image", "inspect", "--format", "{{.Id}}", r]);
+    // Branch tags are reused from commit to commit: a build replaces the
+    // image the tag named before.
+    let build = |name: &str| {
+        let out = stack.out(name);
+        let built = stack.build(&out, &["--tag-suffix", "branch"]);
+        assert_eq!(built.status.code(), Some(0), "{}", describe(&built));
+        let run = run_json(&out);
+        let base = result(&run, "base").clone();
+        (base["ref"].as_str().unwrap().to_string(), base)
+    };
+    let (reference, _) = build("first");
+    let first = id(&reference);
+
+    stack.write("images/base/new.txt", "2\n");
+    stack.write(
+        "images/base/Dockerfile",
+        &format!("FROM {BASE_IMAGE}\nRUN echo second > /layers.txt\n"),
+    );
+    stack.commit();
+    let (_, base) = build("second");
+    let second = id(&reference);
+    assert_ne!(first, second);
+    let prune = stage(&base, "prune");
+    assert_eq!(prune["status"], "ok", "{base:#}");
+    assert!(
+        prune["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("removed sha256:")),
+        "{base:#}"
+    );
+    assert!(!image_exists(&first), "the replaced image is still there");
+
+    // An image that is still tagged elsewhere is kept.
+    let keep = format!("{}/kept:still-used", stack.prefix);
+    docker_ok(&["tag", &second, &keep]);
+    stack.write(
+        "images/base/Dockerfile",
+        &format!("FROM {BASE_IMAGE}\nRUN echo third > /layers.txt\n"),
+    );
+    stack.commit();
+    let (_, base) = build("third");
+    let prune = stage(&base, "prune");
+    assert_eq!(prune["status"], "ok", "{base:#}");
+    assert!(
+        prune["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("kept sha256:")),
+        "{base:#}"
+    );
+    assert_eq!(id(&keep), second);
+}

@@ -157,29 +157,13 @@ impl Stack {
         cmd
     }
 
-    /// `strata build --push --out <out>`, retried when another process on
-    /// the shared engine pruned an intermediate image of this build (the
-    /// legacy builder then reports `No such image: sha256:…`), which is not
-    /// what is tested here.
+    /// `strata build --push --out <out>`.
     fn build_push(&self, out: &Path) -> Output {
-        for attempt in 1..=3 {
-            let _ = std::fs::remove_dir_all(out);
-            let output = self
-                .strata()
-                .args(["build", "--push", "--jobs", "2", "--out"])
-                .arg(out)
-                .output()
-                .unwrap();
-            let log = std::fs::read_to_string(out.join("logs/run.log")).unwrap_or_default();
-            let pruned_by_others = output.status.code() == Some(1)
-                && log.contains("build FAILED")
-                && log.contains("No such image: sha256:");
-            if !pruned_by_others || attempt == 3 {
-                return output;
-            }
-            eprintln!("an intermediate image was pruned by another process; building again");
-        }
-        unreachable!()
+        self.strata()
+            .args(["build", "--push", "--jobs", "2", "--out"])
+            .arg(out)
+            .output()
+            .unwrap()
     }
 
     /// Removes every image of this test's namespace from the engine.

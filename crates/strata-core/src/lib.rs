@@ -12,6 +12,7 @@ pub mod dockerfile;
 pub mod graph;
 pub mod plan;
 pub mod reference;
+pub mod retry;
 pub mod source;
 pub mod spec;
 pub mod text;

@@ -1174,20 +1174,14 @@ fn check(case: Case, seen: &RefCell<BTreeMap<&'static str, usize>>) -> Result<()
                     "{pattern} {path}"
                 );
             }
-            Reason::Uncommitted { path, change } => {
+            Reason::Changed { path } | Reason::Uncommitted { path, .. } => {
                 prop_assert!(!full);
-                prop_assert_eq!(case.uncommitted.get(path), Some(change));
-                prop_assert!(
-                    changed_paths
-                        .get(&b.image)
-                        .is_some_and(|ps| ps.contains(&path)),
-                    "{path} does not change {}",
-                    b.image
-                );
-            }
-            Reason::Changed { path } => {
-                prop_assert!(!full);
-                prop_assert!(!case.uncommitted.contains_key(path));
+                // An uncommitted path says so, with how it changed.
+                let change = match &b.reason {
+                    Reason::Uncommitted { change, .. } => Some(change),
+                    _ => None,
+                };
+                prop_assert_eq!(case.uncommitted.get(path), change);
                 prop_assert!(
                     changed_paths
                         .get(&b.image)

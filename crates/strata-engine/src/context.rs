@@ -178,6 +178,35 @@ pub(crate) fn stream(
     (body, handle)
 }
 
+/// The whole tar in memory, failing once it would exceed `limit` bytes.
+pub(crate) fn tar_in_memory(plan: &ContextPlan, limit: u64) -> Result<Vec<u8>, ContextError> {
+    struct Capped {
+        buf: Vec<u8>,
+        limit: u64,
+    }
+    impl Write for Capped {
+        fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+            if (self.buf.len() + data.len()) as u64 > self.limit {
+                return Err(io::Error::other(format!(
+                    "the build context is larger than {} MiB, the most a build with secrets sends; .dockerignore what the build does not need",
+                    self.limit / (1024 * 1024)
+                )));
+            }
+            self.buf.extend_from_slice(data);
+            Ok(data.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut out = Capped {
+        buf: Vec::new(),
+        limit,
+    };
+    write_tar(plan, &mut out)?;
+    Ok(out.buf)
+}
+
 /// Writes the whole tar; synchronous, for the blocking thread (and tests).
 pub(crate) fn write_tar<W: Write>(plan: &ContextPlan, out: W) -> Result<(), ContextError> {
     let mut builder = tar::Builder::new(out);

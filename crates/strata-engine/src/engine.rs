@@ -8,8 +8,8 @@ use bollard::Docker;
 use bollard::errors::Error as BollardError;
 use bollard::models::{BuildInfoAux, ImageId};
 use bollard::query_parameters::{
-    BuildImageOptions, BuilderVersion, CreateImageOptions, ListImagesOptions, PruneBuildOptions,
-    PruneImagesOptions, PushImageOptions, RemoveImageOptions, TagImageOptions,
+    BuildImageOptions, BuilderVersion, CreateImageOptions, ListImagesOptions, PushImageOptions,
+    RemoveImageOptions, TagImageOptions,
 };
 use futures_util::StreamExt;
 
@@ -70,7 +70,110 @@ pub struct BuildRequest {
     pub cache_from: Vec<String>,
     /// The builder that builds it.
     pub builder: Builder,
+    /// Build secrets, for `RUN --mount=type=secret` (BuildKit only).
+    pub secrets: Vec<BuildSecret>,
 }
+
+/// A build secret: what `RUN --mount=type=secret,id=ID` reads. Only where
+/// it is read from is held here; the value is read by the build session
+/// when BuildKit asks for it, and never logged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildSecret {
+    /// The id the Dockerfile names.
+    pub id: String,
+    /// Where its value comes from.
+    pub source: SecretSource,
+}
+
+/// Why a `--secret` flag cannot be used. The messages name the flag's id,
+/// file or variable, never a value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SecretFlagError {
+    /// The flag is not `id=ID,src=FILE` or `id=ID,env=VAR`.
+    #[error("--secret '{0}': write id=ID,src=FILE or id=ID,env=VAR")]
+    Syntax(String),
+    /// The file cannot be read.
+    #[error("--secret id={id}: cannot read {}: {reason}", path.display())]
+    File {
+        /// The secret's id.
+        id: String,
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The variable is not set.
+    #[error("--secret id={id}: the environment variable {var} is not set")]
+    Env {
+        /// The secret's id.
+        id: String,
+        /// The variable.
+        var: String,
+    },
+}
+
+impl BuildSecret {
+    /// Reads a `--secret` flag as `docker build` writes it:
+    /// `id=ID,src=FILE` (or `source=`), `id=ID,env=VAR`, with an optional
+    /// `type=file|env`. Checks that the file is readable or the variable
+    /// set, without reading the value.
+    pub fn from_flag(flag: &str) -> Result<BuildSecret, SecretFlagError> {
+        let syntax = || SecretFlagError::Syntax(flag.to_string());
+        let (mut id, mut file, mut env, mut kind) = (None, None, None, None);
+        for part in flag.split(',') {
+            let (key, value) = part.split_once('=').ok_or_else(syntax)?;
+            let slot = match key.trim() {
+                "id" => &mut id,
+                "src" | "source" => &mut file,
+                "env" => &mut env,
+                "type" => &mut kind,
+                _ => return Err(syntax()),
+            };
+            if slot.replace(value.to_string()).is_some() || value.is_empty() {
+                return Err(syntax());
+            }
+        }
+        let id = id.ok_or_else(syntax)?;
+        if !id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        {
+            return Err(syntax());
+        }
+        let source = match (kind.as_deref(), file, env) {
+            (None | Some("file"), Some(path), None) => {
+                let path = PathBuf::from(path);
+                std::fs::File::open(&path).map_err(|e| SecretFlagError::File {
+                    id: id.clone(),
+                    path: path.clone(),
+                    reason: e.kind().to_string(),
+                })?;
+                SecretSource::File(path)
+            }
+            (None | Some("env"), None, Some(var)) => {
+                if std::env::var_os(&var).is_none() {
+                    return Err(SecretFlagError::Env { id, var });
+                }
+                SecretSource::Env(var)
+            }
+            _ => return Err(syntax()),
+        };
+        Ok(BuildSecret { id, source })
+    }
+}
+
+/// Where a build secret's value is read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    /// A file's content.
+    File(PathBuf),
+    /// An environment variable of strata's process.
+    Env(String),
+}
+
+/// The largest build context sent with secrets: that path holds the
+/// context in memory (bollard's session upload), so it is bounded.
+pub const MAX_SECRET_CONTEXT: u64 = 512 * 1024 * 1024;
 
 /// The engine's builder that runs a build.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -104,6 +207,7 @@ impl BuildRequest {
             labels: BTreeMap::new(),
             cache_from: Vec::new(),
             builder: Builder::default(),
+            secrets: Vec::new(),
         }
     }
 }
@@ -153,6 +257,15 @@ pub struct HistoryEntry {
     pub tags: Vec<String>,
     /// The step's comment.
     pub comment: String,
+}
+
+/// Whether a Dockerfile mounts a build secret (`--mount=type=secret`):
+/// only such builds go through the secrets session; the others keep the
+/// streamed context and step progress.
+fn mounts_a_secret(dockerfile: &std::path::Path) -> bool {
+    std::fs::read_to_string(dockerfile)
+        .map(|text| text.contains("type=secret"))
+        .unwrap_or(false)
 }
 
 /// A session id unique within the process (with the run id, unique on the
@@ -429,6 +542,19 @@ impl Engine {
                 message: e.message,
             })?;
 
+        if !request.secrets.is_empty() {
+            if request.builder != Builder::BuildKit {
+                return Err(EngineError::BuildFailed {
+                    message: "build secrets need BuildKit; use --builder auto or buildkit"
+                        .to_string(),
+                });
+            }
+            if mounts_a_secret(&request.context_dir.join(&dockerfile)) {
+                return self
+                    .build_with_secrets(request, plan, &dockerfile, extra_tags, &mut log)
+                    .await;
+            }
+        }
         let (body, producer) = context::stream(plan);
         let to_map = |m: &BTreeMap<String, String>| -> Option<HashMap<String, String>> {
             (!m.is_empty()).then(|| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
@@ -551,6 +677,109 @@ impl Engine {
         })
     }
 
+    /// A BuildKit build whose Dockerfile mounts secrets: through a session
+    /// that serves them (bollard's solve over the engine's gRPC endpoint),
+    /// with the context uploaded whole, so at most [`MAX_SECRET_CONTEXT`]
+    /// bytes of it. That path reports no step progress, which the log says.
+    async fn build_with_secrets<F>(
+        &self,
+        request: &BuildRequest,
+        plan: context::ContextPlan,
+        dockerfile: &str,
+        extra_tags: Vec<(String, String)>,
+        log: &mut F,
+    ) -> Result<BuiltImage>
+    where
+        F: FnMut(&str) + Send,
+    {
+        use bollard::grpc::build::{
+            ImageBuildFrontendOptions, ImageBuildLoadInput, SecretSource as Source,
+        };
+        let Some(name) = request.tags.first() else {
+            return Err(EngineError::BuildFailed {
+                message: "a build with secrets needs a tag".to_string(),
+            });
+        };
+        let root = request.context_dir.clone();
+        let tar =
+            tokio::task::spawn_blocking(move || context::tar_in_memory(&plan, MAX_SECRET_CONTEXT))
+                .await
+                .map_err(|e| EngineError::Api {
+                    operation: "build",
+                    message: format!("context thread failed: {e}"),
+                })?
+                .map_err(|e| EngineError::Context {
+                    path: if e.path.as_os_str().is_empty() {
+                        root
+                    } else {
+                        e.path
+                    },
+                    message: e.message,
+                })?;
+        let mut options = ImageBuildFrontendOptions::builder()
+            .dockerfile(std::path::Path::new(dockerfile))
+            .buildarg("BUILDKIT_INLINE_CACHE", "1");
+        for (k, v) in &request.build_args {
+            options = options.buildarg(k, v);
+        }
+        for (k, v) in &request.labels {
+            options = options.label(k, v);
+        }
+        for secret in &request.secrets {
+            let source = match &secret.source {
+                SecretSource::File(path) => Source::File(path.clone()),
+                SecretSource::Env(var) => Source::Env(var.clone()),
+            };
+            options = options.set_secret(&secret.id, &source);
+        }
+        log("#0 BuildKit with a secrets session: step progress is not reported on this path");
+        // bollard's solve future is not Send, so it runs on a thread of its
+        // own with a single-threaded runtime, the engine connection cloned.
+        let docker = self.docker.clone();
+        let name_owned = name.clone();
+        let options = options.build();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        std::thread::spawn(move || {
+            let result = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())
+                .and_then(|runtime| {
+                    runtime.block_on(async {
+                        let driver = bollard::grpc::driver::moby::Moby::new(&docker);
+                        bollard::grpc::driver::Build::docker_build(
+                            driver,
+                            &name_owned,
+                            options,
+                            ImageBuildLoadInput::Upload(bytes::Bytes::from(tar)),
+                            None,
+                            None,
+                        )
+                        .await
+                        .map_err(|e| e.to_string())
+                    })
+                });
+            let _ = tx.send(result);
+        });
+        let solved = rx
+            .await
+            .unwrap_or_else(|_| Err("the build thread stopped".to_string()));
+        solved.map_err(|e| {
+            let message = one_line(&e);
+            log(&format!("#0 ERROR: {message}"));
+            EngineError::BuildFailed { message }
+        })?;
+        let id = self.image_id(name).await?;
+        log(&format!("#0 DONE {id}"));
+        for (repo, tag) in &extra_tags {
+            self.tag(&id, repo, tag).await?;
+        }
+        Ok(BuiltImage {
+            id,
+            tags: request.tags.clone(),
+        })
+    }
+
     async fn image_id(&self, reference: &str) -> Result<String> {
         match self.inspect_image(reference).await? {
             Some(info) => Ok(info.id),
@@ -644,25 +873,6 @@ impl Engine {
             .map_err(|e| self.map_err("remove image", &format!("image {reference}"), e))
     }
 
-    /// Reclaims engine space: removes dangling images and the build cache
-    /// (`/build/prune`; skipped silently where the engine has no such
-    /// endpoint). Returns the bytes reclaimed.
-    ///
-    /// This is engine-wide: it also removes dangling images of other builds.
-    pub async fn prune(&self) -> Result<u64> {
-        let images = self.prune_dangling(None).await?;
-        let cache = match self.docker.prune_build(None::<PruneBuildOptions>).await {
-            Ok(r) => r
-                .space_reclaimed
-                .map_or(0, |s| u64::try_from(s).unwrap_or(0)),
-            Err(err) => match self.map_err("prune build cache", "build cache", err) {
-                e @ EngineError::Unreachable { .. } => return Err(e),
-                _ => 0,
-            },
-        };
-        Ok(images + cache)
-    }
-
     /// Every tagged image of the local store: each `name:tag` with the ID
     /// of the image it names (`sha256:...`), in one request however many
     /// there are.
@@ -685,29 +895,6 @@ impl Engine {
             .collect())
     }
 
-    /// Removes only the dangling images carrying `label` (`key` or
-    /// `key=value`). Returns the bytes reclaimed.
-    pub async fn prune_with_label(&self, label: &str) -> Result<u64> {
-        self.prune_dangling(Some(label)).await
-    }
-
-    async fn prune_dangling(&self, label: Option<&str>) -> Result<u64> {
-        let mut filters = HashMap::new();
-        filters.insert("dangling".to_string(), vec!["true".to_string()]);
-        if let Some(label) = label {
-            filters.insert("label".to_string(), vec![label.to_string()]);
-        }
-        let r = self
-            .docker
-            .prune_images(Some(PruneImagesOptions {
-                filters: Some(filters),
-            }))
-            .await
-            .map_err(|e| self.map_err("prune images", "images", e))?;
-        Ok(r.space_reclaimed
-            .map_or(0, |s| u64::try_from(s).unwrap_or(0)))
-    }
-
     /// Pushes `reference` (`name:tag`; `latest` when no tag) and returns the
     /// pushed manifest digest (`sha256:...`).
     ///
@@ -728,7 +915,7 @@ impl Engine {
         F: FnMut(&str) + Send,
     {
         let (repo, tag) = split_reference(reference)?;
-        let failed = |message: String| {
+        let failed_with = |status: Option<u16>, message: String| {
             let message = scrub(one_line(&message), auth);
             // API 1.41 engines report a missing local image inside the
             // stream (HTTP 200), newer ones as a 404.
@@ -739,10 +926,12 @@ impl Engine {
             } else {
                 EngineError::PushFailed {
                     reference: reference.to_string(),
+                    transient: crate::error::push_failure_is_transient(status, &message),
                     message,
                 }
             }
         };
+        let failed = |message: String| failed_with(None, message);
         let mut digest: Option<String> = None;
         {
             let mut stream = self.docker.push_image(
@@ -780,7 +969,7 @@ impl Engine {
                                 Some(404) => EngineError::NotFound {
                                     what: format!("image {reference}: {}", scrub(message, auth)),
                                 },
-                                _ => failed(message),
+                                _ => failed_with(status, message),
                             },
                         ));
                     }

@@ -52,6 +52,9 @@ pub enum EngineError {
         reference: String,
         /// The engine's message, with any credential scrubbed.
         message: String,
+        /// Whether trying again may succeed (a dropped connection, a
+        /// timeout, a 5xx), as [`push_failure_is_transient`] reads it.
+        transient: bool,
     },
 
     /// A pull failed.
@@ -90,6 +93,52 @@ impl EngineError {
     pub fn is_not_found(&self) -> bool {
         matches!(self, EngineError::NotFound { .. })
     }
+
+    /// True when trying the same request again may succeed: the engine was
+    /// unreachable, or a push failed for a transient reason.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            EngineError::Unreachable { .. } => true,
+            EngineError::PushFailed { transient, .. } => *transient,
+            _ => false,
+        }
+    }
+}
+
+/// Whether a push failure the engine reported is worth retrying. The
+/// daemon's push stream carries only a message, never a status code or an
+/// error type, so this is the one place that reads that text: refusals
+/// (authentication, a missing repository, an invalid manifest) are final;
+/// dropped connections, timeouts and 5xx answers are transient.
+pub(crate) fn push_failure_is_transient(status: Option<u16>, message: &str) -> bool {
+    if let Some(status) = status {
+        return status >= 500 || status == 429 || status == 408;
+    }
+    let text = message.to_lowercase();
+    const FINAL: [&str; 6] = [
+        "unauthorized",
+        "denied",
+        "authentication required",
+        "not found",
+        "does not exist",
+        "invalid",
+    ];
+    const TRANSIENT: [&str; 13] = [
+        "connection reset",
+        "connection refused",
+        "broken pipe",
+        "eof",
+        "timeout",
+        "timed out",
+        "500",
+        "502",
+        "503",
+        "504",
+        "internal server error",
+        "bad gateway",
+        "service unavailable",
+    ];
+    !FINAL.iter().any(|p| text.contains(p)) && TRANSIENT.iter().any(|t| text.contains(t))
 }
 
 /// Result with [`EngineError`].
@@ -170,5 +219,29 @@ pub(crate) fn server_error(err: &bollard::errors::Error) -> Option<(u16, String)
             message,
         } => Some((*status_code, one_line(message))),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::push_failure_is_transient;
+
+    #[test]
+    fn transient_push_failures_are_told_apart() {
+        assert!(push_failure_is_transient(
+            None,
+            "received unexpected HTTP status: 503 Service Unavailable"
+        ));
+        assert!(push_failure_is_transient(
+            None,
+            "write tcp: connection reset by peer"
+        ));
+        assert!(push_failure_is_transient(Some(502), "bad gateway"));
+        assert!(!push_failure_is_transient(
+            None,
+            "unauthorized: authentication required"
+        ));
+        assert!(!push_failure_is_transient(None, "manifest invalid"));
+        assert!(!push_failure_is_transient(Some(401), "retry later"));
     }
 }

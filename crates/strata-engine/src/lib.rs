@@ -4,7 +4,7 @@
 //! [`Engine::build`] (BuildKit or the classic builder, context streamed as
 //! a tar honouring `.dockerignore`), [`Engine::run_commands`] (commands in one throw-away
 //! container), [`Engine::inspect_image`], [`Engine::history`],
-//! [`Engine::tag`], [`Engine::remove_image`], [`Engine::prune`],
+//! [`Engine::tag`], [`Engine::remove_image`], [`Engine::local_tags`],
 //! [`Engine::push`] and [`Engine::pull`].
 //!
 //! It works with Docker 20.10 (API 1.41) and current engines: the API
@@ -30,8 +30,9 @@ mod run;
 
 pub use auth::RegistryAuth;
 pub use engine::{
-    BuildRequest, Builder, BuiltImage, CONNECT_TIMEOUT, DEFAULT_HOST, Engine, HistoryEntry,
-    ImageInfo, REQUEST_TIMEOUT, split_reference,
+    BuildRequest, BuildSecret, Builder, BuiltImage, CONNECT_TIMEOUT, DEFAULT_HOST, Engine,
+    HistoryEntry, ImageInfo, MAX_SECRET_CONTEXT, REQUEST_TIMEOUT, SecretFlagError, SecretSource,
+    split_reference,
 };
 pub use error::{EngineError, Result};
 pub use run::{CommandOutput, IDLE_SCRIPT, RUN_LABEL};

@@ -556,58 +556,6 @@ async fn inspect_tag_and_remove_images() {
 }
 
 #[tokio::test]
-async fn prune_removes_dangling_images() {
-    let engine = engine().await;
-    let mut images = Images::default();
-    let label = unique("prune");
-    let tag = unique_ref("prune");
-    images.add(&tag);
-    let mut ids = Vec::new();
-    for content in ["first", "second"] {
-        let dir = context(&[(
-            "Dockerfile",
-            &format!(
-                "FROM strata-test/busybox\nRUN head -c 200000 /dev/urandom > /blob; echo {content} > /c\n"
-            ),
-        )]);
-        let mut req = BuildRequest::new(dir.path());
-        req.tags = vec![tag.clone()];
-        req.labels = BTreeMap::from([("io.strata.test".to_string(), label.clone())]);
-        // Dangling intermediate images are the classic builder's.
-        req.builder = Builder::Classic;
-        ids.push(build_ok(&engine, &req).await.0.id);
-        images.add(ids.last().cloned().unwrap_or_default());
-    }
-    // The first build lost its tag: dangling.
-    assert!(
-        engine
-            .inspect_image(&ids[0])
-            .await
-            .expect("inspect")
-            .is_some()
-    );
-    let reclaimed = engine
-        .prune_with_label(&format!("io.strata.test={label}"))
-        .await
-        .expect("prune");
-    assert!(
-        engine
-            .inspect_image(&ids[0])
-            .await
-            .expect("inspect")
-            .is_none()
-    );
-    assert!(
-        engine
-            .inspect_image(&ids[1])
-            .await
-            .expect("inspect")
-            .is_some()
-    );
-    assert!(reclaimed > 100_000, "reclaimed {reclaimed}");
-}
-
-#[tokio::test]
 async fn dropping_a_build_aborts_it() {
     let engine = engine().await;
     let marker = unique("abort-marker");
@@ -674,4 +622,64 @@ async fn bad_dockerignore_and_missing_dockerfile_are_context_errors() {
     req.dockerfile = "../Dockerfile".to_string();
     let err = engine.build(&req, |_| {}).await.expect_err("outside");
     assert!(matches!(err, EngineError::Context { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn secret_mounts_read_the_secret_and_leave_no_trace() {
+    let engine = engine().await;
+    let tag = unique_ref("secret");
+    let _images = Images(vec![tag.clone()]);
+    let value = format!("s3cr3t-{}", unique("v"));
+    let secret_dir = tempfile::tempdir().expect("tempdir");
+    let secret_file = secret_dir.path().join("token");
+    std::fs::write(&secret_file, &value).expect("write secret");
+    let dir = context(&[(
+        "Dockerfile",
+        // A per-run arg: BuildKit's cache key does not cover a secret's value.
+        "FROM strata-test/busybox\nARG NONCE\nRUN --mount=type=secret,id=token echo $NONCE >/dev/null && wc -c < /run/secrets/token > /size\nLABEL built.with=secret\n",
+    )]);
+    let mut req = BuildRequest::new(dir.path());
+    req.tags = vec![tag.clone()];
+    req.labels = BTreeMap::from([("io.strata.test".to_string(), "secret".to_string())]);
+    req.build_args = BTreeMap::from([("NONCE".to_string(), unique("nonce"))]);
+    req.secrets = vec![strata_engine::BuildSecret {
+        id: "token".to_string(),
+        source: strata_engine::SecretSource::File(secret_file.clone()),
+    }];
+    let (built, log) = build_ok(&engine, &req).await;
+    let out = engine
+        .run_commands(
+            &tag,
+            &["cat /size; test -e /run/secrets/token || echo gone".to_string()],
+        )
+        .await
+        .expect("run");
+    assert_eq!(
+        out[0].output.split_whitespace().collect::<Vec<_>>(),
+        [value.len().to_string().as_str(), "gone"]
+    );
+    let info = engine
+        .inspect_image(&tag)
+        .await
+        .expect("inspect")
+        .expect("image");
+    assert_eq!(info.id, built.id);
+    assert_eq!(
+        info.labels.get("io.strata.test").map(String::as_str),
+        Some("secret")
+    );
+    let history = engine.history(&tag).await.expect("history");
+    let inspected = docker(&["image", "inspect", &tag]);
+    for text in [log.join("\n"), format!("{history:?}"), inspected] {
+        assert!(!text.contains(&value), "the secret leaked: {text}");
+    }
+
+    // Without BuildKit, a secret is refused, not ignored.
+    req.builder = Builder::Classic;
+    let err = engine
+        .build(&req, |_| {})
+        .await
+        .expect_err("classic refuses secrets");
+    assert!(err.to_string().contains("BuildKit"), "{err}");
+    assert!(!err.to_string().contains(&value));
 }

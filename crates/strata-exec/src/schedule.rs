@@ -81,6 +81,13 @@ pub enum Event {
     },
     /// An image is done (built, failed or skipped).
     ImageFinished(Box<ImageResult>),
+    /// A line of an image's build log (what `logs/<ref>.build.log` gets).
+    BuildOutput {
+        /// The image ref.
+        reference: String,
+        /// The line, without its ending.
+        line: String,
+    },
 }
 
 /// One image of one plan to run, with what its stages need from the spec.
@@ -163,6 +170,8 @@ pub struct RunOptions {
     pub builder: BuilderChoice,
     /// The repository's public URL, for `org.opencontainers.image.source`.
     pub source: Option<String>,
+    /// Build secrets (`--secret`), offered to every build.
+    pub secrets: Vec<strata_engine::BuildSecret>,
 }
 
 /// The builder a run asks for (`--builder`, `STRATA_BUILDER`).
@@ -277,7 +286,7 @@ impl Executor {
             run_log,
             events: self.events.clone(),
             cancel: cancel.clone(),
-            prune_lock: tokio::sync::RwLock::new(()),
+            replaced: Default::default(),
         });
         ctx.run_log.line(&format!(
             "run {}: {} to build, jobs={}, builder: {}",

@@ -24,9 +24,9 @@ pub(crate) struct StageCtx {
     pub run_log: RunLog,
     pub events: Option<mpsc::UnboundedSender<Event>>,
     pub cancel: watch::Receiver<bool>,
-    /// Builds hold it shared, prunes exclusively: pruning dangling images
-    /// engine-wide would delete the intermediate images of running builds.
-    pub prune_lock: tokio::sync::RwLock<()>,
+    /// The image each build replaced under its reference (its ID), which
+    /// the image's prune stage removes: a run prunes only what it left.
+    pub replaced: std::sync::Mutex<std::collections::HashMap<String, String>>,
 }
 
 /// pytest's exit code when it collected no tests: a pass for strata.
@@ -194,7 +194,7 @@ pub(crate) async fn run_image(
                 }
                 Stage::Push => stage(ctx, reference, s, push(ctx, target)).await,
                 Stage::Manifest => stage(ctx, reference, s, manifest(ctx, target)).await,
-                Stage::Prune => stage(ctx, reference, s, prune(ctx)).await,
+                Stage::Prune => stage(ctx, reference, s, prune(ctx, target)).await,
             }
         };
         stages.push(result);
@@ -293,16 +293,13 @@ fn labels(
     labels
 }
 
-/// The created time of the image already at the target's ref, when it was
-/// built from the same revision. Building a revision again then gives the
-/// same labels, so Docker's layer cache still applies: a label that changes
-/// on every run makes every image after the root rebuild from scratch.
-async fn previous_created(ctx: &StageCtx, target: &Target) -> Option<String> {
-    let info = ctx
-        .engine
-        .inspect_image(&target.build.reference)
-        .await
-        .ok()??;
+/// The created time of `before`, the image already at the target's ref,
+/// when it was built from the same revision. Building a revision again then
+/// gives the same labels, so the layer cache still applies: a label that
+/// changes on every run makes every image after the root rebuild from
+/// scratch.
+fn previous_created(ctx: &StageCtx, before: Option<&strata_engine::ImageInfo>) -> Option<String> {
+    let info = before?;
     if info.labels.get(REVISION_LABEL) != Some(&ctx.options.revision) {
         return None;
     }
@@ -310,14 +307,17 @@ async fn previous_created(ctx: &StageCtx, target: &Target) -> Option<String> {
 }
 
 async fn build(ctx: &StageCtx, target: &Target, parent_digest: Option<&str>) -> StageOutcome {
-    let _no_prune_meanwhile = ctx.prune_lock.read().await;
     let log_path = ctx.log_path(&target.build.reference, "build");
     let mut log = std::fs::File::create(&log_path)
         .map_err(|e| format!("cannot write {}: {e}", log_path.display()))?;
     check_local_base(ctx, target).await?;
-    let created = previous_created(ctx, target)
+    let before = ctx
+        .engine
+        .inspect_image(&target.build.reference)
         .await
-        .unwrap_or_else(record::now_rfc3339);
+        .ok()
+        .flatten();
+    let created = previous_created(ctx, before.as_ref()).unwrap_or_else(record::now_rfc3339);
     let request = BuildRequest {
         context_dir: ctx.options.images_dir.join(&target.build.image),
         dockerfile: "Dockerfile".into(),
@@ -329,17 +329,27 @@ async fn build(ctx: &StageCtx, target: &Target, parent_digest: Option<&str>) -> 
             None => Vec::new(),
         },
         builder: ctx.builder,
+        secrets: ctx.options.secrets.clone(),
     };
     let built = ctx
         .engine
         .build(&request, |line| {
             let _ = writeln!(log, "{line}");
+            ctx.emit(Event::BuildOutput {
+                reference: target.build.reference.clone(),
+                line: line.to_string(),
+            });
         })
         .await
         .map_err(|e| {
             let _ = writeln!(log, "ERROR: {e}");
             format!("{e} (log: {})", log_path.display())
         })?;
+    if let Some(before) = before.filter(|b| b.id != built.id) {
+        if let Ok(mut replaced) = ctx.replaced.lock() {
+            replaced.insert(target.build.reference.clone(), before.id);
+        }
+    }
     Ok(Some(built.id))
 }
 
@@ -426,14 +436,12 @@ async fn pytest(ctx: &StageCtx, target: &Target, s: Stage) -> StageOutcome {
     }
 }
 
-/// Attempts of a push before it counts as failed.
-const PUSH_ATTEMPTS: u32 = 3;
-
 async fn push(ctx: &StageCtx, target: &Target) -> StageOutcome {
     let log_path = ctx.log_path(&target.build.reference, "push");
     let mut log = std::fs::File::create(&log_path)
         .map_err(|e| format!("cannot write {}: {e}", log_path.display()))?;
     let auth = (ctx.options.auth)(&registry_of(&target.build.reference));
+    let policy = strata_core::retry::RetryPolicy::default();
     let mut attempt = 1;
     loop {
         let pushed = ctx
@@ -444,12 +452,12 @@ async fn push(ctx: &StageCtx, target: &Target) -> StageOutcome {
             .await;
         match pushed {
             Ok(digest) => return Ok(Some(digest)),
-            Err(e) if attempt < PUSH_ATTEMPTS && is_transient(&e) => {
-                let delay = std::time::Duration::from_secs(2u64.pow(attempt));
+            Err(e) if policy.tries_again(attempt) && e.is_transient() => {
+                let delay = policy.delay(attempt, None);
                 let _ = writeln!(
                     log,
-                    "strata: push attempt {attempt} failed ({e}); retrying in {}s",
-                    delay.as_secs()
+                    "strata: push attempt {attempt} failed ({e}); retrying in {:.2}s",
+                    delay.as_secs_f64()
                 );
                 ctx.run_log.line(&format!(
                     "{} push attempt {attempt} failed: {e}; retrying",
@@ -467,38 +475,6 @@ async fn push(ctx: &StageCtx, target: &Target) -> StageOutcome {
             }
         }
     }
-}
-
-/// Whether a push failure may pass on its own: connection trouble, timeouts
-/// and server errors; not authentication or a missing image.
-fn is_transient(e: &strata_engine::EngineError) -> bool {
-    let text = e.to_string().to_lowercase();
-    let permanent = [
-        "unauthorized",
-        "denied",
-        "authentication required",
-        "not found",
-        "does not exist",
-        "invalid reference",
-    ];
-    let transient = [
-        "connection reset",
-        "connection refused",
-        "broken pipe",
-        "eof",
-        "timeout",
-        "timed out",
-        "500",
-        "502",
-        "503",
-        "504",
-        "internal server error",
-        "bad gateway",
-        "service unavailable",
-    ];
-    !e.is_not_found()
-        && !permanent.iter().any(|p| text.contains(p))
-        && (e.is_unreachable() || transient.iter().any(|t| text.contains(t)))
 }
 
 async fn manifest(ctx: &StageCtx, target: &Target) -> StageOutcome {
@@ -582,11 +558,43 @@ async fn manifest(ctx: &StageCtx, target: &Target) -> StageOutcome {
     }))
 }
 
-async fn prune(ctx: &StageCtx) -> StageOutcome {
-    // Waits for running builds to end, and holds new ones until it is done.
-    let _no_builds_meanwhile = ctx.prune_lock.write().await;
-    let reclaimed = ctx.engine.prune().await.map_err(|e| e.to_string())?;
-    Ok(Some(format!("reclaimed {reclaimed} bytes")))
+/// Removes the image this run's build replaced under the target's
+/// reference, if nothing else uses it (another tag, a child image, a
+/// container): never anything another process made or still needs.
+async fn prune(ctx: &StageCtx, target: &Target) -> StageOutcome {
+    let replaced = ctx
+        .replaced
+        .lock()
+        .ok()
+        .and_then(|mut r| r.remove(&target.build.reference));
+    let Some(id) = replaced else {
+        return Ok(Some("nothing replaced".into()));
+    };
+    let short = id.get(..19).unwrap_or(&id);
+    // Removing an image by ID drops its tags too: one tagged since (by
+    // anyone) is someone's, and kept.
+    match ctx.engine.inspect_image(&id).await {
+        Ok(None) => {
+            return Ok(Some(format!(
+                "{short}, the image it replaced, is gone already"
+            )));
+        }
+        Ok(Some(info)) if !info.repo_tags.is_empty() => {
+            return Ok(Some(format!(
+                "kept {short}, the image it replaced: still tagged {}",
+                info.repo_tags.join(", ")
+            )));
+        }
+        Ok(Some(_)) => {}
+        Err(e) if e.is_unreachable() => return Err(e.to_string()),
+        Err(e) => return Ok(Some(format!("kept {short}, the image it replaced: {e}"))),
+    }
+    match ctx.engine.remove_image(&id).await {
+        Ok(()) => Ok(Some(format!("removed {short}, the image it replaced"))),
+        Err(e) if e.is_unreachable() => Err(e.to_string()),
+        // Still tagged elsewhere, a parent, or in use: kept, as it should be.
+        Err(e) => Ok(Some(format!("kept {short}, the image it replaced: {e}"))),
+    }
 }
 
 /// Removes the containers interrupted stages left: strata's own (by run
@@ -617,22 +625,6 @@ mod tests {
         assert_eq!(registry_of("ghcr.io/o/i:t"), "ghcr.io");
         assert_eq!(registry_of("localhost/i:t"), "localhost");
         assert_eq!(registry_of("ucsdets/i:t"), "docker.io");
-    }
-
-    #[test]
-    fn transient_push_failures_are_told_apart() {
-        let failed = |m: &str| strata_engine::EngineError::PushFailed {
-            reference: "r".into(),
-            message: m.into(),
-        };
-        assert!(is_transient(&failed(
-            "received unexpected HTTP status: 503 Service Unavailable"
-        )));
-        assert!(is_transient(&failed("write tcp: connection reset by peer")));
-        assert!(!is_transient(&failed(
-            "unauthorized: authentication required"
-        )));
-        assert!(!is_transient(&failed("manifest invalid")));
     }
 
     #[test]

@@ -24,35 +24,9 @@ use crate::secret::Secret;
 /// HTTP (comma-separated `host` or `host:port`).
 pub const INSECURE_REGISTRIES_ENV: &str = "STRATA_INSECURE_REGISTRIES";
 
-/// How transient failures (connection errors, timeouts, 5xx, 429) are retried.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RetryPolicy {
-    /// Attempts in all, including the first (at least 1).
-    pub max_attempts: u32,
-    /// Delay before the second attempt; doubled for each later one.
-    pub initial_delay: Duration,
-    /// Upper bound of a delay (also caps `Retry-After`).
-    pub max_delay: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        RetryPolicy {
-            max_attempts: 4,
-            initial_delay: Duration::from_millis(250),
-            max_delay: Duration::from_secs(5),
-        }
-    }
-}
-
-impl RetryPolicy {
-    fn delay(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
-        let exp = self
-            .initial_delay
-            .saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1)));
-        retry_after.unwrap_or(exp).min(self.max_delay)
-    }
-}
+/// How transient failures (connection errors, timeouts, 5xx, 429) are
+/// retried: strata's one policy, shared with engine pushes.
+pub use strata_core::retry::RetryPolicy;
 
 /// Where credentials come from.
 #[derive(Debug, Default)]
@@ -1206,23 +1180,6 @@ mod tests {
             Some("http://x/n")
         );
         assert_eq!(next_link("garbage"), None);
-    }
-
-    #[test]
-    fn backoff_is_bounded() {
-        let p = RetryPolicy {
-            max_attempts: 5,
-            initial_delay: Duration::from_millis(100),
-            max_delay: Duration::from_millis(350),
-        };
-        assert_eq!(p.delay(1, None), Duration::from_millis(100));
-        assert_eq!(p.delay(2, None), Duration::from_millis(200));
-        assert_eq!(p.delay(3, None), Duration::from_millis(350));
-        assert_eq!(p.delay(30, None), Duration::from_millis(350));
-        assert_eq!(
-            p.delay(1, Some(Duration::from_secs(60))),
-            Duration::from_millis(350)
-        );
     }
 
     #[test]
