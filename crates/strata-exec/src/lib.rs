@@ -7,11 +7,16 @@
 //! failed stage fails its image, its descendants are skipped, and unrelated
 //! images carry on. Results, logs and manifests are written as the run goes,
 //! so they survive a failure or an interrupt.
+//!
+//! The engine is reached through [`Backend`], which the Docker engine
+//! implements; the scheduler's tests run it over an in-memory fake.
 
+mod backend;
 mod record;
 mod schedule;
 mod stages;
 
+pub use backend::Backend;
 pub use record::{
     ImageResult, Outcome, RunRecord, StageResult, Status, now_rfc3339, write_atomic, write_json,
 };

@@ -1,5 +1,6 @@
 //! The schedule: which image runs when, and what happens around it.
 
+use crate::backend::Backend;
 use crate::record::{
     self, ImageResult, Outcome, OutputDirs, RunLog, RunRecord, StageResult, Status,
 };
@@ -188,7 +189,7 @@ pub enum BuilderChoice {
 
 impl BuilderChoice {
     /// The builder a run on `engine` uses, or why it cannot run.
-    pub fn resolve(self, engine: &Engine) -> Result<strata_engine::Builder, ExecError> {
+    pub fn resolve(self, engine: &impl Backend) -> Result<strata_engine::Builder, ExecError> {
         match self {
             BuilderChoice::Classic => Ok(strata_engine::Builder::Classic),
             BuilderChoice::Auto if engine.offers_buildkit() => Ok(strata_engine::Builder::BuildKit),
@@ -235,20 +236,20 @@ pub enum ExecError {
     },
 }
 
-/// Runs plans on an engine.
-pub struct Executor {
-    engine: Engine,
+/// Runs plans on an engine (the Docker engine, or any [`Backend`]).
+pub struct Executor<B: Backend = Engine> {
+    engine: B,
     options: RunOptions,
     events: Option<mpsc::UnboundedSender<Event>>,
 }
 
-impl Executor {
+impl<B: Backend> Executor<B> {
     /// An executor on `engine`; events go to `events` when given.
     pub fn new(
-        engine: Engine,
+        engine: B,
         options: RunOptions,
         events: Option<mpsc::UnboundedSender<Event>>,
-    ) -> Executor {
+    ) -> Executor<B> {
         Executor {
             engine,
             options,
@@ -320,13 +321,18 @@ impl Executor {
             mpsc::unbounded_channel::<(usize, Result<Option<String>, String>)>();
         let mut results: Vec<Option<ImageResult>> = vec![None; targets.len()];
         let mut set: JoinSet<(usize, ImageResult)> = JoinSet::new();
+        // Which image each task runs, to tell a panicked task's image.
+        let tasks: std::cell::RefCell<std::collections::HashMap<tokio::task::Id, usize>> =
+            Default::default();
+        // Images whose gate opened: their children were started.
+        let mut gated = vec![false; targets.len()];
         let start =
             |set: &mut JoinSet<(usize, ImageResult)>, i: usize, parent_digest: Option<String>| {
                 let ctx = ctx.clone();
                 let target = targets[i].clone();
                 let permits = permits.clone();
                 let gate = gate_tx.clone();
-                set.spawn(async move {
+                let handle = set.spawn(async move {
                     let result = match permits.acquire_owned().await {
                         Ok(_permit) => {
                             stages::run_image(&ctx, &target, parent_digest, |g| {
@@ -338,6 +344,7 @@ impl Executor {
                     };
                     (i, result)
                 });
+                tasks.borrow_mut().insert(handle.id(), i);
             };
         // A gate opens when an image may have children: they start on it,
         // or, if it failed, every descendant is skipped.
@@ -357,12 +364,33 @@ impl Executor {
         }
         loop {
             tokio::select! {
-                Some((i, gate)) = gate_rx.recv() => open_gate(&mut set, &mut results, i, gate),
-                Some(joined) = set.join_next(), if !set.is_empty() => {
-                    if let Ok((i, result)) = joined {
+                // A gate opens once: not after its image's panic was handled.
+                Some((i, gate)) = gate_rx.recv() => if !gated[i] {
+                    gated[i] = true;
+                    open_gate(&mut set, &mut results, i, gate);
+                },
+                Some(joined) = set.join_next(), if !set.is_empty() => match joined {
+                    Ok((i, result)) => results[i] = Some(result),
+                    // A task that panicked is its image's failure, reported
+                    // as such; children it had not let start are skipped.
+                    Err(e) => {
+                        let Some(i) = tasks.borrow().get(&e.id()).copied() else {
+                            continue;
+                        };
+                        let why = if e.is_panic() {
+                            format!("strata failed while running it: {}", panic_message(e))
+                        } else {
+                            "its task was cancelled".to_string()
+                        };
+                        let result = failed(&targets[i], why.clone());
+                        ctx.finished(&result);
                         results[i] = Some(result);
+                        if !gated[i] {
+                            gated[i] = true;
+                            skip_descendants(&ctx, &targets, &children, &mut results, i, &why);
+                        }
                     }
-                }
+                },
                 else => break,
             }
             // Every image sends its gate before it ends, so once nothing
@@ -371,7 +399,10 @@ impl Executor {
                 let Ok((i, gate)) = gate_rx.try_recv() else {
                     break;
                 };
-                open_gate(&mut set, &mut results, i, gate);
+                if !gated[i] {
+                    gated[i] = true;
+                    open_gate(&mut set, &mut results, i, gate);
+                }
             }
             if set.is_empty() {
                 break;
@@ -424,8 +455,8 @@ impl Executor {
 }
 
 /// Skips every descendant of target `i`, which failed for `why`.
-fn skip_descendants(
-    ctx: &StageCtx,
+fn skip_descendants<B: Backend>(
+    ctx: &StageCtx<B>,
     targets: &[Target],
     children: &[Vec<usize>],
     results: &mut [Option<ImageResult>],
@@ -441,6 +472,24 @@ fn skip_descendants(
         ctx.finished(&result);
         results[c] = Some(result);
         stack.extend(children[c].iter().copied());
+    }
+}
+
+/// The text of a panic, for the image it stopped.
+fn panic_message(e: tokio::task::JoinError) -> String {
+    let payload = e.into_panic();
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic".to_string())
+}
+
+/// The result of an image whose run broke off (its task panicked).
+fn failed(target: &Target, why: String) -> ImageResult {
+    ImageResult {
+        outcome: Outcome::Failed,
+        ..skipped(target, why)
     }
 }
 

@@ -1,5 +1,6 @@
 //! The stages of one image's pipeline.
 
+use crate::backend::Backend;
 use crate::record::{self, ImageResult, Outcome, OutputDirs, RunLog, StageResult, Status};
 use crate::schedule::{Event, RunOptions, Stage, Target, secs_since};
 use std::collections::BTreeMap;
@@ -8,15 +9,15 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Instant;
 use strata_core::reference::ImageRef;
-use strata_engine::{BuildRequest, Engine};
+use strata_engine::BuildRequest;
 use strata_report::{
     InfoOutput, Layer, ManifestData, manifest_json, manifest_markdown, ref_file_stem,
 };
 use tokio::sync::{mpsc, watch};
 
 /// What every stage of a run shares.
-pub(crate) struct StageCtx {
-    pub engine: Engine,
+pub(crate) struct StageCtx<B: Backend> {
+    pub engine: B,
     pub options: RunOptions,
     /// The builder `options.builder` resolved to on this engine.
     pub builder: strata_engine::Builder,
@@ -32,7 +33,7 @@ pub(crate) struct StageCtx {
 /// pytest's exit code when it collected no tests: a pass for strata.
 const PYTEST_NO_TESTS: i32 = 5;
 
-impl StageCtx {
+impl<B: Backend> StageCtx<B> {
     fn emit(&self, event: Event) {
         if let Some(tx) = &self.events {
             let _ = tx.send(event);
@@ -77,8 +78,8 @@ impl StageCtx {
 type StageOutcome = Result<Option<String>, String>;
 
 /// Runs one stage, timing it, reporting it, and abandoning it on cancel.
-async fn stage<F>(
-    ctx: &StageCtx,
+async fn stage<B: Backend, F>(
+    ctx: &StageCtx<B>,
     reference: &str,
     stage: Stage,
     run: F,
@@ -154,8 +155,8 @@ pub(crate) fn skip_reason(options: &RunOptions, target: &Target, s: Stage) -> Op
 
 /// Runs an image's whole pipeline. `gate` is called exactly once: with the
 /// pushed digest (if any) when children may start, or with the failure.
-pub(crate) async fn run_image(
-    ctx: &StageCtx,
+pub(crate) async fn run_image<B: Backend>(
+    ctx: &StageCtx<B>,
     target: &Target,
     parent_digest: Option<String>,
     gate: impl FnOnce(Result<Option<String>, String>),
@@ -241,7 +242,7 @@ const BASE_ID_LABEL: &str = "io.strata.base.id";
 
 /// Checks that a base pinned to a local image ID (offline) still is that
 /// image: a tag moved since the plan must not slip another base in.
-async fn check_local_base(ctx: &StageCtx, target: &Target) -> Result<(), String> {
+async fn check_local_base<B: Backend>(ctx: &StageCtx<B>, target: &Target) -> Result<(), String> {
     let (Some(base), Some(id)) = (&target.build.base_ref, &target.build.base_image_id) else {
         return Ok(());
     };
@@ -260,8 +261,8 @@ async fn check_local_base(ctx: &StageCtx, target: &Target) -> Result<(), String>
 
 /// The OCI annotations every image carries, so it can be traced to its
 /// commit and its parent.
-fn labels(
-    ctx: &StageCtx,
+fn labels<B: Backend>(
+    ctx: &StageCtx<B>,
     target: &Target,
     parent_digest: Option<&str>,
     created: String,
@@ -298,7 +299,10 @@ fn labels(
 /// gives the same labels, so the layer cache still applies: a label that
 /// changes on every run makes every image after the root rebuild from
 /// scratch.
-fn previous_created(ctx: &StageCtx, before: Option<&strata_engine::ImageInfo>) -> Option<String> {
+fn previous_created<B: Backend>(
+    ctx: &StageCtx<B>,
+    before: Option<&strata_engine::ImageInfo>,
+) -> Option<String> {
     let info = before?;
     if info.labels.get(REVISION_LABEL) != Some(&ctx.options.revision) {
         return None;
@@ -306,7 +310,11 @@ fn previous_created(ctx: &StageCtx, before: Option<&strata_engine::ImageInfo>) -
     info.labels.get(CREATED_LABEL).cloned()
 }
 
-async fn build(ctx: &StageCtx, target: &Target, parent_digest: Option<&str>) -> StageOutcome {
+async fn build<B: Backend>(
+    ctx: &StageCtx<B>,
+    target: &Target,
+    parent_digest: Option<&str>,
+) -> StageOutcome {
     let log_path = ctx.log_path(&target.build.reference, "build");
     let mut log = std::fs::File::create(&log_path)
         .map_err(|e| format!("cannot write {}: {e}", log_path.display()))?;
@@ -355,7 +363,11 @@ async fn build(ctx: &StageCtx, target: &Target, parent_digest: Option<&str>) -> 
 
 /// Pulls a published image to use as build cache; a failed pull only costs
 /// the cache, so it is logged, not fatal.
-async fn pull_cache(ctx: &StageCtx, cache: &str, log: &mut std::fs::File) -> Vec<String> {
+async fn pull_cache<B: Backend>(
+    ctx: &StageCtx<B>,
+    cache: &str,
+    log: &mut std::fs::File,
+) -> Vec<String> {
     let registry = registry_of(cache);
     match ctx
         .engine
@@ -401,7 +413,7 @@ pub(crate) fn test_dirs(images_dir: &Path, image: &str, s: Stage) -> Vec<String>
 
 /// Runs pytest the way the seed layout's users do:
 /// `python3 -m pytest -x <dirs>` in the images folder, `TEST_IMAGE=<ref>`.
-async fn pytest(ctx: &StageCtx, target: &Target, s: Stage) -> StageOutcome {
+async fn pytest<B: Backend>(ctx: &StageCtx<B>, target: &Target, s: Stage) -> StageOutcome {
     let dirs = test_dirs(&ctx.options.images_dir, &target.build.image, s);
     let what = s.name();
     if dirs.is_empty() {
@@ -436,7 +448,7 @@ async fn pytest(ctx: &StageCtx, target: &Target, s: Stage) -> StageOutcome {
     }
 }
 
-async fn push(ctx: &StageCtx, target: &Target) -> StageOutcome {
+async fn push<B: Backend>(ctx: &StageCtx<B>, target: &Target) -> StageOutcome {
     let log_path = ctx.log_path(&target.build.reference, "push");
     let mut log = std::fs::File::create(&log_path)
         .map_err(|e| format!("cannot write {}: {e}", log_path.display()))?;
@@ -477,7 +489,7 @@ async fn push(ctx: &StageCtx, target: &Target) -> StageOutcome {
     }
 }
 
-async fn manifest(ctx: &StageCtx, target: &Target) -> StageOutcome {
+async fn manifest<B: Backend>(ctx: &StageCtx<B>, target: &Target) -> StageOutcome {
     let reference = &target.build.reference;
     let commands: Vec<String> = target
         .info_cmds
@@ -561,7 +573,7 @@ async fn manifest(ctx: &StageCtx, target: &Target) -> StageOutcome {
 /// Removes the image this run's build replaced under the target's
 /// reference, if nothing else uses it (another tag, a child image, a
 /// container): never anything another process made or still needs.
-async fn prune(ctx: &StageCtx, target: &Target) -> StageOutcome {
+async fn prune<B: Backend>(ctx: &StageCtx<B>, target: &Target) -> StageOutcome {
     let replaced = ctx
         .replaced
         .lock()
@@ -599,7 +611,7 @@ async fn prune(ctx: &StageCtx, target: &Target) -> StageOutcome {
 
 /// Removes the containers interrupted stages left: strata's own (by run
 /// label) and those the image tests started from the images of this run.
-pub(crate) async fn remove_leftovers(ctx: &StageCtx, targets: &[Target]) -> usize {
+pub(crate) async fn remove_leftovers<B: Backend>(ctx: &StageCtx<B>, targets: &[Target]) -> usize {
     let mut removed = ctx
         .engine
         .remove_containers(ctx.engine.run_id())

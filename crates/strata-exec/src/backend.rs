@@ -1,0 +1,149 @@
+//! What the executor asks of an engine, as an interface: the real Docker
+//! engine ([`strata_engine::Engine`]) implements it by delegation, and the
+//! scheduler's unit tests drive it with an in-memory fake.
+
+use std::future::Future;
+use strata_engine::{
+    BuildRequest, BuiltImage, CommandOutput, Engine, EngineError, HistoryEntry, ImageInfo,
+    RegistryAuth,
+};
+
+/// The engine operations a run uses. Futures are `Send`: images run on
+/// tasks of a multi-threaded runtime.
+pub trait Backend: Clone + Send + Sync + 'static {
+    /// The id labelling the containers this run creates.
+    fn run_id(&self) -> &str;
+    /// The engine's API version.
+    fn api_version(&self) -> &str;
+    /// Whether the engine offers BuildKit.
+    fn offers_buildkit(&self) -> bool;
+    /// Builds an image, passing each log line to `log`.
+    fn build<F>(
+        &self,
+        request: &BuildRequest,
+        log: F,
+    ) -> impl Future<Output = Result<BuiltImage, EngineError>> + Send
+    where
+        F: FnMut(&str) + Send;
+    /// A local image, or `None`.
+    fn inspect_image(
+        &self,
+        reference: &str,
+    ) -> impl Future<Output = Result<Option<ImageInfo>, EngineError>> + Send;
+    /// An image's history, newest first.
+    fn history(
+        &self,
+        reference: &str,
+    ) -> impl Future<Output = Result<Vec<HistoryEntry>, EngineError>> + Send;
+    /// Runs commands in one throw-away container of `image`.
+    fn run_commands(
+        &self,
+        image: &str,
+        commands: &[String],
+    ) -> impl Future<Output = Result<Vec<CommandOutput>, EngineError>> + Send;
+    /// Pushes an image; returns the pushed digest.
+    fn push<F>(
+        &self,
+        reference: &str,
+        auth: Option<&RegistryAuth>,
+        log: F,
+    ) -> impl Future<Output = Result<String, EngineError>> + Send
+    where
+        F: FnMut(&str) + Send;
+    /// Pulls an image.
+    fn pull(
+        &self,
+        reference: &str,
+        auth: Option<&RegistryAuth>,
+    ) -> impl Future<Output = Result<(), EngineError>> + Send;
+    /// Removes an image that nothing else uses.
+    fn remove_image(&self, reference: &str)
+    -> impl Future<Output = Result<(), EngineError>> + Send;
+    /// Removes the containers labelled with `run_id`.
+    fn remove_containers(
+        &self,
+        run_id: &str,
+    ) -> impl Future<Output = Result<usize, EngineError>> + Send;
+    /// Removes the containers started from `reference`.
+    fn remove_containers_of_image(
+        &self,
+        reference: &str,
+    ) -> impl Future<Output = Result<usize, EngineError>> + Send;
+}
+
+impl Backend for Engine {
+    fn run_id(&self) -> &str {
+        Engine::run_id(self)
+    }
+    fn api_version(&self) -> &str {
+        Engine::api_version(self)
+    }
+    fn offers_buildkit(&self) -> bool {
+        Engine::offers_buildkit(self)
+    }
+    fn build<F>(
+        &self,
+        request: &BuildRequest,
+        log: F,
+    ) -> impl Future<Output = Result<BuiltImage, EngineError>> + Send
+    where
+        F: FnMut(&str) + Send,
+    {
+        Engine::build(self, request, log)
+    }
+    fn inspect_image(
+        &self,
+        reference: &str,
+    ) -> impl Future<Output = Result<Option<ImageInfo>, EngineError>> + Send {
+        Engine::inspect_image(self, reference)
+    }
+    fn history(
+        &self,
+        reference: &str,
+    ) -> impl Future<Output = Result<Vec<HistoryEntry>, EngineError>> + Send {
+        Engine::history(self, reference)
+    }
+    fn run_commands(
+        &self,
+        image: &str,
+        commands: &[String],
+    ) -> impl Future<Output = Result<Vec<CommandOutput>, EngineError>> + Send {
+        Engine::run_commands(self, image, commands)
+    }
+    fn push<F>(
+        &self,
+        reference: &str,
+        auth: Option<&RegistryAuth>,
+        log: F,
+    ) -> impl Future<Output = Result<String, EngineError>> + Send
+    where
+        F: FnMut(&str) + Send,
+    {
+        Engine::push(self, reference, auth, log)
+    }
+    fn pull(
+        &self,
+        reference: &str,
+        auth: Option<&RegistryAuth>,
+    ) -> impl Future<Output = Result<(), EngineError>> + Send {
+        Engine::pull(self, reference, auth)
+    }
+    fn remove_image(
+        &self,
+        reference: &str,
+    ) -> impl Future<Output = Result<(), EngineError>> + Send {
+        Engine::remove_image(self, reference)
+    }
+    fn remove_containers(
+        &self,
+        run_id: &str,
+    ) -> impl Future<Output = Result<usize, EngineError>> + Send {
+        Engine::remove_containers(self, run_id)
+    }
+    fn remove_containers_of_image(
+        &self,
+        reference: &str,
+    ) -> impl Future<Output = Result<usize, EngineError>> + Send {
+        Engine::remove_containers_of_image(self, reference)
+    }
+}

@@ -1,0 +1,383 @@
+//! The scheduler over an in-memory backend: ordering, the `--jobs` bound,
+//! gating of descendants, cancellation and a panicking image, without
+//! Docker. (The real engine is tested end to end in strata-cli's tests.)
+//!
+//! Time is paused (`start_paused`): a fake build "takes" its duration on
+//! tokio's virtual clock, so the schedule is deterministic.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use strata_core::changes::{self, ChangeRules, ChangeSet, Reason};
+use strata_core::graph::Graph;
+use strata_core::plan::{self, Plan, PlanOptions, Published, PublishedLookup};
+use strata_core::spec::{ImageSpec, PlanSpec};
+use strata_engine::{
+    BuildRequest, BuiltImage, CommandOutput, EngineError, HistoryEntry, ImageInfo, RegistryAuth,
+};
+use strata_exec::{
+    Backend, BuilderChoice, Executor, Outcome, RunOptions, RunRecord, Stage, Target,
+};
+use tokio::sync::watch;
+
+/// root → a → c, root → b.
+const STACK: &str = "\
+images:
+  root: {image_name: t/root}
+  a: {image_name: t/a, depend_on: root}
+  b: {image_name: t/b, depend_on: root}
+  c: {image_name: t/c, depend_on: a}
+tag: {prefix: '1'}
+";
+
+/// root and four children.
+const WIDE: &str = "\
+images:
+  root: {image_name: t/root}
+  c1: {image_name: t/c1, depend_on: root}
+  c2: {image_name: t/c2, depend_on: root}
+  c3: {image_name: t/c3, depend_on: root}
+  c4: {image_name: t/c4, depend_on: root}
+tag: {prefix: '1'}
+";
+
+struct NothingPublished;
+
+impl PublishedLookup for NothingPublished {
+    fn lookup(&mut self, _: &ImageSpec, _: &PlanSpec) -> Published {
+        Published::Missing
+    }
+}
+
+/// Every image of `stack`, rebuilt.
+fn plan_of(stack: &str) -> (Plan, Vec<Target>) {
+    let spec = strata_core::spec::parse(stack, "spec.yml")
+        .spec
+        .unwrap_or_else(|| panic!("the test stack parses"));
+    let graph = Graph::new(&spec).unwrap_or_else(|_| panic!("the test stack is a graph"));
+    let rules = ChangeRules::default();
+    let detected = changes::detect(
+        &spec,
+        &ChangeSet {
+            images_dir: "images",
+            paths: &[],
+            uncommitted: &BTreeMap::new(),
+            commits: &[],
+            rules: &rules,
+            old_spec: None,
+            forced: Some(Reason::All),
+        },
+    );
+    let options = PlanOptions {
+        head: "0123456789abcdef".into(),
+        suffix: "0123456".into(),
+        ..PlanOptions::default()
+    };
+    let plan = plan::plan(&spec, &graph, &detected, &options, &mut NothingPublished);
+    let targets = strata_exec::targets(&plan, &spec, None);
+    (plan, targets)
+}
+
+#[derive(Default)]
+struct State {
+    /// `start <image>` / `end <image>`, in order.
+    events: Vec<String>,
+    running: usize,
+    most_running: usize,
+}
+
+/// An engine whose builds take `build_time` of tokio's clock and fail or
+/// panic for the images named.
+#[derive(Clone, Default)]
+struct Fake {
+    state: Arc<Mutex<State>>,
+    build_time: Duration,
+    failing: BTreeSet<String>,
+    panicking: BTreeSet<String>,
+}
+
+impl Fake {
+    fn new(build_time: Duration) -> Fake {
+        Fake {
+            build_time,
+            ..Fake::default()
+        }
+    }
+
+    fn events(&self) -> Vec<String> {
+        self.state
+            .lock()
+            .map(|s| s.events.clone())
+            .unwrap_or_default()
+    }
+
+    fn most_running(&self) -> usize {
+        self.state
+            .lock()
+            .map(|s| s.most_running)
+            .unwrap_or_default()
+    }
+
+    fn record(&self, event: String, delta: isize) {
+        if let Ok(mut s) = self.state.lock() {
+            s.events.push(event);
+            s.running = s.running.saturating_add_signed(delta);
+            s.most_running = s.most_running.max(s.running);
+        }
+    }
+}
+
+/// `t/a:1-0123456` → `a`.
+fn image_of(reference: &str) -> String {
+    reference
+        .trim_start_matches("t/")
+        .split(':')
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+impl Backend for Fake {
+    fn run_id(&self) -> &str {
+        "fake-run"
+    }
+    fn api_version(&self) -> &str {
+        "1.41"
+    }
+    fn offers_buildkit(&self) -> bool {
+        true
+    }
+    fn build<F>(
+        &self,
+        request: &BuildRequest,
+        mut log: F,
+    ) -> impl Future<Output = Result<BuiltImage, EngineError>> + Send
+    where
+        F: FnMut(&str) + Send,
+    {
+        let image = image_of(request.tags.first().map_or("", String::as_str));
+        let tags = request.tags.clone();
+        let fake = self.clone();
+        async move {
+            fake.record(format!("start {image}"), 1);
+            log(&format!("building {image}"));
+            tokio::time::sleep(fake.build_time).await;
+            fake.record(format!("end {image}"), -1);
+            if fake.panicking.contains(&image) {
+                panic!("the fake engine broke on {image}");
+            }
+            if fake.failing.contains(&image) {
+                return Err(EngineError::BuildFailed {
+                    message: format!("{image} does not build"),
+                });
+            }
+            Ok(BuiltImage {
+                id: format!("sha256:{image}"),
+                tags,
+            })
+        }
+    }
+    fn inspect_image(
+        &self,
+        _: &str,
+    ) -> impl Future<Output = Result<Option<ImageInfo>, EngineError>> + Send {
+        async { Ok(None) }
+    }
+    fn history(
+        &self,
+        _: &str,
+    ) -> impl Future<Output = Result<Vec<HistoryEntry>, EngineError>> + Send {
+        async { Ok(Vec::new()) }
+    }
+    fn run_commands(
+        &self,
+        _: &str,
+        _: &[String],
+    ) -> impl Future<Output = Result<Vec<CommandOutput>, EngineError>> + Send {
+        async { Ok(Vec::new()) }
+    }
+    fn push<F>(
+        &self,
+        _: &str,
+        _: Option<&RegistryAuth>,
+        _: F,
+    ) -> impl Future<Output = Result<String, EngineError>> + Send
+    where
+        F: FnMut(&str) + Send,
+    {
+        async { Ok("sha256:pushed".to_string()) }
+    }
+    fn pull(
+        &self,
+        _: &str,
+        _: Option<&RegistryAuth>,
+    ) -> impl Future<Output = Result<(), EngineError>> + Send {
+        async { Ok(()) }
+    }
+    fn remove_image(&self, _: &str) -> impl Future<Output = Result<(), EngineError>> + Send {
+        async { Ok(()) }
+    }
+    fn remove_containers(
+        &self,
+        _: &str,
+    ) -> impl Future<Output = Result<usize, EngineError>> + Send {
+        async { Ok(0) }
+    }
+    fn remove_containers_of_image(
+        &self,
+        _: &str,
+    ) -> impl Future<Output = Result<usize, EngineError>> + Send {
+        async { Ok(0) }
+    }
+}
+
+/// Runs the build stage of every image of `stack` on `fake`.
+async fn run(
+    fake: &Fake,
+    stack: &str,
+    jobs: usize,
+    cancel: watch::Receiver<bool>,
+) -> (RunRecord, tempfile::TempDir) {
+    let out = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let options = RunOptions {
+        images_dir: out.path().join("images"),
+        out_dir: out.path().join("out"),
+        jobs,
+        push: false,
+        revision: "0123456789abcdef".into(),
+        python: "python3".into(),
+        auth: Arc::new(|_: &str| None),
+        stages: vec![Stage::Build],
+        builder: BuilderChoice::Auto,
+        source: None,
+        secrets: Vec::new(),
+    };
+    let (plan, targets) = plan_of(stack);
+    let record = Executor::new(fake.clone(), options, None)
+        .run(&plan, targets, cancel)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    (record, out)
+}
+
+fn never_cancelled() -> watch::Receiver<bool> {
+    let (tx, rx) = watch::channel(false);
+    // The sender lives for the test: nobody cancels.
+    std::mem::forget(tx);
+    rx
+}
+
+fn outcomes(record: &RunRecord) -> BTreeMap<String, (Outcome, String)> {
+    record
+        .images
+        .iter()
+        .map(|i| (i.image.clone(), (i.outcome, i.message.clone())))
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_child_starts_only_after_its_parent_is_built() {
+    let fake = Fake::new(Duration::from_secs(1));
+    let (record, _out) = run(&fake, STACK, 4, never_cancelled()).await;
+    assert!(record.success, "{record:#?}");
+    let events = fake.events();
+    let at = |e: &str| {
+        events
+            .iter()
+            .position(|x| x == e)
+            .unwrap_or_else(|| panic!("no {e} in {events:?}"))
+    };
+    for (parent, child) in [("root", "a"), ("root", "b"), ("a", "c")] {
+        assert!(
+            at(&format!("end {parent}")) < at(&format!("start {child}")),
+            "{child} started before {parent} ended: {events:?}"
+        );
+    }
+    // Siblings run side by side.
+    assert!(at("start b") < at("end a"), "{events:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn no_more_images_run_at_once_than_jobs() {
+    for (jobs, most) in [(1, 1), (2, 2), (4, 4)] {
+        let fake = Fake::new(Duration::from_secs(1));
+        let (record, _out) = run(&fake, WIDE, jobs, never_cancelled()).await;
+        assert!(record.success, "{record:#?}");
+        assert_eq!(
+            fake.most_running(),
+            most,
+            "--jobs {jobs}: {:?}",
+            fake.events()
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_image_skips_its_descendants_only() {
+    let mut fake = Fake::new(Duration::from_secs(1));
+    fake.failing.insert("a".into());
+    let (record, _out) = run(&fake, STACK, 2, never_cancelled()).await;
+    assert!(!record.success);
+    let got = outcomes(&record);
+    assert_eq!(got["root"].0, Outcome::Built);
+    assert_eq!(got["b"].0, Outcome::Built);
+    assert_eq!(got["a"].0, Outcome::Failed);
+    assert!(got["a"].1.contains("a does not build"), "{got:?}");
+    assert_eq!(got["c"].0, Outcome::Skipped);
+    assert!(got["c"].1.contains("parent failed: t/a:"), "{got:?}");
+    assert!(!fake.events().contains(&"start c".to_string()));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_panicking_image_is_that_images_failure() {
+    let mut fake = Fake::new(Duration::from_secs(1));
+    fake.panicking.insert("a".into());
+    let (record, out) = run(&fake, STACK, 2, never_cancelled()).await;
+    assert!(!record.success);
+    let got = outcomes(&record);
+    assert_eq!(got["a"].0, Outcome::Failed, "{got:?}");
+    assert!(
+        got["a"].1.contains("strata failed while running it")
+            && got["a"].1.contains("the fake engine broke on a"),
+        "{got:?}"
+    );
+    // Its child is skipped for that reason, not left "unfinished".
+    assert_eq!(got["c"].0, Outcome::Skipped, "{got:?}");
+    assert!(got["c"].1.contains("parent failed: t/a:"), "{got:?}");
+    assert_eq!(got["b"].0, Outcome::Built, "{got:?}");
+    // run.json says the same.
+    let written = std::fs::read_to_string(out.path().join("out/artifacts/run.json"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(written.contains("the fake engine broke on a"), "{written}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cancelled_run_stops_and_skips_what_had_not_started() {
+    let fake = Fake::new(Duration::from_secs(10));
+    let (tx, rx) = watch::channel(false);
+    let cancel = tokio::spawn(async move {
+        // The root is building (it takes 10 s) when the run is cancelled.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let _ = tx.send(true);
+        tx
+    });
+    let (record, _out) = run(&fake, STACK, 2, rx).await;
+    let _sender = cancel.await;
+    assert!(record.interrupted && !record.success, "{record:#?}");
+    let got = outcomes(&record);
+    assert_ne!(got["root"].0, Outcome::Built, "{got:?}");
+    for child in ["a", "b", "c"] {
+        assert_eq!(got[child].0, Outcome::Skipped, "{got:?}");
+    }
+    let events = fake.events();
+    assert!(
+        !events
+            .iter()
+            .any(|e| e.starts_with("start a") || e.starts_with("start b"))
+    );
+    assert!(
+        !events.contains(&"end root".to_string()),
+        "the root's build was not abandoned: {events:?}"
+    );
+}
