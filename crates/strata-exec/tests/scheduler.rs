@@ -178,57 +178,32 @@ impl Backend for Fake {
             })
         }
     }
-    fn inspect_image(
-        &self,
-        _: &str,
-    ) -> impl Future<Output = Result<Option<ImageInfo>, EngineError>> + Send {
-        async { Ok(None) }
+    async fn inspect_image(&self, _: &str) -> Result<Option<ImageInfo>, EngineError> {
+        Ok(None)
     }
-    fn history(
-        &self,
-        _: &str,
-    ) -> impl Future<Output = Result<Vec<HistoryEntry>, EngineError>> + Send {
-        async { Ok(Vec::new()) }
+    async fn history(&self, _: &str) -> Result<Vec<HistoryEntry>, EngineError> {
+        Ok(Vec::new())
     }
-    fn run_commands(
-        &self,
-        _: &str,
-        _: &[String],
-    ) -> impl Future<Output = Result<Vec<CommandOutput>, EngineError>> + Send {
-        async { Ok(Vec::new()) }
+    async fn run_commands(&self, _: &str, _: &[String]) -> Result<Vec<CommandOutput>, EngineError> {
+        Ok(Vec::new())
     }
-    fn push<F>(
-        &self,
-        _: &str,
-        _: Option<&RegistryAuth>,
-        _: F,
-    ) -> impl Future<Output = Result<String, EngineError>> + Send
+    async fn push<F>(&self, _: &str, _: Option<&RegistryAuth>, _: F) -> Result<String, EngineError>
     where
         F: FnMut(&str) + Send,
     {
-        async { Ok("sha256:pushed".to_string()) }
+        Ok("sha256:pushed".to_string())
     }
-    fn pull(
-        &self,
-        _: &str,
-        _: Option<&RegistryAuth>,
-    ) -> impl Future<Output = Result<(), EngineError>> + Send {
-        async { Ok(()) }
+    async fn pull(&self, _: &str, _: Option<&RegistryAuth>) -> Result<(), EngineError> {
+        Ok(())
     }
-    fn remove_image(&self, _: &str) -> impl Future<Output = Result<(), EngineError>> + Send {
-        async { Ok(()) }
+    async fn remove_image(&self, _: &str) -> Result<(), EngineError> {
+        Ok(())
     }
-    fn remove_containers(
-        &self,
-        _: &str,
-    ) -> impl Future<Output = Result<usize, EngineError>> + Send {
-        async { Ok(0) }
+    async fn remove_containers(&self, _: &str) -> Result<usize, EngineError> {
+        Ok(0)
     }
-    fn remove_containers_of_image(
-        &self,
-        _: &str,
-    ) -> impl Future<Output = Result<usize, EngineError>> + Send {
-        async { Ok(0) }
+    async fn remove_containers_of_image(&self, _: &str) -> Result<usize, EngineError> {
+        Ok(0)
     }
 }
 
