@@ -13,6 +13,7 @@
 
 mod backend;
 mod record;
+mod run;
 mod schedule;
 mod stages;
 
@@ -20,6 +21,5 @@ pub use backend::Backend;
 pub use record::{
     ImageResult, Outcome, RunRecord, StageResult, Status, now_rfc3339, write_atomic, write_json,
 };
-pub use schedule::{
-    AuthFor, BuilderChoice, Event, Executor, RunOptions, Stage, Target, runs_pytest, targets,
-};
+pub use run::{AuthFor, BuilderChoice, Event, ExecError, RunOptions, Stage, Target, targets};
+pub use schedule::{Executor, runs_pytest};

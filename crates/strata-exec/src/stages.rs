@@ -2,7 +2,7 @@
 
 use crate::backend::Backend;
 use crate::record::{self, ImageResult, Outcome, OutputDirs, RunLog, StageResult, Status};
-use crate::schedule::{Event, RunOptions, Stage, Target, secs_since};
+use crate::run::{Event, RunOptions, Stage, Target, secs_since};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,224 @@
+//! The vocabulary of a run: its stages, options, targets and events, and
+//! why it cannot start. The scheduler (`schedule.rs`) and the stages
+//! (`stages.rs`) both speak it; neither depends on the other's internals.
+
+use crate::backend::Backend;
+use crate::record::{ImageResult, StageResult};
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+use strata_core::plan::{Build, Plan};
+use strata_core::spec::{ImageSpec, InfoCmd, Spec};
+use strata_engine::RegistryAuth;
+
+/// The stages of an image's pipeline, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Stage {
+    /// Build the image.
+    Build,
+    /// Run `tests_common/` and `<image>/test/`.
+    BasicTests,
+    /// Push it.
+    Push,
+    /// Run `<image>/integration_tests/`.
+    IntegrationTests,
+    /// Write its manifest.
+    Manifest,
+    /// Reclaim engine space.
+    Prune,
+}
+
+impl Stage {
+    /// Every stage, in pipeline order.
+    pub const ALL: [Stage; 6] = [
+        Stage::Build,
+        Stage::BasicTests,
+        Stage::Push,
+        Stage::IntegrationTests,
+        Stage::Manifest,
+        Stage::Prune,
+    ];
+
+    /// The stage's name in logs and artifacts.
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Build => "build",
+            Stage::BasicTests => "basic-tests",
+            Stage::Push => "push",
+            Stage::IntegrationTests => "integration-tests",
+            Stage::Manifest => "manifest",
+            Stage::Prune => "prune",
+        }
+    }
+}
+
+impl fmt::Display for Stage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What the executor reports as it goes, for progress displays.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// A stage started.
+    StageStarted {
+        /// The image ref.
+        reference: String,
+        /// The stage.
+        stage: Stage,
+    },
+    /// A stage ended.
+    StageFinished {
+        /// The image ref.
+        reference: String,
+        /// Its result.
+        result: StageResult,
+    },
+    /// An image is done (built, failed or skipped).
+    ImageFinished(Box<ImageResult>),
+    /// A line of an image's build log (what `logs/<ref>.build.log` gets).
+    BuildOutput {
+        /// The image ref.
+        reference: String,
+        /// The line, without its ending.
+        line: String,
+    },
+}
+
+/// One image of one plan to run, with what its stages need from the spec.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The plan's entry.
+    pub build: Build,
+    /// The image's spec entry.
+    pub image: ImageSpec,
+    /// Its info commands, resolved.
+    pub info_cmds: Vec<(String, InfoCmd)>,
+    /// A published image to pull and use as build cache (`prepull: true`).
+    pub cache_from: Option<String>,
+}
+
+/// The builds a run executes: the plan's rebuilt ones (of `only`, when
+/// given), parents first.
+pub fn targets(plan: &Plan, spec: &Spec, only: Option<&str>) -> Vec<Target> {
+    plan.rebuilds()
+        .filter(|b| only.is_none_or(|o| o == b.image))
+        .filter_map(|b| {
+            let image = spec.image(&b.image)?.clone();
+            let info_cmds = image
+                .info_cmds
+                .iter()
+                .filter_map(|k| {
+                    spec.info_cmds
+                        .get(&k.value)
+                        .map(|c| (k.value.clone(), c.clone()))
+                })
+                .collect();
+            Some(Target {
+                build: b.clone(),
+                image,
+                info_cmds,
+                cache_from: None,
+            })
+        })
+        .collect()
+}
+
+/// Gives the engine the credentials of a registry host, if any.
+pub type AuthFor = Arc<dyn Fn(&str) -> Option<RegistryAuth> + Send + Sync>;
+
+/// How a run executes.
+#[derive(Clone)]
+pub struct RunOptions {
+    /// The images folder (each image's build context is its folder).
+    pub images_dir: PathBuf,
+    /// Where `artifacts/`, `logs/` and `manifests/` are written.
+    pub out_dir: PathBuf,
+    /// Images run at once.
+    pub jobs: usize,
+    /// Push images after their basic tests.
+    pub push: bool,
+    /// The head commit, for the images' revision label.
+    pub revision: String,
+    /// The Python that runs pytest.
+    pub python: String,
+    /// Credentials for pushes, by registry host.
+    pub auth: AuthFor,
+    /// The stages to run; the others are skipped (`strata test` runs the
+    /// tests of images already built, `strata manifest` their manifests).
+    pub stages: Vec<Stage>,
+    /// Which builder builds (`--builder`).
+    pub builder: BuilderChoice,
+    /// The repository's public URL, for `org.opencontainers.image.source`.
+    pub source: Option<String>,
+    /// Build secrets (`--secret`), offered to every build.
+    pub secrets: Vec<strata_engine::BuildSecret>,
+}
+
+/// The builder a run asks for (`--builder`, `STRATA_BUILDER`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BuilderChoice {
+    /// BuildKit where the engine offers it, else the classic builder.
+    #[default]
+    Auto,
+    /// BuildKit; a run fails at once if the engine does not offer it.
+    BuildKit,
+    /// The classic builder.
+    Classic,
+}
+
+impl BuilderChoice {
+    /// The builder a run on `engine` uses, or why it cannot run.
+    pub fn resolve(self, engine: &impl Backend) -> Result<strata_engine::Builder, ExecError> {
+        match self {
+            BuilderChoice::Classic => Ok(strata_engine::Builder::Classic),
+            BuilderChoice::Auto if engine.offers_buildkit() => Ok(strata_engine::Builder::BuildKit),
+            BuilderChoice::Auto => Ok(strata_engine::Builder::Classic),
+            BuilderChoice::BuildKit if engine.offers_buildkit() => {
+                Ok(strata_engine::Builder::BuildKit)
+            }
+            BuilderChoice::BuildKit => Err(ExecError::NoBuildKit {
+                api_version: engine.api_version().to_string(),
+            }),
+        }
+    }
+}
+
+impl fmt::Debug for RunOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RunOptions")
+            .field("images_dir", &self.images_dir)
+            .field("out_dir", &self.out_dir)
+            .field("jobs", &self.jobs)
+            .field("push", &self.push)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a run could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    /// `--builder buildkit` on an engine without BuildKit's API.
+    #[error(
+        "--builder buildkit: the engine speaks API {api_version}, and BuildKit needs 1.39 or newer (Docker 18.09); use --builder classic or upgrade the engine"
+    )]
+    NoBuildKit {
+        /// The engine's API version.
+        api_version: String,
+    },
+    /// The output folders could not be made.
+    #[error("cannot write the run's output under {dir}: {source}")]
+    Output {
+        /// The folder.
+        dir: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+/// Seconds since `start`, rounded to milliseconds.
+pub(crate) fn secs_since(start: Instant) -> f64 {
+    (start.elapsed().as_secs_f64() * 1000.0).round() / 1000.0
+}
