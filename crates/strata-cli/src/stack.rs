@@ -123,7 +123,7 @@ pub fn load(source: &Source<'_>, dir: &ImagesDir) -> Result<(Option<Stack>, Vec<
                 present.insert(image.name().to_string(), ());
                 if let Some(base) = dockerfile::base_of(&df) {
                     diags.extend(
-                        base_warnings(spec, image, &base, &source.shown(dir, &name))
+                        dockerfile::base_warnings(spec, image, &base, &source.shown(dir, &name))
                             .into_iter()
                             .map(|d| (d, Some(df.clone()))),
                     );
@@ -162,62 +162,6 @@ pub fn load(source: &Source<'_>, dir: &ImagesDir) -> Result<(Option<Stack>, Vec<
         _ => None,
     };
     Ok((stack, diags))
-}
-
-/// Warnings about a Dockerfile's base that make a build surprising.
-fn base_warnings(
-    spec: &Spec,
-    image: &spec::ImageSpec,
-    base: &DockerfileBase,
-    file: &str,
-) -> Vec<Diagnostic> {
-    let pos = Some(strata_core::diag::Pos {
-        line: base.line,
-        column: 1,
-    });
-    let mut out = Vec::new();
-    if let Some(parent) = image.parent().and_then(|p| spec.image(p)) {
-        if base.arg.is_none() {
-            out.push(
-                Diagnostic::warning(file, pos, format!("'{}' depends on '{}', but its FROM line names a fixed image ({})", image.name(), parent.name(), base.from))
-                    .with_help("write FROM <parent image>:${BASE_TAG} with `ARG BASE_TAG` above it, so the child is built on the parent of the same run"),
-            );
-        } else if let (Some(name), Some((_, strata_core::dockerfile::ArgRole::Tag))) =
-            (&parent.image_name, &base.arg)
-        {
-            let repo = base
-                .from
-                .rsplit_once(':')
-                .map_or(base.from.as_str(), |(r, _)| r);
-            if repo != name.value {
-                out.push(
-                    Diagnostic::warning(
-                        file,
-                        pos,
-                        format!(
-                            "'{}' depends on '{}' ({}), but its FROM line names {repo}",
-                            image.name(),
-                            parent.name(),
-                            name.value
-                        ),
-                    )
-                    .with_help(format!(
-                        "use FROM {}:${{...}} so the child is built on its parent",
-                        name.value
-                    )),
-                );
-            }
-        }
-    } else if image.parent().is_none()
-        && base
-            .arg
-            .as_ref()
-            .is_some_and(|(a, _)| a == strata_core::plan::DEFAULT_BASE_ARG)
-    {
-        out.push(Diagnostic::warning(file, pos, format!("'{}' has no depend_on, but its FROM line uses BASE_TAG", image.name()))
-            .with_help("add depend_on: <parent> to its spec entry if it is built on another image of the stack"));
-    }
-    out
 }
 
 /// Loads the stack and prints its diagnostics; fails (exit 2) on any error.

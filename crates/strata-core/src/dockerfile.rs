@@ -125,9 +125,98 @@ fn instructions(text: &str) -> Vec<(usize, String)> {
     out
 }
 
+/// Warnings about a Dockerfile's base that make a build surprising: a
+/// child whose `FROM` names a fixed image or another repository than its
+/// parent's, and a root whose `FROM` uses the base arg. `file` names the
+/// Dockerfile in the diagnostics.
+pub fn base_warnings(
+    spec: &crate::spec::Spec,
+    image: &crate::spec::ImageSpec,
+    base: &DockerfileBase,
+    file: &str,
+) -> Vec<crate::diag::Diagnostic> {
+    let pos = Some(crate::diag::Pos {
+        line: base.line,
+        column: 1,
+    });
+    let mut out = Vec::new();
+    if let Some(parent) = image.parent().and_then(|p| spec.image(p)) {
+        if base.arg.is_none() {
+            out.push(
+                crate::diag::Diagnostic::warning(file, pos, format!("'{}' depends on '{}', but its FROM line names a fixed image ({})", image.name(), parent.name(), base.from))
+                    .with_help("write FROM <parent image>:${BASE_TAG} with `ARG BASE_TAG` above it, so the child is built on the parent of the same run"),
+            );
+        } else if let (Some(name), Some((_, ArgRole::Tag))) = (&parent.image_name, &base.arg) {
+            let repo = base
+                .from
+                .rsplit_once(':')
+                .map_or(base.from.as_str(), |(r, _)| r);
+            if repo != name.value {
+                out.push(
+                    crate::diag::Diagnostic::warning(
+                        file,
+                        pos,
+                        format!(
+                            "'{}' depends on '{}' ({}), but its FROM line names {repo}",
+                            image.name(),
+                            parent.name(),
+                            name.value
+                        ),
+                    )
+                    .with_help(format!(
+                        "use FROM {}:${{...}} so the child is built on its parent",
+                        name.value
+                    )),
+                );
+            }
+        }
+    } else if image.parent().is_none()
+        && base
+            .arg
+            .as_ref()
+            .is_some_and(|(a, _)| a == crate::plan::DEFAULT_BASE_ARG)
+    {
+        out.push(crate::diag::Diagnostic::warning(file, pos, format!("'{}' has no depend_on, but its FROM line uses BASE_TAG", image.name()))
+            .with_help("add depend_on: <parent> to its spec entry if it is built on another image of the stack"));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn base_warnings_name_fixed_foreign_and_parentless_bases() {
+        let spec = crate::spec::parse(
+            "images:\n  root: {image_name: o/root}\n  kid: {image_name: o/kid, depend_on: root}\n",
+            "spec.yml",
+        )
+        .spec
+        .unwrap();
+        let warn = |key: &str, dockerfile: &str| -> Vec<String> {
+            let image = spec.image(key).unwrap();
+            let base = base_of(dockerfile).unwrap();
+            base_warnings(&spec, image, &base, "Dockerfile")
+                .iter()
+                .map(|d| d.message.clone())
+                .collect()
+        };
+        assert!(warn("kid", "ARG BASE_TAG\nFROM o/root:${BASE_TAG}\n").is_empty());
+        assert!(warn("root", "FROM busybox\n").is_empty());
+        assert_eq!(
+            warn("kid", "FROM o/root:1.0\n"),
+            ["'kid' depends on 'root', but its FROM line names a fixed image (o/root:1.0)"]
+        );
+        assert_eq!(
+            warn("kid", "ARG BASE_TAG\nFROM other/root:${BASE_TAG}\n"),
+            ["'kid' depends on 'root' (o/root), but its FROM line names other/root"]
+        );
+        assert_eq!(
+            warn("root", "ARG BASE_TAG\nFROM o/base:${BASE_TAG}\n"),
+            ["'root' has no depend_on, but its FROM line uses BASE_TAG"]
+        );
+    }
 
     #[test]
     fn finds_the_tag_arg_of_the_seed_layout() {
