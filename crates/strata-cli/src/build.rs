@@ -372,11 +372,11 @@ pub fn run(
         let mut untagged = Vec::new();
         if push && record.success && stages.contains(&strata_exec::Stage::Push) {
             let registry = crate::registry::client()?;
-            for (reference, tagged) in crate::registry::tag_unchanged(&registry, &planned.plan, &published).await {
+            for (reference, tagged) in strata_registry::tag_unchanged(&registry, &planned.plan, &published).await {
                 match tagged {
                     Ok(digest) => reporter.note(&format!("tagged {reference} at {digest} (unchanged)")),
-                    Err(crate::registry::TagError::NotPublished(e)) => reporter.note(&format!("warning: {reference}: {e}")),
-                    Err(crate::registry::TagError::Registry(e)) => {
+                    Err(strata_registry::TagError::NotPublished(e)) => reporter.note(&format!("warning: {reference}: {e}")),
+                    Err(strata_registry::TagError::Registry(e)) => {
                         reporter.note(&format!("error: {reference}: {e}"));
                         untagged.push(reference);
                     }

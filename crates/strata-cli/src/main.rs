@@ -68,9 +68,16 @@ enum Command {
 }
 
 /// The async runtime the engine and registry clients run on.
-fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
-    tokio::runtime::Runtime::new()
-        .map_err(|e| Failure::env(format!("cannot start the async runtime: {e}")))
+fn runtime() -> Result<&'static tokio::runtime::Runtime, Failure> {
+    // One runtime for the whole process: the registry lookups of planning,
+    // the local-store lookup and the run share it.
+    static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    if let Some(runtime) = RUNTIME.get() {
+        return Ok(runtime);
+    }
+    let runtime = tokio::runtime::Runtime::new()
+        .map_err(|e| Failure::env(format!("cannot start the async runtime: {e}")))?;
+    Ok(RUNTIME.get_or_init(|| runtime))
 }
 
 fn main() -> ExitCode {

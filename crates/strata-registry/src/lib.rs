@@ -10,6 +10,9 @@
 //! other crates (e.g. for `docker push` through the engine). Secrets are
 //! wrapped in [`Secret`], which never prints its value.
 //!
+//! The stack's registry rules live here too: where a parent is published
+//! ([`PublishedTags`]) and whole-stack tagging ([`tag_unchanged`]).
+//!
 //! With the `test-support` feature, [`testing`] starts a real
 //! `docker-registry` on loopback for tests.
 
@@ -20,6 +23,7 @@ mod error;
 pub mod manifest;
 mod promote;
 mod secret;
+mod stack;
 
 #[cfg(feature = "test-support")]
 pub mod testing;
@@ -33,3 +37,4 @@ pub use error::RegistryError;
 pub use manifest::{Manifest, ManifestInfo};
 pub use promote::{Move, Moved, PromotionError, PromotionReport};
 pub use secret::Secret;
+pub use stack::{PublishedTags, TagError, tag_unchanged};

@@ -742,3 +742,51 @@ async fn manifest_validation_on_put() {
     .unwrap_err();
     assert_eq!(e, manifest::ManifestError::NoMediaType);
 }
+
+#[tokio::test]
+async fn published_tags_follow_the_lookup_order_pinned_by_digest() {
+    use strata_core::plan::Published;
+    let reg = registry();
+    let c = client();
+    let name = name_at(&reg.host(), "stack/parent");
+    let spec = strata_core::spec::parse(
+        "images:\n  parent: {image_name: x/p}\ntag: {prefix: '2024.1'}\n",
+        "spec.yml",
+    )
+    .spec
+    .unwrap();
+    let plan = &spec.plans[0];
+    // The base's history (newest first) and the stable tag are published;
+    // the head's own tag is not.
+    let older = push_tagged_image(&c, &tagged(&name, "2024.1-aaaaaaa"), Family::Oci, "older")
+        .await
+        .unwrap();
+    push_tagged_image(&c, &tagged(&name, "2024.1-stable"), Family::Oci, "stable")
+        .await
+        .unwrap();
+    let suffixes = ["hhhhhhh", "bbbbbbb", "aaaaaaa", "main"]
+        .map(String::from)
+        .to_vec();
+    let mut tags = strata_registry::PublishedTags::new(suffixes.clone());
+    let image_name = name.to_string();
+    assert_eq!(
+        tags.published(&c, &image_name, plan).await.unwrap(),
+        Published::At(format!("{image_name}:2024.1-aaaaaaa@{}", older.digest()))
+    );
+    // A newer ancestor's tag wins once it exists (the listing is per
+    // lookup: a new PublishedTags lists again).
+    let newer = push_tagged_image(&c, &tagged(&name, "2024.1-bbbbbbb"), Family::Oci, "newer")
+        .await
+        .unwrap();
+    let mut tags = strata_registry::PublishedTags::new(suffixes);
+    assert_eq!(
+        tags.published(&c, &image_name, plan).await.unwrap(),
+        Published::At(format!("{image_name}:2024.1-bbbbbbb@{}", newer.digest()))
+    );
+    // A repository the registry does not have: nothing published.
+    let absent = name_at(&reg.host(), "stack/absent").to_string();
+    assert_eq!(
+        tags.published(&c, &absent, plan).await.unwrap(),
+        Published::Missing
+    );
+}

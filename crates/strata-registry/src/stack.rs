@@ -1,0 +1,112 @@
+//! The registry rules of a stack: where a parent's most recent image is
+//! published (the lookup order), and whole-stack tagging after a push.
+
+use crate::{Registry, RegistryError};
+use std::collections::BTreeMap;
+use strata_core::plan::{Plan, Published, tag_candidates};
+use strata_core::reference::{ImageName, ImageRef};
+use strata_core::spec::PlanSpec;
+
+/// Where images of a stack are published, asked of one registry client:
+/// each repository's tags are listed once, and the first of
+/// [`tag_candidates`] (over the run's suffixes) that exists wins, pinned by
+/// its manifest digest.
+#[derive(Debug)]
+pub struct PublishedTags {
+    suffixes: Vec<String>,
+    /// Each repository's tags; `None` for a repository the registry lacks.
+    listed: BTreeMap<String, Option<Vec<String>>>,
+}
+
+impl PublishedTags {
+    /// A lookup trying `suffixes` in order (head, the base's history, then
+    /// branch names; see `strata_core::plan::tag_candidates`).
+    pub fn new(suffixes: Vec<String>) -> PublishedTags {
+        PublishedTags {
+            suffixes,
+            listed: BTreeMap::new(),
+        }
+    }
+
+    /// Where `image_name` is published for `plan`: `name:tag@digest`, or
+    /// [`Published::Missing`].
+    ///
+    /// # Errors
+    /// The registry's, except a repository it does not have (`Missing`).
+    pub async fn published(
+        &mut self,
+        registry: &Registry,
+        image_name: &str,
+        plan: &PlanSpec,
+    ) -> Result<Published, RegistryError> {
+        let Ok(name) = image_name.parse::<ImageName>() else {
+            return Ok(Published::Missing);
+        };
+        let key = name.to_string();
+        if !self.listed.contains_key(&key) {
+            let listed = match registry.list_tags(&name).await {
+                Ok(tags) => Some(tags),
+                Err(e) if e.is_not_found() => None,
+                Err(e) => return Err(e),
+            };
+            self.listed.insert(key.clone(), listed);
+        }
+        let Some(Some(tags)) = self.listed.get(&key) else {
+            return Ok(Published::Missing);
+        };
+        for tag in tag_candidates(plan, &self.suffixes) {
+            if !tags.contains(&tag) {
+                continue;
+            }
+            let Ok(reference) = format!("{name}:{tag}").parse::<ImageRef>() else {
+                continue;
+            };
+            if let Some(info) = registry.head_manifest(&reference).await? {
+                return Ok(Published::At(format!("{image_name}:{tag}@{}", info.digest)));
+            }
+        }
+        Ok(Published::Missing)
+    }
+}
+
+/// Why an unchanged image did not get the run's tag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TagError {
+    /// It is published nowhere, so there is nothing to tag.
+    NotPublished(String),
+    /// The registry failed to tag it.
+    Registry(String),
+}
+
+/// After a run that pushed: gives every image of the stack that the run did
+/// not rebuild the run's tag, at the digest it stands at (the one its
+/// children were built on), so the tag names a complete, consistent stack.
+/// `published` maps `(image, plan)` to where each stands.
+pub async fn tag_unchanged(
+    registry: &Registry,
+    plan: &Plan,
+    published: &BTreeMap<(String, String), String>,
+) -> Vec<(String, Result<String, TagError>)> {
+    let mut out = Vec::new();
+    for b in plan.builds.iter().filter(|b| !b.rebuild) {
+        let Some(from) = published.get(&(b.image.clone(), b.plan.clone())) else {
+            out.push((
+                b.reference.clone(),
+                Err(TagError::NotPublished(
+                    "not published anywhere; the tag does not cover it".into(),
+                )),
+            ));
+            continue;
+        };
+        let result = match (from.parse::<ImageRef>(), b.reference.parse::<ImageRef>()) {
+            (Ok(from), Ok(to)) => registry
+                .copy(&from, &to)
+                .await
+                .map(|c| c.digest.to_string())
+                .map_err(|e| TagError::Registry(e.to_string())),
+            (Err(e), _) | (_, Err(e)) => Err(TagError::Registry(e.to_string())),
+        };
+        out.push((b.reference.clone(), result));
+    }
+    out
+}
