@@ -323,7 +323,7 @@ pub fn plan(
                 if let Some(arg) = arg {
                     let value = match role {
                         ArgRole::Whole => base.clone(),
-                        ArgRole::Tag => tag_part(base).to_string(),
+                        ArgRole::Tag => tag_part(base),
                     };
                     build_args.insert(arg, value);
                 }
@@ -408,15 +408,16 @@ fn reference_of(image: &ImageSpec, tag: &str) -> String {
 
 /// The tag part of a reference (with its digest, if pinned): what a
 /// `FROM org/parent:${BASE_TAG}` line needs to name the same image.
-fn tag_part(reference: &str) -> &str {
-    let (name, digest) = match reference.find('@') {
-        Some(at) => (&reference[..at], Some(at)),
-        None => (reference, None),
-    };
-    let last_slash = name.rfind('/').map_or(0, |i| i + 1);
-    match name[last_slash..].rfind(':') {
-        Some(colon) => &reference[last_slash + colon + 1..],
-        None => digest.map_or("latest", |at| &reference[at..]),
+fn tag_part(reference: &str) -> String {
+    match reference.parse::<crate::reference::ImageRef>() {
+        Ok(r) => match (r.tag(), r.digest()) {
+            (Some(t), Some(d)) => format!("{t}@{d}"),
+            (Some(t), None) => t.to_string(),
+            (None, Some(d)) => format!("@{d}"),
+            (None, None) => "latest".to_string(),
+        },
+        // A bare name (no tag, no digest) means `latest`, as Docker reads it.
+        Err(_) => "latest".to_string(),
     }
 }
 
@@ -486,7 +487,7 @@ tag: {prefix: '2024.1'}
         let mut lookup = Map(
             BTreeMap::from([(
                 "root".into(),
-                Published::At("ghcr.io/o/root:2024.1-abcdef0@sha256:00".into()),
+                Published::At("ghcr.io/o/root:2024.1-abcdef0@sha256:0000000000000000000000000000000000000000000000000000000000000000".into()),
             )]),
             vec![],
         );
@@ -503,9 +504,14 @@ tag: {prefix: '2024.1'}
         let mid = p.build("mid", "default").unwrap();
         assert_eq!(
             mid.base_ref.as_deref(),
-            Some("ghcr.io/o/root:2024.1-abcdef0@sha256:00")
+            Some(
+                "ghcr.io/o/root:2024.1-abcdef0@sha256:0000000000000000000000000000000000000000000000000000000000000000"
+            )
         );
-        assert_eq!(mid.build_args["BASE_TAG"], "2024.1-abcdef0@sha256:00");
+        assert_eq!(
+            mid.build_args["BASE_TAG"],
+            "2024.1-abcdef0@sha256:0000000000000000000000000000000000000000000000000000000000000000"
+        );
         let leaf = p.build("leaf", "default").unwrap();
         assert_eq!(
             leaf.base_ref.as_deref(),
@@ -706,8 +712,18 @@ tag: {prefix: '2024.1'}
     #[test]
     fn tag_part_keeps_digests_and_ports() {
         assert_eq!(tag_part("127.0.0.1:5000/o/p:2024.1-abc"), "2024.1-abc");
-        assert_eq!(tag_part("o/p:t@sha256:ff"), "t@sha256:ff");
-        assert_eq!(tag_part("127.0.0.1:5000/o/p@sha256:ff"), "@sha256:ff");
+        assert_eq!(
+            tag_part(
+                "o/p:t@sha256:ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff"
+            ),
+            "t@sha256:ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff"
+        );
+        assert_eq!(
+            tag_part(
+                "127.0.0.1:5000/o/p@sha256:ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff"
+            ),
+            "@sha256:ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff"
+        );
         assert_eq!(tag_part("o/p"), "latest");
     }
 }

@@ -329,34 +329,33 @@ fn failed_step_message(failed: &crate::progress::FailedStep) -> String {
     one_line(&format!("{}: {}{last}", failed.step, failed.error))
 }
 
-/// Splits `name[:tag]` into name and tag (default `latest`), the tag being
-/// after the last `:` that follows the last `/`. Digest references are
-/// rejected.
+/// Splits `name[:tag]` into name (as written) and tag (default `latest`),
+/// by strata's one reference grammar (`strata_core::reference`). Digest
+/// references are rejected: they cannot be tagged or pushed.
 pub fn split_reference(reference: &str) -> Result<(String, String)> {
-    if reference.is_empty() {
-        return Err(EngineError::InvalidRequest {
-            message: "empty image reference".to_string(),
-        });
+    use strata_core::reference::{ImageName, ImageRef};
+    let invalid = |why: String| EngineError::InvalidRequest {
+        message: format!("{reference}: {why}"),
+    };
+    if reference.parse::<ImageName>().is_ok() {
+        return Ok((reference.to_string(), "latest".to_string()));
     }
-    if reference.contains('@') {
-        return Err(EngineError::InvalidRequest {
-            message: format!("{reference}: a digest reference cannot be tagged or pushed"),
-        });
+    let parsed = reference
+        .parse::<ImageRef>()
+        .map_err(|e| invalid(e.to_string()))?;
+    if parsed.digest().is_some() {
+        return Err(invalid(
+            "a digest reference cannot be tagged or pushed".to_string(),
+        ));
     }
-    let last_slash = reference.rfind('/').map_or(0, |i| i + 1);
-    match reference[last_slash..].rfind(':') {
-        Some(i) => {
-            let at = last_slash + i;
-            let (name, tag) = (&reference[..at], &reference[at + 1..]);
-            if name.is_empty() || tag.is_empty() {
-                return Err(EngineError::InvalidRequest {
-                    message: format!("{reference}: not a valid image reference"),
-                });
-            }
-            Ok((name.to_string(), tag.to_string()))
-        }
-        None => Ok((reference.to_string(), "latest".to_string())),
-    }
+    let tag = parsed
+        .tag()
+        .map(|t| t.as_str().to_string())
+        .ok_or_else(|| invalid("no tag".to_string()))?;
+    let name = reference
+        .strip_suffix(&format!(":{tag}"))
+        .ok_or_else(|| invalid("not a valid image reference".to_string()))?;
+    Ok((name.to_string(), tag))
 }
 
 /// Emits complete lines of a chunked text stream to a sink.

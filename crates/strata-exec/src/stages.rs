@@ -282,7 +282,10 @@ fn labels<B: Backend>(
     }
     if let Some(base) = &target.build.base_ref {
         labels.insert("org.opencontainers.image.base.name".into(), base.clone());
-        let pinned = base.split_once('@').map(|(_, d)| d.to_string());
+        let pinned = base
+            .parse::<ImageRef>()
+            .ok()
+            .and_then(|r| r.digest().map(ToString::to_string));
         if let Some(d) = parent_digest.map(str::to_string).or(pinned) {
             labels.insert("org.opencontainers.image.base.digest".into(), d);
         }
