@@ -158,9 +158,14 @@ fn run(cli: &Cli, reporter: &Reporter) -> Result<ExitCode, Failure> {
         Command::Graph { graph_format, plan } => {
             let render = |stack: &stack::Stack, plan: Option<&strata_core::plan::Plan>| {
                 if cli.format == Format::Json {
-                    output::graph_json(&stack.spec, &stack.graph, plan)
+                    strata_report::graph::graph_json(&stack.spec, &stack.graph, plan)
                 } else {
-                    output::render_graph(&stack.spec, &stack.graph, plan, *graph_format)
+                    strata_report::graph::render_graph(
+                        &stack.spec,
+                        &stack.graph,
+                        plan,
+                        (*graph_format).into(),
+                    )
                 }
             };
             if plan.chooses_range() {

@@ -1,7 +1,8 @@
 //! Pure rendering of strata's reports: image manifests (Markdown and JSON),
 //! run summaries (Markdown for `$GITHUB_STEP_SUMMARY`, aligned text for
 //! terminals, JSON for `artifacts/run.json`), YAML artifacts and GitHub wiki
-//! pages (`<stem>.md`, `Home.md`, `Stable_Tag.md`).
+//! pages (`<stem>.md`, `Home.md`, `Stable_Tag.md`), and the stack's graph
+//! ([`graph`]).
 //!
 //! Nothing here does I/O: every function takes data (and, for wiki pages, the
 //! page's current text) and returns text. Callers decide where it goes, using
@@ -10,6 +11,7 @@
 #![deny(missing_docs)]
 
 mod artifact;
+pub mod graph;
 mod manifest;
 mod stem;
 mod summary;
