@@ -11,10 +11,18 @@ use strata_engine::RegistryAuth;
 use strata_exec::AuthFor;
 use strata_registry::{Credentials, PublishedTags, Registry, RegistryError, RegistryOptions};
 
-/// Push credentials from the Docker config (and its helpers), per registry.
+/// Push credentials from the Docker config (and its helpers), per registry,
+/// asked once per registry per run (a helper is a process, and may prompt
+/// or wait on a keychain; it is stopped after
+/// [`strata_registry::HELPER_TIMEOUT`]).
 pub fn auth_for(reporter: Reporter) -> AuthFor {
-    Arc::new(
-        move |registry: &str| match strata_registry::credentials_for_registry(registry) {
+    let asked: std::sync::Mutex<std::collections::HashMap<String, Option<RegistryAuth>>> =
+        Default::default();
+    Arc::new(move |registry: &str| {
+        if let Some(known) = asked.lock().ok().and_then(|a| a.get(registry).cloned()) {
+            return known;
+        }
+        let auth = match strata_registry::credentials_for_registry(registry) {
             Ok(Some(Credentials::Basic { username, password })) => {
                 Some(RegistryAuth::basic(registry, username, password.expose()))
             }
@@ -26,8 +34,12 @@ pub fn auth_for(reporter: Reporter) -> AuthFor {
                 reporter.note(&format!("warning: no credentials for {registry}: {e}"));
                 None
             }
-        },
-    )
+        };
+        if let Ok(mut a) = asked.lock() {
+            a.insert(registry.to_string(), auth.clone());
+        }
+        auth
+    })
 }
 
 /// A registry client with the environment's settings.

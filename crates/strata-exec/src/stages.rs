@@ -374,7 +374,7 @@ async fn pull_cache<B: Backend>(
     let registry = registry_of(cache);
     match ctx
         .engine
-        .pull(cache, (ctx.options.auth)(&registry).as_ref())
+        .pull(cache, auth_for(ctx, registry).await.as_ref())
         .await
     {
         Ok(()) => {
@@ -451,11 +451,23 @@ async fn pytest<B: Backend>(ctx: &StageCtx<B>, target: &Target, s: Stage) -> Sta
     }
 }
 
+/// The credentials for a registry host, asked on a blocking thread: a
+/// credential helper is a process, and must not stall the runtime.
+async fn auth_for<B: Backend>(
+    ctx: &StageCtx<B>,
+    registry: String,
+) -> Option<strata_engine::RegistryAuth> {
+    let auth = ctx.options.auth.clone();
+    tokio::task::spawn_blocking(move || auth(&registry))
+        .await
+        .unwrap_or(None)
+}
+
 async fn push<B: Backend>(ctx: &StageCtx<B>, target: &Target) -> StageOutcome {
     let log_path = ctx.log_path(&target.build.reference, "push");
     let mut log = std::fs::File::create(&log_path)
         .map_err(|e| format!("cannot write {}: {e}", log_path.display()))?;
-    let auth = (ctx.options.auth)(&registry_of(&target.build.reference));
+    let auth = auth_for(ctx, registry_of(&target.build.reference)).await;
     let policy = strata_core::retry::RetryPolicy::default();
     let mut attempt = 1;
     loop {

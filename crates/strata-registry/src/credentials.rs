@@ -167,11 +167,27 @@ impl std::fmt::Debug for AuthEntry {
 }
 
 /// A parsed Docker config: where credentials for each registry come from.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct DockerConfig {
     path: Option<PathBuf>,
     file: ConfigFile,
     helper_path: Option<OsString>,
+    helper_timeout: std::time::Duration,
+}
+
+/// How long a credential helper may take to answer before it is stopped: a
+/// helper waiting on a locked keychain must not hang a run.
+pub const HELPER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+impl Default for DockerConfig {
+    fn default() -> Self {
+        DockerConfig {
+            path: None,
+            file: ConfigFile::default(),
+            helper_path: None,
+            helper_timeout: HELPER_TIMEOUT,
+        }
+    }
 }
 
 /// The key Docker uses for Docker Hub in `auths` and with credential helpers.
@@ -263,6 +279,7 @@ impl DockerConfig {
             path: Some(path.to_path_buf()),
             file,
             helper_path: None,
+            helper_timeout: HELPER_TIMEOUT,
         })
     }
 
@@ -270,6 +287,13 @@ impl DockerConfig {
     /// of `$PATH`.
     pub fn with_helper_path(mut self, path: impl Into<OsString>) -> Self {
         self.helper_path = Some(path.into());
+        self
+    }
+
+    /// Stops a credential helper that has not answered within `timeout`
+    /// (default [`HELPER_TIMEOUT`]).
+    pub fn with_helper_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.helper_timeout = timeout;
         self
     }
 
@@ -386,9 +410,8 @@ impl DockerConfig {
             // its exit status tells the story.
             let _ = stdin.write_all(server.as_bytes());
         }
-        let out = child
-            .wait_with_output()
-            .map_err(|e| failed(format!("cannot read its output: {e}")))?;
+        let out =
+            wait_with_timeout(child, self.helper_timeout).map_err(|e| failed(e.to_string()))?;
         if !out.status.success() {
             let stdout = String::from_utf8_lossy(&out.stdout);
             if stdout.contains("credentials not found") {
@@ -419,6 +442,57 @@ impl DockerConfig {
             password: Secret::new(parsed.secret),
         }))
     }
+}
+
+/// Waits for a helper's output, stopping it after `timeout`. Its output is
+/// read on threads meanwhile, so a chatty helper cannot fill a pipe and
+/// hang.
+fn wait_with_timeout(
+    mut child: std::process::Child,
+    timeout: std::time::Duration,
+) -> std::io::Result<std::process::Output> {
+    use std::io::Read;
+    let read = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut buf);
+            }
+            buf
+        })
+    };
+    let stdout = read(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let stderr = read(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if started.elapsed() >= timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("it did not answer within {} s", timeout.as_secs_f64()),
+            ));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    Ok(std::process::Output {
+        status,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    })
 }
 
 /// The credentials for a registry host from the user's Docker config

@@ -32,7 +32,9 @@ pub use client::{
     Copied, CredentialSource, INSECURE_REGISTRIES_ENV, Registry, RegistryOptions, RetryPolicy,
     insecure_registries_from_env, uses_plain_http,
 };
-pub use credentials::{CredentialError, Credentials, DockerConfig, credentials_for_registry};
+pub use credentials::{
+    CredentialError, Credentials, DockerConfig, HELPER_TIMEOUT, credentials_for_registry,
+};
 pub use error::RegistryError;
 pub use manifest::{Manifest, ManifestInfo};
 pub use promote::{Move, Moved, PromotionError, PromotionReport};

@@ -160,6 +160,20 @@ printf '{{"ServerURL":"%s","Username":"{USER}","Secret":"{PASSWORD}"}}' "$server
         "{e}"
     );
     assert!(!e.contains("abc123"), "{e}");
+
+    // A helper that never answers is stopped, and says so.
+    std::fs::write(&script, "#!/bin/sh\nexec sleep 60\n").unwrap();
+    let slow = DockerConfig::load_dir(dir.path())
+        .unwrap()
+        .with_helper_path(bin.path())
+        .with_helper_timeout(std::time::Duration::from_millis(300));
+    let started = std::time::Instant::now();
+    let e = slow.credentials_for(&host).unwrap_err().to_string();
+    assert!(e.contains("did not answer within"), "{e}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "it waited for the helper"
+    );
 }
 
 /// A bearer-token front for a registry: `/token` issues tokens to basic
