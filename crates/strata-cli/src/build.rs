@@ -286,7 +286,7 @@ pub fn run(
         if format == Format::Json {
             let now = strata_exec::now_rfc3339();
             print_json(&strata_exec::RunRecord {
-                plan: serde_json::to_value(&planned.plan).unwrap_or(serde_json::Value::Null),
+                plan: strata_exec::PlanRecord::of(&planned.plan),
                 started: now.clone(),
                 finished: now,
                 success: true,

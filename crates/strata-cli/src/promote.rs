@@ -210,39 +210,32 @@ pub fn wiki(
     std::fs::create_dir_all(&out)
         .map_err(|e| Failure::env(format!("cannot create {}: {e}", out.display())))?;
     let mut wrote: Vec<PathBuf> = Vec::new();
-    if let Some(run) = read_json::<serde_json::Value>(&from.join("artifacts/run.json"))? {
-        let builds = run["plan"]["builds"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
+    if let Some(run) = read_json::<strata_exec::RunRecord>(&from.join("artifacts/run.json"))? {
         let mut images = Vec::new();
-        for b in &builds {
-            let (Some(image), Some(reference)) = (b["image"].as_str(), b["ref"].as_str()) else {
-                continue;
-            };
-            let stem = ref_file_stem(reference);
+        for b in &run.plan.builds {
+            let stem = ref_file_stem(&b.reference);
             if let Some(m) =
                 read_json::<ManifestData>(&from.join("manifests").join(format!("{stem}.json")))?
             {
-                let page = out.join(strata_report::wiki_page_name(reference));
+                let page = out.join(strata_report::wiki_page_name(&b.reference));
                 write(&page, &strata_report::wiki_manifest_page(&m))?;
                 wrote.push(page);
             }
             images.push(HomeImage {
-                image: image.to_string(),
-                reference: reference.to_string(),
+                image: b.image.clone(),
+                reference: b.reference.clone(),
             });
         }
-        if run["success"].as_bool() == Some(true) {
-            let tag = builds
-                .first()
-                .and_then(|b| b["tag"].as_str())
-                .unwrap_or_default()
-                .to_string();
+        if run.success {
             let row = HomeRow {
-                date: run["finished"].as_str().unwrap_or_default().to_string(),
-                commit: run["plan"]["head"].as_str().unwrap_or_default().to_string(),
-                tag,
+                date: run.finished.clone(),
+                commit: run.plan.head.clone(),
+                tag: run
+                    .plan
+                    .builds
+                    .first()
+                    .map(|b| b.tag.clone())
+                    .unwrap_or_default(),
                 images,
             };
             let home = out.join("Home.md");

@@ -1707,3 +1707,29 @@ fn an_offline_plan_builds_a_parent_found_nowhere_and_says_where_each_base_is() {
         out.stdout
     );
 }
+
+#[test]
+fn wiki_refuses_a_run_json_it_cannot_read_instead_of_writing_empty_rows() {
+    let repo = Repo::stack();
+    let from = repo.path("out");
+    std::fs::create_dir_all(from.join("artifacts")).unwrap();
+    // `head` renamed: an untyped read once turned this into an empty row.
+    std::fs::write(
+        from.join("artifacts/run.json"),
+        r#"{"plan": {"hed": "abc", "base": null, "builds": []}, "started": "s", "finished": "f", "success": true, "interrupted": false, "images": []}"#,
+    )
+    .unwrap();
+    let out = run(repo
+        .strata()
+        .args(["wiki", "--from"])
+        .arg(&from)
+        .arg("--out")
+        .arg(repo.path("wiki")));
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("run.json") && out.stderr.contains("head"),
+        "{}",
+        out.stderr
+    );
+    assert!(!repo.path("wiki/Home.md").exists());
+}

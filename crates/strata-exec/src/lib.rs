@@ -19,7 +19,8 @@ mod stages;
 
 pub use backend::Backend;
 pub use record::{
-    ImageResult, Outcome, RunRecord, StageResult, Status, now_rfc3339, write_atomic, write_json,
+    BuildRecord, ImageResult, Outcome, PlanRecord, RunRecord, StageResult, Status, now_rfc3339,
+    write_atomic, write_json,
 };
 pub use run::{AuthFor, BuilderChoice, Event, ExecError, RunOptions, Stage, Target, targets};
 pub use schedule::{Executor, runs_pytest};

@@ -1,6 +1,6 @@
 //! What a run records: per image and stage, and the files it writes them to.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use std::time::SystemTime;
 
 /// How one stage ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     /// It ran and passed.
@@ -20,7 +20,7 @@ pub enum Status {
 }
 
 /// How one image ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {
     /// Every stage that ran passed.
@@ -42,7 +42,7 @@ impl fmt::Display for Outcome {
 }
 
 /// One stage of one image.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StageResult {
     /// The stage's name.
     pub stage: String,
@@ -56,7 +56,7 @@ pub struct StageResult {
 }
 
 /// One image of the run: `artifacts/<ref>.yaml`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ImageResult {
     /// The image's key.
     pub image: String,
@@ -87,11 +87,12 @@ impl ImageResult {
     }
 }
 
-/// The whole run: `artifacts/run.json`.
-#[derive(Debug, Clone, Serialize)]
+/// The whole run: `artifacts/run.json`. Written and read (`strata wiki`)
+/// through this same type, so a renamed field fails loudly.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunRecord {
     /// The plan that was executed (the `strata plan` JSON).
-    pub plan: serde_json::Value,
+    pub plan: PlanRecord,
     /// When the run started (RFC 3339, UTC).
     pub started: String,
     /// When it ended.
@@ -102,6 +103,78 @@ pub struct RunRecord {
     pub interrupted: bool,
     /// Every image the run was to build.
     pub images: Vec<ImageResult>,
+}
+
+/// The plan in a run record: the fields readers use, typed, and every other
+/// field of the `strata plan` JSON kept as it was.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanRecord {
+    /// The head commit.
+    pub head: String,
+    /// The base commit.
+    pub base: Option<String>,
+    /// One entry per image per plan.
+    pub builds: Vec<BuildRecord>,
+    /// The plan's other fields.
+    #[serde(flatten)]
+    pub rest: serde_json::Map<String, serde_json::Value>,
+}
+
+/// One image of one plan in a run record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BuildRecord {
+    /// The image's key.
+    pub image: String,
+    /// The plan's name.
+    pub plan: String,
+    /// Whether the run rebuilt it.
+    pub rebuild: bool,
+    /// The run's tag.
+    pub tag: String,
+    /// `<image_name>:<tag>`.
+    #[serde(rename = "ref")]
+    pub reference: String,
+    /// The build's other fields.
+    #[serde(flatten)]
+    pub rest: serde_json::Map<String, serde_json::Value>,
+}
+
+impl PlanRecord {
+    /// The record of `plan`.
+    pub fn of(plan: &strata_core::plan::Plan) -> PlanRecord {
+        let rest = |value: serde_json::Value, known: &[&str]| match value {
+            serde_json::Value::Object(mut map) => {
+                for k in known {
+                    map.remove(*k);
+                }
+                map
+            }
+            _ => serde_json::Map::new(),
+        };
+        PlanRecord {
+            head: plan.head.clone(),
+            base: plan.base.clone(),
+            builds: plan
+                .builds
+                .iter()
+                .map(|b| BuildRecord {
+                    image: b.image.clone(),
+                    plan: b.plan.clone(),
+                    rebuild: b.rebuild,
+                    tag: b.tag.clone(),
+                    reference: b.reference.clone(),
+                    rest: rest(
+                        serde_json::to_value(b).unwrap_or_default(),
+                        &["image", "plan", "rebuild", "tag", "ref"],
+                    ),
+                })
+                .collect(),
+            rest: rest(
+                serde_json::to_value(plan).unwrap_or_default(),
+                &["head", "base", "builds"],
+            ),
+        }
+    }
 }
 
 /// The folders a run writes to, under its working directory.
@@ -211,5 +284,48 @@ mod tests {
         assert!(text.contains("stage: build"), "{text}");
         assert!(text.contains("status: failed"), "{text}");
         assert!(!text.contains("digest"), "{text}");
+    }
+
+    #[test]
+    fn a_plan_record_keeps_every_field_of_the_plan_and_reads_back() {
+        let text = "images:\n  a: {image_name: o/a}\n  b: {image_name: o/b, depend_on: a}\ntag: {prefix: '1'}\n";
+        let spec = strata_core::spec::parse(text, "spec.yml").spec.unwrap();
+        let graph = strata_core::graph::Graph::new(&spec).unwrap();
+        let rules = strata_core::changes::ChangeRules::default();
+        let detected = strata_core::changes::detect(
+            &spec,
+            &strata_core::changes::ChangeSet {
+                images_dir: "images",
+                paths: &[],
+                uncommitted: &Default::default(),
+                commits: &[],
+                rules: &rules,
+                old_spec: None,
+                forced: Some(strata_core::changes::Reason::All),
+            },
+        );
+        struct Nothing;
+        impl strata_core::plan::PublishedLookup for Nothing {
+            fn lookup(
+                &mut self,
+                _: &strata_core::spec::ImageSpec,
+                _: &strata_core::spec::PlanSpec,
+            ) -> strata_core::plan::Published {
+                strata_core::plan::Published::Missing
+            }
+        }
+        let options = strata_core::plan::PlanOptions {
+            head: "0123456789".into(),
+            suffix: "0123456".into(),
+            ..Default::default()
+        };
+        let plan = strata_core::plan::plan(&spec, &graph, &detected, &options, &mut Nothing);
+        let record = PlanRecord::of(&plan);
+        let written = serde_json::to_value(&record).unwrap();
+        assert_eq!(written, serde_json::to_value(&plan).unwrap());
+        let read: PlanRecord = serde_json::from_value(written).unwrap();
+        assert_eq!(read, record);
+        assert_eq!(read.builds[1].reference, plan.builds[1].reference);
+        assert_eq!(read.head, "0123456789");
     }
 }

@@ -226,7 +226,7 @@ impl<B: Backend> Executor<B> {
             })
             .collect();
         let record = RunRecord {
-            plan: serde_json::to_value(plan).unwrap_or(serde_json::Value::Null),
+            plan: record::PlanRecord::of(plan),
             started,
             finished: record::now_rfc3339(),
             success: !interrupted && images.iter().all(|i| i.success),
