@@ -916,6 +916,34 @@ fn push_with_docker_config_credentials_and_without() {
             digest
         );
     }
+
+    // A child rebuilt on its published parent, which this machine no longer
+    // has (a fresh CI runner): the build pulls the parent from the private
+    // registry with the same credentials.
+    let root_ref = stack.reference("root", &format!("{PREFIX}-{sha}"));
+    let removed = std::process::Command::new("docker")
+        .args(["rmi", "-f", &root_ref])
+        .output()
+        .unwrap();
+    assert!(
+        removed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&removed.stderr)
+    );
+    stack.set_content("child", "2");
+    stack.commit("child 2");
+    let child_only = work.path().join("child-only");
+    let out = stack.build_push(&child_only);
+    expect_code(&out, 0);
+    check_no_secret(&out, &child_only);
+    let run = run_json(&child_only);
+    let built: Vec<&str> = run["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["image"].as_str().unwrap())
+        .collect();
+    assert_eq!(built, ["child"], "{}", describe(&out));
 }
 
 /// The push stage retries a push the registry failed with 503, and says

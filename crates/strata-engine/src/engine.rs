@@ -72,6 +72,10 @@ pub struct BuildRequest {
     pub builder: Builder,
     /// Build secrets, for `RUN --mount=type=secret` (BuildKit only).
     pub secrets: Vec<BuildSecret>,
+    /// Credentials for the registries the build pulls from (its base's):
+    /// served by BuildKit's session, or sent as the classic builder's
+    /// registry config. Never logged.
+    pub registry_auth: Vec<RegistryAuth>,
 }
 
 /// A build secret: what `RUN --mount=type=secret,id=ID` reads. Only where
@@ -208,6 +212,7 @@ impl BuildRequest {
             cache_from: Vec::new(),
             builder: Builder::default(),
             secrets: Vec::new(),
+            registry_auth: Vec::new(),
         }
     }
 }
@@ -582,6 +587,13 @@ impl Engine {
             ..Default::default()
         };
         let mut progress = crate::progress::PlainProgress::default();
+        let credentials = (!request.registry_auth.is_empty()).then(|| {
+            request
+                .registry_auth
+                .iter()
+                .map(|a| (a.server_address().to_string(), a.to_bollard()))
+                .collect::<HashMap<_, _>>()
+        });
 
         let mut image_id: Option<String> = None;
         let mut short_id: Option<String> = None;
@@ -589,7 +601,7 @@ impl Engine {
         let outcome: Result<()> = {
             let mut stream =
                 self.docker
-                    .build_image(options, None, Some(bollard::body_try_stream(body)));
+                    .build_image(options, credentials, Some(bollard::body_try_stream(body)));
             let mut outcome = Ok(());
             while let Some(item) = stream.next().await {
                 match item {
@@ -737,6 +749,11 @@ impl Engine {
         let docker = self.docker.clone();
         let name_owned = name.clone();
         let options = options.build();
+        let registry_auth: Vec<(String, bollard::auth::DockerCredentials)> = request
+            .registry_auth
+            .iter()
+            .map(|a| (a.server_address().to_string(), a.to_bollard()))
+            .collect();
         let (tx, rx) = tokio::sync::oneshot::channel();
         std::thread::spawn(move || {
             let result = tokio::runtime::Builder::new_current_thread()
@@ -751,7 +768,12 @@ impl Engine {
                             &name_owned,
                             options,
                             ImageBuildLoadInput::Upload(bytes::Bytes::from(tar)),
-                            None,
+                            (!registry_auth.is_empty()).then(|| {
+                                registry_auth
+                                    .iter()
+                                    .map(|(host, c)| (host.as_str(), c.clone()))
+                                    .collect()
+                            }),
                             None,
                         )
                         .await

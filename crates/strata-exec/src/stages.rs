@@ -341,6 +341,11 @@ async fn build<B: Backend>(
         },
         builder: ctx.builder,
         secrets: ctx.options.secrets.clone(),
+        // The base may be pulled from a private registry.
+        registry_auth: match &target.build.base_ref {
+            Some(base) => auth_for(ctx, registry_of(base)).await.into_iter().collect(),
+            None => Vec::new(),
+        },
     };
     let built = ctx
         .engine
