@@ -197,3 +197,47 @@ async fn push_errors_are_typed_and_keep_secrets_out() {
     assert!(!shown.contains("s3cret-password-xyz"), "{shown}");
     assert!(!err.to_string().contains('\n'), "{err}");
 }
+
+/// A BuildKit image carries inline cache metadata, so after the local build
+/// cache is gone, a build with it as `cache_from` reuses its layers.
+#[tokio::test]
+async fn a_pushed_buildkit_image_is_a_cache_for_the_next_build() {
+    ensure_base_image();
+    let engine = Engine::connect().await.expect("connect");
+    let reg = Registry::start();
+    let name = format!("strata-test/cache-{}", unique("c"));
+    let reference = format!("{}/{name}:v1", reg.host());
+    let mut images = Images::default();
+    images.add(&reference);
+    let step = format!("RUN echo {} > /nonce", unique("n"));
+    let dir = context(&[("Dockerfile", &format!("FROM strata-test/busybox\n{step}\n"))]);
+    let mut req = strata_engine::BuildRequest::new(dir.path());
+    req.tags = vec![reference.clone()];
+    engine.build(&req, |_| {}).await.expect("first build");
+    engine.push(&reference, None, |_| {}).await.expect("push");
+    images.add(&reference);
+    engine
+        .remove_image(&reference)
+        .await
+        .expect("remove the local image");
+    // Only unused cache records go: running builds keep theirs.
+    docker(&["builder", "prune", "-af"]);
+
+    req.cache_from = vec![reference.clone()];
+    let mut log = Vec::new();
+    engine
+        .build(&req, |l| log.push(l.to_string()))
+        .await
+        .expect("build with cache_from");
+    let run_step = log
+        .iter()
+        .find(|l| l.contains("] RUN ") && l.ends_with(&step))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no RUN step in {log:#?}"))
+        .to_string();
+    assert!(
+        log.iter().any(|l| l == &format!("{run_step} CACHED")),
+        "the step ran again instead of coming from the pushed image's cache:\n{}",
+        log.join("\n")
+    );
+}
