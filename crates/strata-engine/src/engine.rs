@@ -264,6 +264,23 @@ pub struct HistoryEntry {
     pub comment: String,
 }
 
+/// Runs context work (reading the folder, writing the tar) on a blocking
+/// thread, its failure a [`EngineError::Context`].
+async fn on_context_thread<T: Send + 'static>(
+    work: impl FnOnce() -> std::result::Result<T, context::ContextError> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| EngineError::Api {
+            operation: "build",
+            message: format!("context thread failed: {e}"),
+        })?
+        .map_err(|e| EngineError::Context {
+            path: e.path,
+            message: e.message,
+        })
+}
+
 /// Whether a Dockerfile mounts a build secret (`--mount=type=secret`):
 /// only such builds go through the secrets session; the others keep the
 /// streamed context and step progress.
@@ -535,16 +552,7 @@ impl Engine {
 
         let root = request.context_dir.clone();
         let df = dockerfile.clone();
-        let plan = tokio::task::spawn_blocking(move || context::plan(&root, &df))
-            .await
-            .map_err(|e| EngineError::Api {
-                operation: "build",
-                message: format!("context preparation thread failed: {e}"),
-            })?
-            .map_err(|e| EngineError::Context {
-                path: e.path,
-                message: e.message,
-            })?;
+        let plan = on_context_thread(move || context::plan(&root, &df)).await?;
 
         if !request.secrets.is_empty() {
             if request.builder != Builder::BuildKit {
@@ -711,22 +719,8 @@ impl Engine {
                 message: "a build with secrets needs a tag".to_string(),
             });
         };
-        let root = request.context_dir.clone();
         let tar =
-            tokio::task::spawn_blocking(move || context::tar_in_memory(&plan, MAX_SECRET_CONTEXT))
-                .await
-                .map_err(|e| EngineError::Api {
-                    operation: "build",
-                    message: format!("context thread failed: {e}"),
-                })?
-                .map_err(|e| EngineError::Context {
-                    path: if e.path.as_os_str().is_empty() {
-                        root
-                    } else {
-                        e.path
-                    },
-                    message: e.message,
-                })?;
+            on_context_thread(move || context::tar_in_memory(&plan, MAX_SECRET_CONTEXT)).await?;
         let mut options = ImageBuildFrontendOptions::builder()
             .dockerfile(std::path::Path::new(dockerfile))
             .buildarg("BUILDKIT_INLINE_CACHE", "1");
