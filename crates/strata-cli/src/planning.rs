@@ -99,12 +99,8 @@ pub fn lookup_suffixes(
 ) -> Result<Vec<String>, Failure> {
     let mut out = vec![head.chars().take(7).collect::<String>()];
     if let Some(base) = base {
-        for c in repo
-            .commits_in_range(None, base)?
-            .into_iter()
-            .take(ANCESTORS_SEARCHED)
-        {
-            out.push(c.sha.chars().take(7).collect());
+        for sha in repo.ancestors(base, ANCESTORS_SEARCHED)? {
+            out.push(sha.chars().take(7).collect());
         }
     }
     for b in branch.into_iter().chain(["main", "master"]) {

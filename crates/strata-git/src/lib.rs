@@ -464,6 +464,27 @@ impl Repo {
         Ok(commits)
     }
 
+    /// The full hashes of `rev` and its ancestors, newest first as `git log`
+    /// lists them (by commit time as the walk goes), at most `limit` of
+    /// them. The walk is incremental: it reads `limit` commits, not the
+    /// whole history (a topological order would read every commit first),
+    /// and no commit message.
+    ///
+    /// # Errors
+    ///
+    /// The errors of [`Repo::resolve`], or [`GitError::Git`] when the
+    /// history cannot be walked.
+    pub fn ancestors(&self, rev: &str, limit: usize) -> Result<Vec<String>, GitError> {
+        let id = self.commit(rev)?.id();
+        let walk_err = |e: git2::Error| GitError::git("listing the history", &e);
+        let mut walk = self.repo.revwalk().map_err(walk_err)?;
+        walk.set_sorting(Sort::NONE).map_err(walk_err)?;
+        walk.push(id).map_err(walk_err)?;
+        walk.take(limit)
+            .map(|id| id.map(|id| id.to_string()).map_err(walk_err))
+            .collect()
+    }
+
     /// The text of the file at `path` (relative to the repository root,
     /// `/`-separated) in the tree of commit `rev`, or `None` when no such
     /// path exists there.

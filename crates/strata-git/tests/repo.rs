@@ -760,3 +760,25 @@ fn uncommitted_paths_are_modified_deleted_and_untracked_unignored_files_under_th
     f.remove("images/staged.txt");
     assert!(repo.uncommitted_paths(&head, "images").unwrap().is_empty());
 }
+
+#[test]
+fn ancestors_are_git_logs_first_commits() {
+    let f = Fixture::new();
+    for i in 0..12 {
+        f.write("images/a/n", &format!("{i}\n"));
+        f.commit(&format!("c{i}"));
+    }
+    f.git(&["checkout", "-q", "-b", "side", "HEAD~3"]);
+    f.write("images/b/n", "side\n");
+    f.commit("side");
+    f.git(&["checkout", "-q", "main"]);
+    f.git(&["merge", "-q", "--no-edit", "side"]);
+    let repo = open(&f);
+    let want: Vec<String> = f
+        .git(&["log", "--format=%H", "-n", "7"])
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(repo.ancestors("HEAD", 7).unwrap(), want);
+    assert_eq!(repo.ancestors("HEAD", 500).unwrap().len(), 14);
+}
