@@ -1,7 +1,7 @@
 //! `strata build`: execute the plan on the local engine.
 
 use crate::failure::Failure;
-use crate::output::{Format, Reporter};
+use crate::output::{Format, Reporter, print_json};
 use crate::planning::{self, PlanArgs};
 use crate::progress::{self, Mode};
 use std::path::{Path, PathBuf};
@@ -155,14 +155,6 @@ fn schedule_text(schedule: &[Scheduled]) -> String {
         out.push_str("nothing to build\n");
     }
     out
-}
-
-/// Prints a document on stdout as pretty JSON.
-fn print_json(value: &impl serde::Serialize) -> Result<(), Failure> {
-    let text = serde_json::to_string_pretty(value)
-        .map_err(|e| Failure::env(format!("cannot write JSON: {e}")))?;
-    println!("{text}");
-    Ok(())
 }
 
 /// Checks, before anything is built, that `python` can run the image tests.

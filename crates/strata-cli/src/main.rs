@@ -190,10 +190,7 @@ fn validate(cwd: &std::path::Path, cli: &Cli, reporter: &Reporter) -> Result<Exi
     let warnings = diags.len() - errors;
     if cli.format == Format::Json {
         let list: Vec<_> = diags.iter().map(|(d, _)| d).collect();
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&list).unwrap_or_default()
-        );
+        output::print_json(&list)?;
     } else {
         for (d, text) in &diags {
             if d.is_error() || !reporter.quiet {

@@ -36,6 +36,14 @@ impl Reporter {
     }
 }
 
+/// Prints a document on stdout as pretty JSON (`--format json`).
+pub fn print_json(value: &impl serde::Serialize) -> Result<(), crate::failure::Failure> {
+    let text = strata_report::to_json(value)
+        .map_err(|e| crate::failure::Failure::env(format!("cannot write JSON: {e}")))?;
+    print!("{text}");
+    Ok(())
+}
+
 /// The output formats of `strata plan`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {

@@ -3,7 +3,7 @@
 //! promotions.
 
 use crate::failure::Failure;
-use crate::output::{Format, Reporter};
+use crate::output::{Format, Reporter, print_json};
 use crate::stack::{self, Source};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -117,13 +117,7 @@ pub fn promote(
             .iter()
             .map(|m| serde_json::json!({"from": m.from.to_string(), "to": m.to.to_string(), "old_digest": m.old_digest.as_ref().map(ToString::to_string), "new_digest": m.new_digest.to_string()}))
             .collect();
-        println!(
-            "{}",
-            serde_json::to_string_pretty(
-                &serde_json::json!({"dry_run": report.dry_run, "moves": moved})
-            )
-            .unwrap_or_default()
-        );
+        print_json(&serde_json::json!({"dry_run": report.dry_run, "moves": moved}))?;
     } else {
         for m in &report.moves {
             println!("{}{m}", if report.dry_run { "would move " } else { "" });
@@ -266,11 +260,7 @@ pub fn wiki(
     if format == Format::Json {
         let pages: Vec<String> = wrote.iter().map(|p| p.display().to_string()).collect();
         let doc = serde_json::json!({"out": out.display().to_string(), "pages": pages});
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&doc)
-                .map_err(|e| Failure::env(format!("cannot write JSON: {e}")))?
-        );
+        print_json(&doc)?;
     }
     reporter.note(&format!(
         "wrote {} to {}",
