@@ -201,6 +201,26 @@ impl Builder {
 }
 
 impl BuildRequest {
+    /// The build args sent: the request's, plus, with BuildKit, inline cache
+    /// metadata (`BUILDKIT_INLINE_CACHE=1`) unless the request sets it, so
+    /// the image can serve as a later build's `cache_from`.
+    fn effective_build_args(&self) -> BTreeMap<String, String> {
+        let mut args = self.build_args.clone();
+        if self.builder == Builder::BuildKit {
+            args.entry("BUILDKIT_INLINE_CACHE".to_string())
+                .or_insert_with(|| "1".to_string());
+        }
+        args
+    }
+
+    /// The registry credentials in bollard's form, by server address.
+    fn credentials(&self) -> Vec<(String, bollard::auth::DockerCredentials)> {
+        self.registry_auth
+            .iter()
+            .map(|a| (a.server_address().to_string(), a.to_bollard()))
+            .collect()
+    }
+
     /// A request for `context_dir` with its `Dockerfile` and nothing else set.
     pub fn new(context_dir: impl Into<PathBuf>) -> BuildRequest {
         BuildRequest {
@@ -572,16 +592,10 @@ impl Engine {
             (!m.is_empty()).then(|| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
         };
         let buildkit = request.builder == Builder::BuildKit;
-        let mut build_args = request.build_args.clone();
-        if buildkit {
-            build_args
-                .entry("BUILDKIT_INLINE_CACHE".to_string())
-                .or_insert_with(|| "1".to_string());
-        }
         let options = BuildImageOptions {
             dockerfile,
             t: request.tags.first().cloned(),
-            buildargs: to_map(&build_args),
+            buildargs: to_map(&request.effective_build_args()),
             labels: to_map(&request.labels),
             cachefrom: (!request.cache_from.is_empty()).then(|| request.cache_from.clone()),
             rm: true,
@@ -595,13 +609,8 @@ impl Engine {
             ..Default::default()
         };
         let mut progress = crate::progress::PlainProgress::default();
-        let credentials = (!request.registry_auth.is_empty()).then(|| {
-            request
-                .registry_auth
-                .iter()
-                .map(|a| (a.server_address().to_string(), a.to_bollard()))
-                .collect::<HashMap<_, _>>()
-        });
+        let credentials = (!request.registry_auth.is_empty())
+            .then(|| request.credentials().into_iter().collect::<HashMap<_, _>>());
 
         let mut image_id: Option<String> = None;
         let mut short_id: Option<String> = None;
@@ -721,10 +730,9 @@ impl Engine {
         };
         let tar =
             on_context_thread(move || context::tar_in_memory(&plan, MAX_SECRET_CONTEXT)).await?;
-        let mut options = ImageBuildFrontendOptions::builder()
-            .dockerfile(std::path::Path::new(dockerfile))
-            .buildarg("BUILDKIT_INLINE_CACHE", "1");
-        for (k, v) in &request.build_args {
+        let mut options =
+            ImageBuildFrontendOptions::builder().dockerfile(std::path::Path::new(dockerfile));
+        for (k, v) in &request.effective_build_args() {
             options = options.buildarg(k, v);
         }
         for (k, v) in &request.labels {
@@ -743,11 +751,7 @@ impl Engine {
         let docker = self.docker.clone();
         let name_owned = name.clone();
         let options = options.build();
-        let registry_auth: Vec<(String, bollard::auth::DockerCredentials)> = request
-            .registry_auth
-            .iter()
-            .map(|a| (a.server_address().to_string(), a.to_bollard()))
-            .collect();
+        let registry_auth = request.credentials();
         let (tx, rx) = tokio::sync::oneshot::channel();
         std::thread::spawn(move || {
             let result = tokio::runtime::Builder::new_current_thread()
