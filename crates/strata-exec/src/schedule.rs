@@ -138,28 +138,31 @@ impl<B: Backend> Executor<B> {
                 tasks.borrow_mut().insert(handle.id(), i);
             };
         // A gate opens when an image may have children: they start on it,
-        // or, if it failed, every descendant is skipped.
+        // or, if it failed, every descendant is skipped. It opens once: a
+        // gate that arrives after its image's panic was handled is ignored.
         let open_gate = |set: &mut JoinSet<(usize, ImageResult)>,
                          results: &mut [Option<ImageResult>],
+                         gated: &mut [bool],
                          i: usize,
-                         gate: Result<Option<String>, String>| match gate {
-            Ok(digest) => {
-                for &c in &children[i] {
-                    start(set, c, digest.clone());
-                }
+                         gate: Result<Option<String>, String>| {
+            if std::mem::replace(&mut gated[i], true) {
+                return;
             }
-            Err(why) => skip_descendants(&ctx, &targets, &children, results, i, &why),
+            match gate {
+                Ok(digest) => {
+                    for &c in &children[i] {
+                        start(set, c, digest.clone());
+                    }
+                }
+                Err(why) => skip_descendants(&ctx, &targets, &children, results, i, &why),
+            }
         };
         for &r in &roots {
             start(&mut set, r, None);
         }
         loop {
             tokio::select! {
-                // A gate opens once: not after its image's panic was handled.
-                Some((i, gate)) = gate_rx.recv() => if !gated[i] {
-                    gated[i] = true;
-                    open_gate(&mut set, &mut results, i, gate);
-                },
+                Some((i, gate)) = gate_rx.recv() => open_gate(&mut set, &mut results, &mut gated, i, gate),
                 Some(joined) = set.join_next(), if !set.is_empty() => match joined {
                     Ok((i, result)) => results[i] = Some(result),
                     // A task that panicked is its image's failure, reported
@@ -176,10 +179,7 @@ impl<B: Backend> Executor<B> {
                         let result = failed(&targets[i], why.clone());
                         ctx.finished(&result);
                         results[i] = Some(result);
-                        if !gated[i] {
-                            gated[i] = true;
-                            skip_descendants(&ctx, &targets, &children, &mut results, i, &why);
-                        }
+                        open_gate(&mut set, &mut results, &mut gated, i, Err(why));
                     }
                 },
                 else => break,
@@ -190,10 +190,7 @@ impl<B: Backend> Executor<B> {
                 let Ok((i, gate)) = gate_rx.try_recv() else {
                     break;
                 };
-                if !gated[i] {
-                    gated[i] = true;
-                    open_gate(&mut set, &mut results, i, gate);
-                }
+                open_gate(&mut set, &mut results, &mut gated, i, gate);
             }
             if set.is_empty() {
                 break;
