@@ -178,11 +178,10 @@ fn check_pytest(python: &str) -> Result<(), Failure> {
 /// when the returned handle is dropped: the build contexts, `.dockerignore`
 /// files and tests of a `--head REV` run are REV's.
 fn export_images(
-    cwd: &Path,
+    repo: &strata_git::Repo,
     dir: &crate::stack::ImagesDir,
     commit: &str,
 ) -> Result<(tempfile::TempDir, PathBuf), Failure> {
-    let repo = strata_git::Repo::discover(cwd)?;
     let temp = tempfile::Builder::new()
         .prefix(&format!("strata-{}-", &commit[..7.min(commit.len())]))
         .tempdir()
@@ -297,9 +296,15 @@ pub fn run(
         return Err(Failure::input("--jobs must be at least 1"));
     }
     let out_dir = args.out.clone().unwrap_or_else(|| cwd.to_path_buf());
+    let secrets = args
+        .secrets
+        .iter()
+        .map(|flag| strata_engine::BuildSecret::from_flag(flag))
+        .collect::<Result<_, _>>()
+        .map_err(|e| Failure::input(e.to_string()))?;
     // `--head REV` builds and tests REV's own files, never the working tree's.
     let head_files = match &planned.head_commit {
-        Some(commit) => Some(export_images(cwd, &planned.dir, commit)?),
+        Some(commit) => Some(export_images(&planned.repo, &planned.dir, commit)?),
         None => None,
     };
     let revision = if planned.plan.dirty {
@@ -319,15 +324,10 @@ pub fn run(
         auth: crate::registry::auth_for(*reporter),
         stages: stages.to_vec(),
         builder: args.builder.into(),
-        secrets: args
-            .secrets
-            .iter()
-            .map(|flag| strata_engine::BuildSecret::from_flag(flag))
-            .collect::<Result<_, _>>()
-            .map_err(|e| Failure::input(e.to_string()))?,
-        source: strata_git::Repo::discover(cwd)
-            .ok()
-            .and_then(|repo| repo.remote_url())
+        secrets,
+        source: planned
+            .repo
+            .remote_url()
             .and_then(|url| strata_core::source::public_url(&url)),
     };
     if strata_exec::runs_pytest(&options, &targets) {

@@ -84,6 +84,9 @@ pub struct Planned {
     /// The uncommitted changes under the images folder, when the plan is of
     /// the working tree.
     pub uncommitted: Vec<UncommittedPath>,
+    /// The repository the plan was made in, for what a run reads of it
+    /// later (a commit's files, the remote).
+    pub repo: Repo,
 }
 
 /// The tag suffixes searched, in order, for a parent's most recent image
@@ -199,6 +202,8 @@ pub fn make(
         None => Source::WorkTree,
     };
     let stack = stack::load_or_fail(&source, &dir, reporter)?;
+    // The snapshot borrows the repository, which the plan keeps.
+    drop(source);
 
     let base_rev = match &args.base {
         Some(b) => Some(repo.resolve(b)?),
@@ -383,5 +388,6 @@ pub fn make(
         lookup,
         head_commit: args.head.as_ref().map(|_| head.clone()),
         uncommitted,
+        repo,
     })
 }
