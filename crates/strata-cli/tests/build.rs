@@ -182,14 +182,23 @@ impl Stack {
         cmd
     }
 
+    /// `strata build --offline --no-push --out <out>`, for more arguments.
+    fn build_command(&self, out: &Path) -> Command {
+        let mut cmd = self.strata();
+        cmd.args(["build", "--offline", "--no-push", "--out"])
+            .arg(out);
+        cmd
+    }
+
     /// `strata build --all --offline --no-push --out <out> ARGS`.
     fn build(&self, out: &Path, args: &[&str]) -> Output {
-        self.strata()
-            .args(["build", "--all", "--offline", "--no-push", "--out"])
-            .arg(out)
-            .args(args)
-            .output()
-            .unwrap()
+        self.build_range(out, &[&["--all"], args].concat())
+    }
+
+    /// `strata build --offline --no-push --out <out> ARGS`: the plan's
+    /// range, without `--all`.
+    fn build_range(&self, out: &Path, args: &[&str]) -> Output {
+        self.build_command(out).args(args).output().unwrap()
     }
 
     /// The refs the plan gives each image, by image key.
@@ -758,10 +767,9 @@ fn an_unreachable_engine_exits_3_with_one_line() {
     stack.commit();
     let out = stack.out("out");
     let failed = stack
-        .strata()
+        .build_command(&out)
         .env("DOCKER_HOST", "unix:///nonexistent")
-        .args(["build", "--all", "--offline", "--no-push", "--out"])
-        .arg(&out)
+        .arg("--all")
         .output()
         .unwrap();
     assert_eq!(failed.status.code(), Some(3), "{}", describe(&failed));
@@ -867,17 +875,6 @@ fn building_a_revision_again_is_all_cache_hits() {
 
 // ---------------------------------------------------------------- every tag is its commit
 
-/// `strata build ARGS --offline --no-push --out <out>` (no `--all`).
-fn build_range(stack: &Stack, out: &Path, args: &[&str]) -> Output {
-    stack
-        .strata()
-        .args(["build", "--offline", "--no-push", "--out"])
-        .arg(out)
-        .args(args)
-        .output()
-        .unwrap()
-}
-
 fn run_in(reference: &str, script: &str) -> String {
     docker_ok(&["run", "--rm", reference, "sh", "-c", script])
 }
@@ -916,7 +913,7 @@ fn head_builds_and_tests_that_commits_files_never_the_working_trees() {
         "https://x-access-token:SECRET-TOKEN-123@github.com/o/stack.git",
     ]);
     let out = stack.out("out");
-    let built = build_range(&stack, &out, &["--head", &old, "--all"]);
+    let built = stack.build_range(&out, &["--head", &old, "--all"]);
     assert_eq!(built.status.code(), Some(0), "{}", describe(&built));
     let run = run_json(&out);
     let app = result(&run, "app");
@@ -1036,7 +1033,7 @@ fn an_offline_build_builds_a_never_built_parent_then_pins_its_local_image() {
     // Reproduction: the child was built on the Dockerfile's default base
     // (`latest`, never published by strata), not on a pinned parent.
     let out = stack.out("first");
-    let built = build_range(&stack, &out, &[]);
+    let built = stack.build_range(&out, &[]);
     assert_eq!(built.status.code(), Some(0), "{}", describe(&built));
     let run = run_json(&out);
     let base_ref = result(&run, "base")["ref"].as_str().unwrap().to_string();
@@ -1071,7 +1068,7 @@ fn an_offline_build_builds_a_never_built_parent_then_pins_its_local_image() {
     let base_id = docker_ok(&["image", "inspect", "--format", "{{.Id}}", &base_ref]);
     assert_eq!(scheduled[0]["base_image_id"], base_id.as_str());
     let out = stack.out("second");
-    let built = build_range(&stack, &out, &[]);
+    let built = stack.build_range(&out, &[]);
     assert_eq!(built.status.code(), Some(0), "{}", describe(&built));
     let run = run_json(&out);
     assert_eq!(run["images"].as_array().unwrap().len(), 1, "{run:#}");
@@ -1115,7 +1112,7 @@ fn a_dirty_tree_builds_under_dirty_tags_and_says_so_in_the_revision() {
         ),
     );
     let out = stack.out("out");
-    let built = build_range(&stack, &out, &[]);
+    let built = stack.build_range(&out, &[]);
     assert_eq!(built.status.code(), Some(0), "{}", describe(&built));
     let run = run_json(&out);
     let child = result(&run, "child")["ref"].as_str().unwrap().to_string();
@@ -1144,11 +1141,9 @@ fn a_secret_reaches_its_run_step_and_nothing_else() {
     let refs = stack.refs();
     let out = stack.out("out");
     let built = stack
-        .strata()
+        .build_command(&out)
         .env("STRATA_TEST_INDEX_TOKEN", &value)
-        .args(["build", "--all", "--offline", "--no-push", "--out"])
-        .arg(&out)
-        .args(["--secret", "id=pip,env=STRATA_TEST_INDEX_TOKEN"])
+        .args(["--all", "--secret", "id=pip,env=STRATA_TEST_INDEX_TOKEN"])
         .output()
         .unwrap();
     assert_eq!(built.status.code(), Some(0), "{}", describe(&built));
@@ -1172,13 +1167,7 @@ fn a_secret_reaches_its_run_step_and_nothing_else() {
     // A secret that cannot be read stops the run before anything is built,
     // naming the flag, never a value.
     let out = stack.out("bad");
-    let bad = stack
-        .strata()
-        .args(["build", "--all", "--offline", "--no-push", "--out"])
-        .arg(&out)
-        .args(["--secret", "id=pip,env=STRATA_TEST_UNSET_VARIABLE"])
-        .output()
-        .unwrap();
+    let bad = stack.build(&out, &["--secret", "id=pip,env=STRATA_TEST_UNSET_VARIABLE"]);
     assert_eq!(bad.status.code(), Some(2), "{}", describe(&bad));
     assert!(
         text(&bad.stderr).contains("STRATA_TEST_UNSET_VARIABLE is not set"),

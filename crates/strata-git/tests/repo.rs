@@ -718,7 +718,17 @@ fn export_refuses_a_tree_entry_that_would_escape() {
         matches!(err, GitError::UnsafePath { ref path, .. } if path == "images/a/.."),
         "{err}"
     );
-    assert!(!out.path().join("x/a/..").is_file());
+    // Nothing was written for the entry: `x` holds only the folder `a`,
+    // and `a` is empty.
+    let listed = |dir: &Path| -> Vec<String> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect()
+    };
+    assert_eq!(listed(&out.path().join("x")), ["a"]);
+    assert!(listed(&out.path().join("x/a")).is_empty());
+    assert_eq!(listed(out.path()), ["x"]);
 }
 
 #[test]
