@@ -46,6 +46,10 @@ pub struct BuildArgs {
     /// artifacts or the image.
     #[arg(long = "secret", value_name = "id=ID,src=FILE|env=VAR")]
     pub secrets: Vec<String>,
+    /// A stage's time limit for this run, over spec.yml's `timeouts:`
+    /// (repeatable): STAGE=DURATION, e.g. basic_tests=45m or build=4h.
+    #[arg(long = "timeout", value_name = "STAGE=DURATION")]
+    pub timeouts: Vec<String>,
     /// The Python that runs the image tests.
     #[arg(
         long,
@@ -98,6 +102,8 @@ struct Scheduled {
     base_source: Option<strata_core::plan::BaseSource>,
     /// The local image ID the base is pinned to.
     base_image_id: Option<String>,
+    /// The test folders its test stages run.
+    tests: strata_core::test_folders::TestFolders,
 }
 
 /// The schedule: each image with the image of this run it waits for.
@@ -123,6 +129,7 @@ fn schedule(targets: &[Target]) -> Vec<Scheduled> {
             base_ref: t.build.base_ref.clone(),
             base_source: t.build.base_source,
             base_image_id: t.build.base_image_id.clone(),
+            tests: t.build.tests.clone(),
         });
     }
     out
@@ -150,11 +157,44 @@ fn schedule_text(schedule: &[Scheduled]) -> String {
             s.reference,
             s.reason
         ));
+        if !s.tests.basic.is_empty() {
+            out.push_str(&format!(
+                "{}  tests: {}\n",
+                "  ".repeat(s.level),
+                s.tests.basic.join(", ")
+            ));
+        }
     }
     if schedule.is_empty() {
         out.push_str("nothing to build\n");
     }
     out
+}
+
+/// Reads `--timeout STAGE=DURATION` flags.
+fn parse_timeouts(
+    flags: &[String],
+) -> Result<std::collections::BTreeMap<String, std::time::Duration>, Failure> {
+    use strata_core::limits;
+    flags
+        .iter()
+        .map(|flag| {
+            let (stage, duration) = flag.split_once('=').ok_or_else(|| {
+                Failure::input(format!(
+                    "--timeout {flag}: write STAGE=DURATION, e.g. basic_tests=45m"
+                ))
+            })?;
+            let key = limits::stage_key(stage).ok_or_else(|| {
+                Failure::input(format!(
+                    "--timeout {flag}: '{stage}' is not a stage; stages: {}",
+                    limits::stage_keys().collect::<Vec<_>>().join(", ")
+                ))
+            })?;
+            let d = limits::parse_duration(duration)
+                .map_err(|e| Failure::input(format!("--timeout {flag}: {e}")))?;
+            Ok((key.to_string(), d))
+        })
+        .collect()
 }
 
 /// Checks, before anything is built, that `python` can run the image tests.
@@ -218,8 +258,13 @@ pub fn run(
             )));
         }
     }
-    let mut targets =
-        strata_exec::targets(&planned.plan, &planned.stack.spec, args.only.as_deref());
+    let timeouts = parse_timeouts(&args.timeouts)?;
+    let mut targets = strata_exec::targets(
+        &planned.plan,
+        &planned.stack.spec,
+        args.only.as_deref(),
+        &planned.stack.tests,
+    );
     let push = args.push && !args.no_push;
     if push && !planned.uncommitted.is_empty() && !args.allow_dirty {
         let files: Vec<String> = planned
@@ -232,26 +277,29 @@ pub fn run(
             files.join(", ")
         )));
     }
-    // Published images: a prepull image's own previous build (cache), and,
+    // Published images: each rebuilt image's own previous build (what its
+    // manifest is compared with, and the cache of a prepull image), and,
     // when pushing, every image the run does not rebuild (it gets the run's tag).
-    let prepull: Vec<(String, String)> = targets
+    let wanted: Vec<(String, String)> = targets
         .iter()
-        .filter(|t| t.image.prepull)
         .map(|t| (t.build.image.clone(), t.build.plan.clone()))
         .collect();
-    // A cache is an optimisation: when the registry cannot say where it
-    // is, the build goes on without it.
-    let cache = planned
-        .published(|b| b.rebuild && prepull.contains(&(b.image.clone(), b.plan.clone())))
+    // Both are optional: when the registry cannot say where the previous
+    // build is, the build goes on without them.
+    let previous = planned
+        .published(|b| b.rebuild && wanted.contains(&(b.image.clone(), b.plan.clone())))
         .unwrap_or_else(|e| {
             reporter.note(&format!(
-                "warning: building without cache from earlier builds: {e}"
+                "warning: building without cache from earlier builds and without comparing with them: {e}"
             ));
             Default::default()
         });
     for t in &mut targets {
-        t.cache_from = cache
-            .get(&(t.build.image.clone(), t.build.plan.clone()))
+        let found = previous.get(&(t.build.image.clone(), t.build.plan.clone()));
+        t.cache_from = found.filter(|_| t.image.prepull).cloned();
+        // A re-run of the same commit finds its own tag: nothing to compare.
+        t.previous = found
+            .filter(|r| r.split('@').next() != Some(t.build.reference.as_str()))
             .cloned();
     }
     let published = if push {
@@ -325,6 +373,7 @@ pub fn run(
         stages: stages.to_vec(),
         builder: args.builder.into(),
         secrets,
+        timeouts,
         source: planned
             .repo
             .remote_url()
@@ -379,12 +428,17 @@ pub fn run(
             print_json(&record)?;
         }
         let rows = progress::summary_rows(&planned.plan, &record.images);
+        let failed_tests = record.failed_tests();
         if !reporter.quiet {
             eprint!("\n{}", strata_report::summary_text(&rows));
+            for (suite, test) in &failed_tests {
+                eprintln!("failed test: {test} ({suite})");
+            }
         }
         if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) {
             use std::io::Write;
-            let appended = std::fs::OpenOptions::new().append(true).create(true).open(&path).and_then(|mut f| f.write_all(strata_report::summary_markdown(&rows).as_bytes()));
+            let markdown = strata_report::summary_markdown(&rows) + &strata_report::failed_tests_markdown(&failed_tests);
+            let appended = std::fs::OpenOptions::new().append(true).create(true).open(&path).and_then(|mut f| f.write_all(markdown.as_bytes()));
             if let Err(e) = appended {
                 reporter.note(&format!("cannot append to GITHUB_STEP_SUMMARY: {e}"));
             }

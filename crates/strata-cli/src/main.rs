@@ -1,6 +1,7 @@
 //! `strata`: plan, build, test, push and promote a stack of Docker images.
 
 mod build;
+mod diff;
 mod failure;
 mod local;
 mod output;
@@ -57,6 +58,8 @@ enum Command {
     Promote(promote::PromoteArgs),
     /// Write wiki pages: manifests, the Home.md build table, Stable_Tag.md.
     Wiki(promote::WikiArgs),
+    /// Compare two built images: size, layers, and each info command's output.
+    Diff(diff::DiffArgs),
     /// Draw the stack (with rebuild marks when a range is given).
     Graph {
         /// mermaid, dot or text.
@@ -155,6 +158,9 @@ fn run(cli: &Cli, reporter: &Reporter) -> Result<ExitCode, Failure> {
             promote::promote(&cwd, cli.images_dir.as_deref(), cli.format, args, reporter)
         }
         Command::Wiki(args) => promote::wiki(&cwd, args, cli.format, reporter),
+        Command::Diff(args) => {
+            diff::run(&cwd, cli.images_dir.as_deref(), args, cli.format, reporter)
+        }
         Command::Graph { graph_format, plan } => {
             let render = |stack: &stack::Stack, plan: Option<&strata_core::plan::Plan>| {
                 if cli.format == Format::Json {

@@ -354,6 +354,7 @@ pub fn make(
         only_plan: args.plan.clone(),
         cli_args: parse_build_args(&args.build_args)?,
         dockerfiles: stack.dockerfiles.clone(),
+        test_folders: stack.tests.keys().cloned().collect(),
     };
     let suffixes = lookup_suffixes(&repo, &head, base.as_deref(), branch.as_deref())?;
     let (plan, lookup) = if args.offline {

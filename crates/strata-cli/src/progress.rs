@@ -165,7 +165,18 @@ pub fn summary_rows(plan: &strata_core::plan::Plan, results: &[ImageResult]) -> 
                     reference: r.reference.clone(),
                     outcome: r.outcome.to_string(),
                     failed_stage: r.failed_stage().map(|s| s.stage.clone()),
-                    message: (r.outcome != Outcome::Built).then(|| r.message.clone()),
+                    message: if r.outcome == Outcome::Built {
+                        // A built image's detail is how much it grew.
+                        r.growth.as_ref().map(|g| {
+                            format!(
+                                "{} since {}",
+                                strata_report::image_diff::format_growth(g.bytes),
+                                g.since
+                            )
+                        })
+                    } else {
+                        Some(r.message.clone())
+                    },
                     duration_secs: r.duration_secs,
                     digest: r.digest.clone(),
                 },

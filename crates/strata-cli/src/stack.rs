@@ -11,6 +11,7 @@ use strata_core::dockerfile::{self, DockerfileBase};
 use strata_core::graph::Graph;
 use strata_core::spec::{self, Spec};
 use strata_core::validate;
+use strata_exec::FolderTests;
 
 /// Where the stack's files come from.
 pub enum Source<'a> {
@@ -66,6 +67,9 @@ pub struct Stack {
     pub rules: ChangeRules,
     /// Each image's Dockerfile base, where its Dockerfile could be read.
     pub dockerfiles: BTreeMap<String, DockerfileBase>,
+    /// The test folders that exist (of those the inheritance rule names),
+    /// with what each holds.
+    pub tests: BTreeMap<String, FolderTests>,
 }
 
 fn read(source: &Source<'_>, dir: &ImagesDir, name: &str) -> Result<Option<String>, Failure> {
@@ -82,6 +86,83 @@ fn read(source: &Source<'_>, dir: &ImagesDir, name: &str) -> Result<Option<Strin
         }
         Source::Commit(snapshot, _) => Ok(snapshot.file(&dir.repo_path(name))?),
     }
+}
+
+/// The names of the files directly in folder `name` of the images folder,
+/// or `None` when there is no such folder.
+fn files_in(
+    source: &Source<'_>,
+    dir: &ImagesDir,
+    name: &str,
+) -> Result<Option<Vec<String>>, Failure> {
+    match source {
+        Source::WorkTree => {
+            let path = dir.path.join(name);
+            let entries = match std::fs::read_dir(&path) {
+                Ok(entries) => entries,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                    ) =>
+                {
+                    return Ok(None);
+                }
+                Err(e) => return Err(Failure::env(format!("cannot read {}: {e}", path.display()))),
+            };
+            let mut names = Vec::new();
+            for entry in entries {
+                let entry = entry
+                    .map_err(|e| Failure::env(format!("cannot read {}: {e}", path.display())))?;
+                // Links are not followed: a test file is the folder's own.
+                if entry.file_type().is_ok_and(|t| t.is_file()) {
+                    names.push(entry.file_name().to_string_lossy().into_owned());
+                }
+            }
+            names.sort_unstable();
+            Ok(Some(names))
+        }
+        Source::Commit(snapshot, _) => Ok(snapshot.files_in(&dir.repo_path(name))?),
+    }
+}
+
+/// What the test folders the inheritance rule names hold: Python tests
+/// (pytest runs the folder) and structure-test files (a `.yaml`/`.yml` file
+/// whose top level has `schemaVersion`), read and checked.
+fn test_folders(
+    source: &Source<'_>,
+    dir: &ImagesDir,
+    spec: &Spec,
+    diags: &mut Vec<Found>,
+) -> Result<BTreeMap<String, FolderTests>, Failure> {
+    let mut found = BTreeMap::new();
+    for folder in strata_core::test_folders::all_candidates(spec) {
+        let Some(files) = files_in(source, dir, &folder)? else {
+            continue;
+        };
+        let mut tests = FolderTests {
+            python: files.iter().any(|f| f.ends_with(".py")),
+            structure: Vec::new(),
+        };
+        for file in files
+            .iter()
+            .filter(|f| f.ends_with(".yaml") || f.ends_with(".yml"))
+        {
+            let name = format!("{folder}/{file}");
+            let Some(text) = read(source, dir, &name)? else {
+                continue;
+            };
+            if !strata_structure::is_structure_file(&text) {
+                continue;
+            }
+            match strata_structure::parse(&text, &source.shown(dir, &name)) {
+                Ok(parsed) => tests.structure.push(parsed),
+                Err(errors) => diags.extend(errors.into_iter().map(|d| (d, Some(text.clone())))),
+            }
+        }
+        found.insert(folder, tests);
+    }
+    Ok(found)
 }
 
 /// A diagnostic and the text of the file it points into.
@@ -106,6 +187,7 @@ pub fn load(source: &Source<'_>, dir: &ImagesDir) -> Result<(Option<Stack>, Vec<
         .collect();
     let mut dockerfiles = BTreeMap::new();
     let mut rules = ChangeRules::default();
+    let mut tests = BTreeMap::new();
     if let Some(spec) = &parsed.spec {
         diags.extend(
             validate::validate(spec)
@@ -131,6 +213,7 @@ pub fn load(source: &Source<'_>, dir: &ImagesDir) -> Result<(Option<Stack>, Vec<
                 }
             }
         }
+        tests = test_folders(source, dir, spec, &mut diags)?;
         let shown = dir.path.display().to_string();
         diags.extend(
             validate::check_layout(spec, &shown, |k| present.contains_key(k))
@@ -156,6 +239,7 @@ pub fn load(source: &Source<'_>, dir: &ImagesDir) -> Result<(Option<Stack>, Vec<
                 graph,
                 rules,
                 dockerfiles,
+                tests,
             }),
             Err(_) => None,
         },

@@ -12,6 +12,7 @@ mod common;
 use assert_cmd::Command;
 use common::{BASE_IMAGE, describe, run_json};
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, Instant};
@@ -135,6 +136,17 @@ impl Stack {
         stack.write("images/spec.yml", &spec);
         stack.write("images/conftest.py", CONFTEST);
         stack
+    }
+
+    /// Adds `line` (`key: value`) to image `image`'s entry of spec.yml.
+    fn set_spec_key(&self, image: &str, line: &str) {
+        let spec = read(&self.path("images/spec.yml"));
+        let entry = format!("  {image}:\n");
+        assert!(spec.contains(&entry), "no {image} in {spec}");
+        self.write(
+            "images/spec.yml",
+            &spec.replacen(&entry, &format!("{entry}    {line}\n"), 1),
+        );
     }
 
     fn path(&self, rel: &str) -> PathBuf {
@@ -549,9 +561,10 @@ fn a_failed_basic_test_gates_its_image_and_no_tests_passes() {
         ],
         &[],
     );
+    stack.set_spec_key("notests", "inherit_tests: false");
     stack.write(
         "images/base/test/test_base.py",
-        "def test_layers(container):\n    assert container.run_and_check('cat /layers.txt').strip() == 'base'\n",
+        "def test_layers(container):\n    assert container.run_and_check('head -n 1 /layers.txt').strip() == 'base'\n",
     );
     stack.write(
         "images/flunks/test/test_flunks.py",
@@ -573,7 +586,15 @@ fn a_failed_basic_test_gates_its_image_and_no_tests_passes() {
     let flunks = result(&run, "flunks");
     assert_eq!(flunks["outcome"], "failed", "{flunks:#}");
     assert_eq!(stage(flunks, "build")["status"], "ok");
-    assert_eq!(stage(flunks, "basic-tests")["status"], "failed");
+    let tests = stage(flunks, "basic-tests");
+    assert_eq!(tests["status"], "failed");
+    assert!(
+        tests["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("1 of 2 tests failed: test_flunks;"),
+        "{tests:#}"
+    );
     // The push stage is skipped because of the tests, not of --no-push.
     let push = stage(flunks, "push");
     assert_eq!(push["status"], "skipped");
@@ -598,13 +619,15 @@ fn a_failed_basic_test_gates_its_image_and_no_tests_passes() {
         read(&out.join(format!("logs/{}.basic-tests.log", stem(&refs["base"]))))
             .contains("1 passed")
     );
-    for image in ["empty", "notests"] {
-        let r = result(&run, image);
-        assert_eq!(r["outcome"], "built", "{r:#}");
-        let tests = stage(r, "basic-tests");
-        assert_eq!(tests["status"], "ok", "{r:#}");
-        assert_eq!(tests["message"], "no tests collected", "{r:#}");
-    }
+    // An empty folder of its own: the inherited test is what runs.
+    let empty = stage(result(&run, "empty"), "basic-tests");
+    assert_eq!(empty["message"], "1 test passed", "{empty:#}");
+    // Without inheritance, a folder with no tests collects none.
+    let notests = result(&run, "notests");
+    assert_eq!(notests["outcome"], "built", "{notests:#}");
+    let tests = stage(notests, "basic-tests");
+    assert_eq!(tests["status"], "ok", "{notests:#}");
+    assert_eq!(tests["message"], "no tests collected", "{notests:#}");
     assert_no_containers(
         &out,
         &[
@@ -1236,4 +1259,389 @@ fn prune_removes_only_the_image_the_run_replaced() {
         "{base:#}"
     );
     assert_eq!(id(&keep), second);
+}
+
+// ------------------------------------------------- tests as teams write them
+
+/// Structure tests of each kind, passing and failing, for an image built
+/// from `base` plus a marker file, a user and a label.
+const KINDS: &str = r#"schemaVersion: 2.0.0
+commandTests:
+  - name: echo says hello
+    command: sh
+    args: ["-c", "echo hello; echo warn >&2"]
+    expectedOutput: ["hel+o"]
+    expectedError: ["warn"]
+  - name: wrong exit code
+    command: sh
+    args: ["-c", "exit 3"]
+    exitCode: 0
+  - name: excluded output found
+    command: cat
+    args: [/etc/checked-marker]
+    excludedOutput: ["marked"]
+fileExistenceTests:
+  - name: marker exists
+    path: /etc/checked-marker
+    shouldExist: true
+    permissions: "-rw-r--r--"
+  - name: ghost exists
+    path: /etc/ghost
+    shouldExist: true
+fileContentTests:
+  - name: marker content
+    path: /etc/checked-marker
+    expectedContents: ["^marked"]
+  - name: marker content wrong
+    path: /etc/checked-marker
+    expectedContents: ["unmarked-text"]
+metadataTest:
+  labels:
+    - key: team
+      value: data
+  workdir: /nowhere
+"#;
+
+/// A structure test every descendant of `base` inherits.
+const BASE_CHECKS: &str = r#"schemaVersion: 2.0.0
+fileExistenceTests:
+  - name: base marker survives
+    path: /etc/base-marker
+    shouldExist: true
+commandTests:
+  - name: layers start with base
+    command: head
+    args: ["-n", "1", "/layers.txt"]
+    expectedOutput: ["^base"]
+"#;
+
+fn stage_tests(image: &Value, name: &str) -> Vec<(String, String)> {
+    stage(image, name)["tests"]
+        .as_array()
+        .map(|t| {
+            t.iter()
+                .map(|c| {
+                    (
+                        c["name"].as_str().unwrap().to_string(),
+                        c["outcome"]["status"].as_str().unwrap().to_string(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn inherited_and_structure_tests_gate_reported_in_junit_and_the_summary() {
+    let stack = Stack::with_images(
+        "inherit",
+        &[
+            ("base", None),
+            ("mid", Some("base")),
+            ("leaf", Some("mid")),
+            ("sib", Some("base")),
+            ("alone", Some("base")),
+            ("checked", Some("base")),
+        ],
+        &[
+            ("base", "RUN touch /etc/base-marker"),
+            // Breaks what held for its parent.
+            ("mid", "RUN rm /etc/base-marker"),
+            ("alone", "RUN rm /etc/base-marker"),
+            (
+                "checked",
+                "RUN echo marked > /etc/checked-marker && chmod 644 /etc/checked-marker",
+            ),
+            ("checked", "LABEL team=data"),
+        ],
+    );
+    stack.set_spec_key("alone", "inherit_tests: false");
+    stack.set_spec_key("checked", "inherit_tests: false");
+    stack.write("images/base/test/checks.yaml", BASE_CHECKS);
+    stack.write("images/checked/test/kinds.yml", KINDS);
+    // A YAML file that is not a structure test is left alone.
+    stack.write("images/sib/test/data.yaml", "just: data\n");
+    stack.commit();
+    let refs = stack.refs();
+
+    // The plan and the dry run list each image's test folders.
+    let plan = stack
+        .strata()
+        .args(["plan", "--all", "--offline", "--format", "json"])
+        .output()
+        .unwrap();
+    let plan: Value = serde_json::from_slice(&plan.stdout).unwrap();
+    let tests_of = |image: &str| {
+        plan["builds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["image"] == image)
+            .unwrap()["tests"]["basic"]
+            .clone()
+    };
+    assert_eq!(tests_of("leaf"), serde_json::json!(["base/test"]));
+    assert_eq!(
+        tests_of("sib"),
+        serde_json::json!(["base/test", "sib/test"])
+    );
+    assert_eq!(tests_of("alone"), serde_json::json!([]));
+    let dry = stack
+        .build_command(&stack.out("dry"))
+        .args(["--all", "--dry-run"])
+        .output()
+        .unwrap();
+    assert!(
+        text(&dry.stdout).contains("tests: base/test, sib/test"),
+        "{}",
+        describe(&dry)
+    );
+
+    // No folder holds Python tests, so no pytest is needed at all.
+    let out = stack.out("out");
+    let summary = stack.tmp.path().join("summary.md");
+    let built = stack
+        .build_command(&out)
+        .args(["--all", "--python", "/nonexistent/python3"])
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .output()
+        .unwrap();
+    assert_eq!(built.status.code(), Some(1), "{}", describe(&built));
+    let run = run_json(&out);
+
+    // The ancestor's test fails the descendant that broke it...
+    let mid = result(&run, "mid");
+    assert_eq!(mid["outcome"], "failed", "{mid:#}");
+    assert_eq!(
+        stage_tests(mid, "basic-tests"),
+        [
+            ("layers start with base".to_string(), "passed".to_string()),
+            ("base marker survives".to_string(), "failed".to_string()),
+        ]
+    );
+    let message = stage(mid, "basic-tests")["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("1 of 2 tests failed: base marker survives"),
+        "{message}"
+    );
+    assert_eq!(result(&run, "leaf")["outcome"], "skipped");
+    // ...not an unrelated image, nor one that does not inherit.
+    for image in ["base", "sib", "alone"] {
+        assert_eq!(result(&run, image)["outcome"], "built", "{image}: {run:#}");
+    }
+    assert_eq!(stage_tests(result(&run, "sib"), "basic-tests").len(), 2);
+    assert_eq!(
+        stage(result(&run, "alone"), "basic-tests")["message"],
+        "no tests"
+    );
+
+    // Each kind of structure test passes and fails where it should, and
+    // says why.
+    let checked = result(&run, "checked");
+    let cases = stage_tests(checked, "basic-tests");
+    let status: BTreeMap<&str, &str> = cases
+        .iter()
+        .map(|(n, s)| (n.as_str(), s.as_str()))
+        .collect();
+    assert_eq!(
+        status,
+        BTreeMap::from([
+            ("echo says hello", "passed"),
+            ("wrong exit code", "failed"),
+            ("excluded output found", "failed"),
+            ("marker exists", "passed"),
+            ("ghost exists", "failed"),
+            ("marker content", "passed"),
+            ("marker content wrong", "failed"),
+            ("Metadata Test", "failed"),
+        ]),
+        "{checked:#}"
+    );
+    let log = read(&out.join(format!("logs/{}.basic-tests.log", stem(&refs["checked"]))));
+    for why in ["exit code", "3", "/etc/ghost", "unmarked-text", "/nowhere"] {
+        assert!(log.contains(why), "the log does not say {why:?}:\n{log}");
+    }
+
+    // junit.xml is well-formed and counts every test of the run.
+    let junit = read(&out.join("artifacts/junit.xml"));
+    let doc = roxmltree::Document::parse(&junit).expect("junit.xml is well-formed XML");
+    let root = doc.root_element();
+    assert_eq!(root.tag_name().name(), "testsuites");
+    let in_run: usize = run["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|i| i["stages"].as_array().unwrap())
+        .map(|s| s["tests"].as_array().map_or(0, Vec::len))
+        .sum();
+    let cases_in_xml = root
+        .descendants()
+        .filter(|n| n.has_tag_name("testcase"))
+        .count();
+    assert_eq!(cases_in_xml, in_run);
+    assert_eq!(root.attribute("tests"), Some(in_run.to_string().as_str()));
+    let failed_in_xml = root
+        .descendants()
+        .filter(|n| n.has_tag_name("failure"))
+        .count();
+    assert_eq!(
+        root.attribute("failures"),
+        Some(failed_in_xml.to_string().as_str())
+    );
+    assert_eq!(failed_in_xml, 6, "{junit}");
+    let suites: Vec<&str> = root
+        .children()
+        .filter(|n| n.has_tag_name("testsuite"))
+        .filter_map(|n| n.attribute("name"))
+        .collect();
+    assert!(
+        suites.contains(&format!("{} basic-tests", refs["mid"]).as_str()),
+        "{suites:?}"
+    );
+
+    // The step summary names the failed tests.
+    let summary = read(&summary);
+    for name in ["base marker survives", "ghost exists", "Metadata Test"] {
+        assert!(summary.contains(name), "{summary}");
+    }
+    assert_no_containers(&out, &[&refs["base"], &refs["mid"], &refs["checked"]]);
+}
+
+#[test]
+fn a_malformed_structure_file_is_an_error_naming_file_line_and_key() {
+    let stack = Stack::with_images("badcst", &[("base", None)], &[]);
+    stack.write(
+        "images/base/test/checks.yaml",
+        "schemaVersion: 2.0.0\ncommandTests:\n  - name: x\n    command: sh\n    expectedOutptu: [a]\n",
+    );
+    stack.commit();
+    let out = stack.strata().arg("validate").output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("base/test/checks.yaml:5") && err.contains("expectedOutptu"),
+        "{err}"
+    );
+    assert!(err.contains("expectedOutput"), "no did-you-mean: {err}");
+}
+
+#[test]
+fn a_test_past_its_time_limit_fails_its_image_and_leaves_no_container() {
+    let stack = Stack::with_images("timeout", &[("base", None), ("child", Some("base"))], &[]);
+    stack.set_spec_key("base", "timeouts: {basic_tests: 1h}");
+    stack.write(
+        "images/base/test/test_slow.py",
+        "def test_sleeps(container):\n    container.run('sleep 120')\n",
+    );
+    stack.commit();
+    let refs = stack.refs();
+    let bad = stack.build(&stack.out("bad"), &["--timeout", "tests=5s"]);
+    assert_eq!(bad.status.code(), Some(2), "{}", describe(&bad));
+    assert!(
+        text(&bad.stderr).contains("'tests' is not a stage"),
+        "{}",
+        describe(&bad)
+    );
+
+    let out = stack.out("out");
+    // The run's limit wins over the spec's hour.
+    let built = stack.build(&out, &["--timeout", "basic-tests=5s"]);
+    assert_eq!(built.status.code(), Some(1), "{}", describe(&built));
+    let run = run_json(&out);
+    let base = result(&run, "base");
+    let tests = stage(base, "basic-tests");
+    assert_eq!(tests["message"], "timed out after 5s", "{base:#}");
+    let took = tests["duration_secs"].as_f64().unwrap();
+    assert!((5.0..30.0).contains(&took), "the stage ran {took}s");
+    assert_eq!(result(&run, "child")["outcome"], "skipped");
+    assert_no_containers(&out, &[&refs["base"]]);
+    let junit = read(&out.join("artifacts/junit.xml"));
+    assert!(junit.contains("timed out after 5s"), "{junit}");
+}
+
+#[test]
+fn an_image_over_its_size_budget_fails_with_its_largest_layers() {
+    let stack = Stack::with_images(
+        "budget",
+        &[("base", None), ("child", Some("base"))],
+        &[("base", "RUN head -c 300000 /dev/zero > /big.bin")],
+    );
+    stack.set_spec_key("base", "max_size: 100kB");
+    stack.commit();
+    let out = stack.out("out");
+    let built = stack.build(&out, &[]);
+    assert_eq!(built.status.code(), Some(1), "{}", describe(&built));
+    let run = run_json(&out);
+    let base = result(&run, "base");
+    let message = stage(base, "build")["message"].as_str().unwrap();
+    assert!(
+        message.contains("over its max_size of 100.0 kB")
+            && message.contains("largest layers")
+            && message.contains("/big.bin"),
+        "{message}"
+    );
+    assert_eq!(stage(base, "push")["message"], "build failed", "{base:#}");
+    assert_eq!(result(&run, "child")["outcome"], "skipped");
+}
+
+#[test]
+fn diff_shows_what_changed_inside_an_image() {
+    let stack = Stack::with_images("diff", &[("base", None)], &[]);
+    let spec = read(&stack.path("images/spec.yml"));
+    stack.write(
+        "images/spec.yml",
+        &format!(
+            "{}all_info_cmds:\n  LAYERS:\n    description: Layers\n    command: cat /layers.txt\n",
+            spec.replacen(
+                "    image_name:",
+                "    info_cmds: [LAYERS]\n    image_name:",
+                1
+            )
+        ),
+    );
+    stack.commit();
+    let out1 = stack.out("one");
+    let first = stack.build(&out1, &[]);
+    assert!(first.status.success(), "{}", describe(&first));
+    let ref1 = result(&run_json(&out1), "base")["ref"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    stack.write(
+        "images/base/Dockerfile",
+        &format!(
+            "{}RUN echo added-tool >> /layers.txt\n",
+            read(&stack.path("images/base/Dockerfile"))
+        ),
+    );
+    stack.commit();
+    let out2 = stack.out("two");
+    let second = stack.build(&out2, &[]);
+    assert!(second.status.success(), "{}", describe(&second));
+    let ref2 = result(&run_json(&out2), "base")["ref"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(ref1, ref2);
+
+    let diff = stack
+        .strata()
+        .args(["diff", &ref1, &ref2])
+        .output()
+        .unwrap();
+    assert!(diff.status.success(), "{}", describe(&diff));
+    let shown = text(&diff.stdout);
+    assert!(shown.contains("+added-tool"), "{shown}");
+    assert!(
+        shown.contains("echo added-tool"),
+        "the added layer: {shown}"
+    );
+    let json = stack
+        .strata()
+        .args(["diff", &ref1, &ref2, "--format", "json"])
+        .output()
+        .unwrap();
+    let json: Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(json["info"][0]["lines_added"], 1, "{json:#}");
+    assert_eq!(json["added"].as_array().map(Vec::len), Some(1), "{json:#}");
 }

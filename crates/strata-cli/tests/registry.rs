@@ -589,6 +589,29 @@ fn build_push_then_rebuild_one_then_promote_and_wiki() {
         .map(|i| i["image"].as_str().unwrap())
         .collect();
     assert_eq!(rebuilt, ["grand"], "{}", describe(&built));
+    // Its manifest compares it with its previous published build.
+    let grand_result = run2["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["image"] == "grand")
+        .unwrap();
+    let since = grand_result["growth"]["since"].as_str().unwrap_or_default();
+    assert_eq!(
+        since,
+        format!("{}@{}", stack.reference("grand", &tag1), first["grand"]),
+        "{grand_result:#}"
+    );
+    assert!(grand_result["growth"]["bytes"].is_i64(), "{grand_result:#}");
+    let manifest = files_under(&out2.join("manifests"))
+        .into_iter()
+        .find(|p| p.extension().is_some_and(|e| e == "md"))
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .unwrap_or_default();
+    assert!(
+        manifest.contains("## Changes since") && manifest.contains(&tag1),
+        "{manifest}"
+    );
     let second = artifact_digests(&out2);
     assert_eq!(second.keys().collect::<Vec<_>>(), ["grand"]);
     assert_ne!(second["grand"], first["grand"]);

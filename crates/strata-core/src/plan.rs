@@ -6,7 +6,8 @@ use crate::dockerfile::{ArgRole, DockerfileBase};
 use crate::graph::Graph;
 use crate::reference::{MAX_TAG_LEN, Tag};
 use crate::spec::{ImageSpec, PlanSpec, Spec};
-use std::collections::BTreeMap;
+use crate::test_folders::{self, TestFolders};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The build arg a child gets for its base when its Dockerfile declares no
 /// other: the seed layout's convention.
@@ -159,6 +160,8 @@ pub struct Build {
     /// The build args strata passes (spec, plan and `--build-arg`, and the
     /// base arg when known); Dockerfile defaults apply beneath them.
     pub build_args: BTreeMap<String, String>,
+    /// The test folders its test stages run (see [`crate::test_folders`]).
+    pub tests: TestFolders,
 }
 
 /// Where a child's base comes from.
@@ -236,6 +239,8 @@ pub struct PlanOptions {
     pub cli_args: BTreeMap<String, String>,
     /// Each image's Dockerfile base, by key, where it could be read.
     pub dockerfiles: BTreeMap<String, DockerfileBase>,
+    /// The test folders that exist in the images folder.
+    pub test_folders: BTreeSet<String>,
 }
 
 /// Makes the plan. `spec` must be valid (its graph builds).
@@ -341,6 +346,7 @@ pub fn plan(
                 base_source,
                 base_image_id,
                 build_args,
+                tests: test_folders::of_image(spec, image.name(), &options.test_folders),
             });
         }
     }

@@ -88,6 +88,13 @@ pub struct ImageSpec {
     /// The build may pull the previous published tag as cache (default
     /// true, as in the pipeline strata replaces).
     pub prepull: bool,
+    /// The basic tests include every ancestor's `test/` (default true).
+    pub inherit_tests: bool,
+    /// Time limits per stage key (`timeouts: {build: 4h}`), over the
+    /// defaults of [`crate::limits`].
+    pub timeouts: BTreeMap<String, std::time::Duration>,
+    /// The largest the image may be, in bytes (`max_size: 12GB`).
+    pub max_size: Option<u64>,
 }
 
 impl ImageSpec {
@@ -189,6 +196,9 @@ const IMAGE_KEYS: &[&str] = &[
     "basic_tests",
     "prune",
     "prepull",
+    "inherit_tests",
+    "timeouts",
+    "max_size",
 ];
 const TAG_KEYS: &[&str] = &["prefix"];
 const PLAN_KEYS: &[&str] = &["tag_prefix", "tag_stable_postfix"];
@@ -564,6 +574,9 @@ impl Reader<'_> {
             prune: false,
             // The older pipeline pulls previous tags unless told not to.
             prepull: true,
+            inherit_tests: true,
+            timeouts: BTreeMap::new(),
+            max_size: None,
         };
         let name = image.key.value.clone();
         let what = |field: &str| format!("{field} of image '{name}'");
@@ -632,6 +645,20 @@ impl Reader<'_> {
                 "basic_tests" => image.basic_tests = self.flag(v, &what("basic_tests")),
                 "prune" => image.prune = self.flag(v, &what("prune")),
                 "prepull" => image.prepull = self.flag(v, &what("prepull")),
+                "inherit_tests" => image.inherit_tests = self.flag(v, &what("inherit_tests")),
+                "timeouts" => image.timeouts = self.timeouts(v, &what("timeouts")),
+                "max_size" => {
+                    if let Some(text) = self.text(v, &what("max_size")) {
+                        match crate::limits::parse_size(&text.value) {
+                            Ok(bytes) => image.max_size = Some(bytes),
+                            Err(e) => self.error(
+                                text.pos,
+                                format!("max_size of image '{name}': {e}"),
+                                None,
+                            ),
+                        }
+                    }
+                }
                 _ => {}
             }
         }
@@ -650,6 +677,36 @@ impl Reader<'_> {
             );
         }
         image
+    }
+
+    /// `timeouts: {build: 4h, basic_tests: 45m}`: a limit per stage key.
+    fn timeouts(&mut self, node: &Node, what: &str) -> BTreeMap<String, std::time::Duration> {
+        let keys: Vec<&str> = crate::limits::stage_keys().collect();
+        let mut out = BTreeMap::new();
+        for (k, v) in self.entries(node, what, None) {
+            let Some(stage) = crate::limits::stage_key(&k.value) else {
+                let help = match closest(&k.value, keys.iter().copied()) {
+                    Some(near) => format!("did you mean '{near}'?"),
+                    None => format!("stages: {}", keys.join(", ")),
+                };
+                self.error(
+                    k.pos,
+                    format!("'{}' in {what} is not a stage", k.value),
+                    Some(help),
+                );
+                continue;
+            };
+            let Some(text) = self.text(v, &format!("{what}.{stage}")) else {
+                continue;
+            };
+            match crate::limits::parse_duration(&text.value) {
+                Ok(d) => {
+                    out.insert(stage.to_string(), d);
+                }
+                Err(e) => self.error(text.pos, format!("{what}.{stage}: {e}"), None),
+            }
+        }
+        out
     }
 
     fn plans(&mut self, node: &Node, what: &str) -> Vec<PlanSpec> {
@@ -755,6 +812,57 @@ mod tests {
         let p = parse(text, "spec.yml");
         assert!(!p.has_errors(), "{:?}", p.diagnostics);
         p.spec.expect("a spec")
+    }
+
+    #[test]
+    fn reads_limits_and_test_inheritance() {
+        let s = ok("images:
+  a:
+    image_name: o/a
+    inherit_tests: false
+    timeouts: {build: 4h, basic-tests: 45m}
+    max_size: 12GB
+  b: {image_name: o/b}
+tag: {prefix: '1'}
+");
+        let a = s.image("a").unwrap();
+        assert!(!a.inherit_tests);
+        assert_eq!(a.max_size, Some(12_000_000_000));
+        assert_eq!(a.timeouts["build"].as_secs(), 4 * 3600);
+        assert_eq!(a.timeouts["basic_tests"].as_secs(), 45 * 60);
+        let b = s.image("b").unwrap();
+        assert!(b.inherit_tests && b.timeouts.is_empty() && b.max_size.is_none());
+    }
+
+    #[test]
+    fn bad_limits_name_the_line_and_what_to_write() {
+        let p = parse(
+            "images:
+  a:
+    image_name: o/a
+    timeouts: {biuld: 4h, push: soon}
+    max_size: huge
+tag: {prefix: '1'}
+",
+            "spec.yml",
+        );
+        let errors: Vec<String> = p
+            .diagnostics
+            .iter()
+            .filter(|d| d.is_error())
+            .map(|d| {
+                format!(
+                    "{}: {} ({:?})",
+                    d.pos.map_or(0, |p| p.line),
+                    d.message,
+                    d.help
+                )
+            })
+            .collect();
+        assert_eq!(errors.len(), 3, "{errors:?}");
+        assert!(errors[0].starts_with("4: 'biuld'") && errors[0].contains("did you mean 'build'"));
+        assert!(errors[1].starts_with("4: timeouts of image 'a'.push: 'soon' is not a duration"));
+        assert!(errors[2].starts_with("5: max_size of image 'a': 'huge' is not a size"));
     }
 
     #[test]

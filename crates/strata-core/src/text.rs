@@ -18,9 +18,26 @@ pub fn count(n: usize, noun: &str) -> String {
     }
 }
 
+/// The first `max` items joined by commas, then how many more there are:
+/// `a, b, c and 2 more`.
+pub fn list_some(items: &[&str], max: usize) -> String {
+    let shown = items[..items.len().min(max)].join(", ");
+    match items.len().saturating_sub(max) {
+        0 => shown,
+        more => format!("{shown} and {more} more"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::count;
+    use super::{count, list_some};
+
+    #[test]
+    fn long_lists_are_cut_with_a_count() {
+        assert_eq!(list_some(&["a", "b"], 5), "a, b");
+        assert_eq!(list_some(&["a", "b", "c"], 2), "a, b and 1 more");
+        assert_eq!(list_some(&[], 2), "");
+    }
 
     #[test]
     fn one_is_singular_every_other_count_is_plural() {

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use bollard::container::LogOutput;
 use bollard::exec::{CreateExecOptions, StartExecResults};
 use bollard::models::ContainerCreateBody;
 use bollard::query_parameters::{ListContainersOptions, RemoveContainerOptions};
@@ -41,13 +42,14 @@ impl CommandOutput {
 /// Force-removes a container when dropped without [`ContainerGuard::remove`]
 /// (e.g. when the future running the commands is cancelled), on the current
 /// tokio runtime if there still is one.
-struct ContainerGuard {
+pub(crate) struct ContainerGuard {
     engine: Engine,
     id: Option<String>,
 }
 
 impl ContainerGuard {
-    async fn remove(mut self) -> Result<()> {
+    /// Force-removes the container now.
+    pub(crate) async fn remove(mut self) -> Result<()> {
         match self.id.take() {
             Some(id) => remove_container(&self.engine, &id).await,
             None => Ok(()),
@@ -107,6 +109,21 @@ impl Engine {
         image: &str,
         commands: &[String],
     ) -> Result<Vec<CommandOutput>> {
+        let (id, guard) = self.create_idle_container(image).await?;
+        let result = self.exec_all(&id, commands).await;
+        let removed = guard.remove().await;
+        let outputs = result?;
+        removed?;
+        Ok(outputs)
+    }
+
+    /// Creates (without starting) a container of `image` idling in
+    /// `/bin/sh -c` [`IDLE_SCRIPT`], labelled [`RUN_LABEL`]`=<run id>`, and
+    /// returns its id with the guard that removes it.
+    pub(crate) async fn create_idle_container(
+        &self,
+        image: &str,
+    ) -> Result<(String, ContainerGuard)> {
         let labels = HashMap::from([
             (RUN_LABEL.to_string(), self.run_id.clone()),
             ("io.strata.managed".to_string(), "true".to_string()),
@@ -138,18 +155,19 @@ impl Engine {
             engine: self.clone(),
             id: Some(created.id.clone()),
         };
-        let result = self.exec_all(&created.id, commands).await;
-        let removed = guard.remove().await;
-        let outputs = result?;
-        removed?;
-        Ok(outputs)
+        Ok((created.id, guard))
     }
 
-    async fn exec_all(&self, id: &str, commands: &[String]) -> Result<Vec<CommandOutput>> {
+    /// Starts container `id`.
+    pub(crate) async fn start_container(&self, id: &str) -> Result<()> {
         self.docker
             .start_container(id, None)
             .await
-            .map_err(|e| self.map_err("start container", id, e))?;
+            .map_err(|e| self.map_err("start container", id, e))
+    }
+
+    async fn exec_all(&self, id: &str, commands: &[String]) -> Result<Vec<CommandOutput>> {
+        self.start_container(id).await?;
         let mut outputs = Vec::with_capacity(commands.len());
         for command in commands {
             outputs.push(self.exec_one(id, command).await?);
@@ -158,6 +176,31 @@ impl Engine {
     }
 
     async fn exec_one(&self, id: &str, command: &str) -> Result<CommandOutput> {
+        let mut bytes = Vec::new();
+        let argv = ["/bin/sh", "-c", command].map(str::to_string);
+        let exit_code = self
+            .exec_argv(id, &argv, Vec::new(), |chunk| {
+                bytes.extend_from_slice(&chunk.into_bytes());
+            })
+            .await?;
+        Ok(CommandOutput {
+            command: command.to_string(),
+            exit_code,
+            output: String::from_utf8_lossy(&bytes).into_owned(),
+        })
+    }
+
+    /// Runs `argv` (no shell) in running container `id` with the extra
+    /// environment `env` (`K=V`), passing each chunk of its output to
+    /// `output_chunk` as it arrives, and returns its exit code (-1 if the engine
+    /// did not report one).
+    pub(crate) async fn exec_argv(
+        &self,
+        id: &str,
+        argv: &[String],
+        env: Vec<String>,
+        mut output_chunk: impl FnMut(LogOutput),
+    ) -> Result<i64> {
         let exec = self
             .docker
             .create_exec(
@@ -167,13 +210,13 @@ impl Engine {
                     attach_stderr: Some(true),
                     attach_stdin: Some(false),
                     tty: Some(false),
-                    cmd: Some(vec!["/bin/sh", "-c", command]),
+                    cmd: Some(argv.to_vec()),
+                    env: (!env.is_empty()).then_some(env),
                     ..Default::default()
                 },
             )
             .await
             .map_err(|e| self.map_err("create exec", id, e))?;
-        let mut bytes = Vec::new();
         match self
             .docker
             .start_exec(&exec.id, None)
@@ -182,8 +225,7 @@ impl Engine {
         {
             StartExecResults::Attached { mut output, .. } => {
                 while let Some(chunk) = output.next().await {
-                    let chunk = chunk.map_err(|e| self.map_err("exec output", id, e))?;
-                    bytes.extend_from_slice(&chunk.into_bytes());
+                    output_chunk(chunk.map_err(|e| self.map_err("exec output", id, e))?);
                 }
             }
             StartExecResults::Detached => {}
@@ -202,11 +244,7 @@ impl Engine {
             }
             tokio::time::sleep(Duration::from_millis(if attempt < 10 { 10 } else { 100 })).await;
         }
-        Ok(CommandOutput {
-            command: command.to_string(),
-            exit_code,
-            output: String::from_utf8_lossy(&bytes).into_owned(),
-        })
+        Ok(exit_code)
     }
 
     /// Force-removes every container labelled [`RUN_LABEL`]`=<run_id>`

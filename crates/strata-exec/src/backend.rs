@@ -7,6 +7,7 @@ use strata_engine::{
     BuildRequest, BuiltImage, CommandOutput, Engine, EngineError, HistoryEntry, ImageInfo,
     RegistryAuth,
 };
+use strata_structure::{CaseResult, StructureFile};
 
 /// The engine operations a run uses. Futures are `Send`: images run on
 /// tasks of a multi-threaded runtime.
@@ -41,6 +42,13 @@ pub trait Backend: Clone + Send + Sync + 'static {
         image: &str,
         commands: &[String],
     ) -> impl Future<Output = Result<Vec<CommandOutput>, EngineError>> + Send;
+    /// Runs structure-test files in one container of `image`, removed
+    /// afterwards: each file's cases, in order.
+    fn run_structure_tests(
+        &self,
+        image: &str,
+        files: &[StructureFile],
+    ) -> impl Future<Output = Result<Vec<Vec<CaseResult>>, EngineError>> + Send;
     /// Pushes an image; returns the pushed digest.
     fn push<F>(
         &self,
@@ -109,6 +117,20 @@ impl Backend for Engine {
         commands: &[String],
     ) -> impl Future<Output = Result<Vec<CommandOutput>, EngineError>> + Send {
         Engine::run_commands(self, image, commands)
+    }
+    async fn run_structure_tests(
+        &self,
+        image: &str,
+        files: &[StructureFile],
+    ) -> Result<Vec<Vec<CaseResult>>, EngineError> {
+        let config = self.image_config(image).await?;
+        let container = self.start_test_container(image).await?;
+        let mut results = Vec::with_capacity(files.len());
+        for file in files {
+            results.push(strata_structure::run(file, &container, &config).await);
+        }
+        container.remove().await?;
+        Ok(results)
     }
     fn push<F>(
         &self,

@@ -22,5 +22,8 @@ pub use record::{
     BuildRecord, ImageResult, Outcome, PlanRecord, RunRecord, StageResult, Status, now_rfc3339,
     write_atomic, write_json,
 };
-pub use run::{AuthFor, BuilderChoice, Event, ExecError, RunOptions, Stage, Target, targets};
+pub use run::{
+    AuthFor, BuilderChoice, Event, ExecError, FolderTests, RunOptions, Stage, StageTests, Target,
+    targets,
+};
 pub use schedule::{Executor, runs_pytest};

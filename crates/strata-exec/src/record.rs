@@ -53,6 +53,9 @@ pub struct StageResult {
     /// What happened, when there is something to say.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// The test cases a test stage ran (pytest's and structure tests).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tests: Vec<strata_report::junit::TestCase>,
 }
 
 /// One image of the run: `artifacts/<ref>.yaml`.
@@ -78,6 +81,19 @@ pub struct ImageResult {
     pub duration_secs: f64,
     /// Every stage, in order.
     pub stages: Vec<StageResult>,
+    /// How much it grew since its previous published build, when its
+    /// manifest compared them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub growth: Option<Growth>,
+}
+
+/// An image's size against its previous published build.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Growth {
+    /// The previous build's reference.
+    pub since: String,
+    /// Bytes gained (negative when it shrank).
+    pub bytes: i64,
 }
 
 impl ImageResult {
@@ -103,6 +119,41 @@ pub struct RunRecord {
     pub interrupted: bool,
     /// Every image the run was to build.
     pub images: Vec<ImageResult>,
+}
+
+impl RunRecord {
+    /// The run's test report: one suite per image and test stage that ran
+    /// (or was cut off), in the order of the run's images.
+    pub fn junit_suites(&self) -> Vec<strata_report::junit::TestSuite> {
+        self.images
+            .iter()
+            .flat_map(|image| {
+                image
+                    .stages
+                    .iter()
+                    .filter(|s| !s.tests.is_empty())
+                    .map(|s| strata_report::junit::TestSuite {
+                        name: format!("{} {}", image.reference, s.stage),
+                        cases: s.tests.clone(),
+                        time_secs: s.duration_secs,
+                    })
+            })
+            .collect()
+    }
+
+    /// The failed test cases of the run, as `(suite, case)` names.
+    pub fn failed_tests(&self) -> Vec<(String, String)> {
+        self.junit_suites()
+            .into_iter()
+            .flat_map(|suite| {
+                suite
+                    .cases
+                    .into_iter()
+                    .filter(|c| c.is_failure())
+                    .map(move |c| (suite.name.clone(), c.name))
+            })
+            .collect()
+    }
 }
 
 /// The plan in a run record: the fields readers use, typed, and every other
@@ -270,11 +321,13 @@ mod tests {
             digest: None,
             duration_secs: 1.5,
             stages: vec![StageResult {
+                tests: Vec::new(),
                 stage: "build".into(),
                 status: Status::Failed,
                 duration_secs: 1.5,
                 message: Some("exit 1".into()),
             }],
+            growth: None,
         };
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.yaml");

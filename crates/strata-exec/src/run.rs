@@ -4,6 +4,7 @@
 
 use crate::backend::Backend;
 use crate::record::{ImageResult, StageResult};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use std::time::Instant;
 use strata_core::plan::{Build, Plan};
 use strata_core::spec::{ImageSpec, InfoCmd, Spec};
 use strata_engine::RegistryAuth;
+use strata_structure::StructureFile;
 
 /// The stages of an image's pipeline, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -39,6 +41,18 @@ impl Stage {
         Stage::Manifest,
         Stage::Prune,
     ];
+
+    /// The stage's key in spec.yml's `timeouts:` and `--timeout`.
+    pub fn key(self) -> &'static str {
+        match self {
+            Stage::Build => "build",
+            Stage::BasicTests => "basic_tests",
+            Stage::Push => "push",
+            Stage::IntegrationTests => "integration_tests",
+            Stage::Manifest => "manifest",
+            Stage::Prune => "prune",
+        }
+    }
 
     /// The stage's name in logs and artifacts.
     pub fn name(self) -> &'static str {
@@ -98,11 +112,77 @@ pub struct Target {
     pub info_cmds: Vec<(String, InfoCmd)>,
     /// A published image to pull and use as build cache (`prepull: true`).
     pub cache_from: Option<String>,
+    /// Its previous published build (pinned by digest), which its
+    /// manifest is compared with; never this run's own tag.
+    pub previous: Option<String>,
+    /// What its basic tests run.
+    pub basic_tests: StageTests,
+    /// What its integration tests run.
+    pub integration_tests: StageTests,
+}
+
+impl Target {
+    /// What test stage `s` runs (nothing for the other stages).
+    pub fn tests(&self, s: Stage) -> &StageTests {
+        static NONE: StageTests = StageTests {
+            pytest: Vec::new(),
+            structure: Vec::new(),
+        };
+        match s {
+            Stage::BasicTests => &self.basic_tests,
+            Stage::IntegrationTests => &self.integration_tests,
+            _ => &NONE,
+        }
+    }
+}
+
+/// The tests of one test stage of one image.
+#[derive(Debug, Clone, Default)]
+pub struct StageTests {
+    /// The folders pytest runs (relative to the images folder), in order.
+    pub pytest: Vec<String>,
+    /// The structure-test files, read.
+    pub structure: Vec<StructureFile>,
+}
+
+impl StageTests {
+    /// Whether there is nothing to run.
+    pub fn is_empty(&self) -> bool {
+        self.pytest.is_empty() && self.structure.is_empty()
+    }
+}
+
+/// What a test folder holds, as the CLI found it.
+#[derive(Debug, Clone, Default)]
+pub struct FolderTests {
+    /// Python test files: pytest runs the folder.
+    pub python: bool,
+    /// Its structure-test files, read.
+    pub structure: Vec<StructureFile>,
+}
+
+fn stage_tests(folders: &[String], found: &BTreeMap<String, FolderTests>) -> StageTests {
+    let mut tests = StageTests::default();
+    for f in folders {
+        if let Some(t) = found.get(f) {
+            if t.python {
+                tests.pytest.push(f.clone());
+            }
+            tests.structure.extend(t.structure.iter().cloned());
+        }
+    }
+    tests
 }
 
 /// The builds a run executes: the plan's rebuilt ones (of `only`, when
-/// given), parents first.
-pub fn targets(plan: &Plan, spec: &Spec, only: Option<&str>) -> Vec<Target> {
+/// given), parents first, with what each test stage runs of the test
+/// folders `found`.
+pub fn targets(
+    plan: &Plan,
+    spec: &Spec,
+    only: Option<&str>,
+    found: &BTreeMap<String, FolderTests>,
+) -> Vec<Target> {
     plan.rebuilds()
         .filter(|b| only.is_none_or(|o| o == b.image))
         .filter_map(|b| {
@@ -121,6 +201,9 @@ pub fn targets(plan: &Plan, spec: &Spec, only: Option<&str>) -> Vec<Target> {
                 image,
                 info_cmds,
                 cache_from: None,
+                previous: None,
+                basic_tests: stage_tests(&b.tests.basic, found),
+                integration_tests: stage_tests(&b.tests.integration, found),
             })
         })
         .collect()
@@ -155,6 +238,8 @@ pub struct RunOptions {
     pub source: Option<String>,
     /// Build secrets (`--secret`), offered to every build.
     pub secrets: Vec<strata_engine::BuildSecret>,
+    /// Time limits by stage key (`--timeout`), over the images' own.
+    pub timeouts: BTreeMap<String, std::time::Duration>,
 }
 
 /// The builder a run asks for (`--builder`, `STRATA_BUILDER`).

@@ -14,16 +14,13 @@ use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 
 /// Whether running `targets` with `options` starts pytest: some target has
-/// a test stage to run and a test folder for it. (The CLI checks that pytest
-/// is installed before building anything.)
+/// a test stage to run and a folder of Python tests for it. (The CLI checks
+/// that pytest is installed before building anything.)
 pub fn runs_pytest(options: &RunOptions, targets: &[Target]) -> bool {
     targets.iter().any(|t| {
         [Stage::BasicTests, Stage::IntegrationTests]
             .into_iter()
-            .any(|s| {
-                stages::skip_reason(options, t, s).is_none()
-                    && !stages::test_dirs(&options.images_dir, &t.build.image, s).is_empty()
-            })
+            .any(|s| stages::skip_reason(options, t, s).is_none() && !t.tests(s).pytest.is_empty())
     })
 }
 
@@ -79,6 +76,7 @@ impl<B: Backend> Executor<B> {
             events: self.events.clone(),
             cancel: cancel.clone(),
             replaced: Default::default(),
+            growth: Default::default(),
         });
         ctx.run_log.line(&format!(
             "run {}: {} to build, jobs={}, builder: {}",
@@ -234,6 +232,13 @@ impl<B: Backend> Executor<B> {
             ctx.run_log
                 .line(&format!("cannot write artifacts/run.json: {e}"));
         }
+        let junit = strata_report::junit::render(&record.junit_suites());
+        if let Err(e) =
+            record::write_atomic(&ctx.dirs.artifacts.join("junit.xml"), junit.as_bytes())
+        {
+            ctx.run_log
+                .line(&format!("cannot write artifacts/junit.xml: {e}"));
+        }
         ctx.run_log.line(&format!(
             "run finished: {}",
             if record.success { "success" } else { "failed" }
@@ -299,7 +304,9 @@ fn skipped(target: &Target, why: String) -> ImageResult {
                 status: Status::Skipped,
                 duration_secs: 0.0,
                 message: Some(why.clone()),
+                tests: Vec::new(),
             })
             .collect(),
+        growth: None,
     }
 }

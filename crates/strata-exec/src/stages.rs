@@ -1,15 +1,17 @@
 //! The stages of one image's pipeline.
 
 use crate::backend::Backend;
-use crate::record::{self, ImageResult, Outcome, OutputDirs, RunLog, StageResult, Status};
+use crate::record::{self, Growth, ImageResult, Outcome, OutputDirs, RunLog, StageResult, Status};
 use crate::run::{Event, RunOptions, Stage, Target, secs_since};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use strata_core::reference::ImageRef;
 use strata_engine::BuildRequest;
+use strata_report::image_diff;
+use strata_report::junit::{self, CaseOutcome, TestCase};
 use strata_report::{
     InfoOutput, Layer, ManifestData, manifest_json, manifest_markdown, ref_file_stem,
 };
@@ -28,6 +30,9 @@ pub(crate) struct StageCtx<B: Backend> {
     /// The image each build replaced under its reference (its ID), which
     /// the image's prune stage removes: a run prunes only what it left.
     pub replaced: std::sync::Mutex<std::collections::HashMap<String, String>>,
+    /// How much each image grew since its previous build, by reference, as
+    /// its manifest stage found.
+    pub growth: std::sync::Mutex<std::collections::HashMap<String, Growth>>,
 }
 
 /// pytest's exit code when it collected no tests: a pass for strata.
@@ -77,11 +82,17 @@ impl<B: Backend> StageCtx<B> {
 
 type StageOutcome = Result<Option<String>, String>;
 
-/// Runs one stage, timing it, reporting it, and abandoning it on cancel.
+/// The test cases a test stage has run so far: kept outside the stage's
+/// future, so the cases that finished survive a time limit or an interrupt.
+type Cases = std::sync::Mutex<Vec<TestCase>>;
+
+/// Runs one stage, timing it, reporting it, and abandoning it on cancel or
+/// when it passes its time limit `limit`.
 async fn stage<B: Backend, F>(
     ctx: &StageCtx<B>,
     reference: &str,
     stage: Stage,
+    limit: Duration,
     run: F,
 ) -> (StageResult, Result<Option<String>, String>)
 where
@@ -94,7 +105,10 @@ where
     ctx.run_log.line(&format!("{reference} {stage} started"));
     let start = Instant::now();
     let outcome = tokio::select! {
-        r = run => r,
+        r = tokio::time::timeout(limit, run) => r.unwrap_or_else(|_| Err(format!(
+            "timed out after {}",
+            strata_core::limits::format_duration(limit)
+        ))),
         () = ctx.cancelled() => Err("interrupted".to_string()),
     };
     let result = StageResult {
@@ -109,6 +123,7 @@ where
             Ok(m) => m.clone(),
             Err(e) => Some(e.clone()),
         },
+        tests: Vec::new(),
     };
     ctx.run_log.line(&format!(
         "{reference} {stage} {} in {:.1}s{}",
@@ -133,6 +148,7 @@ fn not_run(stage: Stage, why: &str) -> StageResult {
         status: Status::Skipped,
         duration_secs: 0.0,
         message: Some(why.into()),
+        tests: Vec::new(),
     }
 }
 
@@ -177,27 +193,53 @@ pub(crate) async fn run_image<B: Backend>(
             stages.push(not_run(s, &format!("{failed} failed")));
             continue;
         }
-        let (result, outcome) = if let Some(why) = skip_reason(&ctx.options, target, s) {
+        let limit =
+            strata_core::limits::timeout(s.key(), &target.image.timeouts, &ctx.options.timeouts)
+                .unwrap_or(Duration::MAX);
+        let cases = Cases::default();
+        let (mut result, outcome) = if let Some(why) = skip_reason(&ctx.options, target, s) {
             (not_run(s, why), Ok(None))
         } else {
-            match s {
-                Stage::Build => {
-                    stage(
-                        ctx,
-                        reference,
-                        s,
-                        build(ctx, target, parent_digest.as_deref()),
-                    )
-                    .await
+            let run = async {
+                match s {
+                    Stage::Build => build(ctx, target, parent_digest.as_deref()).await,
+                    Stage::BasicTests | Stage::IntegrationTests => {
+                        tests(ctx, target, s, &cases).await
+                    }
+                    Stage::Push => push(ctx, target).await,
+                    Stage::Manifest => manifest(ctx, target).await,
+                    Stage::Prune => prune(ctx, target).await,
                 }
-                Stage::BasicTests | Stage::IntegrationTests => {
-                    stage(ctx, reference, s, pytest(ctx, target, s)).await
-                }
-                Stage::Push => stage(ctx, reference, s, push(ctx, target)).await,
-                Stage::Manifest => stage(ctx, reference, s, manifest(ctx, target)).await,
-                Stage::Prune => stage(ctx, reference, s, prune(ctx, target)).await,
-            }
+            };
+            stage(ctx, reference, s, limit, run).await
         };
+        if outcome.is_err()
+            && matches!(
+                s,
+                Stage::BasicTests | Stage::IntegrationTests | Stage::Manifest
+            )
+        {
+            // A stage cut off leaves the containers its tests started.
+            let _ = ctx.engine.remove_containers_of_image(reference).await;
+        }
+        result.tests = cases.into_inner().unwrap_or_default();
+        if let Err(e) = &outcome
+            && result.tests.iter().all(|c| !c.is_failure())
+            && matches!(s, Stage::BasicTests | Stage::IntegrationTests)
+        {
+            // The report must show a failed stage even when no test case
+            // says why (a time limit, a crash, a collection error).
+            result.tests.push(TestCase {
+                name: s.name().to_string(),
+                classname: reference.to_string(),
+                time_secs: result.duration_secs,
+                outcome: CaseOutcome::Error {
+                    message: e.clone(),
+                    details: e.clone(),
+                },
+                output: String::new(),
+            });
+        }
         stages.push(result);
         match outcome {
             Ok(message) => {
@@ -230,6 +272,7 @@ pub(crate) async fn run_image<B: Backend>(
         digest,
         duration_secs: secs_since(start),
         stages,
+        growth: ctx.growth.lock().ok().and_then(|mut g| g.remove(reference)),
     };
     ctx.finished(&result);
     result
@@ -366,7 +409,50 @@ async fn build<B: Backend>(
             replaced.insert(target.build.reference.clone(), before.id);
         }
     }
+    if let Some(max) = target.image.max_size {
+        check_size(ctx, &built.id, max).await.inspect_err(|e| {
+            let _ = writeln!(log, "strata: {e}");
+        })?;
+    }
     Ok(Some(built.id))
+}
+
+/// Fails an image above its `max_size`, before anything pushes it, with
+/// what would help shrink it: its three largest layers.
+async fn check_size<B: Backend>(ctx: &StageCtx<B>, id: &str, max: u64) -> Result<(), String> {
+    use strata_core::limits::format_size;
+    let info = ctx
+        .engine
+        .inspect_image(id)
+        .await
+        .map_err(|e| format!("cannot check the size against max_size: {e}"))?
+        .ok_or_else(|| format!("the image {id} is gone; its size cannot be checked"))?;
+    if info.size <= max {
+        return Ok(());
+    }
+    let mut layers = ctx
+        .engine
+        .history(id)
+        .await
+        .map_err(|e| format!("cannot read the layers: {e}"))?;
+    layers.sort_by_key(|l| std::cmp::Reverse(l.size));
+    let largest: Vec<String> = layers
+        .iter()
+        .take(3)
+        .map(|l| {
+            format!(
+                "{} `{}`",
+                format_size(l.size),
+                strata_report::clean_command(&l.created_by)
+            )
+        })
+        .collect();
+    Err(format!(
+        "the image is {}, over its max_size of {}; largest layers: {}",
+        format_size(info.size),
+        format_size(max),
+        largest.join(", ")
+    ))
 }
 
 /// Pulls a published image to use as build cache; a failed pull only costs
@@ -405,51 +491,211 @@ fn registry_of(reference: &str) -> String {
     )
 }
 
-/// The test folders a test stage runs for `image`, those that exist:
-/// `tests_common/` and `<image>/test/` for the basic tests,
-/// `<image>/integration_tests/` for the integration tests.
-pub(crate) fn test_dirs(images_dir: &Path, image: &str, s: Stage) -> Vec<String> {
-    let dirs = match s {
-        Stage::BasicTests => vec!["tests_common".to_string(), format!("{image}/test")],
-        Stage::IntegrationTests => vec![format!("{image}/integration_tests")],
-        _ => Vec::new(),
+/// Most bytes of a test case's output kept in the run's records and
+/// junit.xml; the whole output is in the stage's log.
+const CASE_OUTPUT_MAX: usize = 64 * 1024;
+
+/// Runs a test stage: the structure tests of its folders in one container
+/// of the image, then pytest on the folders that hold Python tests, the
+/// way the seed layout's users run it (`python3 -m pytest -x <dirs>` in the
+/// images folder, `TEST_IMAGE=<ref>`). Every case lands in `cases`.
+async fn tests<B: Backend>(
+    ctx: &StageCtx<B>,
+    target: &Target,
+    s: Stage,
+    cases: &Cases,
+) -> StageOutcome {
+    let tests = target.tests(s);
+    if tests.is_empty() {
+        return Ok(Some("no tests".into()));
+    }
+    let reference = &target.build.reference;
+    let log_path = ctx.log_path(reference, s.name());
+    let mut log = std::fs::File::create(&log_path)
+        .map_err(|e| format!("cannot write {}: {e}", log_path.display()))?;
+    let record = |new: Vec<TestCase>| {
+        if let Ok(mut c) = cases.lock() {
+            c.extend(new);
+        }
     };
-    dirs.into_iter()
-        .filter(|d| images_dir.join(d).is_dir())
-        .collect()
+    if !tests.structure.is_empty() {
+        let results = ctx
+            .engine
+            .run_structure_tests(reference, &tests.structure)
+            .await
+            .map_err(|e| {
+                let _ = writeln!(log, "ERROR: {e}");
+                format!("structure tests: {e} (log: {})", log_path.display())
+            })?;
+        let mut new = Vec::new();
+        for (file, file_cases) in tests.structure.iter().zip(results) {
+            for case in file_cases {
+                let _ = writeln!(
+                    log,
+                    "{} {}: {}{}",
+                    if case.passed { "PASS" } else { "FAIL" },
+                    file.file,
+                    case.name,
+                    case.failures
+                        .iter()
+                        .map(|f| format!("\n    {f}"))
+                        .collect::<String>()
+                );
+                new.push(structure_case(&file.file, case));
+            }
+        }
+        record(new);
+    }
+    if !tests.pytest.is_empty() {
+        let report = ctx.dirs.logs.join(format!(
+            "{}.{}.junit.xml",
+            ref_file_stem(reference),
+            s.name()
+        ));
+        let ran = pytest(ctx, target, &tests.pytest, &report, &log_path, &mut log).await;
+        // pytest writes its report even when tests fail.
+        let found = std::fs::read_to_string(&report)
+            .map_err(|e| e.to_string())
+            .and_then(|xml| junit::parse(&xml).map_err(|e| e.to_string()));
+        let failing = match found {
+            Ok(found) => {
+                let failing = found.iter().any(TestCase::is_failure);
+                record(found.into_iter().map(bounded).collect());
+                failing
+            }
+            Err(e) => {
+                let _ = writeln!(log, "strata: cannot read {}: {e}", report.display());
+                false
+            }
+        };
+        if ran? == PytestEnd::TestsFailed && !failing {
+            return Err(format!(
+                "pytest reported failed tests, but its report names none; see {}",
+                log_path.display()
+            ));
+        }
+    }
+    let all = cases.lock().map(|c| c.clone()).unwrap_or_default();
+    let failed: Vec<&str> = all
+        .iter()
+        .filter(|c| c.is_failure())
+        .map(|c| c.name.as_str())
+        .collect();
+    if all.is_empty() {
+        Ok(Some("no tests collected".into()))
+    } else if failed.is_empty() {
+        Ok(Some(
+            strata_core::text::count(
+                all.iter()
+                    .filter(|c| c.outcome == CaseOutcome::Passed)
+                    .count(),
+                "test",
+            ) + " passed",
+        ))
+    } else {
+        Err(format!(
+            "{} of {} failed: {}; see {}",
+            failed.len(),
+            strata_core::text::count(all.len(), "test"),
+            strata_core::text::list_some(&failed, 5),
+            log_path.display()
+        ))
+    }
 }
 
-/// Runs pytest the way the seed layout's users do:
-/// `python3 -m pytest -x <dirs>` in the images folder, `TEST_IMAGE=<ref>`.
-async fn pytest<B: Backend>(ctx: &StageCtx<B>, target: &Target, s: Stage) -> StageOutcome {
-    let dirs = test_dirs(&ctx.options.images_dir, &target.build.image, s);
-    let what = s.name();
-    if dirs.is_empty() {
-        return Ok(Some("no test folders".into()));
+/// A structure test's result as a test case.
+fn structure_case(file: &str, case: strata_structure::CaseResult) -> TestCase {
+    let outcome = if case.passed {
+        CaseOutcome::Passed
+    } else {
+        CaseOutcome::Failed {
+            message: case.failures.first().cloned().unwrap_or_default(),
+            details: case.failures.join("\n"),
+        }
+    };
+    bounded(TestCase {
+        name: case.name,
+        classname: file.to_string(),
+        time_secs: case.duration_secs,
+        outcome,
+        output: case.output,
+    })
+}
+
+/// A case with its output cut to [`CASE_OUTPUT_MAX`] bytes.
+fn bounded(mut case: TestCase) -> TestCase {
+    if case.output.len() > CASE_OUTPUT_MAX {
+        let mut end = CASE_OUTPUT_MAX;
+        while !case.output.is_char_boundary(end) {
+            end -= 1;
+        }
+        case.output.truncate(end);
+        case.output
+            .push_str("\n[cut: the whole output is in the stage's log]");
     }
-    let log_path = ctx.log_path(&target.build.reference, what);
-    let log = std::fs::File::create(&log_path)
-        .map_err(|e| format!("cannot write {}: {e}", log_path.display()))?;
-    let err_log = log
-        .try_clone()
-        .map_err(|e| format!("cannot write {}: {e}", log_path.display()))?;
+    case
+}
+
+/// Kills a process group when dropped: pytest runs in its own group, so a
+/// stage past its time limit (or interrupted) stops everything pytest
+/// started, not only pytest.
+struct ProcessGroup(Option<u32>);
+
+impl Drop for ProcessGroup {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0.and_then(|p| i32::try_from(p).ok()) {
+            // SAFETY: kill(2) with a negative pid signals that process
+            // group; it touches no memory. A group already gone is ESRCH,
+            // which is what we want.
+            unsafe {
+                libc::kill(-pid, libc::SIGKILL);
+            }
+        }
+    }
+}
+
+/// How a pytest run that is not an error ended.
+#[derive(Debug, PartialEq, Eq)]
+enum PytestEnd {
+    /// Every test passed, or there were none.
+    Passed,
+    /// Some tests failed (exit code 1): its report says which.
+    TestsFailed,
+}
+
+/// Runs pytest on `dirs`, writing JUnit XML to `report`.
+async fn pytest<B: Backend>(
+    ctx: &StageCtx<B>,
+    target: &Target,
+    dirs: &[String],
+    report: &Path,
+    log_path: &Path,
+    log: &mut std::fs::File,
+) -> Result<PytestEnd, String> {
+    let cannot_write = |e: std::io::Error| format!("cannot write {}: {e}", log_path.display());
+    let _ = std::fs::remove_file(report);
+    let out = log.try_clone().map_err(cannot_write)?;
+    let err = log.try_clone().map_err(cannot_write)?;
     let mut child = tokio::process::Command::new(&ctx.options.python)
         .args(["-m", "pytest", "-x", "-p", "no:cacheprovider"])
+        .arg(format!("--junitxml={}", report.display()))
         .args(dirs)
         .current_dir(&ctx.options.images_dir)
         .env("TEST_IMAGE", &target.build.reference)
         .stdin(Stdio::null())
-        .stdout(log)
-        .stderr(err_log)
+        .stdout(out)
+        .stderr(err)
+        .process_group(0)
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| format!("cannot start {} -m pytest: {e}", ctx.options.python))?;
+    let _group = ProcessGroup(child.id());
     let status = child.wait().await.map_err(|e| format!("pytest: {e}"))?;
     match status.code() {
-        Some(0) => Ok(None),
-        Some(PYTEST_NO_TESTS) => Ok(Some("no tests collected".into())),
+        Some(0 | PYTEST_NO_TESTS) => Ok(PytestEnd::Passed),
+        Some(1) => Ok(PytestEnd::TestsFailed),
         Some(code) => Err(format!(
-            "pytest exited with {code}; see {}",
+            "pytest exited with {code} (an error outside the tests); see {}",
             log_path.display()
         )),
         None => Err(format!("pytest was killed; see {}", log_path.display())),
@@ -549,27 +795,35 @@ async fn manifest<B: Backend>(ctx: &StageCtx<B>, target: &Target) -> StageOutcom
         created: info.created,
         revision: ctx.options.revision.clone(),
         base_ref: target.build.base_ref.clone(),
-        layers: history
-            .into_iter()
-            .map(|h| Layer {
-                created: h.created,
-                created_by: h.created_by,
-                size: h.size,
-            })
-            .collect(),
-        info: target
-            .info_cmds
-            .iter()
-            .zip(outputs)
-            .map(|((key, cmd), out)| InfoOutput {
-                key: key.clone(),
-                description: cmd.description.clone(),
-                command: cmd.command.clone(),
-                exit_code: out.exit_code,
-                output: out.output,
-            })
-            .collect(),
+        layers: history.into_iter().map(layer_of).collect(),
+        info: info_outputs(&target.info_cmds, outputs),
+        changes: None,
     };
+    let mut data = data;
+    let mut compared = String::new();
+    if let Some(previous) = &target.previous {
+        match previous_side(ctx, previous, &commands, &target.info_cmds).await {
+            Ok(side) => {
+                let diff = image_diff::compare(&side, &image_diff::ImageSide::from(&data));
+                compared = format!(
+                    "; {} since {previous}",
+                    image_diff::format_growth(diff.growth)
+                );
+                if let Ok(mut growth) = ctx.growth.lock() {
+                    growth.insert(
+                        reference.clone(),
+                        Growth {
+                            since: previous.clone(),
+                            bytes: diff.growth,
+                        },
+                    );
+                }
+                data.changes = Some(diff);
+            }
+            // The comparison documents; it never fails the image.
+            Err(e) => compared = format!("; not compared with {previous}: {e}"),
+        }
+    }
     let stem = ref_file_stem(reference);
     let failing = data.info.iter().filter(|i| i.exit_code != 0).count();
     for (ext, text) in [
@@ -581,13 +835,85 @@ async fn manifest<B: Backend>(ctx: &StageCtx<B>, target: &Target) -> StageOutcom
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
     Ok(Some(if failing == 0 {
-        strata_core::text::count(data.info.len(), "info command")
+        strata_core::text::count(data.info.len(), "info command") + &compared
     } else {
         format!(
-            "{}, {failing} failing (recorded in the manifest)",
+            "{}, {failing} failing (recorded in the manifest){compared}",
             strata_core::text::count(data.info.len(), "info command")
         )
     }))
+}
+
+/// The previous published build of an image as the manifest compares it:
+/// pulled when the engine does not have it, its layers and the same info
+/// commands' output.
+async fn previous_side<B: Backend>(
+    ctx: &StageCtx<B>,
+    previous: &str,
+    commands: &[String],
+    info_cmds: &[(String, strata_core::spec::InfoCmd)],
+) -> Result<image_diff::ImageSide, String> {
+    let info = match ctx.engine.inspect_image(previous).await {
+        Ok(Some(info)) => info,
+        Ok(None) => {
+            let auth = auth_for(ctx, registry_of(previous)).await;
+            ctx.engine
+                .pull(previous, auth.as_ref())
+                .await
+                .map_err(|e| e.to_string())?;
+            ctx.engine
+                .inspect_image(previous)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| "not in the engine after its pull".to_string())?
+        }
+        Err(e) => return Err(e.to_string()),
+    };
+    let history = ctx
+        .engine
+        .history(previous)
+        .await
+        .map_err(|e| e.to_string())?;
+    let outputs = if commands.is_empty() {
+        Vec::new()
+    } else {
+        ctx.engine
+            .run_commands(previous, commands)
+            .await
+            .map_err(|e| e.to_string())?
+    };
+    Ok(image_diff::ImageSide {
+        reference: previous.to_string(),
+        size: info.size,
+        // The engine gives the history newest first.
+        layers: history.into_iter().rev().map(layer_of).collect(),
+        info: info_outputs(info_cmds, outputs),
+    })
+}
+
+fn layer_of(h: strata_engine::HistoryEntry) -> Layer {
+    Layer {
+        created: h.created,
+        created_by: h.created_by,
+        size: h.size,
+    }
+}
+
+fn info_outputs(
+    info_cmds: &[(String, strata_core::spec::InfoCmd)],
+    outputs: Vec<strata_engine::CommandOutput>,
+) -> Vec<InfoOutput> {
+    info_cmds
+        .iter()
+        .zip(outputs)
+        .map(|((key, cmd), out)| InfoOutput {
+            key: key.clone(),
+            description: cmd.description.clone(),
+            command: cmd.command.clone(),
+            exit_code: out.exit_code,
+            output: out.output,
+        })
+        .collect()
 }
 
 /// Removes the image this run's build replaced under the target's
@@ -657,26 +983,5 @@ mod tests {
         assert_eq!(registry_of("ghcr.io/o/i:t"), "ghcr.io");
         assert_eq!(registry_of("localhost/i:t"), "localhost");
         assert_eq!(registry_of("ucsdets/i:t"), "docker.io");
-    }
-
-    #[test]
-    fn test_dirs_are_those_that_exist() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(dir.path().join("tests_common")).unwrap();
-        std::fs::create_dir_all(dir.path().join("b/test")).unwrap();
-        std::fs::create_dir_all(dir.path().join("b/integration_tests")).unwrap();
-        assert_eq!(
-            test_dirs(dir.path(), "a", Stage::BasicTests),
-            ["tests_common"]
-        );
-        assert_eq!(
-            test_dirs(dir.path(), "b", Stage::BasicTests),
-            ["tests_common", "b/test"]
-        );
-        assert_eq!(
-            test_dirs(dir.path(), "b", Stage::IntegrationTests),
-            ["b/integration_tests"]
-        );
-        assert!(test_dirs(dir.path(), "a", Stage::IntegrationTests).is_empty());
     }
 }

@@ -875,6 +875,24 @@ impl<'r> Snapshot<'r> {
         Ok(written)
     }
 
+    /// The names of the regular files directly in folder `dir` (not in its
+    /// subfolders; no links), sorted, or `None` when there is no such
+    /// folder at this commit.
+    ///
+    /// # Errors
+    /// [`GitError::Git`] when a tree cannot be read.
+    pub fn files_in(&self, dir: &str) -> Result<Option<Vec<String>>, GitError> {
+        let Some(tree) = self.tree(dir.trim_matches('/'))? else {
+            return Ok(None);
+        };
+        let names = tree
+            .iter()
+            .filter(|e| e.kind() == Some(ObjectType::Blob) && e.filemode() != MODE_SYMLINK)
+            .map(|e| e.name_bytes().to_vec())
+            .collect();
+        Ok(Some(into_sorted_strings(names)))
+    }
+
     /// A file's text (`None` if absent).
     ///
     /// # Errors

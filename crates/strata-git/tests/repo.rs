@@ -687,6 +687,25 @@ fn export_writes_the_commits_files_modes_and_links_not_the_working_trees() {
 }
 
 #[test]
+fn files_in_lists_a_folder_of_a_commit() {
+    let f = Fixture::new();
+    f.write("images/a/test/test_a.py", "def test(): pass\n");
+    f.write("images/a/test/checks.yaml", "schemaVersion: 2.0.0\n");
+    f.write("images/a/test/data/x.txt", "x\n");
+    std::os::unix::fs::symlink("checks.yaml", f.path().join("images/a/test/link.yaml")).unwrap();
+    let c = f.commit("c");
+    f.write("images/a/test/later.yaml", "later\n");
+    let repo = open(&f);
+    let snap = repo.snapshot(&c).unwrap();
+    assert_eq!(
+        snap.files_in("images/a/test").unwrap(),
+        Some(vec!["checks.yaml".to_string(), "test_a.py".to_string()])
+    );
+    assert_eq!(snap.files_in("images/b/test").unwrap(), None);
+    assert_eq!(snap.files_in("images/a/test/test_a.py").unwrap(), None);
+}
+
+#[test]
 fn export_refuses_a_tree_entry_that_would_escape() {
     let f = Fixture::new();
     f.write("images/a/Dockerfile", "FROM scratch\n");

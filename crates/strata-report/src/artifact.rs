@@ -90,6 +90,7 @@ mod tests {
                 exit_code: -1,
                 output: "multi\nline: text\n\n".into(),
             }],
+            changes: None,
         };
         let yaml = to_yaml(&m).expect("serializable");
         // Strings that would read back as other YAML types are quoted.

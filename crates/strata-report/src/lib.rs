@@ -12,6 +12,8 @@
 
 mod artifact;
 pub mod graph;
+pub mod image_diff;
+pub mod junit;
 mod manifest;
 mod stem;
 mod summary;
@@ -24,7 +26,9 @@ pub use manifest::{
     manifest_markdown,
 };
 pub use stem::ref_file_stem;
-pub use summary::{MESSAGE_MAX_CHARS, SummaryRow, summary_markdown, summary_text};
+pub use summary::{
+    MESSAGE_MAX_CHARS, SummaryRow, failed_tests_markdown, summary_markdown, summary_text,
+};
 pub use wiki::{
     HomeImage, HomeRow, Move, Promotion, home_page, stable_tag_page, wiki_link_target,
     wiki_manifest_page, wiki_page_name,

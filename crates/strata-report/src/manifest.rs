@@ -65,6 +65,10 @@ pub struct ManifestData {
     pub layers: Vec<Layer>,
     /// The info commands' results, in spec order.
     pub info: Vec<InfoOutput>,
+    /// What changed since the image's previous published build, when
+    /// there is one to compare with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changes: Option<crate::image_diff::ImageDiff>,
 }
 
 /// Cleans an engine history command for display: drops the
@@ -98,6 +102,10 @@ pub fn manifest_markdown(m: &ManifestData) -> String {
     push_layers(&mut out, &m.layers);
     for info in &m.info {
         push_info(&mut out, info);
+    }
+    if let Some(changes) = &m.changes {
+        out.push('\n');
+        out.push_str(&crate::image_diff::diff_markdown(changes));
     }
     out
 }
@@ -256,6 +264,7 @@ mod tests {
                     output: "sh: nvcc: not found\n".into(),
                 },
             ],
+            changes: None,
         }
     }
 

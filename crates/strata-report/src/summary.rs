@@ -127,6 +127,23 @@ pub fn summary_markdown(rows: &[SummaryRow]) -> String {
     out
 }
 
+/// The failed tests of a run as a Markdown list, by suite (`<ref> <stage>`)
+/// and test name, for the step summary; empty when none failed.
+pub fn failed_tests_markdown(failed: &[(String, String)]) -> String {
+    if failed.is_empty() {
+        return String::new();
+    }
+    let mut out = format!("\n**Failed tests ({}):**\n\n", failed.len());
+    for (suite, test) in failed {
+        out.push_str(&format!(
+            "- {} in {}\n",
+            code_span(&escape_cell(test)),
+            code_span(&escape_cell(suite))
+        ));
+    }
+    out
+}
+
 /// Renders the run as an aligned plain-text table for terminals, with a
 /// totals line. No trailing spaces; column widths count characters.
 pub fn summary_text(rows: &[SummaryRow]) -> String {
@@ -189,6 +206,24 @@ pub fn summary_text(rows: &[SummaryRow]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn failed_tests_are_listed_by_name() {
+        assert_eq!(failed_tests_markdown(&[]), "");
+        let md = failed_tests_markdown(&[
+            ("o/a:1 basic-tests".into(), "test_shell `works`".into()),
+            ("o/b:1 basic-tests".into(), "file exists".into()),
+        ]);
+        assert!(md.contains("Failed tests (2)"), "{md}");
+        assert!(
+            md.contains("- `` test_shell `works` `` in `o/a:1 basic-tests`"),
+            "{md}"
+        );
+        assert!(
+            md.contains("- `file exists` in `o/b:1 basic-tests`"),
+            "{md}"
+        );
+    }
 
     fn rows() -> Vec<SummaryRow> {
         vec![

@@ -1,0 +1,886 @@
+//! What changed inside an image between two builds: its size, its layers and
+//! the output of its info commands, compared by [`compare`] and rendered for
+//! terminals ([`diff_text`], for `strata diff REF_A REF_B`) and for manifests
+//! ([`diff_markdown`], against the image's previous published build).
+//!
+//! Layers are compared as histories: the two share a prefix of identical
+//! steps (same cleaned command, same size; the creation time is ignored, as a
+//! rebuild changes it); everything after that prefix was removed from the old
+//! image and added in the new one. Info commands are matched by key and their
+//! outputs compared line by line as unified diffs.
+
+use serde::{Deserialize, Serialize};
+use similar::{ChangeTag, TextDiff};
+use strata_core::limits::format_size;
+
+use crate::manifest::{
+    COMMAND_MAX_CHARS, FOLD_LINES, InfoOutput, Layer, ManifestData, clean_command,
+};
+use crate::text::{
+    clean_output, code_span, collapse_whitespace, escape_cell, escape_inline, fence_for,
+    truncate_chars,
+};
+
+/// Lines of unchanged context shown around each change of a unified diff.
+pub const CONTEXT_LINES: usize = 3;
+
+/// One side of a comparison: an image as the engine describes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImageSide {
+    /// The full image reference, e.g. `ghcr.io/org/image:2023.2-abc1234`.
+    pub reference: String,
+    /// Total image size in bytes.
+    pub size: u64,
+    /// The history, OLDEST FIRST (the reverse of [`ManifestData::layers`]).
+    pub layers: Vec<Layer>,
+    /// The info commands' results, in spec order.
+    pub info: Vec<InfoOutput>,
+}
+
+impl From<&ManifestData> for ImageSide {
+    /// The side a manifest describes; its layers (newest first there) are
+    /// reversed to oldest first.
+    fn from(m: &ManifestData) -> Self {
+        ImageSide {
+            reference: m.reference.clone(),
+            size: m.size,
+            layers: m.layers.iter().rev().cloned().collect(),
+            info: m.info.clone(),
+        }
+    }
+}
+
+/// How one info command's output changed between the two images.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InfoDiff {
+    /// The command's key in `all_info_cmds`.
+    pub key: String,
+    /// Its human description (the `to` side's, or the `from` side's when the
+    /// command is gone or has none).
+    pub description: String,
+    /// The unified diff of the outputs (cleaned of ANSI escapes and carriage
+    /// returns), with [`CONTEXT_LINES`] lines of context and `--- a/<from>` /
+    /// `+++ b/<to>` headers; empty when the outputs are the same. A command
+    /// present on one side only is diffed against empty output.
+    pub unified: String,
+    /// Lines of output only in `to`.
+    pub lines_added: usize,
+    /// Lines of output only in `from`.
+    pub lines_removed: usize,
+    /// The command's exit code in `from`; `None` when `from` did not run it.
+    pub from_exit_code: Option<i64>,
+    /// The command's exit code in `to`; `None` when `to` did not run it.
+    pub to_exit_code: Option<i64>,
+}
+
+impl InfoDiff {
+    /// Whether anything differs: the output, the exit code, or the command
+    /// being present on one side only.
+    pub fn changed(&self) -> bool {
+        !self.unified.is_empty() || self.from_exit_code != self.to_exit_code
+    }
+}
+
+/// What changed between two images, from `from` (older) to `to` (newer).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImageDiff {
+    /// The reference of the old image.
+    pub from: String,
+    /// The reference of the new image.
+    pub to: String,
+    /// The old image's size in bytes.
+    pub from_size: u64,
+    /// The new image's size in bytes.
+    pub to_size: u64,
+    /// `to_size - from_size` (negative when it shrank; saturates at the
+    /// bounds of `i64`).
+    pub growth: i64,
+    /// Layers of `to` after the shared prefix, oldest first. Metadata steps
+    /// are kept (their size is 0).
+    pub added: Vec<Layer>,
+    /// Layers of `from` after the shared prefix, oldest first. Metadata
+    /// steps are kept (their size is 0).
+    pub removed: Vec<Layer>,
+    /// How many layers, from the oldest, both histories share: same command
+    /// after [`clean_command`] and same size.
+    pub shared_layers: usize,
+    /// One entry per info command on either side, matched by key: the `to`
+    /// side's commands in its order, then those only `from` ran.
+    pub info: Vec<InfoDiff>,
+}
+
+impl ImageDiff {
+    /// Whether nothing changed: same size, same layers, and no info command
+    /// that [changed](InfoDiff::changed).
+    pub fn unchanged(&self) -> bool {
+        self.growth == 0
+            && self.added.is_empty()
+            && self.removed.is_empty()
+            && !self.info.iter().any(InfoDiff::changed)
+    }
+}
+
+/// Compares two images: sizes, layer histories and info command outputs.
+///
+/// Info commands are matched by key; when a key occurs more than once on a
+/// side, the n-th occurrence on one side is matched with the n-th on the
+/// other.
+pub fn compare(from: &ImageSide, to: &ImageSide) -> ImageDiff {
+    let shared_layers = from
+        .layers
+        .iter()
+        .zip(&to.layers)
+        .take_while(|(a, b)| same_layer(a, b))
+        .count();
+    let growth = i128::from(to.size) - i128::from(from.size);
+    let growth = i64::try_from(growth).unwrap_or(if growth < 0 { i64::MIN } else { i64::MAX });
+
+    let old_header = format!("a/{}", collapse_whitespace(&from.reference));
+    let new_header = format!("b/{}", collapse_whitespace(&to.reference));
+    let mut used = vec![false; from.info.len()];
+    let mut info = Vec::with_capacity(to.info.len().max(from.info.len()));
+    for new in &to.info {
+        let old = from
+            .info
+            .iter()
+            .enumerate()
+            .find(|(i, old)| !used[*i] && old.key == new.key)
+            .map(|(i, old)| {
+                used[i] = true;
+                old
+            });
+        info.push(info_diff(old, Some(new), &old_header, &new_header));
+    }
+    for (old, _) in from.info.iter().zip(&used).filter(|(_, used)| !**used) {
+        info.push(info_diff(Some(old), None, &old_header, &new_header));
+    }
+
+    ImageDiff {
+        from: from.reference.clone(),
+        to: to.reference.clone(),
+        from_size: from.size,
+        to_size: to.size,
+        growth,
+        added: to.layers[shared_layers..].to_vec(),
+        removed: from.layers[shared_layers..].to_vec(),
+        shared_layers,
+        info,
+    }
+}
+
+fn same_layer(a: &Layer, b: &Layer) -> bool {
+    a.size == b.size && clean_command(&a.created_by) == clean_command(&b.created_by)
+}
+
+/// Output as compared: cleaned, and newline-terminated when not empty (so the
+/// diff has no "No newline at end of file" markers).
+fn diff_input(info: Option<&InfoOutput>) -> String {
+    let mut text = info.map(|i| clean_output(&i.output)).unwrap_or_default();
+    if !text.is_empty() {
+        text.push('\n');
+    }
+    text
+}
+
+fn info_diff(
+    old: Option<&InfoOutput>,
+    new: Option<&InfoOutput>,
+    old_header: &str,
+    new_header: &str,
+) -> InfoDiff {
+    let (old_text, new_text) = (diff_input(old), diff_input(new));
+    let diff = TextDiff::from_lines(&old_text, &new_text);
+    let (mut lines_added, mut lines_removed) = (0, 0);
+    for change in diff.iter_all_changes() {
+        match change.tag() {
+            ChangeTag::Insert => lines_added += 1,
+            ChangeTag::Delete => lines_removed += 1,
+            ChangeTag::Equal => {}
+        }
+    }
+    let unified = if lines_added + lines_removed == 0 {
+        String::new()
+    } else {
+        diff.unified_diff()
+            .context_radius(CONTEXT_LINES)
+            .header(old_header, new_header)
+            .to_string()
+    };
+    let either = new.or(old);
+    let description = [new, old]
+        .into_iter()
+        .flatten()
+        .map(|i| i.description.clone())
+        .find(|d| !d.trim().is_empty())
+        .unwrap_or_default();
+    InfoDiff {
+        key: either.map(|i| i.key.clone()).unwrap_or_default(),
+        description,
+        unified,
+        lines_added,
+        lines_removed,
+        from_exit_code: old.map(|i| i.exit_code),
+        to_exit_code: new.map(|i| i.exit_code),
+    }
+}
+
+/// A size change for summaries: `+100.0 MB`, `-3.2 kB`, `±0 B` (decimal
+/// units, as [`format_size`] writes them).
+pub fn format_growth(bytes: i64) -> String {
+    let size = format_size(bytes.unsigned_abs());
+    match bytes.signum() {
+        1 => format!("+{size}"),
+        -1 => format!("-{size}"),
+        _ => "±0 B".to_string(),
+    }
+}
+
+/// `1.2 GB → 1.3 GB (+100.0 MB)`.
+fn size_change(d: &ImageDiff) -> String {
+    format!(
+        "{} → {} ({})",
+        format_size(d.from_size),
+        format_size(d.to_size),
+        format_growth(d.growth)
+    )
+}
+
+/// `12 shared, 2 removed, 3 added`, or `all 12 shared` when none changed.
+fn layer_counts(d: &ImageDiff) -> String {
+    if d.added.is_empty() && d.removed.is_empty() {
+        format!("all {} shared", d.shared_layers)
+    } else {
+        format!(
+            "{} shared, {} removed, {} added",
+            d.shared_layers,
+            d.removed.len(),
+            d.added.len()
+        )
+    }
+}
+
+/// `Python version (PY_VER)`, or the key alone when there is no description.
+fn info_title(info: &InfoDiff) -> String {
+    let key = collapse_whitespace(&info.key);
+    let description = collapse_whitespace(&info.description);
+    match (description.is_empty(), key.is_empty()) {
+        (true, true) => "Info command".to_string(),
+        (true, false) => key,
+        (false, true) => description,
+        (false, false) if description == key => key,
+        (false, false) => format!("{description} ({key})"),
+    }
+}
+
+/// What changed besides the lines: `only in <ref>`, `exit code 0 → 127`.
+fn info_notes(d: &ImageDiff, info: &InfoDiff) -> Vec<String> {
+    let mut notes = Vec::new();
+    match (info.from_exit_code, info.to_exit_code) {
+        (None, Some(code)) => {
+            notes.push(format!("only in {}", collapse_whitespace(&d.to)));
+            if code != 0 {
+                notes.push(format!("exit code {code}"));
+            }
+        }
+        (Some(code), None) => {
+            notes.push(format!("only in {}", collapse_whitespace(&d.from)));
+            if code != 0 {
+                notes.push(format!("exit code {code}"));
+            }
+        }
+        (Some(old), Some(new)) if old != new => {
+            notes.push(format!("exit code {old} → {new}"));
+        }
+        _ => {}
+    }
+    notes
+}
+
+/// Renders a comparison for terminals: the sizes and growth, the layer
+/// counts and each added or removed layer (size and cleaned, shortened
+/// command), then the unified diff of every changed info command and a line
+/// naming the unchanged ones.
+pub fn diff_text(d: &ImageDiff) -> String {
+    let mut out = format!(
+        "{} → {}\n",
+        collapse_whitespace(&d.from),
+        collapse_whitespace(&d.to)
+    );
+    out.push_str(&format!("size: {}\n", size_change(d)));
+    out.push_str(&format!("layers: {}\n", layer_counts(d)));
+    let rows: Vec<(char, String, String)> = d
+        .removed
+        .iter()
+        .map(|l| ('-', l))
+        .chain(d.added.iter().map(|l| ('+', l)))
+        .map(|(sign, l)| {
+            let command = truncate_chars(&clean_command(&l.created_by), COMMAND_MAX_CHARS);
+            (sign, format_size(l.size), command)
+        })
+        .collect();
+    let width = rows
+        .iter()
+        .map(|(_, size, _)| size.chars().count())
+        .max()
+        .unwrap_or(0);
+    for (sign, size, command) in &rows {
+        let line = format!("  {sign} {size:<width$}  {command}");
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+
+    let mut unchanged = Vec::new();
+    for info in &d.info {
+        if !info.changed() {
+            unchanged.push(info_title(info));
+            continue;
+        }
+        let mut notes = vec![format!(
+            "+{} -{} lines",
+            info.lines_added, info.lines_removed
+        )];
+        notes.extend(info_notes(d, info));
+        out.push_str(&format!("\n{}: {}\n", info_title(info), notes.join(", ")));
+        out.push_str(&info.unified);
+        if !info.unified.is_empty() && !info.unified.ends_with('\n') {
+            out.push('\n');
+        }
+    }
+    if !unchanged.is_empty() {
+        out.push_str(&format!("\nunchanged: {}\n", unchanged.join(", ")));
+    }
+    out
+}
+
+/// Renders a comparison as a Markdown section for a manifest:
+/// `## Changes since <from>`, a facts list (size and growth, layer counts),
+/// a table of removed and added layers, one `###` section per changed info
+/// command with its unified diff in a ```` ```diff ```` fence (longer when the
+/// diff holds backticks; folded in `<details>` past [`FOLD_LINES`] lines), and
+/// a line naming the unchanged info commands.
+pub fn diff_markdown(d: &ImageDiff) -> String {
+    let mut out = format!("## Changes since {}\n\n", escape_inline(&d.from));
+    if d.unchanged() {
+        out.push_str("No changes: same size, same layers and the same info output.\n\n");
+        return out;
+    }
+    let reference = |r: &str| code_span(&collapse_whitespace(r));
+    out.push_str(&format!(
+        "- **From:** {}\n- **To:** {}\n",
+        reference(&d.from),
+        reference(&d.to)
+    ));
+    out.push_str(&format!("- **Size:** {}\n", size_change(d)));
+    out.push_str(&format!("- **Layers:** {}\n\n", layer_counts(d)));
+
+    if !d.removed.is_empty() || !d.added.is_empty() {
+        out.push_str("| | Command | Size |\n|---|---|--:|\n");
+        let rows = d
+            .removed
+            .iter()
+            .map(|l| ("removed", l))
+            .chain(d.added.iter().map(|l| ("added", l)));
+        for (change, layer) in rows {
+            let command = truncate_chars(&clean_command(&layer.created_by), COMMAND_MAX_CHARS);
+            out.push_str(&format!(
+                "| {change} | {} | {} |\n",
+                code_span(&escape_cell(&command)),
+                format_size(layer.size)
+            ));
+        }
+        out.push('\n');
+    }
+
+    let mut unchanged = Vec::new();
+    for info in &d.info {
+        if !info.changed() {
+            unchanged.push(escape_inline(&info_title(info)));
+            continue;
+        }
+        out.push_str(&format!("### {}\n\n", escape_inline(&info_title(info))));
+        let mut notes = vec![format!(
+            "+{} −{} lines",
+            info.lines_added, info.lines_removed
+        )];
+        notes.extend(info_notes(d, info).iter().map(|n| escape_inline(n)));
+        out.push_str(&format!("{}\n\n", notes.join(" · ")));
+        if info.unified.is_empty() {
+            continue;
+        }
+        let body = info.unified.trim_end_matches('\n');
+        let fence = fence_for(body);
+        let block = format!("{fence}diff\n{body}\n{fence}\n");
+        let lines = body.lines().count();
+        if lines > FOLD_LINES {
+            out.push_str(&format!(
+                "<details><summary>{lines} lines of diff</summary>\n\n{block}\n</details>\n\n"
+            ));
+        } else {
+            out.push_str(&block);
+            out.push('\n');
+        }
+    }
+    if !unchanged.is_empty() {
+        out.push_str(&format!("Unchanged: {}.\n\n", unchanged.join(", ")));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layer(created_by: &str, size: u64) -> Layer {
+        Layer {
+            created: 1_700_000_000,
+            created_by: created_by.into(),
+            size,
+        }
+    }
+
+    fn info(key: &str, description: &str, exit_code: i64, output: &str) -> InfoOutput {
+        InfoOutput {
+            key: key.into(),
+            description: description.into(),
+            command: format!("show {key}"),
+            exit_code,
+            output: output.into(),
+        }
+    }
+
+    fn side(reference: &str) -> ImageSide {
+        ImageSide {
+            reference: reference.into(),
+            size: 1_200_000_000,
+            layers: vec![
+                layer("/bin/sh -c #(nop) ADD file:abc in / ", 700_000_000),
+                layer(
+                    "/bin/sh -c apt-get update && apt-get install -y git",
+                    300_000_000,
+                ),
+                layer("/bin/sh -c pip install numpy", 200_000_000),
+                layer("/bin/sh -c #(nop)  CMD [\"start-notebook.sh\"]", 0),
+            ],
+            info: vec![
+                info("PY_VER", "Python version", 0, "Python 3.11.8\n"),
+                info(
+                    "PIP_LIST",
+                    "Packages",
+                    0,
+                    "numpy 1.26.4\npandas 2.2.1\nscipy 1.12.0\n",
+                ),
+            ],
+        }
+    }
+
+    fn old_and_new() -> (ImageSide, ImageSide) {
+        (
+            side("ghcr.io/org/img:2024.1-aaaaaaa"),
+            side("ghcr.io/org/img:2024.1-bbbbbbb"),
+        )
+    }
+
+    #[test]
+    fn identical_images_have_no_changes() {
+        let (a, mut b) = old_and_new();
+        // Rebuilt: same steps at other times.
+        for l in &mut b.layers {
+            l.created += 3600;
+        }
+        let d = compare(&a, &b);
+        assert_eq!(d.growth, 0);
+        assert_eq!(d.shared_layers, 4);
+        assert!(d.added.is_empty() && d.removed.is_empty());
+        assert_eq!(d.info.len(), 2);
+        for i in &d.info {
+            assert_eq!(i.unified, "");
+            assert_eq!((i.lines_added, i.lines_removed), (0, 0));
+            assert_eq!((i.from_exit_code, i.to_exit_code), (Some(0), Some(0)));
+            assert!(!i.changed());
+        }
+        assert!(d.unchanged());
+
+        let text = diff_text(&d);
+        assert!(text.contains("size: 1.2 GB → 1.2 GB (±0 B)\n"), "{text}");
+        assert!(text.contains("layers: all 4 shared\n"), "{text}");
+        assert!(
+            text.ends_with("\nunchanged: Python version (PY_VER), Packages (PIP_LIST)\n"),
+            "{text}"
+        );
+        assert!(!text.contains("@@"));
+
+        let md = diff_markdown(&d);
+        assert!(md.starts_with("## Changes since ghcr.io/org/img:2024.1-aaaaaaa\n\n"));
+        assert!(md.contains("No changes"), "{md}");
+        assert!(!md.contains("```"));
+    }
+
+    #[test]
+    fn added_output_line_is_a_plus_line_and_counted() {
+        let (a, mut b) = old_and_new();
+        b.info[1].output = "numpy 1.26.4\npandas 2.2.1\npolars 0.20.0\nscipy 1.12.0\n".into();
+        let d = compare(&a, &b);
+        let pip = &d.info[1];
+        assert_eq!(pip.key, "PIP_LIST");
+        assert_eq!((pip.lines_added, pip.lines_removed), (1, 0));
+        assert!(pip.changed());
+        assert_eq!(
+            pip.unified,
+            "--- a/ghcr.io/org/img:2024.1-aaaaaaa\n\
+             +++ b/ghcr.io/org/img:2024.1-bbbbbbb\n\
+             @@ -1,3 +1,4 @@\n \
+             numpy 1.26.4\n \
+             pandas 2.2.1\n\
+             +polars 0.20.0\n \
+             scipy 1.12.0\n"
+        );
+        assert!(!d.info[0].changed());
+        assert!(!d.unchanged());
+
+        let text = diff_text(&d);
+        assert!(
+            text.contains("\nPackages (PIP_LIST): +1 -0 lines\n--- a/"),
+            "{text}"
+        );
+        assert!(text.contains("\n+polars 0.20.0\n"), "{text}");
+        assert!(
+            text.ends_with("\nunchanged: Python version (PY_VER)\n"),
+            "{text}"
+        );
+
+        let md = diff_markdown(&d);
+        assert!(md.contains("### Packages (PIP\\_LIST)\n\n+1 −0 lines\n\n```diff\n--- a/"));
+        assert!(md.contains("+polars 0.20.0\n scipy 1.12.0\n```\n"), "{md}");
+        assert!(
+            md.contains("Unchanged: Python version (PY\\_VER).\n"),
+            "{md}"
+        );
+    }
+
+    #[test]
+    fn changed_line_counts_both_ways_with_limited_context() {
+        let (mut a, mut b) = old_and_new();
+        let lines = |changed: &str| {
+            (1..=20)
+                .map(|i| {
+                    if i == 10 {
+                        format!("{changed}\n")
+                    } else {
+                        format!("pkg{i} 1.0\n")
+                    }
+                })
+                .collect::<String>()
+        };
+        a.info[1].output = lines("pkg10 1.0");
+        b.info[1].output = lines("pkg10 2.0");
+        let d = compare(&a, &b);
+        let pip = &d.info[1];
+        assert_eq!((pip.lines_added, pip.lines_removed), (1, 1));
+        assert!(pip.unified.contains("@@ -7,7 +7,7 @@\n pkg7 1.0\n"));
+        assert!(pip.unified.contains("\n-pkg10 1.0\n+pkg10 2.0\n"));
+        assert!(pip.unified.ends_with(" pkg13 1.0\n"), "{}", pip.unified);
+        assert!(!pip.unified.contains("pkg6 "));
+    }
+
+    #[test]
+    fn ansi_and_missing_final_newline_do_not_show() {
+        let (mut a, mut b) = old_and_new();
+        a.info[0].output = "\u{1b}[32mPython 3.11.8\u{1b}[0m\r\n".into();
+        b.info[0].output = "Python 3.11.8".into();
+        let d = compare(&a, &b);
+        assert!(!d.info[0].changed(), "{:?}", d.info[0]);
+        b.info[0].output = "Python 3.12.2".into();
+        let d = compare(&a, &b);
+        assert!(!d.info[0].unified.contains('\u{1b}'));
+        assert!(!d.info[0].unified.contains("No newline"));
+        assert!(
+            d.info[0]
+                .unified
+                .ends_with("-Python 3.11.8\n+Python 3.12.2\n")
+        );
+    }
+
+    #[test]
+    fn changed_middle_layer_splits_history() {
+        let (a, mut b) = old_and_new();
+        b.layers[1] = layer(
+            "/bin/sh -c apt-get update && apt-get install -y git curl",
+            310_000_000,
+        );
+        b.size = 1_210_000_000;
+        let d = compare(&a, &b);
+        assert_eq!(d.shared_layers, 1);
+        assert_eq!(d.removed, a.layers[1..].to_vec());
+        assert_eq!(d.added, b.layers[1..].to_vec());
+        // The metadata step after the change is kept, with size 0.
+        assert_eq!(d.added.last().map(|l| l.size), Some(0));
+        assert_eq!(d.growth, 10_000_000);
+
+        let text = diff_text(&d);
+        assert!(
+            text.contains("size: 1.2 GB → 1.2 GB (+10.0 MB)\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("layers: 1 shared, 3 removed, 3 added\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "  - 300.0 MB  RUN apt-get update && apt-get install -y git\n\
+             \x20 - 200.0 MB  RUN pip install numpy\n\
+             \x20 - 0 B       CMD [\"start-notebook.sh\"]\n\
+             \x20 + 310.0 MB  RUN apt-get update && apt-get install -y git curl\n"
+            ),
+            "{text}"
+        );
+
+        let md = diff_markdown(&d);
+        assert!(md.contains("- **Layers:** 1 shared, 3 removed, 3 added\n"));
+        assert!(
+            md.contains("| removed | `RUN pip install numpy` | 200.0 MB |\n"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| added | `CMD [\"start-notebook.sh\"]` | 0 B |\n"),
+            "{md}"
+        );
+    }
+
+    #[test]
+    fn same_command_different_size_is_a_different_layer() {
+        let (a, mut b) = old_and_new();
+        b.layers[2].size += 1;
+        let d = compare(&a, &b);
+        assert_eq!(d.shared_layers, 2);
+        assert_eq!((d.added.len(), d.removed.len()), (2, 2));
+    }
+
+    #[test]
+    fn whitespace_and_buildkit_suffix_do_not_split_layers() {
+        let (a, mut b) = old_and_new();
+        b.layers[2].created_by = "RUN /bin/sh -c pip   install\n numpy # buildkit".into();
+        let d = compare(&a, &b);
+        assert_eq!(d.shared_layers, 4);
+    }
+
+    #[test]
+    fn appended_layers_only_added() {
+        let (a, mut b) = old_and_new();
+        b.layers.push(layer("/bin/sh -c #(nop)  USER jovyan", 0));
+        let d = compare(&a, &b);
+        assert_eq!(d.shared_layers, 4);
+        assert!(d.removed.is_empty());
+        assert_eq!(d.added.len(), 1);
+        assert!(!d.unchanged());
+        assert!(
+            diff_text(&d).contains("layers: 4 shared, 0 removed, 1 added\n  + 0 B  USER jovyan\n")
+        );
+    }
+
+    #[test]
+    fn shrinking_gives_negative_growth() {
+        let (a, mut b) = old_and_new();
+        b.size = a.size - 3_200;
+        let d = compare(&a, &b);
+        assert_eq!(d.growth, -3_200);
+        assert!(diff_text(&d).contains("(-3.2 kB)"));
+        assert!(diff_markdown(&d).contains("- **Size:** 1.2 GB → 1.2 GB (-3.2 kB)\n"));
+    }
+
+    #[test]
+    fn growth_saturates() {
+        let mut a = side("a");
+        let mut b = side("b");
+        a.size = 0;
+        b.size = u64::MAX;
+        assert_eq!(compare(&a, &b).growth, i64::MAX);
+        assert_eq!(compare(&b, &a).growth, i64::MIN);
+    }
+
+    #[test]
+    fn growth_formats() {
+        assert_eq!(format_growth(100_000_000), "+100.0 MB");
+        assert_eq!(format_growth(-3_200), "-3.2 kB");
+        assert_eq!(format_growth(0), "±0 B");
+        assert_eq!(format_growth(999), "+999 B");
+        assert_eq!(format_growth(i64::MIN), "-9.2 EB");
+    }
+
+    #[test]
+    fn info_command_on_one_side_only() {
+        let (mut a, mut b) = old_and_new();
+        a.info.push(info("R_VER", "R version", 0, "R 4.3.2\n"));
+        b.info.insert(
+            0,
+            info("CUDA", "CUDA version", 127, "sh: nvcc: not found\n"),
+        );
+        let d = compare(&a, &b);
+        let keys: Vec<&str> = d.info.iter().map(|i| i.key.as_str()).collect();
+        assert_eq!(keys, ["CUDA", "PY_VER", "PIP_LIST", "R_VER"]);
+
+        let cuda = &d.info[0];
+        assert_eq!((cuda.from_exit_code, cuda.to_exit_code), (None, Some(127)));
+        assert_eq!((cuda.lines_added, cuda.lines_removed), (1, 0));
+        assert!(
+            cuda.unified
+                .ends_with("@@ -0,0 +1 @@\n+sh: nvcc: not found\n"),
+            "{}",
+            cuda.unified
+        );
+
+        let r = &d.info[3];
+        assert_eq!(r.description, "R version");
+        assert_eq!((r.from_exit_code, r.to_exit_code), (Some(0), None));
+        assert_eq!((r.lines_added, r.lines_removed), (0, 1));
+        assert!(
+            r.unified.ends_with("@@ -1 +0,0 @@\n-R 4.3.2\n"),
+            "{}",
+            r.unified
+        );
+
+        let text = diff_text(&d);
+        assert!(text.contains(
+            "\nCUDA version (CUDA): +1 -0 lines, only in ghcr.io/org/img:2024.1-bbbbbbb, exit code 127\n"
+        ), "{text}");
+        assert!(
+            text.contains(
+                "\nR version (R_VER): +0 -1 lines, only in ghcr.io/org/img:2024.1-aaaaaaa\n"
+            ),
+            "{text}"
+        );
+        let md = diff_markdown(&d);
+        assert!(md.contains("### R version (R\\_VER)\n\n+0 −1 lines · only in ghcr.io/org/img:2024.1-aaaaaaa\n\n```diff\n"), "{md}");
+    }
+
+    #[test]
+    fn one_sided_command_without_output_is_still_a_change() {
+        let (a, mut b) = old_and_new();
+        b.info.push(info("EMPTY", "", 0, "\n"));
+        let d = compare(&a, &b);
+        let empty = &d.info[2];
+        assert_eq!(empty.unified, "");
+        assert!(empty.changed());
+        assert!(!d.unchanged());
+        assert!(
+            diff_text(&d)
+                .contains("\nEMPTY: +0 -0 lines, only in ghcr.io/org/img:2024.1-bbbbbbb\n")
+        );
+        let md = diff_markdown(&d);
+        assert!(md.contains("### EMPTY\n\n+0 −0 lines · only in"), "{md}");
+    }
+
+    #[test]
+    fn exit_code_change_alone_is_reported() {
+        let (a, mut b) = old_and_new();
+        b.info[0].exit_code = 1;
+        let d = compare(&a, &b);
+        assert!(d.info[0].changed());
+        assert_eq!(d.info[0].unified, "");
+        assert!(
+            diff_text(&d).contains("\nPython version (PY_VER): +0 -0 lines, exit code 0 → 1\n")
+        );
+    }
+
+    #[test]
+    fn duplicate_keys_pair_in_order() {
+        let (mut a, mut b) = old_and_new();
+        a.info = vec![info("K", "", 0, "one\n"), info("K", "", 0, "two\n")];
+        b.info = vec![info("K", "", 0, "one\n"), info("K", "", 0, "three\n")];
+        let d = compare(&a, &b);
+        assert_eq!(d.info.len(), 2);
+        assert!(!d.info[0].changed());
+        assert_eq!((d.info[1].lines_added, d.info[1].lines_removed), (1, 1));
+    }
+
+    #[test]
+    fn markdown_fence_survives_backticks() {
+        let (mut a, mut b) = old_and_new();
+        a.info[0] = info("README", "Readme", 0, "text\n```python\nx = 1\n```\n");
+        b.info[0] = info(
+            "README",
+            "Readme",
+            0,
+            "text\n```python\nx = 2\n```\n`````\n",
+        );
+        let d = compare(&a, &b);
+        let md = diff_markdown(&d);
+        let section = md.split("### Readme (README)\n").nth(1).unwrap_or_default();
+        assert!(section.contains("\n``````diff\n--- a/"), "{md}");
+        assert!(section.contains("\n ```\n+`````\n``````\n"), "{md}");
+        // The body is between the only two lines made of six backticks.
+        let fences = md.lines().filter(|l| l.starts_with("``````")).count();
+        assert_eq!(fences, 2, "{md}");
+    }
+
+    #[test]
+    fn long_diffs_fold_in_details() {
+        let (mut a, mut b) = old_and_new();
+        a.info[1].output = String::new();
+        b.info[1].output = (1..=FOLD_LINES).map(|i| format!("pkg{i}\n")).collect();
+        let md = diff_markdown(&compare(&a, &b));
+        let lines = FOLD_LINES + 3; // two headers and one hunk header
+        assert!(
+            md.contains(&format!(
+                "<details><summary>{lines} lines of diff</summary>\n\n```diff\n--- a/"
+            )),
+            "{md}"
+        );
+        assert!(
+            md.contains(&format!("+pkg{FOLD_LINES}\n```\n\n</details>\n")),
+            "{md}"
+        );
+
+        b.info[1].output = "pkg1\n".into();
+        let md = diff_markdown(&compare(&a, &b));
+        assert!(!md.contains("<details>"));
+    }
+
+    #[test]
+    fn markdown_escapes_commands_and_references() {
+        let (a, mut b) = old_and_new();
+        b.layers.push(layer("/bin/sh -c echo `date` | tee /log", 5));
+        let md = diff_markdown(&compare(&a, &b));
+        assert!(
+            md.contains("| added | ``RUN echo `date` \\| tee /log`` | 5 B |\n"),
+            "{md}"
+        );
+        assert!(md.contains("- **From:** `ghcr.io/org/img:2024.1-aaaaaaa`\n"));
+        assert!(md.contains("- **To:** `ghcr.io/org/img:2024.1-bbbbbbb`\n"));
+    }
+
+    #[test]
+    fn side_from_manifest_is_oldest_first() {
+        let m = ManifestData {
+            reference: "r".into(),
+            image: "img".into(),
+            plan: String::new(),
+            image_id: "sha256:1".into(),
+            digest: None,
+            size: 10,
+            created: String::new(),
+            revision: String::new(),
+            base_ref: None,
+            layers: vec![layer("newest", 1), layer("oldest", 9)],
+            info: vec![info("K", "", 0, "x")],
+            changes: None,
+        };
+        let s = ImageSide::from(&m);
+        assert_eq!(s.reference, "r");
+        assert_eq!(s.size, 10);
+        assert_eq!(s.layers, vec![layer("oldest", 9), layer("newest", 1)]);
+        assert_eq!(s.info, m.info);
+    }
+
+    #[test]
+    fn json_round_trip() {
+        let (a, mut b) = old_and_new();
+        b.info[0].output = "Python 3.12.2\n".into();
+        let d = compare(&a, &b);
+        let json = serde_json::to_string(&d).expect("serializes");
+        let back: ImageDiff = serde_json::from_str(&json).expect("valid JSON");
+        assert_eq!(back, d);
+        let side_json = serde_json::to_string(&a).expect("serializes");
+        assert_eq!(serde_json::from_str::<ImageSide>(&side_json).ok(), Some(a));
+    }
+}
