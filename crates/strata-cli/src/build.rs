@@ -277,17 +277,19 @@ pub fn run(
             files.join(", ")
         )));
     }
-    // Published images: each rebuilt image's own previous build (what its
-    // manifest is compared with, and the cache of a prepull image), and,
-    // when pushing, every image the run does not rebuild (it gets the run's tag).
-    let wanted: Vec<(String, String)> = targets
+    // Published images: a prepull image's own previous build (its cache,
+    // and what its manifest is compared with; `prepull: false` pulls no
+    // earlier build at all), and, when pushing, every image the run does
+    // not rebuild (it gets the run's tag).
+    let prepull: Vec<(String, String)> = targets
         .iter()
+        .filter(|t| t.image.prepull)
         .map(|t| (t.build.image.clone(), t.build.plan.clone()))
         .collect();
     // Both are optional: when the registry cannot say where the previous
     // build is, the build goes on without them.
     let previous = planned
-        .published(|b| b.rebuild && wanted.contains(&(b.image.clone(), b.plan.clone())))
+        .published(|b| b.rebuild && prepull.contains(&(b.image.clone(), b.plan.clone())))
         .unwrap_or_else(|e| {
             reporter.note(&format!(
                 "warning: building without cache from earlier builds and without comparing with them: {e}"
@@ -296,7 +298,7 @@ pub fn run(
         });
     for t in &mut targets {
         let found = previous.get(&(t.build.image.clone(), t.build.plan.clone()));
-        t.cache_from = found.filter(|_| t.image.prepull).cloned();
+        t.cache_from = found.cloned();
         // A re-run of the same commit finds its own tag: nothing to compare.
         t.previous = found
             .filter(|r| r.split('@').next() != Some(t.build.reference.as_str()))

@@ -421,6 +421,26 @@ fn the_example_stack_builds_tests_and_documents_every_image() {
         md("scipy-ml-notebook")
     );
     let scipy = result(&run, "scipy-ml-notebook");
+    // The grandchild runs its ancestors' tests, parents first: the root's
+    // structure tests and pytest tests, its parent's, then its own.
+    let names: Vec<String> = stage_tests(scipy, "basic-tests")
+        .into_iter()
+        .map(|(name, status)| {
+            assert_eq!(status, "passed", "{name}");
+            name
+        })
+        .collect();
+    for name in [
+        "the stack version is recorded",
+        "the root's tools come first",
+        "test_busybox_applets_are_installed",
+        "test_shell_works",
+    ] {
+        assert!(names.iter().any(|n| n == name), "{name} not in {names:?}");
+    }
+    let junit = read(&out.join("artifacts/junit.xml"));
+    assert_eq!(junit.matches("<testsuite ").count(), 5, "{junit}");
+    assert!(!junit.contains("<failure"), "{junit}");
     assert_eq!(stage(scipy, "integration-tests")["status"], "ok");
     assert!(
         read(&out.join(format!(

@@ -1192,3 +1192,51 @@ fn build_fails_when_an_unchanged_image_cannot_be_tagged() {
     assert_eq!(Client::anonymous().digest(&direct("root")), None);
     assert!(Client::anonymous().digest(&direct("child")).is_some());
 }
+
+/// An image over its size budget fails before its push: the registry never
+/// gets it, and its child is not built.
+#[test]
+fn an_image_over_its_budget_is_not_pushed() {
+    ensure_base_image();
+    let registry = start_registry();
+    let stack = Stack::new(&registry.host(), "budget", 2);
+    stack.write(
+        "images/spec.yml",
+        &std::fs::read_to_string(stack.dir.join("images/spec.yml"))
+            .unwrap()
+            .replacen("    image_name:", "    max_size: 1kB\n    image_name:", 1),
+    );
+    // A budget is a check, not an input of the image: --all builds it.
+    let sha = stack.commit("a budget the root cannot meet");
+    let work = tempfile::tempdir().unwrap();
+    let out_dir = work.path().join("out");
+    let out = stack
+        .strata()
+        .args(["build", "--all", "--push", "--out"])
+        .arg(&out_dir)
+        .output()
+        .unwrap();
+    expect_code(&out, 1);
+    let run = run_json(&out_dir);
+    let root = &run["images"][0];
+    assert_eq!(root["image"], "root", "{run:#}");
+    let build = &root["stages"][0];
+    assert!(
+        build["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("over its max_size of 1.0 kB"),
+        "{root:#}"
+    );
+    assert_eq!(root["stages"][2]["stage"], "push");
+    assert_eq!(root["stages"][2]["status"], "skipped");
+    let client = Client::anonymous();
+    let tag = format!("{PREFIX}-{sha}");
+    for image in ["root", "child"] {
+        assert_eq!(
+            client.digest(&stack.reference(image, &tag)),
+            None,
+            "{image} was pushed"
+        );
+    }
+}

@@ -112,7 +112,8 @@ pub struct Target {
     pub info_cmds: Vec<(String, InfoCmd)>,
     /// A published image to pull and use as build cache (`prepull: true`).
     pub cache_from: Option<String>,
-    /// Its previous published build (pinned by digest), which its
+    /// Its previous published build (pinned by digest; looked up for
+    /// `prepull: true` images, which pull it anyway), which its
     /// manifest is compared with; never this run's own tag.
     pub previous: Option<String>,
     /// What its basic tests run.

@@ -241,6 +241,17 @@ async fn run(
     jobs: usize,
     cancel: watch::Receiver<bool>,
 ) -> (RunRecord, tempfile::TempDir) {
+    run_with(fake, stack, jobs, cancel, |_, _| {}).await
+}
+
+/// [`run`], with the options and targets changed by `change` first.
+async fn run_with(
+    fake: &Fake,
+    stack: &str,
+    jobs: usize,
+    cancel: watch::Receiver<bool>,
+    change: impl FnOnce(&mut RunOptions, &mut Vec<Target>),
+) -> (RunRecord, tempfile::TempDir) {
     let out = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let options = RunOptions {
         images_dir: out.path().join("images"),
@@ -256,7 +267,9 @@ async fn run(
         secrets: Vec::new(),
         timeouts: BTreeMap::new(),
     };
-    let (plan, targets) = plan_of(stack);
+    let (plan, mut targets) = plan_of(stack);
+    let mut options = options;
+    change(&mut options, &mut targets);
     let record = Executor::new(fake.clone(), options, None)
         .run(&plan, targets, cancel)
         .await
@@ -383,4 +396,57 @@ async fn a_cancelled_run_stops_and_skips_what_had_not_started() {
         !events.contains(&"end root".to_string()),
         "the root's build was not abandoned: {events:?}"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stage_past_its_time_limit_fails_its_image_and_reports_why() {
+    let mut fake = Fake::new(Duration::from_secs(1));
+    fake.test_time.insert("a".into(), Duration::from_secs(3600));
+    let checks = strata_structure::parse(
+        "schemaVersion: 2.0.0\ncommandTests:\n  - name: quick\n    command: 'true'\n",
+        "checks.yaml",
+    )
+    .unwrap_or_else(|e| panic!("{e:?}"));
+    let (record, out) = run_with(&fake, STACK, 4, never_cancelled(), |options, targets| {
+        options.stages = vec![Stage::Build, Stage::BasicTests];
+        options
+            .timeouts
+            .insert("basic_tests".into(), Duration::from_secs(5));
+        for t in targets.iter_mut() {
+            t.basic_tests.structure = vec![checks.clone()];
+        }
+    })
+    .await;
+    let got = outcomes(&record);
+    assert_eq!(got["a"].0, Outcome::Failed, "{got:?}");
+    assert_eq!(got["a"].1, "basic-tests failed: timed out after 5s");
+    assert_eq!(got["c"].0, Outcome::Skipped, "{got:?}");
+    for image in ["root", "b"] {
+        assert_eq!(got[image].0, Outcome::Built, "{got:?}");
+    }
+    let a = record
+        .images
+        .iter()
+        .find(|i| i.image == "a")
+        .unwrap_or_else(|| panic!("no a"));
+    let tests = a
+        .stages
+        .iter()
+        .find(|s| s.stage == "basic-tests")
+        .unwrap_or_else(|| panic!("no basic-tests"));
+    // Cut off at the limit, not when the tests would have ended.
+    assert!(tests.duration_secs < 6.0, "{tests:?}");
+    // The report shows the stage as an error case of its own.
+    assert_eq!(tests.tests.len(), 1, "{tests:?}");
+    assert!(tests.tests[0].is_failure());
+    let junit = std::fs::read_to_string(out.path().join("out/artifacts/junit.xml"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(junit.contains("timed out after 5s"), "{junit}");
+    // The images that passed report their structure test.
+    let root = record
+        .images
+        .iter()
+        .find(|i| i.image == "root")
+        .unwrap_or_else(|| panic!("no root"));
+    assert_eq!(root.stages[1].message.as_deref(), Some("1 test passed"));
 }
