@@ -274,10 +274,15 @@ fn check_contract(plan: &Value) {
                 "reason",
                 "rebuild",
                 "ref",
-                "tag"
+                "tag",
+                "tests"
             ],
             "{b:#}"
         );
+        for k in ["basic", "integration"] {
+            let folders = b["tests"][k].as_array().expect("test folder lists");
+            assert!(folders.iter().all(Value::is_string), "{b:#}");
+        }
         for k in ["image", "plan", "reason", "tag", "ref"] {
             assert!(b[k].is_string(), "{k} in {b:#}");
         }

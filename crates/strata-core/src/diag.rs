@@ -105,6 +105,15 @@ impl fmt::Display for Diagnostic {
     }
 }
 
+/// The help for an unknown key: the closest known one, or the list of
+/// known ones when none is close.
+pub fn unknown_key_help(key: &str, known: &[&str]) -> String {
+    match closest(key, known.iter().copied()) {
+        Some(near) => format!("did you mean '{near}'?"),
+        None => format!("known keys: {}", known.join(", ")),
+    }
+}
+
 /// Suggests the candidate closest to `word` (by Jaro-Winkler similarity), if
 /// any is close enough to be a plausible typo.
 pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {

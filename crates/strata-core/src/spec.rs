@@ -10,7 +10,7 @@
 //! Reading checks the shape of each entry; cross-entry rules (parents exist,
 //! no cycles, names are valid) live in [`crate::validate`].
 
-use crate::diag::{Diagnostic, Pos, closest};
+use crate::diag::{Diagnostic, Pos, unknown_key_help};
 use crate::yaml::{self, Node, Value};
 use std::collections::BTreeMap;
 
@@ -315,11 +315,7 @@ impl Reader<'_> {
                         Some(k.pos),
                         format!("unknown key '{key}' in {what}; it is ignored"),
                     );
-                    if let Some(near) = closest(key, known.iter().copied()) {
-                        d = d.with_help(format!("did you mean '{near}'?"));
-                    } else {
-                        d = d.with_help(format!("known keys: {}", known.join(", ")));
-                    }
+                    d = d.with_help(unknown_key_help(key, known));
                     self.diags.push(d);
                     continue;
                 }
@@ -685,14 +681,10 @@ impl Reader<'_> {
         let mut out = BTreeMap::new();
         for (k, v) in self.entries(node, what, None) {
             let Some(stage) = crate::limits::stage_key(&k.value) else {
-                let help = match closest(&k.value, keys.iter().copied()) {
-                    Some(near) => format!("did you mean '{near}'?"),
-                    None => format!("stages: {}", keys.join(", ")),
-                };
                 self.error(
                     k.pos,
                     format!("'{}' in {what} is not a stage", k.value),
-                    Some(help),
+                    Some(unknown_key_help(&k.value, &keys)),
                 );
                 continue;
             };

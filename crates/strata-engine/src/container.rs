@@ -13,6 +13,7 @@ use bollard::errors::Error as BollardError;
 use bollard::query_parameters::DownloadFromContainerOptions;
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
+use strata_structure::{S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG};
 use tar::EntryType;
 
 use crate::engine::Engine;
@@ -56,14 +57,6 @@ impl std::fmt::Debug for TestContainer {
 // The test container speaks the structure-test runner's types: it is what
 // `strata_structure::run` drives.
 pub use strata_structure::{ExecOutput, FileStat, ImageConfig};
-
-const S_IFMT: u32 = 0o170000;
-const S_IFIFO: u32 = 0o010000;
-const S_IFCHR: u32 = 0o020000;
-const S_IFDIR: u32 = 0o040000;
-const S_IFBLK: u32 = 0o060000;
-const S_IFREG: u32 = 0o100000;
-const S_IFLNK: u32 = 0o120000;
 
 impl Engine {
     /// Creates and starts a container of `image` idling in `/bin/sh`

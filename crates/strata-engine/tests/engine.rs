@@ -460,15 +460,7 @@ async fn cancelled_run_commands_removes_its_container() {
             .await
             .is_err()
     );
-    let mut left = containers_of_run(engine.run_id());
-    for _ in 0..50 {
-        if left.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        left = containers_of_run(engine.run_id());
-    }
-    assert!(left.is_empty(), "containers left: {left:?}");
+    assert_run_containers_go(engine.run_id()).await;
 }
 
 #[tokio::test]

@@ -17,7 +17,7 @@ use crate::manifest::{
     COMMAND_MAX_CHARS, FOLD_LINES, InfoOutput, Layer, ManifestData, clean_command,
 };
 use crate::text::{
-    clean_output, code_span, collapse_whitespace, escape_cell, escape_inline, fence_for,
+    clean_output, code_span, collapse_whitespace, escape_cell, escape_inline, push_code_block,
     truncate_chars,
 };
 
@@ -408,17 +408,7 @@ pub fn diff_markdown(d: &ImageDiff) -> String {
             continue;
         }
         let body = info.unified.trim_end_matches('\n');
-        let fence = fence_for(body);
-        let block = format!("{fence}diff\n{body}\n{fence}\n");
-        let lines = body.lines().count();
-        if lines > FOLD_LINES {
-            out.push_str(&format!(
-                "<details><summary>{lines} lines of diff</summary>\n\n{block}\n</details>\n\n"
-            ));
-        } else {
-            out.push_str(&block);
-            out.push('\n');
-        }
+        push_code_block(&mut out, body, "diff", FOLD_LINES, "lines of diff");
     }
     if !unchanged.is_empty() {
         out.push_str(&format!("Unchanged: {}.\n\n", unchanged.join(", ")));

@@ -4,8 +4,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::text::{
-    clean_output, code_span, collapse_whitespace, escape_cell, escape_inline, fence_for,
-    human_size, truncate_chars, utc_datetime,
+    clean_output, code_span, collapse_whitespace, escape_cell, escape_inline, human_size,
+    push_code_block, truncate_chars, utc_datetime,
 };
 
 /// Commands longer than this (in characters, after cleaning) are cut with `…`.
@@ -201,17 +201,7 @@ fn push_info(out: &mut String, info: &InfoOutput) {
         out.push_str("*(no output)*\n\n");
         return;
     }
-    let fence = fence_for(&body);
-    let block = format!("{fence}text\n{body}\n{fence}\n");
-    let lines = body.lines().count();
-    if lines > FOLD_LINES {
-        out.push_str(&format!(
-            "<details><summary>{lines} lines</summary>\n\n{block}\n</details>\n\n"
-        ));
-    } else {
-        out.push_str(&block);
-        out.push('\n');
-    }
+    push_code_block(out, &body, "text", FOLD_LINES, "lines");
 }
 
 #[cfg(test)]

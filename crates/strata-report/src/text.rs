@@ -174,6 +174,28 @@ pub fn code_span(text: &str) -> String {
     format!("{ticks}{pad}{text}{pad}{ticks}")
 }
 
+/// Appends `body` as a fenced code block of `language`, folded in
+/// `<details>` (summary: `<n> <what>`) when longer than `fold_lines`.
+pub fn push_code_block(
+    out: &mut String,
+    body: &str,
+    language: &str,
+    fold_lines: usize,
+    what: &str,
+) {
+    let fence = fence_for(body);
+    let block = format!("{fence}{language}\n{body}\n{fence}\n");
+    let lines = body.lines().count();
+    if lines > fold_lines {
+        out.push_str(&format!(
+            "<details><summary>{lines} {what}</summary>\n\n{block}\n</details>\n\n"
+        ));
+    } else {
+        out.push_str(&block);
+        out.push('\n');
+    }
+}
+
 /// A fence for a fenced code block holding `body`: at least three backticks and
 /// longer than any backtick run in the body.
 pub fn fence_for(body: &str) -> String {

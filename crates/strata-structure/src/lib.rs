@@ -49,7 +49,10 @@ mod run;
 mod schema;
 mod types;
 
-pub use mode::{go_file_mode, st_mode_from_go};
+pub use mode::{
+    S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK, go_file_mode,
+    st_mode_from_go,
+};
 pub use run::{CaseResult, Container, ExecOutput, FileStat, ImageConfig, Kind, run};
 pub use schema::{SCHEMA_VERSION, parse};
 pub use types::{

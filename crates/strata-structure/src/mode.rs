@@ -6,14 +6,22 @@
 //! setuid program is `urwxr-xr-x` and `/tmp` is `dtrwxrwxrwx`, not `ls`'s
 //! `-rwsr-xr-x` and `drwxrwxrwt`.
 
-const S_IFMT: u32 = 0o170_000;
-const S_IFSOCK: u32 = 0o140_000;
-const S_IFLNK: u32 = 0o120_000;
-const S_IFREG: u32 = 0o100_000;
-const S_IFBLK: u32 = 0o060_000;
-const S_IFDIR: u32 = 0o040_000;
-const S_IFCHR: u32 = 0o020_000;
-const S_IFIFO: u32 = 0o010_000;
+/// The file-type bits of a unix `st_mode`.
+pub const S_IFMT: u32 = 0o170_000;
+/// A socket.
+pub const S_IFSOCK: u32 = 0o140_000;
+/// A symbolic link.
+pub const S_IFLNK: u32 = 0o120_000;
+/// A regular file.
+pub const S_IFREG: u32 = 0o100_000;
+/// A block device.
+pub const S_IFBLK: u32 = 0o060_000;
+/// A directory.
+pub const S_IFDIR: u32 = 0o040_000;
+/// A character device.
+pub const S_IFCHR: u32 = 0o020_000;
+/// A FIFO.
+pub const S_IFIFO: u32 = 0o010_000;
 const S_ISUID: u32 = 0o4000;
 const S_ISGID: u32 = 0o2000;
 const S_ISVTX: u32 = 0o1000;

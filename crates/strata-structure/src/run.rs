@@ -79,9 +79,6 @@ pub struct FileStat {
 }
 
 impl FileStat {
-    /// The file-type bits of [`FileStat::mode`] (`S_IFMT`).
-    pub const TYPE_MASK: u32 = 0o170_000;
-
     /// The permission bits, setuid, setgid and sticky included.
     pub fn permissions(&self) -> u32 {
         self.mode & 0o7777
@@ -89,17 +86,17 @@ impl FileStat {
 
     /// True for a regular file.
     pub fn is_file(&self) -> bool {
-        self.mode & Self::TYPE_MASK == 0o100_000
+        self.mode & crate::S_IFMT == crate::S_IFREG
     }
 
     /// True for a directory.
     pub fn is_dir(&self) -> bool {
-        self.mode & Self::TYPE_MASK == 0o040_000
+        self.mode & crate::S_IFMT == crate::S_IFDIR
     }
 
     /// True for a symbolic link.
     pub fn is_symlink(&self) -> bool {
-        self.mode & Self::TYPE_MASK == 0o120_000
+        self.mode & crate::S_IFMT == crate::S_IFLNK
     }
 }
 

@@ -7,7 +7,7 @@ use crate::types::{
     CommandTest, EnvVar, ExecutableBy, FileContentTest, FileExistenceTest, KeyValue, MetadataTest,
     Pattern, StructureFile, ValueMatch,
 };
-use strata_core::diag::{Diagnostic, Pos, closest};
+use strata_core::diag::{Diagnostic, Pos, closest, unknown_key_help};
 use strata_core::yaml::{self, Node, Value};
 
 /// The one schema version strata reads (CST's current one).
@@ -88,10 +88,6 @@ struct Reader<'a> {
 
 /// A mapping's entries after checking its keys.
 type Entries<'n> = Vec<(&'n str, &'n Node)>;
-
-fn key_list(keys: &[&str]) -> String {
-    keys.join(", ")
-}
 
 impl Reader<'_> {
     fn error(&mut self, pos: Pos, message: impl Into<String>, help: Option<String>) {
@@ -230,11 +226,11 @@ impl Reader<'_> {
                 continue;
             };
             if !known.contains(&key) {
-                let help = match closest(key, known.iter().copied()) {
-                    Some(near) => format!("did you mean '{near}'?"),
-                    None => format!("known keys: {}", key_list(known)),
-                };
-                self.error(k.pos, format!("unknown key '{key}' in {what}"), Some(help));
+                self.error(
+                    k.pos,
+                    format!("unknown key '{key}' in {what}"),
+                    Some(unknown_key_help(key, known)),
+                );
                 continue;
             }
             out.push((key, v));

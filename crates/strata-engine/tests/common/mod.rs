@@ -98,6 +98,20 @@ pub fn docker(args: &[&str]) -> String {
 }
 
 /// Containers (any state) labelled io.strata.run=<run_id>.
+/// Asserts that the containers of run `run_id` are gone within 10 s: a
+/// container dropped by its guard is removed on the runtime, a moment later.
+pub async fn assert_run_containers_go(run_id: &str) {
+    let mut left = containers_of_run(run_id);
+    for _ in 0..50 {
+        if left.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        left = containers_of_run(run_id);
+    }
+    assert!(left.is_empty(), "containers left: {left:?}");
+}
+
 pub fn containers_of_run(run_id: &str) -> Vec<String> {
     docker(&[
         "ps",
