@@ -37,15 +37,15 @@ pub struct BuildArgs {
     /// Where artifacts/, logs/ and manifests/ are written (default: the current directory).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// The builder: BuildKit where the engine offers it (auto), BuildKit, or
-    /// the classic builder.
-    #[arg(long, value_enum, value_name = "BUILDER", default_value_t = BuilderArg::Auto, env = "STRATA_BUILDER")]
-    pub builder: BuilderArg,
     /// A build secret for `RUN --mount=type=secret,id=ID` (repeatable):
     /// id=ID,src=FILE or id=ID,env=VAR. Its value never reaches logs,
     /// artifacts or the image.
     #[arg(long = "secret", value_name = "id=ID,src=FILE|env=VAR")]
     pub secrets: Vec<String>,
+    /// Run the basic tests of images reused from an identical earlier build
+    /// too (they passed before it was pushed).
+    #[arg(long)]
+    pub retest: bool,
     /// A stage's time limit for this run, over spec.yml's `timeouts:`
     /// (repeatable): STAGE=DURATION, e.g. basic_tests=45m or build=4h.
     #[arg(long = "timeout", value_name = "STAGE=DURATION")]
@@ -58,27 +58,6 @@ pub struct BuildArgs {
         env = "STRATA_PYTHON"
     )]
     pub python: String,
-}
-
-/// `--builder`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum BuilderArg {
-    /// BuildKit where the engine offers it, else the classic builder.
-    Auto,
-    /// BuildKit.
-    Buildkit,
-    /// The classic builder.
-    Classic,
-}
-
-impl From<BuilderArg> for strata_exec::BuilderChoice {
-    fn from(arg: BuilderArg) -> Self {
-        match arg {
-            BuilderArg::Auto => strata_exec::BuilderChoice::Auto,
-            BuilderArg::Buildkit => strata_exec::BuilderChoice::BuildKit,
-            BuilderArg::Classic => strata_exec::BuilderChoice::Classic,
-        }
-    }
 }
 
 /// One image of the schedule `--dry-run` prints.
@@ -169,6 +148,38 @@ fn schedule_text(schedule: &[Scheduled]) -> String {
         out.push_str("nothing to build\n");
     }
     out
+}
+
+/// The inputs tag each image pushed by this run gets: `(name@digest,
+/// name:inputs-<hex>)`.
+fn inputs_tags(images: &[strata_exec::ImageResult]) -> Vec<(String, String)> {
+    images
+        .iter()
+        .filter(|i| i.outcome == strata_exec::Outcome::Built)
+        .filter_map(|i| {
+            let (digest, key) = (i.digest.as_ref()?, i.inputs.as_ref()?);
+            let (name, _) = strata_engine::split_reference(&i.reference).ok()?;
+            Some((
+                format!("{name}@{digest}"),
+                format!("{name}:{}", strata_core::inputs::reuse_tag(key)),
+            ))
+        })
+        .collect()
+}
+
+/// Puts `to` (`name:tag`) on the manifest `from` names, inside the registry.
+async fn copy(
+    registry: &strata_registry::Registry,
+    from: &str,
+    to: &str,
+) -> Result<String, String> {
+    let from: strata_core::reference::ImageRef = from.parse().map_err(|e| format!("{e}"))?;
+    let to: strata_core::reference::ImageRef = to.parse().map_err(|e| format!("{e}"))?;
+    registry
+        .copy(&from, &to)
+        .await
+        .map(|c| c.digest.to_string())
+        .map_err(|e| e.to_string())
 }
 
 /// Reads `--timeout STAGE=DURATION` flags.
@@ -373,9 +384,10 @@ pub fn run(
         python: args.python.clone(),
         auth: crate::registry::auth_for(*reporter),
         stages: stages.to_vec(),
-        builder: args.builder.into(),
+        builder: args.plan.builder.into(),
         secrets,
         timeouts,
+        retest: args.retest,
         source: planned
             .repo
             .remote_url()
@@ -413,8 +425,28 @@ pub fn run(
         // References the registry failed to tag: the run's tag then does
         // not name the whole stack, so the run fails.
         let mut untagged = Vec::new();
+        if push && stages.contains(&strata_exec::Stage::Push) {
+            let registry = crate::registry::client()?;
+            // Every image pushed gets its inputs tag, even when another
+            // failed: a later run (a merge, a retry) reuses it.
+            for (from, to) in inputs_tags(&record.images) {
+                if let Err(e) = copy(&registry, &from, &to).await {
+                    reporter.note(&format!("warning: {to}: {e}; later runs will build these inputs again"));
+                }
+            }
+        }
         if push && record.success && stages.contains(&strata_exec::Stage::Push) {
             let registry = crate::registry::client()?;
+            for image in record.images.iter().filter(|i| i.outcome == strata_exec::Outcome::Reused) {
+                let Some(from) = image.reused.as_deref().filter(|r| r.contains('@')) else { continue };
+                match copy(&registry, from, &image.reference).await {
+                    Ok(digest) => reporter.note(&format!("tagged {} at {digest} (same inputs as {from})", image.reference)),
+                    Err(e) => {
+                        reporter.note(&format!("error: {}: {e}", image.reference));
+                        untagged.push(image.reference.clone());
+                    }
+                }
+            }
             for (reference, tagged) in strata_registry::tag_unchanged(&registry, &planned.plan, &published).await {
                 match tagged {
                     Ok(digest) => reporter.note(&format!("tagged {reference} at {digest} (unchanged)")),

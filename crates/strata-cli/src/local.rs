@@ -3,7 +3,7 @@
 //! found one pinned by its image ID.
 
 use std::collections::BTreeMap;
-use strata_core::plan::{Published, PublishedLookup, tag_candidates};
+use strata_core::plan::{Published, PublishedLookup, Reusable, tag_candidates};
 use strata_core::spec::{ImageSpec, PlanSpec};
 use strata_engine::Engine;
 
@@ -13,6 +13,8 @@ pub struct LocalLookup {
     suffixes: Vec<String>,
     /// Every `name:tag` of the local store with its image ID, once read.
     tags: Option<BTreeMap<String, String>>,
+    /// The local store's images that carry an input key, once read.
+    keyed: Option<Vec<strata_engine::LabelledImage>>,
     /// Why the local store could not be searched, if it could not: nothing
     /// is found then, so every parent a child needs is built in the run.
     pub unreachable: Option<String>,
@@ -25,6 +27,7 @@ impl LocalLookup {
         LocalLookup {
             suffixes,
             tags: None,
+            keyed: None,
             unreachable: None,
         }
     }
@@ -49,6 +52,44 @@ impl LocalLookup {
 }
 
 impl PublishedLookup for LocalLookup {
+    /// Offline, the newest image of the local store labelled with the key
+    /// and tagged in the image's repository (as the registry's lookup
+    /// looks in the image's own repository).
+    fn reusable(&mut self, image: &ImageSpec, key: &str) -> Option<Reusable> {
+        let unreachable = &mut self.unreachable;
+        let keyed = self.keyed.get_or_insert_with(|| {
+            let listed = crate::runtime()
+                .map_err(|e| e.to_string())
+                .and_then(|runtime| {
+                    runtime.block_on(async {
+                        let engine = Engine::connect().await.map_err(|e| e.to_string())?;
+                        engine
+                            .images_by_label(strata_core::inputs::LABEL)
+                            .await
+                            .map_err(|e| e.to_string())
+                    })
+                });
+            listed.unwrap_or_else(|e| {
+                *unreachable = Some(e);
+                Vec::new()
+            })
+        });
+        let repository = format!(
+            "{}:",
+            image
+                .image_name
+                .as_ref()
+                .map_or(image.name(), |n| n.value.as_str())
+        );
+        keyed
+            .iter()
+            .find(|i| i.value == key && i.repo_tags.iter().any(|t| t.starts_with(&repository)))
+            .map(|i| Reusable {
+                reference: i.id.clone(),
+                digest: i.id.clone(),
+            })
+    }
+
     fn lookup(&mut self, image: &ImageSpec, plan: &PlanSpec) -> Published {
         let name = image
             .image_name

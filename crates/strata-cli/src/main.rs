@@ -3,6 +3,7 @@
 mod build;
 mod diff;
 mod failure;
+mod files_digest;
 mod local;
 mod output;
 mod planning;

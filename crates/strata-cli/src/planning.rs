@@ -57,6 +57,47 @@ pub struct PlanArgs {
     /// for them in the local image store instead.
     #[arg(long)]
     pub offline: bool,
+    /// Build for real even where an image was already built from the same
+    /// inputs (it is otherwise tagged, not built).
+    #[arg(long)]
+    pub no_reuse: bool,
+    /// The builder: BuildKit where the engine offers it (auto), BuildKit, or
+    /// the classic builder.
+    #[arg(long, value_enum, value_name = "BUILDER", default_value_t = BuilderArg::Auto, env = "STRATA_BUILDER")]
+    pub builder: BuilderArg,
+}
+
+/// `--builder`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BuilderArg {
+    /// BuildKit where the engine offers it, else the classic builder.
+    Auto,
+    /// BuildKit.
+    Buildkit,
+    /// The classic builder.
+    Classic,
+}
+
+impl From<BuilderArg> for strata_exec::BuilderChoice {
+    fn from(arg: BuilderArg) -> Self {
+        match arg {
+            BuilderArg::Auto => strata_exec::BuilderChoice::Auto,
+            BuilderArg::Buildkit => strata_exec::BuilderChoice::BuildKit,
+            BuilderArg::Classic => strata_exec::BuilderChoice::Classic,
+        }
+    }
+}
+
+impl BuilderArg {
+    /// The builder an input key names: `auto` is BuildKit, which every
+    /// engine of the last years offers (a run on an engine without it
+    /// computes its keys again).
+    fn key_name(self) -> &'static str {
+        match self {
+            BuilderArg::Auto | BuilderArg::Buildkit => strata_engine::Builder::BuildKit.name(),
+            BuilderArg::Classic => strata_engine::Builder::Classic.name(),
+        }
+    }
 }
 
 /// Whether the user asked for a range (so graphs mark rebuilds).
@@ -144,6 +185,41 @@ impl Planned {
             None => Ok(out),
         }
     }
+}
+
+/// Each image's folder content for its input key: the git tree of its
+/// folder at head when the folder is as committed, else a digest of its
+/// files on disk (see `strata_core::inputs`).
+fn contexts(
+    repo: &Repo,
+    head: &str,
+    head_is_commit: bool,
+    dir: &ImagesDir,
+    images_in_repo: &str,
+    stack: &Stack,
+    uncommitted: &[UncommittedPath],
+) -> Result<BTreeMap<String, String>, Failure> {
+    let snapshot = repo.snapshot(head)?;
+    let mut out = BTreeMap::new();
+    for image in stack.spec.image_keys() {
+        let folder = if images_in_repo.is_empty() {
+            image.to_string()
+        } else {
+            format!("{images_in_repo}/{image}")
+        };
+        let prefix = format!("{folder}/");
+        let dirty = !head_is_commit && uncommitted.iter().any(|u| u.path.starts_with(&prefix));
+        let context = if dirty {
+            crate::files_digest::of_folder(&dir.path.join(image))?
+        } else {
+            match snapshot.tree_id(&folder)? {
+                Some(oid) => format!("git-tree:{oid}"),
+                None => continue,
+            }
+        };
+        out.insert(image.to_string(), context);
+    }
+    Ok(out)
 }
 
 fn parse_build_args(args: &[String]) -> Result<BTreeMap<String, String>, Failure> {
@@ -355,6 +431,18 @@ pub fn make(
         cli_args: parse_build_args(&args.build_args)?,
         dockerfiles: stack.dockerfiles.clone(),
         test_folders: stack.tests.keys().cloned().collect(),
+        contexts: contexts(
+            &repo,
+            &head,
+            args.head.is_some(),
+            &dir,
+            &images_in_repo,
+            &stack,
+            &uncommitted,
+        )?,
+        platform: strata_core::inputs::host_platform(),
+        builder: args.builder.key_name().to_string(),
+        reuse: !args.no_reuse,
     };
     let suffixes = lookup_suffixes(&repo, &head, base.as_deref(), branch.as_deref())?;
     let (plan, lookup) = if args.offline {

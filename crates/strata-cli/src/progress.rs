@@ -113,7 +113,9 @@ pub async fn show(
 fn finished_line(result: &ImageResult) -> String {
     match result.outcome {
         Outcome::Built => format!("built in {:.1}s", result.duration_secs),
-        Outcome::Failed | Outcome::Skipped => format!("{}: {}", result.outcome, result.message),
+        Outcome::Reused | Outcome::Failed | Outcome::Skipped => {
+            format!("{}: {}", result.outcome, result.message)
+        }
     }
 }
 
@@ -165,7 +167,11 @@ pub fn summary_rows(plan: &strata_core::plan::Plan, results: &[ImageResult]) -> 
                     reference: r.reference.clone(),
                     outcome: r.outcome.to_string(),
                     failed_stage: r.failed_stage().map(|s| s.stage.clone()),
-                    message: if r.outcome == Outcome::Built {
+                    message: if r.outcome == Outcome::Reused {
+                        r.reused
+                            .as_ref()
+                            .map(|from| format!("same inputs as {from}"))
+                    } else if r.outcome == Outcome::Built {
                         // A built image's detail is how much it grew.
                         r.growth.as_ref().map(|g| {
                             format!(

@@ -5,7 +5,7 @@
 use crate::failure::Failure;
 use crate::output::Reporter;
 use std::sync::Arc;
-use strata_core::plan::{Published, PublishedLookup};
+use strata_core::plan::{Published, PublishedLookup, Reusable};
 use strata_core::spec::{ImageSpec, PlanSpec};
 use strata_engine::RegistryAuth;
 use strata_exec::AuthFor;
@@ -71,6 +71,27 @@ impl RegistryLookup {
 }
 
 impl PublishedLookup for RegistryLookup {
+    /// The image's `inputs-<hex>` tag, from the repository's tag list that
+    /// the parent lookups read anyway: at most one more request (its
+    /// digest) per image, however many tags the repository holds.
+    fn reusable(&mut self, image: &ImageSpec, key: &str) -> Option<Reusable> {
+        if self.error.is_some() {
+            return None;
+        }
+        let image_name = image.image_name.as_ref()?.value.as_str();
+        let tag = strata_core::inputs::reuse_tag(key);
+        match self
+            .runtime
+            .block_on(self.tags.tagged(&self.registry, image_name, &tag))
+        {
+            Ok(found) => found.map(|(reference, digest)| Reusable { reference, digest }),
+            Err(e) => {
+                self.error = Some(e);
+                None
+            }
+        }
+    }
+
     fn lookup(&mut self, image: &ImageSpec, plan: &PlanSpec) -> Published {
         if self.error.is_some() {
             return Published::Missing;

@@ -269,11 +269,13 @@ fn check_contract(plan: &Value) {
                 "base_source",
                 "build_args",
                 "image",
+                "inputs",
                 "parent",
                 "plan",
                 "reason",
                 "rebuild",
                 "ref",
+                "reuse",
                 "tag",
                 "tests"
             ],
@@ -287,7 +289,14 @@ fn check_contract(plan: &Value) {
             assert!(b[k].is_string(), "{k} in {b:#}");
         }
         assert!(b["rebuild"].is_boolean(), "{b:#}");
-        for k in ["parent", "base_ref", "base_source", "base_image_id"] {
+        for k in [
+            "parent",
+            "base_ref",
+            "base_source",
+            "base_image_id",
+            "inputs",
+            "reuse",
+        ] {
             assert!(b[k].is_null() || b[k].is_string(), "{k} in {b:#}");
         }
         // A rebuilt child is never built on an unpinned base.

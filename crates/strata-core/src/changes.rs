@@ -224,6 +224,14 @@ pub enum Reason {
         /// The child that needs it.
         child: String,
     },
+    /// It would be rebuilt for `because`, but an image built from the same
+    /// inputs exists: it is tagged, not built.
+    SameInputs {
+        /// Where that image is.
+        reference: String,
+        /// Why it would have been rebuilt.
+        because: Box<Reason>,
+    },
     /// Nothing that affects the image changed.
     Unchanged,
 }
@@ -255,6 +263,9 @@ impl fmt::Display for Reason {
             Reason::SpecChanged { what } => write!(f, "spec.yml: {what}"),
             Reason::ParentRebuilt { parent } => write!(f, "parent rebuilt ({parent})"),
             Reason::NotPublished { child } => write!(f, "parent not published (needed by {child})"),
+            Reason::SameInputs { reference, because } => {
+                write!(f, "same inputs as {reference} ({because})")
+            }
             Reason::Unchanged => write!(f, "unchanged"),
         }
     }

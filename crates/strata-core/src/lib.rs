@@ -10,6 +10,7 @@ pub mod changes;
 pub mod diag;
 pub mod dockerfile;
 pub mod graph;
+pub mod inputs;
 pub mod limits;
 pub mod plan;
 pub mod reference;

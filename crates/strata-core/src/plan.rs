@@ -4,6 +4,7 @@
 use crate::changes::{Detected, Reason};
 use crate::dockerfile::{ArgRole, DockerfileBase};
 use crate::graph::Graph;
+use crate::inputs::{self, InputParts};
 use crate::reference::{MAX_TAG_LEN, Tag};
 use crate::spec::{ImageSpec, PlanSpec, Spec};
 use crate::test_folders::{self, TestFolders};
@@ -51,11 +52,30 @@ pub fn tag_candidates(plan: &PlanSpec, suffixes: &[String]) -> Vec<String> {
         .collect()
 }
 
-/// Looks up an image's most recent published reference for a plan. The
-/// shell implements it over the registry; tests over a map.
+/// Looks up an image's most recent published reference for a plan, and
+/// images already built from given inputs. The shell implements it over the
+/// registry (or, offline, the local store); tests over a map.
 pub trait PublishedLookup {
     /// The published reference of `image` for `plan`.
     fn lookup(&mut self, image: &ImageSpec, plan: &PlanSpec) -> Published;
+
+    /// An image of `image` already built from the inputs of key `key`
+    /// (see [`crate::inputs`]), or `None`.
+    fn reusable(&mut self, image: &ImageSpec, key: &str) -> Option<Reusable> {
+        let _ = (image, key);
+        None
+    }
+}
+
+/// An image already built from a build's inputs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reusable {
+    /// Where it is: `name:inputs-<hex>@sha256:…` in a registry, or offline
+    /// its local image ID.
+    pub reference: String,
+    /// What a child built on it is built on: its manifest digest, or
+    /// offline its image ID.
+    pub digest: String,
 }
 
 /// How the tag suffix is chosen.
@@ -162,6 +182,20 @@ pub struct Build {
     pub build_args: BTreeMap<String, String>,
     /// The test folders its test stages run (see [`crate::test_folders`]).
     pub tests: TestFolders,
+    /// Its input key (see [`crate::inputs`]), when the plan can tell it:
+    /// not for a child of a parent this run builds.
+    pub inputs: Option<String>,
+    /// An image already built from the same inputs, which the run tags
+    /// instead of building: a registry reference pinned by digest (offline,
+    /// a local image ID).
+    pub reuse: Option<String>,
+    /// What the input key is made of, but the base.
+    #[serde(skip)]
+    pub input_parts: InputParts,
+    /// What a child of this build is built on when it is reused: the reused
+    /// image's digest (offline, its image ID).
+    #[serde(skip)]
+    pub reuse_digest: Option<String>,
 }
 
 /// Where a child's base comes from.
@@ -241,6 +275,16 @@ pub struct PlanOptions {
     pub dockerfiles: BTreeMap<String, DockerfileBase>,
     /// The test folders that exist in the images folder.
     pub test_folders: BTreeSet<String>,
+    /// Each image's folder content, for its input key: `git-tree:<oid>` or
+    /// `files:sha256:<hex>` (see [`crate::inputs`]).
+    pub contexts: BTreeMap<String, String>,
+    /// The platform built for (`linux/amd64`).
+    pub platform: String,
+    /// The builder (`buildkit`, `classic`).
+    pub builder: String,
+    /// Look for images already built from the same inputs (`--no-reuse`
+    /// turns it off).
+    pub reuse: bool,
 }
 
 /// Makes the plan. `spec` must be valid (its graph builds).
@@ -318,22 +362,39 @@ pub fn plan(
             if let Some(args) = image.plan_args.get(plan_name) {
                 build_args.extend(args.value.clone());
             }
-            if let (Some(base), Some(_)) = (&base_ref, parent) {
-                let (arg, role) = match options.dockerfiles.get(image.name()).map(|d| d.arg.clone())
-                {
+            let (base_arg, role) =
+                match options.dockerfiles.get(image.name()).map(|d| d.arg.clone()) {
                     Some(Some((arg, role))) => (Some(arg), role),
                     Some(None) => (None, ArgRole::Tag),
                     None => (Some(DEFAULT_BASE_ARG.to_string()), ArgRole::Tag),
                 };
-                if let Some(arg) = arg {
-                    let value = match role {
-                        ArgRole::Whole => base.clone(),
-                        ArgRole::Tag => tag_part(base),
-                    };
-                    build_args.insert(arg, value);
-                }
+            if let (Some(base), Some(_), Some(arg)) = (&base_ref, parent, &base_arg) {
+                let value = match role {
+                    ArgRole::Whole => base.clone(),
+                    ArgRole::Tag => tag_part(base),
+                };
+                build_args.insert(arg.clone(), value);
             }
             build_args.extend(options.cli_args.clone());
+            let mut key_args = build_args.clone();
+            if parent.is_some()
+                && let Some(arg) = &base_arg
+            {
+                // The base arg names the parent's tag, new with every
+                // commit; the key has the base's digest instead.
+                key_args.remove(arg);
+            }
+            let input_parts = InputParts {
+                context: options
+                    .contexts
+                    .get(image.name())
+                    .cloned()
+                    .unwrap_or_default(),
+                dockerfile: "Dockerfile".to_string(),
+                build_args: key_args,
+                platform: options.platform.clone(),
+                builder: options.builder.clone(),
+            };
             builds.push(Build {
                 image: image.name().to_string(),
                 plan: plan_name.to_string(),
@@ -347,8 +408,19 @@ pub fn plan(
                 base_image_id,
                 build_args,
                 tests: test_folders::of_image(spec, image.name(), &options.test_folders),
+                inputs: None,
+                reuse: None,
+                input_parts,
+                reuse_digest: None,
             });
         }
+        let first = builds.len() - in_plan.len();
+        let reuse = options.reuse
+            && !matches!(
+                detected.full,
+                Some(Reason::FullRebuildMessage { .. } | Reason::FullRebuildBranch { .. })
+            );
+        find_reusable(spec, &mut builds[first..], reuse, published);
     }
     Plan {
         head: options.head.clone(),
@@ -357,6 +429,52 @@ pub fn plan(
         changed_files: options.changed_files.clone(),
         dirty: options.dirty,
         builds,
+    }
+}
+
+/// Gives each build of one plan (parents first) its input key where the
+/// plan can tell it, and, when `reuse`, an image already built from the
+/// same inputs: such a build is tagged, not built, and its children's keys
+/// then use the reused image's digest, so they can be reused too.
+fn find_reusable(
+    spec: &Spec,
+    builds: &mut [Build],
+    reuse: bool,
+    published: &mut dyn PublishedLookup,
+) {
+    for i in 0..builds.len() {
+        let base = match (&builds[i].parent, builds[i].base_source) {
+            (None, _) => Some(None),
+            (Some(_), Some(BaseSource::Registry)) => builds[i]
+                .base_ref
+                .as_deref()
+                .and_then(|r| r.split_once('@'))
+                .map(|(_, digest)| Some(digest.to_string())),
+            (Some(_), Some(BaseSource::Local)) => Some(builds[i].base_image_id.clone()),
+            (Some(parent), Some(BaseSource::ThisRun)) => builds[..i]
+                .iter()
+                .find(|b| &b.image == parent)
+                .and_then(|b| b.reuse_digest.clone())
+                .map(Some),
+            (Some(_), None) => None,
+        };
+        let Some(base) = base else { continue };
+        let key = inputs::key(&builds[i].input_parts, base.as_deref());
+        if reuse && builds[i].rebuild {
+            let found = spec
+                .image(&builds[i].image)
+                .and_then(|image| published.reusable(image, &key));
+            if let Some(found) = found {
+                let b = &mut builds[i];
+                b.reason = Reason::SameInputs {
+                    reference: found.reference.clone(),
+                    because: Box::new(b.reason.clone()),
+                };
+                b.reuse = Some(found.reference);
+                b.reuse_digest = Some(found.digest);
+            }
+        }
+        builds[i].inputs = Some(key);
     }
 }
 

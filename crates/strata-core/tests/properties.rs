@@ -1143,6 +1143,7 @@ fn check(case: Case, seen: &RefCell<BTreeMap<&'static str, usize>>) -> Result<()
             Reason::SpecChanged { .. } => "reason: spec changed",
             Reason::ParentRebuilt { .. } => "reason: parent rebuilt",
             Reason::NotPublished { .. } => "reason: not published",
+            Reason::SameInputs { .. } => "reason: same inputs",
         });
         if b.base_ref
             .as_deref()
@@ -1193,6 +1194,12 @@ fn check(case: Case, seen: &RefCell<BTreeMap<&'static str, usize>>) -> Result<()
             Reason::SpecChanged { .. } => {
                 prop_assert!(!full);
                 prop_assert!(spec_diff.contains(&(b.image.clone(), b.plan.clone())));
+            }
+            Reason::SameInputs { .. } => {
+                prop_assert!(
+                    false,
+                    "no lookup of these properties finds an image to reuse"
+                );
             }
             Reason::ParentRebuilt { parent } => {
                 prop_assert_eq!(Some(parent.as_str()), s.parent_key(i));

@@ -267,6 +267,17 @@ pub struct ImageInfo {
     pub os: String,
 }
 
+/// A local image found by [`Engine::images_by_label`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LabelledImage {
+    /// The label's value.
+    pub value: String,
+    /// The image ID.
+    pub id: String,
+    /// Its tags, `name:tag`.
+    pub repo_tags: Vec<String>,
+}
+
 /// One layer (or metadata step) of an image's history, newest first.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HistoryEntry {
@@ -910,6 +921,32 @@ impl Engine {
                     .into_iter()
                     .filter(|t| t != "<none>:<none>")
                     .map(move |t| (t, id.clone()))
+            })
+            .collect())
+    }
+
+    /// The local images carrying label `label`, newest first: each with the
+    /// label's value, its ID and its tags, in one request.
+    pub async fn images_by_label(&self, label: &str) -> Result<Vec<LabelledImage>> {
+        let filters =
+            std::collections::HashMap::from([("label".to_string(), vec![label.to_string()])]);
+        let mut images = self
+            .docker
+            .list_images(Some(ListImagesOptions {
+                filters: Some(filters),
+                ..Default::default()
+            }))
+            .await
+            .map_err(|e| self.map_err("list images", "local images", e))?;
+        images.sort_by_key(|i| std::cmp::Reverse(i.created));
+        Ok(images
+            .into_iter()
+            .filter_map(|i| {
+                Some(LabelledImage {
+                    value: i.labels.get(label)?.clone(),
+                    id: i.id,
+                    repo_tags: i.repo_tags,
+                })
             })
             .collect())
     }

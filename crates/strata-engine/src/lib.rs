@@ -35,8 +35,8 @@ pub use auth::RegistryAuth;
 pub use container::{ExecOutput, FileStat, ImageConfig, MAX_READ_FILE, TestContainer};
 pub use engine::{
     BuildRequest, BuildSecret, Builder, BuiltImage, CONNECT_TIMEOUT, DEFAULT_HOST, Engine,
-    HistoryEntry, ImageInfo, MAX_SECRET_CONTEXT, REQUEST_TIMEOUT, SecretFlagError, SecretSource,
-    split_reference,
+    HistoryEntry, ImageInfo, LabelledImage, MAX_SECRET_CONTEXT, REQUEST_TIMEOUT, SecretFlagError,
+    SecretSource, split_reference,
 };
 pub use error::{EngineError, Result};
 pub use run::{CommandOutput, IDLE_SCRIPT, RUN_LABEL};

@@ -64,6 +64,13 @@ pub trait Backend: Clone + Send + Sync + 'static {
         reference: &str,
         auth: Option<&RegistryAuth>,
     ) -> impl Future<Output = Result<(), EngineError>> + Send;
+    /// Tags local image `source` as `repo:tag`.
+    fn tag(
+        &self,
+        source: &str,
+        repo: &str,
+        tag: &str,
+    ) -> impl Future<Output = Result<(), EngineError>> + Send;
     /// Removes an image that nothing else uses.
     fn remove_image(&self, reference: &str)
     -> impl Future<Output = Result<(), EngineError>> + Send;
@@ -149,6 +156,14 @@ impl Backend for Engine {
         auth: Option<&RegistryAuth>,
     ) -> impl Future<Output = Result<(), EngineError>> + Send {
         Engine::pull(self, reference, auth)
+    }
+    fn tag(
+        &self,
+        source: &str,
+        repo: &str,
+        tag: &str,
+    ) -> impl Future<Output = Result<(), EngineError>> + Send {
+        Engine::tag(self, source, repo, tag)
     }
     fn remove_image(
         &self,

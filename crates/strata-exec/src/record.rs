@@ -25,6 +25,8 @@ pub enum Status {
 pub enum Outcome {
     /// Every stage that ran passed.
     Built,
+    /// An image built from the same inputs was given its tag: not built.
+    Reused,
     /// A stage failed.
     Failed,
     /// It never started (its parent failed, or the run was interrupted).
@@ -35,6 +37,7 @@ impl fmt::Display for Outcome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Outcome::Built => "built",
+            Outcome::Reused => "reused",
             Outcome::Failed => "failed",
             Outcome::Skipped => "skipped",
         })
@@ -81,6 +84,12 @@ pub struct ImageResult {
     pub duration_secs: f64,
     /// Every stage, in order.
     pub stages: Vec<StageResult>,
+    /// Its input key (`io.strata.inputs`), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inputs: Option<String>,
+    /// The image it reused instead of building (same inputs), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reused: Option<String>,
     /// How much it grew since its previous published build, when its
     /// manifest compared them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -327,6 +336,8 @@ mod tests {
                 duration_secs: 1.5,
                 message: Some("exit 1".into()),
             }],
+            inputs: None,
+            reused: None,
             growth: None,
         };
         let dir = tempfile::tempdir().unwrap();

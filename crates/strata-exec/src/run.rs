@@ -241,6 +241,8 @@ pub struct RunOptions {
     pub secrets: Vec<strata_engine::BuildSecret>,
     /// Time limits by stage key (`--timeout`), over the images' own.
     pub timeouts: BTreeMap<String, std::time::Duration>,
+    /// Run the basic tests of reused images too (`--retest`).
+    pub retest: bool,
 }
 
 /// The builder a run asks for (`--builder`, `STRATA_BUILDER`).

@@ -307,6 +307,8 @@ fn skipped(target: &Target, why: String) -> ImageResult {
                 tests: Vec::new(),
             })
             .collect(),
+        inputs: target.build.inputs.clone(),
+        reused: None,
         growth: None,
     }
 }

@@ -8,6 +8,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
+use strata_core::inputs;
 use strata_core::reference::ImageRef;
 use strata_engine::BuildRequest;
 use strata_report::image_diff;
@@ -154,19 +155,70 @@ fn not_run(stage: Stage, why: &str) -> StageResult {
 
 /// Why stage `s` does not run for `target`, if it does not: the rules of
 /// which stages run, in one place.
-pub(crate) fn skip_reason(options: &RunOptions, target: &Target, s: Stage) -> Option<&'static str> {
+pub(crate) fn skip_reason(options: &RunOptions, target: &Target, s: Stage) -> Option<String> {
     if !options.stages.contains(&s) {
-        return Some("not asked for");
+        return Some("not asked for".into());
     }
     match s {
-        Stage::BasicTests if !target.image.basic_tests => Some("basic_tests: false"),
-        Stage::Push if !options.push => Some("not pushing (--no-push)"),
+        Stage::BasicTests if !target.image.basic_tests => Some("basic_tests: false".into()),
+        Stage::BasicTests if !options.retest => target.build.reuse.as_ref().map(|r| {
+            format!(
+                "same inputs as {r}, whose tests passed before it was pushed (--retest runs them)"
+            )
+        }),
+        Stage::Push if !options.push => Some("not pushing (--no-push)".into()),
         Stage::IntegrationTests if !target.image.integration_tests => {
-            Some("integration_tests: false")
+            Some("integration_tests: false".into())
         }
-        Stage::Prune if !target.image.prune => Some("prune: false"),
+        Stage::Prune if !target.image.prune => Some("prune: false".into()),
         _ => None,
     }
+}
+
+/// The image a target reuses instead of building, if any: the plan's
+/// choice, unless this run's builder is not the one its key names (an
+/// engine without BuildKit under `--builder auto`).
+fn reused<'t, B: Backend>(ctx: &StageCtx<B>, target: &'t Target) -> Option<&'t str> {
+    target
+        .build
+        .reuse
+        .as_deref()
+        .filter(|_| target.build.input_parts.builder == ctx.builder.name())
+}
+
+/// Whether a reused image stands in a registry (`name:tag@digest`), rather
+/// than, offline, in the local store (an image ID).
+fn in_registry(reused: &str) -> bool {
+    reused.contains('@')
+}
+
+/// The target's input key: the plan's, or computed now that its base is
+/// known (the parent this run built: its pushed digest, else its image ID).
+async fn input_key<B: Backend>(
+    ctx: &StageCtx<B>,
+    target: &Target,
+    parent_digest: Option<&str>,
+) -> Option<String> {
+    let mut parts = target.build.input_parts.clone();
+    if parts.builder == ctx.builder.name()
+        && let Some(key) = &target.build.inputs
+    {
+        return Some(key.clone());
+    }
+    parts.builder = ctx.builder.name().to_string();
+    let Some(base_ref) = &target.build.base_ref else {
+        return Some(inputs::key(&parts, None));
+    };
+    let pinned = base_ref.split_once('@').map(|(_, d)| d.to_string());
+    let base = match parent_digest
+        .map(str::to_string)
+        .or(pinned)
+        .or_else(|| target.build.base_image_id.clone())
+    {
+        Some(base) => base,
+        None => ctx.engine.inspect_image(base_ref).await.ok()??.id,
+    };
+    Some(inputs::key(&parts, Some(&base)))
 }
 
 /// Runs an image's whole pipeline. `gate` is called exactly once: with the
@@ -188,6 +240,7 @@ pub(crate) async fn run_image<B: Backend>(
     let mut stages = Vec::new();
     let mut failure: Option<(Stage, String)> = None;
     let mut digest: Option<String> = None;
+    let key = input_key(ctx, target, parent_digest.as_deref()).await;
     for s in Stage::ALL {
         if let Some((failed, _)) = &failure {
             stages.push(not_run(s, &format!("{failed} failed")));
@@ -198,15 +251,23 @@ pub(crate) async fn run_image<B: Backend>(
                 .unwrap_or(Duration::MAX);
         let cases = Cases::default();
         let (mut result, outcome) = if let Some(why) = skip_reason(&ctx.options, target, s) {
-            (not_run(s, why), Ok(None))
+            (not_run(s, &why), Ok(None))
         } else {
             let run = async {
                 match s {
-                    Stage::Build => build(ctx, target, parent_digest.as_deref()).await,
+                    Stage::Build => match reused(ctx, target) {
+                        Some(from) => reuse(ctx, target, from).await,
+                        None => build(ctx, target, parent_digest.as_deref(), key.as_deref()).await,
+                    },
                     Stage::BasicTests | Stage::IntegrationTests => {
                         tests(ctx, target, s, &cases).await
                     }
-                    Stage::Push => push(ctx, target).await,
+                    Stage::Push => match reused(ctx, target).filter(|r| in_registry(r)) {
+                        // Tagged registry-side after the run, at the
+                        // digest it stands at: a push could change it.
+                        Some(from) => Ok(from.split_once('@').map(|(_, d)| d.to_string())),
+                        None => push(ctx, target).await,
+                    },
                     Stage::Manifest => manifest(ctx, target).await,
                     Stage::Prune => prune(ctx, target).await,
                 }
@@ -258,9 +319,11 @@ pub(crate) async fn run_image<B: Backend>(
         }
     }
     open_gate(Ok(digest.clone()));
-    let (outcome, message) = match &failure {
-        Some((s, e)) => (Outcome::Failed, format!("{s} failed: {e}")),
-        None => (Outcome::Built, format!("built {reference}")),
+    let reused = reused(ctx, target).map(str::to_string);
+    let (outcome, message) = match (&failure, &reused) {
+        (Some((s, e)), _) => (Outcome::Failed, format!("{s} failed: {e}")),
+        (None, Some(from)) => (Outcome::Reused, format!("same inputs as {from}: not built")),
+        (None, None) => (Outcome::Built, format!("built {reference}")),
     };
     let result = ImageResult {
         image: target.build.image.clone(),
@@ -272,6 +335,8 @@ pub(crate) async fn run_image<B: Backend>(
         digest,
         duration_secs: secs_since(start),
         stages,
+        inputs: key,
+        reused,
         growth: ctx.growth.lock().ok().and_then(|mut g| g.remove(reference)),
     };
     ctx.finished(&result);
@@ -356,10 +421,30 @@ fn previous_created<B: Backend>(
     info.labels.get(CREATED_LABEL).cloned()
 }
 
+/// Gives the run's reference to an image already built from the same
+/// inputs, pulling it (pinned by digest) when it stands in a registry.
+async fn reuse<B: Backend>(ctx: &StageCtx<B>, target: &Target, from: &str) -> StageOutcome {
+    let reference = &target.build.reference;
+    if in_registry(from) {
+        let auth = auth_for(ctx, registry_of(from)).await;
+        ctx.engine
+            .pull(from, auth.as_ref())
+            .await
+            .map_err(|e| format!("cannot pull {from}, which has the same inputs: {e}"))?;
+    }
+    let (repo, tag) = strata_engine::split_reference(reference).map_err(|e| e.to_string())?;
+    ctx.engine
+        .tag(from, &repo, &tag)
+        .await
+        .map_err(|e| format!("cannot tag {from} as {reference}: {e}"))?;
+    Ok(Some(format!("same inputs as {from}: not built")))
+}
+
 async fn build<B: Backend>(
     ctx: &StageCtx<B>,
     target: &Target,
     parent_digest: Option<&str>,
+    key: Option<&str>,
 ) -> StageOutcome {
     let log_path = ctx.log_path(&target.build.reference, "build");
     let mut log = std::fs::File::create(&log_path)
@@ -377,7 +462,13 @@ async fn build<B: Backend>(
         dockerfile: "Dockerfile".into(),
         tags: vec![target.build.reference.clone()],
         build_args: target.build.build_args.clone(),
-        labels: labels(ctx, target, parent_digest, created),
+        labels: {
+            let mut labels = labels(ctx, target, parent_digest, created);
+            if let Some(key) = key {
+                labels.insert(inputs::LABEL.to_string(), key.to_string());
+            }
+            labels
+        },
         cache_from: match &target.cache_from {
             Some(cache) => pull_cache(ctx, cache, &mut log).await,
             None => Vec::new(),

@@ -223,6 +223,9 @@ impl Backend for Fake {
     async fn pull(&self, _: &str, _: Option<&RegistryAuth>) -> Result<(), EngineError> {
         Ok(())
     }
+    async fn tag(&self, _: &str, _: &str, _: &str) -> Result<(), EngineError> {
+        Ok(())
+    }
     async fn remove_image(&self, _: &str) -> Result<(), EngineError> {
         Ok(())
     }
@@ -266,6 +269,7 @@ async fn run_with(
         source: None,
         secrets: Vec::new(),
         timeouts: BTreeMap::new(),
+        retest: false,
     };
     let (plan, mut targets) = plan_of(stack);
     let mut options = options;

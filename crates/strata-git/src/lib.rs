@@ -875,6 +875,17 @@ impl<'r> Snapshot<'r> {
         Ok(written)
     }
 
+    /// The object id of folder `dir`'s tree at this commit (what `git
+    /// rev-parse REV:dir` prints), or `None` when there is no such folder.
+    ///
+    /// # Errors
+    /// [`GitError::Git`] when a tree cannot be read.
+    pub fn tree_id(&self, dir: &str) -> Result<Option<String>, GitError> {
+        Ok(self
+            .tree(dir.trim_matches('/'))?
+            .map(|tree| tree.id().to_string()))
+    }
+
     /// The names of the regular files directly in folder `dir` (not in its
     /// subfolders; no links), sorted, or `None` when there is no such
     /// folder at this commit.

@@ -703,6 +703,15 @@ fn files_in_lists_a_folder_of_a_commit() {
     );
     assert_eq!(snap.files_in("images/b/test").unwrap(), None);
     assert_eq!(snap.files_in("images/a/test/test_a.py").unwrap(), None);
+    assert_eq!(
+        snap.tree_id("images/a").unwrap(),
+        Some(
+            f.git(&["rev-parse", &format!("{c}:images/a")])
+                .trim()
+                .to_string()
+        )
+    );
+    assert_eq!(snap.tree_id("images/none").unwrap(), None);
 }
 
 #[test]

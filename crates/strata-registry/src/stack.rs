@@ -39,8 +39,28 @@ impl PublishedTags {
         image_name: &str,
         plan: &PlanSpec,
     ) -> Result<Published, RegistryError> {
+        for tag in tag_candidates(plan, &self.suffixes) {
+            if let Some((reference, _)) = self.tagged(registry, image_name, &tag).await? {
+                return Ok(Published::At(reference));
+            }
+        }
+        Ok(Published::Missing)
+    }
+
+    /// `image_name:tag` pinned by its digest (`name:tag@digest`) and the
+    /// digest, when the repository has that tag. Its tags are listed once
+    /// for all the lookups of a run; a tag it has costs one more request.
+    ///
+    /// # Errors
+    /// The registry's, except a repository it does not have (`None`).
+    pub async fn tagged(
+        &mut self,
+        registry: &Registry,
+        image_name: &str,
+        tag: &str,
+    ) -> Result<Option<(String, String)>, RegistryError> {
         let Ok(name) = image_name.parse::<ImageName>() else {
-            return Ok(Published::Missing);
+            return Ok(None);
         };
         let key = name.to_string();
         if !self.listed.contains_key(&key) {
@@ -52,20 +72,18 @@ impl PublishedTags {
             self.listed.insert(key.clone(), listed);
         }
         let Some(Some(tags)) = self.listed.get(&key) else {
-            return Ok(Published::Missing);
+            return Ok(None);
         };
-        for tag in tag_candidates(plan, &self.suffixes) {
-            if !tags.contains(&tag) {
-                continue;
-            }
-            let Ok(reference) = format!("{name}:{tag}").parse::<ImageRef>() else {
-                continue;
-            };
-            if let Some(info) = registry.head_manifest(&reference).await? {
-                return Ok(Published::At(format!("{image_name}:{tag}@{}", info.digest)));
-            }
+        if !tags.iter().any(|t| t == tag) {
+            return Ok(None);
         }
-        Ok(Published::Missing)
+        let Ok(reference) = format!("{name}:{tag}").parse::<ImageRef>() else {
+            return Ok(None);
+        };
+        Ok(registry.head_manifest(&reference).await?.map(|info| {
+            let digest = info.digest.to_string();
+            (format!("{image_name}:{tag}@{digest}"), digest)
+        }))
     }
 }
 

@@ -32,7 +32,7 @@ pub struct SummaryRow {
 }
 
 /// The known outcomes, in the order totals are listed.
-const OUTCOMES: [&str; 4] = ["built", "failed", "skipped", "unchanged"];
+const OUTCOMES: [&str; 5] = ["built", "reused", "failed", "skipped", "unchanged"];
 
 fn outcome_icon(outcome: &str) -> &'static str {
     match outcome {
