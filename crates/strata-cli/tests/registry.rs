@@ -1240,3 +1240,154 @@ fn an_image_over_its_budget_is_not_pushed() {
         );
     }
 }
+
+/// The outcome of each image in a run.json, by image key.
+fn outcomes_of(out: &Path) -> BTreeMap<String, String> {
+    run_json(out)["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["image"].as_str().unwrap().to_string(),
+                i["outcome"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// A branch builds and pushes a changed child; merged into main with a
+/// merge commit, the build of main builds nothing: every image carries
+/// main's tag at the digest the branch built (the root at main's). Any
+/// changed input builds for real, and so does --no-reuse.
+#[test]
+fn a_merge_builds_nothing_its_branch_built() {
+    ensure_base_image();
+    let registry = start_registry();
+    let stack = Stack::new(&registry.host(), "merge", 3);
+    let client = Client::anonymous();
+    let work = tempfile::tempdir().unwrap();
+    let main1 = work.path().join("main1");
+    expect_code(&stack.build_push(&main1), 0);
+    let root_digest = artifact_digests(&main1)["root"].clone();
+
+    stack.git(&["checkout", "-q", "-b", "feature"]);
+    stack.set_content("child", "2");
+    stack.commit("child: 2");
+    let branch = work.path().join("branch");
+    expect_code(&stack.build_push(&branch), 0);
+    let built = artifact_digests(&branch);
+    assert_eq!(built.keys().collect::<Vec<_>>(), ["child", "grand"]);
+
+    stack.git(&["checkout", "-q", "main"]);
+    stack.git(&[
+        "merge",
+        "-q",
+        "--no-ff",
+        "-m",
+        "Merge branch 'feature'",
+        "feature",
+    ]);
+    let sha = stack.git(&["rev-parse", "--short=7", "HEAD"]);
+    let tag = format!("{PREFIX}-{sha}");
+
+    // The plan says so.
+    let planned = stack
+        .strata()
+        .args(["plan", "--format", "json"])
+        .output()
+        .unwrap();
+    expect_code(&planned, 0);
+    let plan: Value = serde_json::from_slice(&planned.stdout).unwrap();
+    for b in plan["builds"].as_array().unwrap() {
+        let image = b["image"].as_str().unwrap();
+        if image == "root" {
+            assert!(b["reuse"].is_null(), "{b:#}");
+            continue;
+        }
+        let reuse = b["reuse"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no reuse: {b:#}"));
+        assert_eq!(
+            reuse,
+            format!(
+                "{}:inputs-{}@{}",
+                stack.name(image),
+                &b["inputs"].as_str().unwrap()[7..],
+                built[image]
+            ),
+            "{b:#}"
+        );
+        assert!(
+            b["reason"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("same inputs as {reuse}")),
+            "{b:#}"
+        );
+    }
+
+    let merged = work.path().join("merged");
+    let out = stack.build_push(&merged);
+    expect_code(&out, 0);
+    assert_eq!(
+        outcomes_of(&merged),
+        BTreeMap::from([
+            ("child".into(), "reused".into()),
+            ("grand".into(), "reused".into())
+        ]),
+        "{}",
+        describe(&out)
+    );
+    for image in ["child", "grand"] {
+        assert!(
+            !files_under(&merged.join("logs"))
+                .iter()
+                .any(|p| p.to_string_lossy().contains(image)
+                    && p.to_string_lossy().ends_with(".build.log")),
+            "{image} was built"
+        );
+        assert_eq!(
+            client.expect_digest(&stack.reference(image, &tag)),
+            built[image],
+            "{image}"
+        );
+    }
+    assert_eq!(
+        client.expect_digest(&stack.reference("root", &tag)),
+        root_digest
+    );
+
+    // A changed input (a build arg) builds for real.
+    let arg = work.path().join("arg");
+    let out = stack
+        .strata()
+        .args(["build", "--push", "--build-arg", "EXTRA=1", "--out"])
+        .arg(&arg)
+        .output()
+        .unwrap();
+    expect_code(&out, 0);
+    assert_eq!(
+        outcomes_of(&arg),
+        BTreeMap::from([
+            ("child".into(), "built".into()),
+            ("grand".into(), "built".into())
+        ])
+    );
+    // --no-reuse builds for real.
+    let fresh = work.path().join("fresh");
+    let out = stack
+        .strata()
+        .args(["build", "--push", "--no-reuse", "--out"])
+        .arg(&fresh)
+        .output()
+        .unwrap();
+    expect_code(&out, 0);
+    assert_eq!(
+        outcomes_of(&fresh),
+        BTreeMap::from([
+            ("child".into(), "built".into()),
+            ("grand".into(), "built".into())
+        ])
+    );
+}

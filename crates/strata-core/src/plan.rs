@@ -645,6 +645,136 @@ tag: {prefix: '2024.1'}
         assert_eq!(lookup.1, ["root"]);
     }
 
+    /// Reuses the images named in `.0`, recording each key asked for.
+    struct Reuse(BTreeSet<&'static str>, Vec<(String, String)>);
+    impl PublishedLookup for Reuse {
+        fn lookup(&mut self, image: &ImageSpec, _: &PlanSpec) -> Published {
+            match image.name() {
+                "root" => Published::At("ghcr.io/o/root:2024.1-aaaaaaa@sha256:r00t".into()),
+                _ => Published::Missing,
+            }
+        }
+        fn reusable(&mut self, image: &ImageSpec, key: &str) -> Option<Reusable> {
+            self.1.push((image.name().to_string(), key.to_string()));
+            self.0.contains(image.name()).then(|| Reusable {
+                reference: format!(
+                    "ghcr.io/o/{}:inputs-x@sha256:{}",
+                    image.name(),
+                    image.name()
+                ),
+                digest: format!("sha256:{}", image.name()),
+            })
+        }
+    }
+
+    fn reuse_plan(
+        message: &str,
+        head: &str,
+        reusable: &[&'static str],
+    ) -> (Plan, Vec<(String, String)>) {
+        let spec = spec::parse(STACK, "spec.yml").spec.unwrap();
+        let graph = Graph::new(&spec).unwrap();
+        let paths = vec!["images/mid/Dockerfile".to_string()];
+        let commits = vec![Commit {
+            sha: head.into(),
+            message: message.into(),
+        }];
+        let rules = ChangeRules::default();
+        let set = ChangeSet {
+            images_dir: "images",
+            paths: &paths,
+            uncommitted: &BTreeMap::new(),
+            commits: &commits,
+            rules: &rules,
+            old_spec: None,
+            forced: None,
+        };
+        let detected = detect(&spec, &set);
+        let options = PlanOptions {
+            head: head.into(),
+            suffix: head[..7].into(),
+            changed_files: paths.clone(),
+            contexts: spec
+                .image_keys()
+                .map(|k| (k.to_string(), format!("git-tree:{k}")))
+                .collect(),
+            platform: "linux/amd64".into(),
+            builder: "buildkit".into(),
+            reuse: true,
+            ..PlanOptions::default()
+        };
+        let mut lookup = Reuse(reusable.iter().copied().collect(), Vec::new());
+        let p = plan(&spec, &graph, &detected, &options, &mut lookup);
+        (p, lookup.1)
+    }
+
+    #[test]
+    fn a_reused_parent_lets_its_child_be_reused_on_its_digest() {
+        let (p, asked) = reuse_plan("m", "1234567abc", &["mid", "leaf"]);
+        let mid = p.build("mid", "default").unwrap();
+        assert_eq!(
+            mid.reuse.as_deref(),
+            Some("ghcr.io/o/mid:inputs-x@sha256:mid")
+        );
+        assert_eq!(
+            mid.reason.to_string(),
+            "same inputs as ghcr.io/o/mid:inputs-x@sha256:mid (images/mid/Dockerfile)"
+        );
+        assert!(mid.rebuild);
+        let leaf = p.build("leaf", "default").unwrap();
+        assert!(leaf.reuse.is_some());
+        // The child's key is made on the reused parent's digest.
+        let expected = inputs::key(&leaf.input_parts, Some("sha256:mid"));
+        assert_eq!(leaf.inputs.as_deref(), Some(expected.as_str()));
+        assert_eq!(
+            asked.iter().map(|(i, _)| i.as_str()).collect::<Vec<_>>(),
+            ["mid", "leaf"]
+        );
+        // The base arg (the parent's tag) is not an input; the base digest is.
+        assert!(!mid.input_parts.build_args.contains_key(DEFAULT_BASE_ARG));
+        assert_eq!(
+            mid.inputs.as_deref(),
+            Some(inputs::key(&mid.input_parts, Some("sha256:r00t")).as_str())
+        );
+        // Unchanged images are never looked up.
+        assert!(p.build("root", "default").unwrap().reuse.is_none());
+    }
+
+    #[test]
+    fn a_parent_built_for_real_leaves_its_child_without_a_key() {
+        let (p, asked) = reuse_plan("m", "1234567abc", &["leaf"]);
+        assert!(p.build("mid", "default").unwrap().reuse.is_none());
+        let leaf = p.build("leaf", "default").unwrap();
+        assert_eq!((leaf.inputs.as_ref(), leaf.reuse.as_ref()), (None, None));
+        assert_eq!(asked.len(), 1, "{asked:?}");
+    }
+
+    #[test]
+    fn the_key_ignores_the_commit_its_message_and_the_tag() {
+        let (a, _) = reuse_plan("one", "1234567abc", &[]);
+        let (b, _) = reuse_plan("another", "89abcdef01", &[]);
+        let key = |p: &Plan| p.build("mid", "default").unwrap().inputs.clone();
+        assert!(key(&a).is_some());
+        assert_eq!(key(&a), key(&b));
+        assert_ne!(
+            a.build("mid", "default").unwrap().tag,
+            b.build("mid", "default").unwrap().tag
+        );
+    }
+
+    #[test]
+    fn a_full_rebuild_message_builds_for_real() {
+        let (p, asked) = reuse_plan(
+            "full rebuild please",
+            "1234567abc",
+            &["root", "mid", "leaf"],
+        );
+        assert!(asked.is_empty(), "{asked:?}");
+        assert!(p.builds.iter().all(|b| b.reuse.is_none()));
+        assert_eq!(p.rebuilds().count(), 4);
+        assert!(p.build("root", "default").unwrap().inputs.is_some());
+    }
+
     #[test]
     fn an_unpublished_parent_is_built_too() {
         let p = make(STACK, &["images/leaf/x"], &mut Map(BTreeMap::new(), vec![]));
