@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# Benchmark (not a test): the build of a merge commit with reuse of
+# identical inputs against the same build with --no-reuse.
+#
+# Starts a docker-registry on 127.0.0.1 (its access log counts requests),
+# copies the example stack into a git repository whose images are pushed
+# there, builds and pushes main, then a branch that changes
+# datascience-notebook (so it and scipy-ml-notebook rebuild), merges the
+# branch into main with a merge commit, and, in the same run, times
+#   strata build --push            (the merge: everything reused)
+#   strata build --push --no-reuse (the same build, for real)
+# each from a cold engine: the stack's local images and BuildKit's cache
+# are removed before each. Prints both times, their ratio, and the
+# registry requests of each run and of its `strata plan` (the lookups).
+#
+# Usage: scripts/bench-reuse.sh   (STRATA=path/to/strata to override)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT="$PWD"
+
+if [[ -z "${STRATA:-}" ]]; then
+  cargo build --quiet --release -p strata-cli
+  STRATA="$ROOT/target/release/strata"
+fi
+./scripts/make-base-image.sh >/dev/null
+
+work="$(mktemp -d)"
+registry_pid=""
+cleanup() {
+  docker images --format '{{.Repository}}:{{.Tag}}' | grep -F "${host:-none}/" | xargs -r docker rmi -f >/dev/null 2>&1 || true
+  if [[ -n "$registry_pid" ]]; then
+    kill "$registry_pid" 2>/dev/null || true
+    wait "$registry_pid" 2>/dev/null || true
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+host="127.0.0.1:$port"
+mkdir -p "$work/storage"
+cat >"$work/registry.yml" <<YML
+version: 0.1
+log:
+  level: error
+storage:
+  filesystem:
+    rootdirectory: $work/storage
+http:
+  addr: $host
+YML
+docker-registry serve "$work/registry.yml" >"$work/registry.log" 2>&1 &
+registry_pid=$!
+for _ in $(seq 100); do
+  curl -fsS "http://$host/v2/" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+curl -fsS "http://$host/v2/" >/dev/null
+export DOCKER_CONFIG="$work/docker-config"
+mkdir -p "$DOCKER_CONFIG"
+echo '{}' >"$DOCKER_CONFIG/config.json"
+
+# Registry requests so far: the access log's request lines.
+requests() { grep -cE '"(GET|HEAD|PUT|POST|PATCH|DELETE) /v2/' "$work/registry.log" || true; }
+now() { date +%s.%N; }
+cold() {
+  docker images --format '{{.Repository}}:{{.Tag}}' | grep -F "$host/" | xargs -r docker rmi -f >/dev/null 2>&1 || true
+  docker builder prune -af >/dev/null 2>&1 || true
+}
+
+repo="$work/repo"
+mkdir -p "$repo"
+cp -r example/images "$repo/images"
+cp /bin/busybox "$repo/images/base-notebook/busybox"
+grep -rl 'localhost:5000' "$repo/images" | xargs sed -i "s#localhost:5000#$host#g"
+git() { command git -C "$repo" -c user.name=bench -c user.email=bench@example.invalid "$@"; }
+git init -q -b main
+git add -A
+git commit -qm "the example stack"
+cd "$repo"
+
+echo "== main: building and pushing the example stack (not timed)"
+"$STRATA" -q build --push --out "$work/main" >/dev/null
+git checkout -q -b feature
+echo "# a change of the branch" >>images/datascience-notebook/Dockerfile
+git commit -qam "datascience-notebook: a change"
+echo "== the branch: building and pushing its change (not timed)"
+"$STRATA" -q build --push --out "$work/branch" >/dev/null
+git checkout -q main
+git merge -q --no-ff -m "Merge branch 'feature'" feature
+
+measure() { # name, extra args...
+  local name="$1"; shift
+  cold
+  local r0 r1 r2 t0 t1
+  r0="$(requests)"
+  "$STRATA" -q plan "$@" --format json >"$work/plan-$name.json"
+  r1="$(requests)"
+  t0="$(now)"
+  "$STRATA" -q build --push "$@" --out "$work/$name" >/dev/null
+  t1="$(now)"
+  r2="$(requests)"
+  echo "$name $(echo "$t1 - $t0" | bc -l) $((r1 - r0)) $((r2 - r1))"
+}
+reuse="$(measure reuse)"
+fresh="$(measure no-reuse --no-reuse)"
+read -r _ reuse_s reuse_plan reuse_run <<<"$reuse"
+read -r _ fresh_s fresh_plan fresh_run <<<"$fresh"
+outcomes() { python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(" ".join(i["image"]+"="+i["outcome"] for i in r["images"]))' "$work/$1/artifacts/run.json"; }
+
+echo
+echo "merge build of the example stack (2 images rebuilt by the merge; cold engine each)"
+printf '  %-26s %8.2f s   plan: %3d registry requests, build: %4d   (%s)\n' "with reuse" "$reuse_s" "$reuse_plan" "$reuse_run" "$(outcomes reuse)"
+printf '  %-26s %8.2f s   plan: %3d registry requests, build: %4d   (%s)\n' "--no-reuse" "$fresh_s" "$fresh_plan" "$fresh_run" "$(outcomes no-reuse)"
+printf '  ratio reuse / no-reuse:    %8.2f\n' "$(echo "$reuse_s / $fresh_s" | bc -l)"
