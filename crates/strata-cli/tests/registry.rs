@@ -1357,6 +1357,19 @@ fn a_merge_builds_nothing_its_branch_built() {
         client.expect_digest(&stack.reference("root", &tag)),
         root_digest
     );
+    // Their tests passed on the branch, before the push: not run again.
+    let run = run_json(&merged);
+    for image in run["images"].as_array().unwrap() {
+        let tests = &image["stages"][1];
+        assert_eq!(tests["status"], "skipped", "{image:#}");
+        assert!(
+            tests["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("same inputs as "),
+            "{image:#}"
+        );
+    }
 
     // A changed input (a build arg) builds for real.
     let arg = work.path().join("arg");
@@ -1374,7 +1387,21 @@ fn a_merge_builds_nothing_its_branch_built() {
             ("grand".into(), "built".into())
         ])
     );
-    // --no-reuse builds for real.
+    // A changed parent: its children are built on it, for real.
+    stack.set_content("root", "2");
+    stack.commit("root: 2");
+    let parent = work.path().join("parent");
+    expect_code(&stack.build_push(&parent), 0);
+    assert_eq!(
+        outcomes_of(&parent),
+        BTreeMap::from([
+            ("child".into(), "built".into()),
+            ("grand".into(), "built".into()),
+            ("root".into(), "built".into())
+        ])
+    );
+    // --no-reuse builds for real (the same range again: all three would
+    // be reused).
     let fresh = work.path().join("fresh");
     let out = stack
         .strata()
@@ -1387,7 +1414,8 @@ fn a_merge_builds_nothing_its_branch_built() {
         outcomes_of(&fresh),
         BTreeMap::from([
             ("child".into(), "built".into()),
-            ("grand".into(), "built".into())
+            ("grand".into(), "built".into()),
+            ("root".into(), "built".into())
         ])
     );
 }
