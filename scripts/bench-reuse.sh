@@ -36,26 +36,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-host="127.0.0.1:$port"
-mkdir -p "$work/storage"
-cat >"$work/registry.yml" <<YML
-version: 0.1
-log:
-  level: error
-storage:
-  filesystem:
-    rootdirectory: $work/storage
-http:
-  addr: $host
-YML
-docker-registry serve "$work/registry.yml" >"$work/registry.log" 2>&1 &
-registry_pid=$!
-for _ in $(seq 100); do
-  curl -fsS "http://$host/v2/" >/dev/null 2>&1 && break
-  sleep 0.1
-done
-curl -fsS "http://$host/v2/" >/dev/null
+. scripts/registry.sh
+start_registry
 export DOCKER_CONFIG="$work/docker-config"
 mkdir -p "$DOCKER_CONFIG"
 echo '{}' >"$DOCKER_CONFIG/config.json"

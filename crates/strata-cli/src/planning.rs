@@ -468,6 +468,11 @@ pub fn make(
                 "{e}; pass --offline to plan without the registry"
             )));
         }
+        if let Some(e) = lookup.reuse_error.take() {
+            reporter.note(&format!(
+                "warning: images already built from the same inputs cannot be looked up ({e}), so they are built again"
+            ));
+        }
         (plan, Some(lookup))
     };
     Ok(Planned {

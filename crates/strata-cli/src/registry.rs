@@ -55,6 +55,10 @@ pub struct RegistryLookup {
     tags: PublishedTags,
     /// The first registry failure; the plan cannot be trusted after one.
     pub error: Option<RegistryError>,
+    /// The first failure to look up an image to reuse: the plan is still
+    /// right (those images are built), so it is a warning, and no more
+    /// lookups of the kind are made.
+    pub reuse_error: Option<RegistryError>,
 }
 
 impl RegistryLookup {
@@ -66,6 +70,7 @@ impl RegistryLookup {
             registry: client()?,
             tags: PublishedTags::new(suffixes),
             error: None,
+            reuse_error: None,
         })
     }
 }
@@ -75,7 +80,7 @@ impl PublishedLookup for RegistryLookup {
     /// the parent lookups read anyway: at most one more request (its
     /// digest) per image, however many tags the repository holds.
     fn reusable(&mut self, image: &ImageSpec, key: &str) -> Option<Reusable> {
-        if self.error.is_some() {
+        if self.error.is_some() || self.reuse_error.is_some() {
             return None;
         }
         let image_name = image.image_name.as_ref()?.value.as_str();
@@ -86,7 +91,7 @@ impl PublishedLookup for RegistryLookup {
         {
             Ok(found) => found.map(|(reference, digest)| Reusable { reference, digest }),
             Err(e) => {
-                self.error = Some(e);
+                self.reuse_error = Some(e);
                 None
             }
         }

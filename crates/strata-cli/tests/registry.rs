@@ -990,14 +990,21 @@ fn push_retries_a_transient_registry_failure() {
     let out = stack.build_push(&out_dir);
     expect_code(&out, 0);
     let log = proxy.log();
+    // The run's tag's PUTs; the inputs tag is put after the push.
     let puts: Vec<&String> = log
         .iter()
         .filter(|l| l.starts_with("PUT") && l.contains("/manifests/"))
+        .filter(|l| !l.contains("/manifests/inputs-"))
         .collect();
     assert_eq!(
         puts.len(),
         2,
         "expected a failed and a retried manifest PUT: {log:#?}"
+    );
+    assert!(
+        log.iter()
+            .any(|l| l.starts_with("PUT") && l.contains("/manifests/inputs-")),
+        "no inputs tag: {log:#?}"
     );
     assert!(puts[0].ends_with("Fail(503)"), "{puts:?}");
     let run_log = std::fs::read_to_string(out_dir.join("logs/run.log")).unwrap();
@@ -1057,7 +1064,13 @@ fn push_retries_after_dropped_connections() {
     stack.commit("no prepull");
     let work = tempfile::tempdir().unwrap();
     let out_dir = work.path().join("out");
-    let out = stack.build_push(&out_dir);
+    // Nor of an image with the same inputs.
+    let out = stack
+        .strata()
+        .args(["build", "--push", "--no-reuse", "--out"])
+        .arg(&out_dir)
+        .output()
+        .unwrap();
     expect_code(&out, 0);
     let log = proxy.log();
     assert_eq!(

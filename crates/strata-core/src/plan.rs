@@ -571,18 +571,24 @@ tag: {prefix: '2024.1'}
         }
     }
 
-    fn make(text: &str, paths: &[&str], lookup: &mut dyn PublishedLookup) -> Plan {
+    /// The spec of `text`, its graph, and what a one-commit range of
+    /// `paths` with commit `head` and `message` changes in it.
+    fn detected(
+        text: &str,
+        paths: &[String],
+        head: &str,
+        message: &str,
+    ) -> (spec::Spec, Graph, crate::changes::Detected) {
         let spec = spec::parse(text, "spec.yml").spec.unwrap();
         let graph = Graph::new(&spec).unwrap();
-        let paths: Vec<String> = paths.iter().map(|p| p.to_string()).collect();
         let commits = vec![Commit {
-            sha: "1234567abc".into(),
-            message: "m".into(),
+            sha: head.into(),
+            message: message.into(),
         }];
         let rules = ChangeRules::default();
         let set = ChangeSet {
             images_dir: "images",
-            paths: &paths,
+            paths,
             uncommitted: &BTreeMap::new(),
             commits: &commits,
             rules: &rules,
@@ -590,6 +596,12 @@ tag: {prefix: '2024.1'}
             forced: None,
         };
         let detected = detect(&spec, &set);
+        (spec, graph, detected)
+    }
+
+    fn make(text: &str, paths: &[&str], lookup: &mut dyn PublishedLookup) -> Plan {
+        let paths: Vec<String> = paths.iter().map(|p| p.to_string()).collect();
+        let (spec, graph, detected) = detected(text, &paths, "1234567abc", "m");
         let options = PlanOptions {
             head: "1234567abc".into(),
             suffix: "1234567".into(),
@@ -672,24 +684,8 @@ tag: {prefix: '2024.1'}
         head: &str,
         reusable: &[&'static str],
     ) -> (Plan, Vec<(String, String)>) {
-        let spec = spec::parse(STACK, "spec.yml").spec.unwrap();
-        let graph = Graph::new(&spec).unwrap();
         let paths = vec!["images/mid/Dockerfile".to_string()];
-        let commits = vec![Commit {
-            sha: head.into(),
-            message: message.into(),
-        }];
-        let rules = ChangeRules::default();
-        let set = ChangeSet {
-            images_dir: "images",
-            paths: &paths,
-            uncommitted: &BTreeMap::new(),
-            commits: &commits,
-            rules: &rules,
-            old_spec: None,
-            forced: None,
-        };
-        let detected = detect(&spec, &set);
+        let (spec, graph, detected) = detected(STACK, &paths, head, message);
         let options = PlanOptions {
             head: head.into(),
             suffix: head[..7].into(),
