@@ -4,7 +4,7 @@
 # pulled), Debian's docker-registry and htpasswd (a real registry on loopback),
 # pytest plus the docker Python package for the image tests, and QEMU's
 # user-mode emulators registered with binfmt_misc for builds of other
-# platforms (linux/arm64 on an amd64 machine).
+# platforms (linux/arm64 on an amd64 machine), with arm64's static busybox.
 set -euo pipefail
 
 need_apt=()
@@ -29,6 +29,20 @@ if [ -d /proc/sys/fs/binfmt_misc ] && [ ! -e /proc/sys/fs/binfmt_misc/register ]
 fi
 if [ -e /proc/sys/fs/binfmt_misc/register ] && [ ! -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]; then
   update-binfmts --enable >/dev/null 2>&1 || true
+fi
+
+# The static busybox of arm64, for stacks built for linux/arm64 (the
+# example stack's root and the multi-platform tests copy it):
+# /usr/local/share/strata/busybox-arm64 (amd64's is /bin/busybox).
+ARM64_BUSYBOX=/usr/local/share/strata/busybox-arm64
+if [ ! -x "$ARM64_BUSYBOX" ]; then
+  dpkg --print-foreign-architectures | grep -qx arm64 || dpkg --add-architecture arm64
+  apt-get update -qq
+  tmp="$(mktemp -d)"
+  (cd "$tmp" && apt-get download -qq busybox-static:arm64 >/dev/null 2>&1 && dpkg-deb -x busybox-static_*_arm64.deb x)
+  mkdir -p "$(dirname "$ARM64_BUSYBOX")"
+  install -m 0755 "$tmp/x/bin/busybox" "$ARM64_BUSYBOX"
+  rm -rf "$tmp"
 fi
 
 if ! python3 -c 'import pytest, docker' >/dev/null 2>&1; then

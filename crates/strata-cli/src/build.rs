@@ -167,6 +167,33 @@ fn inputs_tags(images: &[strata_exec::ImageResult]) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Puts the index of a multi-platform image's pushed platforms under the
+/// run's tag; returns its digest.
+async fn put_index(
+    registry: &strata_registry::Registry,
+    image: &strata_exec::ImageResult,
+) -> Result<String, String> {
+    let (name, _) = strata_engine::split_reference(&image.reference).map_err(|e| e.to_string())?;
+    let mut images = Vec::new();
+    for p in &image.platforms {
+        let digest = p
+            .digest
+            .as_ref()
+            .ok_or_else(|| format!("{} was not pushed", p.reference))?;
+        images.push(strata_registry::PlatformImage {
+            platform: p.platform.parse().map_err(|e| format!("{e}"))?,
+            manifest: format!("{name}@{digest}")
+                .parse()
+                .map_err(|e| format!("{e}"))?,
+        });
+    }
+    let target = image.reference.parse().map_err(|e| format!("{e}"))?;
+    strata_registry::put_index(registry, &target, &images)
+        .await
+        .map(|d| d.to_string())
+        .map_err(|e| e.to_string())
+}
+
 /// Puts `to` (`name:tag`) on the manifest `from` names, inside the registry.
 async fn copy(
     registry: &strata_registry::Registry,
@@ -388,6 +415,7 @@ pub fn run(
         secrets,
         timeouts,
         retest: args.retest,
+        platform: strata_core::inputs::host_platform(),
         source: planned
             .repo
             .remote_url()
@@ -432,6 +460,20 @@ pub fn run(
             for (from, to) in inputs_tags(&record.images) {
                 if let Err(e) = copy(&registry, &from, &to).await {
                     reporter.note(&format!("warning: {to}: {e}; later runs will build these inputs again"));
+                }
+            }
+        }
+        if push && stages.contains(&strata_exec::Stage::Push) {
+            // One tag, every platform: the run's tag names the index of an
+            // image whose every platform passed, and only then.
+            let registry = crate::registry::client()?;
+            for image in record.images.iter().filter(|i| i.success && !i.platforms.is_empty()) {
+                match put_index(&registry, image).await {
+                    Ok(digest) => reporter.note(&format!("{}: index of {} at {digest}", image.reference, count(image.platforms.len(), "platform"))),
+                    Err(e) => {
+                        reporter.note(&format!("error: {}: {e}", image.reference));
+                        untagged.push(image.reference.clone());
+                    }
                 }
             }
         }

@@ -57,6 +57,9 @@ pub struct PlanArgs {
     /// for them in the local image store instead.
     #[arg(long)]
     pub offline: bool,
+    /// Only this of the spec's platforms (repeatable), e.g. linux/arm64.
+    #[arg(long = "platform", value_name = "OS/ARCH")]
+    pub platforms: Vec<String>,
     /// Build for real even where an image was already built from the same
     /// inputs (it is otherwise tagged, not built).
     #[arg(long)]
@@ -185,6 +188,32 @@ impl Planned {
             None => Ok(out),
         }
     }
+}
+
+/// `--platform` flags, each one the spec declares.
+fn only_platforms(stack: &Stack, flags: &[String]) -> Result<Vec<String>, Failure> {
+    let declared: std::collections::BTreeSet<&str> = stack
+        .spec
+        .images
+        .iter()
+        .flat_map(|i| strata_core::platform::declared(&stack.spec, i))
+        .collect();
+    for flag in flags {
+        if !declared.contains(flag.as_str()) {
+            let known: Vec<&str> = declared.iter().copied().collect();
+            return Err(Failure::input(if known.is_empty() {
+                format!(
+                    "--platform {flag}: the spec declares no platforms; add `platforms: [{flag}]` to spec.yml"
+                )
+            } else {
+                format!(
+                    "--platform {flag}: the spec builds for {} only",
+                    known.join(", ")
+                )
+            }));
+        }
+    }
+    Ok(flags.to_vec())
 }
 
 /// Each image's folder content for its input key: the git tree of its
@@ -443,6 +472,7 @@ pub fn make(
         platform: strata_core::inputs::host_platform(),
         builder: args.builder.key_name().to_string(),
         reuse: !args.no_reuse,
+        only_platforms: only_platforms(&stack, &args.platforms)?,
     };
     let suffixes = lookup_suffixes(&repo, &head, base.as_deref(), branch.as_deref())?;
     let (plan, lookup) = if args.offline {

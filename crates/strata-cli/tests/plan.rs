@@ -272,6 +272,7 @@ fn check_contract(plan: &Value) {
                 "inputs",
                 "parent",
                 "plan",
+                "platforms",
                 "reason",
                 "rebuild",
                 "ref",

@@ -1432,3 +1432,222 @@ fn a_merge_builds_nothing_its_branch_built() {
         ])
     );
 }
+
+/// arm64's static busybox, which `scripts/setup.sh` installs.
+const ARM64_BUSYBOX: &str = "/usr/local/share/strata/busybox-arm64";
+
+fn docker_out(args: &[&str]) -> String {
+    let out = std::process::Command::new("docker")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "docker {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// A stack built for linux/amd64 and linux/arm64: the run's tag of each
+/// image is an index of both platforms' images, each really of its
+/// platform, the arm64 child built on the arm64 root; promotion moves the
+/// index whole. A platform whose build fails leaves no index and skips the
+/// image's descendants.
+#[test]
+fn a_two_platform_stack_is_one_index_per_image() {
+    ensure_base_image();
+    let registry = start_registry();
+    let stack = Stack::new(&registry.host(), "multi", 2);
+    let spec = format!(
+        "root: root\nplatforms: [linux/amd64, linux/arm64]\nimages:\n  root:\n    image_name: {}\n  child:\n    image_name: {}\n    depend_on: root\ntag:\n  prefix: \"{PREFIX}\"\n",
+        stack.name("root"),
+        stack.name("child")
+    );
+    stack.write("images/spec.yml", &spec);
+    stack.write(
+        "images/root/Dockerfile",
+        "FROM scratch\nARG TARGETARCH\nCOPY busybox-${TARGETARCH} /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\nRUN uname -m > /arch.txt\n",
+    );
+    std::fs::copy("/bin/busybox", stack.dir.join("images/root/busybox-amd64")).unwrap();
+    std::fs::copy(ARM64_BUSYBOX, stack.dir.join("images/root/busybox-arm64"))
+        .expect("arm64's busybox (scripts/setup.sh installs it)");
+    stack.write(
+        "images/root/test/checks.yaml",
+        "schemaVersion: 2.0.0\ncommandTests:\n  - name: the machine is named\n    command: cat\n    args: [/arch.txt]\n    expectedOutput: ['x86_64|aarch64']\n",
+    );
+    stack.write(
+        "images/child/Dockerfile",
+        &format!(
+            "ARG BASE_TAG\nFROM {}:${{BASE_TAG}}\nRUN uname -m > /child-arch.txt\n",
+            stack.name("root")
+        ),
+    );
+    let sha = stack.commit("two platforms");
+    let tag = format!("{PREFIX}-{sha}");
+    let work = tempfile::tempdir().unwrap();
+    let out_dir = work.path().join("out");
+    let out = stack.build_push(&out_dir);
+    expect_code(&out, 0);
+    let run = run_json(&out_dir);
+    for image in run["images"].as_array().unwrap() {
+        let platforms: Vec<&str> = image["platforms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["platform"].as_str().unwrap())
+            .collect();
+        assert_eq!(platforms, ["linux/amd64", "linux/arm64"], "{image:#}");
+        // The structure tests ran on each platform.
+        let tests = &image["stages"][1];
+        assert_eq!(tests["status"], "ok", "{image:#}");
+    }
+
+    let client = Client::anonymous();
+    let mut layers: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+    for image in ["root", "child"] {
+        let reference = stack.reference(image, &tag);
+        let r: ImageRef = reference.parse().unwrap();
+        let index = client
+            .rt
+            .block_on(client.registry.get_manifest(&r))
+            .unwrap()
+            .unwrap_or_else(|| panic!("{reference} is not in the registry"));
+        assert!(index.is_index(), "{reference} is {}", index.media_type());
+        let text = String::from_utf8_lossy(index.bytes()).to_string();
+        let json: Value = serde_json::from_str(&text).unwrap();
+        let archs: Vec<&str> = json["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["platform"]["architecture"].as_str().unwrap())
+            .collect();
+        assert_eq!(archs, ["amd64", "arm64"], "{text}");
+        for (platform, arch, machine) in [
+            ("linux/amd64", "amd64", "x86_64"),
+            ("linux/arm64", "arm64", "aarch64"),
+        ] {
+            let _ = std::process::Command::new("docker")
+                .args(["rmi", "-f", &reference])
+                .output();
+            docker_out(&["pull", "-q", "--platform", platform, &reference]);
+            assert_eq!(
+                docker_out(&[
+                    "image",
+                    "inspect",
+                    "--format",
+                    "{{.Architecture}}",
+                    &reference
+                ]),
+                arch
+            );
+            let file = if image == "root" {
+                "/arch.txt"
+            } else {
+                "/child-arch.txt"
+            };
+            assert_eq!(
+                docker_out(&[
+                    "run",
+                    "--rm",
+                    "--platform",
+                    platform,
+                    &reference,
+                    "cat",
+                    file
+                ]),
+                machine,
+                "{image} {platform}"
+            );
+            let rootfs = docker_out(&[
+                "image",
+                "inspect",
+                "--format",
+                "{{json .RootFS.Layers}}",
+                &reference,
+            ]);
+            layers.insert(
+                (image.to_string(), arch.to_string()),
+                serde_json::from_str(&rootfs).unwrap(),
+            );
+        }
+    }
+    // Each child's layers start with its own platform's root's.
+    for arch in ["amd64", "arm64"] {
+        let root = &layers[&("root".to_string(), arch.to_string())];
+        let child = &layers[&("child".to_string(), arch.to_string())];
+        assert!(child.starts_with(root), "{arch}: {root:?} / {child:?}");
+    }
+    assert_ne!(
+        layers[&("root".to_string(), "amd64".to_string())],
+        layers[&("root".to_string(), "arm64".to_string())]
+    );
+
+    // Promotion moves the index, whole.
+    let stable = format!("{PREFIX}-stable");
+    let promoted = stack
+        .strata()
+        .args(["promote", "--from", &tag, "--to", &stable])
+        .output()
+        .unwrap();
+    expect_code(&promoted, 0);
+    for image in ["root", "child"] {
+        assert_eq!(
+            client.expect_digest(&stack.reference(image, &stable)),
+            client.expect_digest(&stack.reference(image, &tag))
+        );
+    }
+
+    // A platform whose build fails: no index, descendants skipped.
+    let fragile_spec = format!(
+        "{spec}  fragile:\n    image_name: {ns}/fragile\n    depend_on: root\n  fragile-kid:\n    image_name: {ns}/fragile-kid\n    depend_on: fragile\ntag:\n  prefix: \"{PREFIX}\"\n",
+        spec = spec.replace(&format!("tag:\n  prefix: \"{PREFIX}\"\n"), ""),
+        ns = stack.namespace
+    );
+    stack.write("images/spec.yml", &fragile_spec);
+    stack.write(
+        "images/fragile/Dockerfile",
+        &format!(
+            "ARG BASE_TAG\nFROM {}:${{BASE_TAG}}\nRUN [ \"$(uname -m)\" = x86_64 ]\n",
+            stack.name("root")
+        ),
+    );
+    stack.write(
+        "images/fragile-kid/Dockerfile",
+        &format!(
+            "ARG BASE_TAG\nFROM {}/fragile:${{BASE_TAG}}\n",
+            stack.namespace
+        ),
+    );
+    let sha = stack.commit("an image that only builds on amd64");
+    let tag = format!("{PREFIX}-{sha}");
+    let out_dir = work.path().join("fragile");
+    let out = stack.build_push(&out_dir);
+    expect_code(&out, 1);
+    let run = run_json(&out_dir);
+    let outcome = |image: &str| {
+        run["images"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["image"] == image)
+            .unwrap_or_else(|| panic!("no {image}"))
+            .clone()
+    };
+    let fragile = outcome("fragile");
+    assert_eq!(fragile["outcome"], "failed", "{fragile:#}");
+    assert!(
+        fragile["message"].as_str().unwrap().contains("linux/arm64"),
+        "{fragile:#}"
+    );
+    assert_eq!(outcome("fragile-kid")["outcome"], "skipped");
+    assert_eq!(
+        client.digest(&format!("{}/fragile:{tag}", stack.namespace)),
+        None
+    );
+    assert_eq!(
+        client.digest(&format!("{}/fragile:{tag}-linux-amd64", stack.namespace)),
+        None,
+        "a platform of a failed image was pushed"
+    );
+}

@@ -13,6 +13,7 @@ pub mod graph;
 pub mod inputs;
 pub mod limits;
 pub mod plan;
+pub mod platform;
 pub mod reference;
 pub mod retry;
 pub mod source;

@@ -182,6 +182,11 @@ pub struct Build {
     pub build_args: BTreeMap<String, String>,
     /// The test folders its test stages run (see [`crate::test_folders`]).
     pub tests: TestFolders,
+    /// The platforms it is built for (`platforms:` of the spec or the
+    /// image, narrowed by `--platform`); empty: the engine's own, under
+    /// the run's tags themselves. Otherwise each platform's image has its
+    /// own tag (`<tag>-linux-arm64`) and the run's tag names their index.
+    pub platforms: Vec<String>,
     /// Its input key (see [`crate::inputs`]), when the plan can tell it:
     /// not for a child of a parent this run builds.
     pub inputs: Option<String>,
@@ -192,6 +197,9 @@ pub struct Build {
     /// What the input key is made of, but the base.
     #[serde(skip)]
     pub input_parts: InputParts,
+    /// The build arg that names its base (`BASE_TAG`), if it has one.
+    #[serde(skip)]
+    pub base_arg: Option<String>,
     /// What a child of this build is built on when it is reused: the reused
     /// image's digest (offline, its image ID).
     #[serde(skip)]
@@ -285,6 +293,8 @@ pub struct PlanOptions {
     /// Look for images already built from the same inputs (`--no-reuse`
     /// turns it off).
     pub reuse: bool,
+    /// `--platform`: only these of the declared platforms.
+    pub only_platforms: Vec<String>,
 }
 
 /// Makes the plan. `spec` must be valid (its graph builds).
@@ -384,6 +394,14 @@ pub fn plan(
                 // commit; the key has the base's digest instead.
                 key_args.remove(arg);
             }
+            let platforms: Vec<String> = crate::platform::declared(spec, image)
+                .into_iter()
+                .filter(|p| {
+                    options.only_platforms.is_empty()
+                        || options.only_platforms.iter().any(|o| o == p)
+                })
+                .map(str::to_string)
+                .collect();
             let input_parts = InputParts {
                 context: options
                     .contexts
@@ -392,7 +410,11 @@ pub fn plan(
                     .unwrap_or_default(),
                 dockerfile: "Dockerfile".to_string(),
                 build_args: key_args,
-                platform: options.platform.clone(),
+                platform: if platforms.is_empty() {
+                    options.platform.clone()
+                } else {
+                    platforms.join(",")
+                },
                 builder: options.builder.clone(),
             };
             builds.push(Build {
@@ -408,9 +430,11 @@ pub fn plan(
                 base_image_id,
                 build_args,
                 tests: test_folders::of_image(spec, image.name(), &options.test_folders),
+                platforms,
                 inputs: None,
                 reuse: None,
                 input_parts,
+                base_arg: base_arg.filter(|_| parent.is_some()),
                 reuse_digest: None,
             });
         }
@@ -460,7 +484,9 @@ fn find_reusable(
         };
         let Some(base) = base else { continue };
         let key = inputs::key(&builds[i].input_parts, base.as_deref());
-        if reuse && builds[i].rebuild {
+        // A multi-platform image is found by its index, which the inputs
+        // tag does not name yet: such images are built.
+        if reuse && builds[i].rebuild && builds[i].platforms.is_empty() {
             let found = spec
                 .image(&builds[i].image)
                 .and_then(|image| published.reusable(image, &key));

@@ -60,6 +60,9 @@ pub struct Spec {
     pub plans: Vec<PlanSpec>,
     /// The info commands images may name, by key.
     pub info_cmds: BTreeMap<String, InfoCmd>,
+    /// The platforms every image is built for (`platforms:`); empty: the
+    /// engine's own.
+    pub platforms: Vec<Located<String>>,
 }
 
 /// One image of the stack.
@@ -95,6 +98,8 @@ pub struct ImageSpec {
     pub timeouts: BTreeMap<String, std::time::Duration>,
     /// The largest the image may be, in bytes (`max_size: 12GB`).
     pub max_size: Option<u64>,
+    /// The platforms this image is built for, narrowing the spec's.
+    pub platforms: Vec<Located<String>>,
 }
 
 impl ImageSpec {
@@ -183,6 +188,7 @@ const TOP_KEYS: &[&str] = &[
     "tags",
     "all_info_cmds",
     "manifests",
+    "platforms",
 ];
 const IMAGE_KEYS: &[&str] = &[
     "image_name",
@@ -199,6 +205,7 @@ const IMAGE_KEYS: &[&str] = &[
     "inherit_tests",
     "timeouts",
     "max_size",
+    "platforms",
 ];
 const TAG_KEYS: &[&str] = &["prefix"];
 const PLAN_KEYS: &[&str] = &["tag_prefix", "tag_stable_postfix"];
@@ -450,6 +457,7 @@ impl Reader<'_> {
             return None;
         }
         let mut roots = Vec::new();
+        let mut platforms = Vec::new();
         let mut images = Vec::new();
         let mut tag_prefix: Option<Located<String>> = None;
         let mut plans: Option<Vec<PlanSpec>> = None;
@@ -459,6 +467,7 @@ impl Reader<'_> {
         for (key, value) in self.entries(root, "the spec", Some(TOP_KEYS)) {
             match key.value.as_str() {
                 "root" => roots = self.names(value, "root"),
+                "platforms" => platforms = self.names(value, "platforms"),
                 "images" => {
                     saw_images = true;
                     for (k, v) in self.entries(value, "images", None) {
@@ -553,6 +562,7 @@ impl Reader<'_> {
             images,
             plans,
             info_cmds: info_cmds.map(|(_, c)| c).unwrap_or_default(),
+            platforms,
         })
     }
 
@@ -573,6 +583,7 @@ impl Reader<'_> {
             inherit_tests: true,
             timeouts: BTreeMap::new(),
             max_size: None,
+            platforms: Vec::new(),
         };
         let name = image.key.value.clone();
         let what = |field: &str| format!("{field} of image '{name}'");
@@ -642,6 +653,7 @@ impl Reader<'_> {
                 "prune" => image.prune = self.flag(v, &what("prune")),
                 "prepull" => image.prepull = self.flag(v, &what("prepull")),
                 "inherit_tests" => image.inherit_tests = self.flag(v, &what("inherit_tests")),
+                "platforms" => image.platforms = self.names(v, &what("platforms")),
                 "timeouts" => image.timeouts = self.timeouts(v, &what("timeouts")),
                 "max_size" => {
                     if let Some(text) = self.text(v, &what("max_size")) {

@@ -61,6 +61,34 @@ pub fn validate(spec: &Spec) -> Vec<Diagnostic> {
                 ),
             }
         }
+        for p in spec.platforms.iter().chain(&image.platforms) {
+            if let Err(e) = p.value.parse::<crate::platform::Platform>() {
+                out.push(Diagnostic::error(file, Some(p.pos), e.to_string()));
+            }
+        }
+        // What held for the parent is built for every platform of the child.
+        if let Some(parent) = image.parent().and_then(|p| spec.image(p)) {
+            let theirs = crate::platform::declared(spec, parent);
+            for p in &image.platforms {
+                if !theirs.is_empty() && !theirs.contains(&p.value.as_str()) {
+                    out.push(
+                        Diagnostic::error(
+                            file,
+                            Some(p.pos),
+                            format!(
+                                "image '{key}' is built for {}, which its parent '{}' is not built for",
+                                p.value,
+                                parent.name()
+                            ),
+                        )
+                        .with_help(format!(
+                            "a child's platforms must be among its parent's ({})",
+                            theirs.join(", ")
+                        )),
+                    );
+                }
+            }
+        }
         if let Some(parent) = &image.depend_on {
             if !keys.contains(&parent.value.as_str()) {
                 let mut d = Diagnostic::error(
@@ -278,6 +306,24 @@ mod tests {
             .filter(|d| d.is_error())
             .map(|d| d.to_string())
             .collect()
+    }
+
+    #[test]
+    fn a_childs_platforms_are_among_its_parents() {
+        let e = errors(
+            "platforms: [linux/amd64]\nimages:\n  a: {image_name: o/a}\n  b: {image_name: o/b, depend_on: a, platforms: [linux/arm64]}\n  c: {image_name: o/c, platforms: [linux/amd64, 'linux']}\ntag: {prefix: '1'}\n",
+        );
+        assert_eq!(e.len(), 2, "{e:?}");
+        assert!(
+            e.iter().any(|m| m.contains(
+                "image 'b' is built for linux/arm64, which its parent 'a' is not built for"
+            )),
+            "{e:?}"
+        );
+        assert!(
+            e.iter().any(|m| m.contains("'linux' is not a platform")),
+            "{e:?}"
+        );
     }
 
     #[test]

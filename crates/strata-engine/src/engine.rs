@@ -76,6 +76,10 @@ pub struct BuildRequest {
     /// served by BuildKit's session, or sent as the classic builder's
     /// registry config. Never logged.
     pub registry_auth: Vec<RegistryAuth>,
+    /// The platform to build for (`linux/arm64`); `None`: the engine's own.
+    /// Another platform's `RUN` steps run under the engine host's
+    /// emulation (QEMU registered with binfmt_misc).
+    pub platform: Option<String>,
 }
 
 /// A build secret: what `RUN --mount=type=secret,id=ID` reads. Only where
@@ -233,6 +237,7 @@ impl BuildRequest {
             builder: Builder::default(),
             secrets: Vec::new(),
             registry_auth: Vec::new(),
+            platform: None,
         }
     }
 }
@@ -617,6 +622,7 @@ impl Engine {
                 BuilderVersion::BuilderV1
             },
             session: buildkit.then(|| format!("strata-{}-{}", self.run_id, next_session())),
+            platform: request.platform.clone().unwrap_or_default(),
             ..Default::default()
         };
         let mut progress = crate::progress::PlainProgress::default();

@@ -19,8 +19,8 @@ mod stages;
 
 pub use backend::Backend;
 pub use record::{
-    BuildRecord, ImageResult, Outcome, PlanRecord, RunRecord, StageResult, Status, now_rfc3339,
-    write_atomic, write_json,
+    BuildRecord, ImageResult, Outcome, PlanRecord, PlatformImage, RunRecord, StageResult, Status,
+    now_rfc3339, write_atomic, write_json,
 };
 pub use run::{
     AuthFor, BuilderChoice, Event, ExecError, FolderTests, RunOptions, Stage, StageTests, Target,

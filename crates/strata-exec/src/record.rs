@@ -84,6 +84,10 @@ pub struct ImageResult {
     pub duration_secs: f64,
     /// Every stage, in order.
     pub stages: Vec<StageResult>,
+    /// Each platform's image of a multi-platform build, as pushed; the
+    /// run's tag names their index once every platform passed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub platforms: Vec<PlatformImage>,
     /// Its input key (`io.strata.inputs`), when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inputs: Option<String>,
@@ -94,6 +98,19 @@ pub struct ImageResult {
     /// manifest compared them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub growth: Option<Growth>,
+}
+
+/// One platform's image of a multi-platform build.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlatformImage {
+    /// `os/arch[/variant]`.
+    pub platform: String,
+    /// Its own reference, `<ref>-linux-arm64`.
+    #[serde(rename = "ref")]
+    pub reference: String,
+    /// Its pushed digest.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
 }
 
 /// An image's size against its previous published build.
@@ -338,6 +355,7 @@ mod tests {
             }],
             inputs: None,
             reused: None,
+            platforms: Vec::new(),
             growth: None,
         };
         let dir = tempfile::tempdir().unwrap();

@@ -120,9 +120,52 @@ pub struct Target {
     pub basic_tests: StageTests,
     /// What its integration tests run.
     pub integration_tests: StageTests,
+    /// The one platform this target builds, when it is a platform's image
+    /// of a multi-platform build (see [`Target::variants`]).
+    pub platform: Option<strata_core::platform::Platform>,
 }
 
 impl Target {
+    /// What each stage runs on: the target itself, or for a build of
+    /// several platforms one target per platform, under its own tag
+    /// (`<ref>-linux-arm64`), built on its parent's image of the same
+    /// platform when the parent is built in this run.
+    pub fn variants(&self) -> Vec<Target> {
+        let platforms: Vec<strata_core::platform::Platform> = self
+            .build
+            .platforms
+            .iter()
+            .filter_map(|p| p.parse().ok())
+            .collect();
+        if platforms.is_empty() {
+            return vec![self.clone()];
+        }
+        platforms
+            .into_iter()
+            .map(|p| {
+                let mut t = self.clone();
+                let suffix = p.tag_suffix();
+                t.build.reference.push_str(&suffix);
+                t.build.tag.push_str(&suffix);
+                if t.build.base_source == Some(strata_core::plan::BaseSource::ThisRun) {
+                    if let Some(base) = t.build.base_ref.as_mut() {
+                        base.push_str(&suffix);
+                    }
+                    if let Some(value) = t
+                        .build
+                        .base_arg
+                        .as_ref()
+                        .and_then(|a| t.build.build_args.get_mut(a))
+                    {
+                        value.push_str(&suffix);
+                    }
+                }
+                t.platform = Some(p);
+                t
+            })
+            .collect()
+    }
+
     /// What test stage `s` runs (nothing for the other stages).
     pub fn tests(&self, s: Stage) -> &StageTests {
         static NONE: StageTests = StageTests {
@@ -205,6 +248,7 @@ pub fn targets(
                 previous: None,
                 basic_tests: stage_tests(&b.tests.basic, found),
                 integration_tests: stage_tests(&b.tests.integration, found),
+                platform: None,
             })
         })
         .collect()
@@ -243,6 +287,9 @@ pub struct RunOptions {
     pub timeouts: BTreeMap<String, std::time::Duration>,
     /// Run the basic tests of reused images too (`--retest`).
     pub retest: bool,
+    /// The engine's platform (`linux/amd64`): tests of an image built for
+    /// no declared platform see it as `TEST_PLATFORM`.
+    pub platform: String,
 }
 
 /// The builder a run asks for (`--builder`, `STRATA_BUILDER`).

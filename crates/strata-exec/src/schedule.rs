@@ -309,6 +309,7 @@ fn skipped(target: &Target, why: String) -> ImageResult {
             .collect(),
         inputs: target.build.inputs.clone(),
         reused: None,
+        platforms: Vec::new(),
         growth: None,
     }
 }

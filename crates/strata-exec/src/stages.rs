@@ -1,7 +1,9 @@
 //! The stages of one image's pipeline.
 
 use crate::backend::Backend;
-use crate::record::{self, Growth, ImageResult, Outcome, OutputDirs, RunLog, StageResult, Status};
+use crate::record::{
+    self, Growth, ImageResult, Outcome, OutputDirs, PlatformImage, RunLog, StageResult, Status,
+};
 use crate::run::{Event, RunOptions, Stage, Target, secs_since};
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -221,6 +223,32 @@ async fn input_key<B: Backend>(
     Some(inputs::key(&parts, Some(&base)))
 }
 
+/// Runs stage `s` of one target (an image, or one platform's image).
+async fn run_stage<B: Backend>(
+    ctx: &StageCtx<B>,
+    target: &Target,
+    s: Stage,
+    cases: &Cases,
+    parent_digest: Option<&str>,
+    key: Option<&str>,
+) -> StageOutcome {
+    match s {
+        Stage::Build => match reused(ctx, target) {
+            Some(from) => reuse(ctx, target, from).await,
+            None => build(ctx, target, parent_digest, key).await,
+        },
+        Stage::BasicTests | Stage::IntegrationTests => tests(ctx, target, s, cases).await,
+        Stage::Push => match reused(ctx, target).filter(|r| in_registry(r)) {
+            // Tagged registry-side after the run, at the digest it stands
+            // at: a push could change it.
+            Some(from) => Ok(from.split_once('@').map(|(_, d)| d.to_string())),
+            None => push(ctx, target).await,
+        },
+        Stage::Manifest => manifest(ctx, target).await,
+        Stage::Prune => prune(ctx, target).await,
+    }
+}
+
 /// Runs an image's whole pipeline. `gate` is called exactly once: with the
 /// pushed digest (if any) when children may start, or with the failure.
 pub(crate) async fn run_image<B: Backend>(
@@ -241,6 +269,8 @@ pub(crate) async fn run_image<B: Backend>(
     let mut failure: Option<(Stage, String)> = None;
     let mut digest: Option<String> = None;
     let key = input_key(ctx, target, parent_digest.as_deref()).await;
+    let variants = target.variants();
+    let pushed: std::sync::Mutex<Vec<PlatformImage>> = Default::default();
     for s in Stage::ALL {
         if let Some((failed, _)) = &failure {
             stages.push(not_run(s, &format!("{failed} failed")));
@@ -252,25 +282,43 @@ pub(crate) async fn run_image<B: Backend>(
         let cases = Cases::default();
         let (mut result, outcome) = if let Some(why) = skip_reason(&ctx.options, target, s) {
             (not_run(s, &why), Ok(None))
+        } else if variants.len() == 1 && variants[0].platform.is_none() {
+            let run = run_stage(
+                ctx,
+                target,
+                s,
+                &cases,
+                parent_digest.as_deref(),
+                key.as_deref(),
+            );
+            stage(ctx, reference, s, limit, run).await
         } else {
+            // Each platform in turn; the first that fails fails the image,
+            // so no index of part of its platforms is ever published.
             let run = async {
-                match s {
-                    Stage::Build => match reused(ctx, target) {
-                        Some(from) => reuse(ctx, target, from).await,
-                        None => build(ctx, target, parent_digest.as_deref(), key.as_deref()).await,
-                    },
-                    Stage::BasicTests | Stage::IntegrationTests => {
-                        tests(ctx, target, s, &cases).await
+                let mut said = Vec::new();
+                for v in &variants {
+                    let platform = v
+                        .platform
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .unwrap_or_default();
+                    let m = run_stage(ctx, v, s, &cases, None, key.as_deref())
+                        .await
+                        .map_err(|e| format!("{platform}: {e}"))?;
+                    if s == Stage::Push {
+                        if let Ok(mut pushed) = pushed.lock() {
+                            pushed.push(PlatformImage {
+                                platform: platform.clone(),
+                                reference: v.build.reference.clone(),
+                                digest: m.clone(),
+                            });
+                        }
                     }
-                    Stage::Push => match reused(ctx, target).filter(|r| in_registry(r)) {
-                        // Tagged registry-side after the run, at the
-                        // digest it stands at: a push could change it.
-                        Some(from) => Ok(from.split_once('@').map(|(_, d)| d.to_string())),
-                        None => push(ctx, target).await,
-                    },
-                    Stage::Manifest => manifest(ctx, target).await,
-                    Stage::Prune => prune(ctx, target).await,
+                    said.push(format!("{platform}: {}", m.unwrap_or_else(|| "ok".into())));
                 }
+                // The image's digest is its index's, put after the run.
+                Ok((s != Stage::Push).then(|| said.join("; ")))
             };
             stage(ctx, reference, s, limit, run).await
         };
@@ -281,7 +329,12 @@ pub(crate) async fn run_image<B: Backend>(
             )
         {
             // A stage cut off leaves the containers its tests started.
-            let _ = ctx.engine.remove_containers_of_image(reference).await;
+            for v in &variants {
+                let _ = ctx
+                    .engine
+                    .remove_containers_of_image(&v.build.reference)
+                    .await;
+            }
         }
         result.tests = cases.into_inner().unwrap_or_default();
         if let Err(e) = &outcome
@@ -337,6 +390,7 @@ pub(crate) async fn run_image<B: Backend>(
         stages,
         inputs: key,
         reused,
+        platforms: pushed.into_inner().unwrap_or_default(),
         growth: ctx.growth.lock().ok().and_then(|mut g| g.remove(reference)),
     };
     ctx.finished(&result);
@@ -474,6 +528,7 @@ async fn build<B: Backend>(
             None => Vec::new(),
         },
         builder: ctx.builder,
+        platform: target.platform.as_ref().map(ToString::to_string),
         secrets: ctx.options.secrets.clone(),
         // The base may be pulled from a private registry.
         registry_auth: match &target.build.base_ref {
@@ -773,6 +828,13 @@ async fn pytest<B: Backend>(
         .args(dirs)
         .current_dir(&ctx.options.images_dir)
         .env("TEST_IMAGE", &target.build.reference)
+        .env(
+            "TEST_PLATFORM",
+            target
+                .platform
+                .as_ref()
+                .map_or_else(|| ctx.options.platform.clone(), ToString::to_string),
+        )
         .stdin(Stdio::null())
         .stdout(out)
         .stderr(err)

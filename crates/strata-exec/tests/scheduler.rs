@@ -270,6 +270,7 @@ async fn run_with(
         secrets: Vec::new(),
         timeouts: BTreeMap::new(),
         retest: false,
+        platform: "linux/amd64".into(),
     };
     let (plan, mut targets) = plan_of(stack);
     let mut options = options;

@@ -39,4 +39,4 @@ pub use error::RegistryError;
 pub use manifest::{Manifest, ManifestInfo};
 pub use promote::{Move, Moved, PromotionError, PromotionReport};
 pub use secret::Secret;
-pub use stack::{PublishedTags, TagError, tag_unchanged};
+pub use stack::{PlatformImage, PublishedTags, TagError, put_index, tag_unchanged};

@@ -128,3 +128,61 @@ pub async fn tag_unchanged(
     }
     out
 }
+
+/// One platform's image of a multi-platform image, as an index lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlatformImage {
+    /// `os/arch[/variant]`.
+    pub platform: strata_core::platform::Platform,
+    /// Its manifest, pinned by digest (`name@sha256:…`).
+    pub manifest: ImageRef,
+}
+
+/// Puts an OCI image index of `images` (each platform's manifest, which
+/// the registry must hold) under `target`'s tag: one tag, every platform.
+///
+/// # Errors
+/// The registry's; a platform manifest it does not have is
+/// [`RegistryError::NotFound`].
+pub async fn put_index(
+    registry: &Registry,
+    target: &ImageRef,
+    images: &[PlatformImage],
+) -> Result<strata_core::reference::Digest, RegistryError> {
+    let mut manifests = Vec::with_capacity(images.len());
+    for image in images {
+        let info = registry
+            .head_manifest(&image.manifest)
+            .await?
+            .ok_or_else(|| RegistryError::NotFound {
+                reference: Box::new(image.manifest.clone()),
+            })?;
+        let mut platform = serde_json::json!({
+            "architecture": image.platform.arch,
+            "os": image.platform.os,
+        });
+        if let Some(variant) = &image.platform.variant {
+            platform["variant"] = serde_json::Value::String(variant.clone());
+        }
+        manifests.push(serde_json::json!({
+            "mediaType": info.media_type,
+            "digest": info.digest.to_string(),
+            "size": info.size,
+            "platform": platform,
+        }));
+    }
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": crate::manifest::OCI_INDEX,
+        "manifests": manifests,
+    });
+    // Serialising a JSON value cannot fail.
+    let bytes = index.to_string().into_bytes();
+    let manifest = crate::Manifest::from_bytes(bytes, Some(crate::manifest::OCI_INDEX)).map_err(
+        |problem| RegistryError::BadManifest {
+            reference: target.to_string(),
+            problem,
+        },
+    )?;
+    registry.put_manifest(target, &manifest).await
+}
