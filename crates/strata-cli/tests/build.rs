@@ -335,8 +335,13 @@ fn the_example_stack_builds_tests_and_documents_every_image() {
     let stack = Stack::new("example");
     let images = stack.path("images");
     copy_dir(&repo_root().join("example/images"), &images);
-    std::fs::copy("/bin/busybox", images.join("base-notebook/busybox"))
+    std::fs::copy("/bin/busybox", images.join("base-notebook/busybox-amd64"))
         .expect("/bin/busybox (busybox-static) is installed");
+    std::fs::copy(
+        "/usr/local/share/strata/busybox-arm64",
+        images.join("base-notebook/busybox-arm64"),
+    )
+    .expect("arm64's busybox (scripts/setup.sh installs it)");
     for file in [
         "spec.yml",
         "base-notebook/Dockerfile",
@@ -375,39 +380,49 @@ fn the_example_stack_builds_tests_and_documents_every_image() {
         assert_eq!(stage(r, "basic-tests")["status"], "ok");
         assert_eq!(stage(r, "push")["status"], "skipped");
         assert_eq!(stage(r, "manifest")["status"], "ok");
-        assert!(image_exists(reference), "{reference} is not in the engine");
-
-        let s = stem(reference);
-        let yaml = read(&out.join(format!("artifacts/{s}.yaml")));
+        let yaml = read(&out.join(format!("artifacts/{}.yaml", stem(reference))));
         assert!(yaml.contains("success: true"), "{yaml}");
         assert!(yaml.contains(&format!("ref: {reference}")), "{yaml}");
         assert_eq!(yaml.matches("- stage: ").count(), 6, "{yaml}");
-        let build_log = read(&out.join(format!("logs/{s}.build.log")));
-        assert!(build_log.contains("RUN"), "{build_log}");
-        let tests_log = read(&out.join(format!("logs/{s}.basic-tests.log")));
-        assert!(tests_log.contains("passed"), "{tests_log}");
-        let md = read(&out.join(format!("manifests/{s}.md")));
-        assert!(md.contains(&format!("# {reference}")), "{md}");
-        assert!(md.contains("## Layers"), "{md}");
-        assert!(md.contains("| # |"), "{md}");
-        assert!(md.contains(&format!("`{head}`")), "{md}");
-        assert!(out.join(format!("manifests/{s}.json")).is_file());
-        // The OCI labels tie the image to its commit and its parent.
-        assert_eq!(label(reference, "org.opencontainers.image.revision"), head);
         let parent = match image.as_str() {
             "base-notebook" => None,
             "scipy-ml-notebook" => Some("datascience-notebook"),
             _ => Some("base-notebook"),
         };
-        assert_eq!(
-            label(reference, "org.opencontainers.image.base.name"),
-            parent.map_or(String::new(), |p| refs[p].clone()),
-            "{image}"
-        );
+        // Each platform's image, under its own tag, built on its parent's
+        // image of the same platform, and really of that platform.
+        for (suffix, machine) in [("-linux-amd64", "x86_64"), ("-linux-arm64", "aarch64")] {
+            let variant = format!("{reference}{suffix}");
+            assert!(image_exists(&variant), "{variant} is not in the engine");
+            assert_eq!(run_in(&variant, "uname -m"), machine, "{variant}");
+            let s = stem(&variant);
+            let build_log = read(&out.join(format!("logs/{s}.build.log")));
+            assert!(build_log.contains("RUN"), "{build_log}");
+            let tests_log = read(&out.join(format!("logs/{s}.basic-tests.log")));
+            assert!(tests_log.contains("passed"), "{tests_log}");
+            let md = read(&out.join(format!("manifests/{s}.md")));
+            assert!(md.contains(&format!("# {variant}")), "{md}");
+            assert!(md.contains("## Layers"), "{md}");
+            assert!(md.contains("| # |"), "{md}");
+            assert!(md.contains(&format!("`{head}`")), "{md}");
+            assert!(out.join(format!("manifests/{s}.json")).is_file());
+            // The OCI labels tie the image to its commit and its parent.
+            assert_eq!(label(&variant, "org.opencontainers.image.revision"), head);
+            assert_eq!(
+                label(&variant, "org.opencontainers.image.base.name"),
+                parent.map_or(String::new(), |p| format!("{}{suffix}", refs[p])),
+                "{variant}"
+            );
+        }
     }
 
     // The manifests hold what the info commands really printed.
-    let md = |image: &str| read(&out.join(format!("manifests/{}.md", stem(&refs[image]))));
+    let md = |image: &str| {
+        read(&out.join(format!(
+            "manifests/{}.md",
+            stem(&format!("{}-linux-arm64", refs[image]))
+        )))
+    };
     for image in ["base-notebook", "datascience-notebook"] {
         assert!(md(image).contains("BusyBox v1."), "{}", md(image));
     }
@@ -445,7 +460,7 @@ fn the_example_stack_builds_tests_and_documents_every_image() {
     assert!(
         read(&out.join(format!(
             "logs/{}.integration-tests.log",
-            stem(&refs["scipy-ml-notebook"])
+            stem(&format!("{}-linux-arm64", refs["scipy-ml-notebook"]))
         )))
         .contains("1 passed")
     );
@@ -459,8 +474,12 @@ fn the_example_stack_builds_tests_and_documents_every_image() {
     for r in refs.values() {
         assert!(log.contains(&format!("{r} build started")), "{log}");
     }
-    let refs: Vec<&str> = refs.values().map(String::as_str).collect();
-    assert_no_containers(&out, &refs);
+    let variants: Vec<String> = refs
+        .values()
+        .flat_map(|r| [format!("{r}-linux-amd64"), format!("{r}-linux-arm64")])
+        .collect();
+    let variants: Vec<&str> = variants.iter().map(String::as_str).collect();
+    assert_no_containers(&out, &variants);
 }
 
 /// The outcome of each image and the status of each of its stages.
