@@ -42,6 +42,12 @@ pub struct BuildArgs {
     /// artifacts or the image.
     #[arg(long = "secret", value_name = "id=ID,src=FILE|env=VAR")]
     pub secrets: Vec<String>,
+    /// The engine that builds and tests a platform's images (repeatable):
+    /// PLATFORM=ADDRESS, e.g. linux/arm64=tcp://arm-builder:2375 or
+    /// linux/arm64=unix:///run/arm.sock; other platforms use the default
+    /// engine.
+    #[arg(long = "engine", value_name = "PLATFORM=ADDRESS")]
+    pub engines: Vec<String>,
     /// Run the basic tests of images reused from an identical earlier build
     /// too (they passed before it was pushed).
     #[arg(long)]
@@ -209,6 +215,36 @@ async fn copy(
         .map_err(|e| e.to_string())
 }
 
+/// Reads `--engine PLATFORM=ADDRESS` flags: `unix://` and `tcp://`
+/// addresses (`ssh://` needs a tunnel: strata speaks the Engine API, not
+/// the docker CLI's ssh helper).
+fn parse_engines(flags: &[String]) -> Result<Vec<(String, String)>, Failure> {
+    flags
+        .iter()
+        .map(|flag| {
+            let (platform, address) = flag.split_once('=').ok_or_else(|| {
+                Failure::input(format!(
+                    "--engine {flag}: write PLATFORM=ADDRESS, e.g. linux/arm64=tcp://arm-builder:2375"
+                ))
+            })?;
+            let platform: strata_core::platform::Platform = platform
+                .parse()
+                .map_err(|e| Failure::input(format!("--engine {flag}: {e}")))?;
+            if address.starts_with("ssh://") {
+                return Err(Failure::input(format!(
+                    "--engine {flag}: ssh:// engines are not reached directly; forward the engine's socket (ssh -nNT -L /tmp/engine.sock:/var/run/docker.sock HOST) and pass {platform}=unix:///tmp/engine.sock"
+                )));
+            }
+            if !(address.starts_with("unix://") || address.starts_with("tcp://") || address.starts_with("http://")) {
+                return Err(Failure::input(format!(
+                    "--engine {flag}: the address must start with unix:// or tcp://"
+                )));
+            }
+            Ok((platform.to_string(), address.to_string()))
+        })
+        .collect()
+}
+
 /// Reads `--timeout STAGE=DURATION` flags.
 fn parse_timeouts(
     flags: &[String],
@@ -297,6 +333,7 @@ pub fn run(
         }
     }
     let timeouts = parse_timeouts(&args.timeouts)?;
+    let engine_flags = parse_engines(&args.engines)?;
     let mut targets = strata_exec::targets(
         &planned.plan,
         &planned.stack.spec,
@@ -443,7 +480,15 @@ pub fn run(
                 }
             }
         });
-        let executor = Executor::new(engine, options, Some(tx));
+        let mut engines = std::collections::BTreeMap::new();
+        for (platform, address) in &engine_flags {
+            let other = strata_engine::Engine::connect_to(address)
+                .await
+                .map_err(|e| Failure::env(format!("--engine {platform}={address}: {e}")))?
+                .with_run_id(engine.run_id());
+            engines.insert(platform.clone(), other);
+        }
+        let executor = Executor::new(engine, options, Some(tx)).with_engines(engines);
         let record = executor
             .run(&planned.plan, targets, cancel_rx)
             .await

@@ -358,7 +358,13 @@ fn the_example_stack_builds_tests_and_documents_every_image() {
     assert_eq!(refs.len(), 4, "{refs:?}");
     let out = stack.out("out");
 
-    let built = stack.build(&out, &[]);
+    // arm64's builds and tests go to "another" engine: this one, at its
+    // address.
+    let engine = std::env::var("DOCKER_HOST")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unix:///var/run/docker.sock".into());
+    let built = stack.build(&out, &["--engine", &format!("linux/arm64={engine}")]);
     assert_eq!(built.status.code(), Some(0), "{}", describe(&built));
     assert!(
         text(&built.stderr).contains("4 built"),
@@ -1712,4 +1718,37 @@ fn diff_shows_what_changed_inside_an_image() {
     let json: Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(json["info"][0]["lines_added"], 1, "{json:#}");
     assert_eq!(json["added"].as_array().map(Vec::len), Some(1), "{json:#}");
+}
+
+#[test]
+fn an_engine_flag_is_checked_before_anything_runs() {
+    let stack = Stack::with_images("engineflag", &[("base", None)], &[]);
+    stack.commit();
+    for (flag, says) in [
+        ("linux/arm64", "write PLATFORM=ADDRESS"),
+        ("arm64=unix:///x", "is not a platform"),
+        ("linux/arm64=ssh://builder", "forward the engine's socket"),
+        (
+            "linux/arm64=builder:2375",
+            "must start with unix:// or tcp://",
+        ),
+    ] {
+        let out = stack.build(&stack.out("out"), &["--engine", flag]);
+        assert_eq!(out.status.code(), Some(2), "{flag}: {}", describe(&out));
+        assert!(
+            text(&out.stderr).contains(says),
+            "{flag}: {}",
+            describe(&out)
+        );
+    }
+    let out = stack.build(
+        &stack.out("out"),
+        &["--engine", "linux/amd64=unix:///nonexistent.sock"],
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", describe(&out));
+    assert!(
+        text(&out.stderr).contains("--engine linux/amd64=unix:///nonexistent.sock"),
+        "{}",
+        describe(&out)
+    );
 }

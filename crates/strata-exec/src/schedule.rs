@@ -27,6 +27,7 @@ pub fn runs_pytest(options: &RunOptions, targets: &[Target]) -> bool {
 /// Runs plans on an engine (the Docker engine, or any [`Backend`]).
 pub struct Executor<B: Backend = Engine> {
     engine: B,
+    engines: BTreeMap<String, B>,
     options: RunOptions,
     events: Option<mpsc::UnboundedSender<Event>>,
 }
@@ -40,9 +41,18 @@ impl<B: Backend> Executor<B> {
     ) -> Executor<B> {
         Executor {
             engine,
+            engines: BTreeMap::new(),
             options,
             events,
         }
+    }
+
+    /// Sends each platform's builds and tests to its own engine
+    /// (`--engine linux/arm64=…`, by `os/arch`); the others stay on the
+    /// executor's engine.
+    pub fn with_engines(mut self, engines: BTreeMap<String, B>) -> Executor<B> {
+        self.engines = engines;
+        self
     }
 
     /// Runs `targets` (from [`targets`]) of `plan`. Setting `cancel` to true
@@ -69,6 +79,7 @@ impl<B: Backend> Executor<B> {
         let builder = self.options.builder.resolve(&self.engine)?;
         let ctx = Arc::new(StageCtx {
             engine: self.engine.clone(),
+            engines: self.engines.clone(),
             options: self.options.clone(),
             builder,
             dirs,

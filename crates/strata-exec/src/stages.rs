@@ -23,6 +23,9 @@ use tokio::sync::{mpsc, watch};
 /// What every stage of a run shares.
 pub(crate) struct StageCtx<B: Backend> {
     pub engine: B,
+    /// Engines of given platforms (`--engine linux/arm64=…`): a platform's
+    /// builds and tests run there; the others on `engine`.
+    pub engines: BTreeMap<String, B>,
     pub options: RunOptions,
     /// The builder `options.builder` resolved to on this engine.
     pub builder: strata_engine::Builder,
@@ -42,6 +45,16 @@ pub(crate) struct StageCtx<B: Backend> {
 const PYTEST_NO_TESTS: i32 = 5;
 
 impl<B: Backend> StageCtx<B> {
+    /// The engine that builds and tests `target`: its platform's, if one
+    /// was given, else the run's.
+    pub(crate) fn engine_for(&self, target: &Target) -> &B {
+        target
+            .platform
+            .as_ref()
+            .and_then(|p| self.engines.get(&p.to_string()))
+            .unwrap_or(&self.engine)
+    }
+
     fn emit(&self, event: Event) {
         if let Some(tx) = &self.events {
             let _ = tx.send(event);
@@ -218,7 +231,13 @@ async fn input_key<B: Backend>(
         .or_else(|| target.build.base_image_id.clone())
     {
         Some(base) => base,
-        None => ctx.engine.inspect_image(base_ref).await.ok()??.id,
+        None => {
+            ctx.engine_for(target)
+                .inspect_image(base_ref)
+                .await
+                .ok()??
+                .id
+        }
     };
     Some(inputs::key(&parts, Some(&base)))
 }
@@ -331,7 +350,7 @@ pub(crate) async fn run_image<B: Backend>(
             // A stage cut off leaves the containers its tests started.
             for v in &variants {
                 let _ = ctx
-                    .engine
+                    .engine_for(v)
                     .remove_containers_of_image(&v.build.reference)
                     .await;
             }
@@ -408,7 +427,7 @@ async fn check_local_base<B: Backend>(ctx: &StageCtx<B>, target: &Target) -> Res
     let (Some(base), Some(id)) = (&target.build.base_ref, &target.build.base_image_id) else {
         return Ok(());
     };
-    match ctx.engine.inspect_image(base).await {
+    match ctx.engine_for(target).inspect_image(base).await {
         Ok(Some(info)) if info.id == *id => Ok(()),
         Ok(Some(info)) => Err(format!(
             "the base {base} is now image {}, not {id} as planned: it was re-tagged since; run strata again",
@@ -481,13 +500,13 @@ async fn reuse<B: Backend>(ctx: &StageCtx<B>, target: &Target, from: &str) -> St
     let reference = &target.build.reference;
     if in_registry(from) {
         let auth = auth_for(ctx, registry_of(from)).await;
-        ctx.engine
+        ctx.engine_for(target)
             .pull(from, auth.as_ref())
             .await
             .map_err(|e| format!("cannot pull {from}, which has the same inputs: {e}"))?;
     }
     let (repo, tag) = strata_engine::split_reference(reference).map_err(|e| e.to_string())?;
-    ctx.engine
+    ctx.engine_for(target)
         .tag(from, &repo, &tag)
         .await
         .map_err(|e| format!("cannot tag {from} as {reference}: {e}"))?;
@@ -505,7 +524,7 @@ async fn build<B: Backend>(
         .map_err(|e| format!("cannot write {}: {e}", log_path.display()))?;
     check_local_base(ctx, target).await?;
     let before = ctx
-        .engine
+        .engine_for(target)
         .inspect_image(&target.build.reference)
         .await
         .ok()
@@ -524,7 +543,7 @@ async fn build<B: Backend>(
             labels
         },
         cache_from: match &target.cache_from {
-            Some(cache) => pull_cache(ctx, cache, &mut log).await,
+            Some(cache) => pull_cache(ctx, target, cache, &mut log).await,
             None => Vec::new(),
         },
         builder: ctx.builder,
@@ -537,7 +556,7 @@ async fn build<B: Backend>(
         },
     };
     let built = ctx
-        .engine
+        .engine_for(target)
         .build(&request, |line| {
             let _ = writeln!(log, "{line}");
             ctx.emit(Event::BuildOutput {
@@ -556,19 +575,26 @@ async fn build<B: Backend>(
         }
     }
     if let Some(max) = target.image.max_size {
-        check_size(ctx, &built.id, max).await.inspect_err(|e| {
-            let _ = writeln!(log, "strata: {e}");
-        })?;
+        check_size(ctx, target, &built.id, max)
+            .await
+            .inspect_err(|e| {
+                let _ = writeln!(log, "strata: {e}");
+            })?;
     }
     Ok(Some(built.id))
 }
 
 /// Fails an image above its `max_size`, before anything pushes it, with
 /// what would help shrink it: its three largest layers.
-async fn check_size<B: Backend>(ctx: &StageCtx<B>, id: &str, max: u64) -> Result<(), String> {
+async fn check_size<B: Backend>(
+    ctx: &StageCtx<B>,
+    target: &Target,
+    id: &str,
+    max: u64,
+) -> Result<(), String> {
     use strata_core::limits::format_size;
     let info = ctx
-        .engine
+        .engine_for(target)
         .inspect_image(id)
         .await
         .map_err(|e| format!("cannot check the size against max_size: {e}"))?
@@ -577,7 +603,7 @@ async fn check_size<B: Backend>(ctx: &StageCtx<B>, id: &str, max: u64) -> Result
         return Ok(());
     }
     let mut layers = ctx
-        .engine
+        .engine_for(target)
         .history(id)
         .await
         .map_err(|e| format!("cannot read the layers: {e}"))?;
@@ -605,12 +631,13 @@ async fn check_size<B: Backend>(ctx: &StageCtx<B>, id: &str, max: u64) -> Result
 /// the cache, so it is logged, not fatal.
 async fn pull_cache<B: Backend>(
     ctx: &StageCtx<B>,
+    target: &Target,
     cache: &str,
     log: &mut std::fs::File,
 ) -> Vec<String> {
     let registry = registry_of(cache);
     match ctx
-        .engine
+        .engine_for(target)
         .pull(cache, auth_for(ctx, registry).await.as_ref())
         .await
     {
@@ -666,7 +693,7 @@ async fn tests<B: Backend>(
     };
     if !tests.structure.is_empty() {
         let results = ctx
-            .engine
+            .engine_for(target)
             .run_structure_tests(reference, &tests.structure)
             .await
             .map_err(|e| {
@@ -876,7 +903,7 @@ async fn push<B: Backend>(ctx: &StageCtx<B>, target: &Target) -> StageOutcome {
     let mut attempt = 1;
     loop {
         let pushed = ctx
-            .engine
+            .engine_for(target)
             .push(&target.build.reference, auth.as_ref(), |line| {
                 let _ = writeln!(log, "{line}");
             })
@@ -918,18 +945,18 @@ async fn manifest<B: Backend>(ctx: &StageCtx<B>, target: &Target) -> StageOutcom
     let outputs = if commands.is_empty() {
         Vec::new()
     } else {
-        ctx.engine
+        ctx.engine_for(target)
             .run_commands(reference, &commands)
             .await
             .map_err(|e| e.to_string())?
     };
     let history = ctx
-        .engine
+        .engine_for(target)
         .history(reference)
         .await
         .map_err(|e| e.to_string())?;
     let info = ctx
-        .engine
+        .engine_for(target)
         .inspect_image(reference)
         .await
         .map_err(|e| e.to_string())?
@@ -955,7 +982,7 @@ async fn manifest<B: Backend>(ctx: &StageCtx<B>, target: &Target) -> StageOutcom
     let mut data = data;
     let mut compared = String::new();
     if let Some(previous) = &target.previous {
-        match previous_side(ctx, previous, &commands, &target.info_cmds).await {
+        match previous_side(ctx, target, previous, &commands, &target.info_cmds).await {
             Ok(side) => {
                 let diff = image_diff::compare(&side, &image_diff::ImageSide::from(&data));
                 compared = format!(
@@ -1002,19 +1029,20 @@ async fn manifest<B: Backend>(ctx: &StageCtx<B>, target: &Target) -> StageOutcom
 /// commands' output.
 async fn previous_side<B: Backend>(
     ctx: &StageCtx<B>,
+    target: &Target,
     previous: &str,
     commands: &[String],
     info_cmds: &[(String, strata_core::spec::InfoCmd)],
 ) -> Result<image_diff::ImageSide, String> {
-    let info = match ctx.engine.inspect_image(previous).await {
+    let info = match ctx.engine_for(target).inspect_image(previous).await {
         Ok(Some(info)) => info,
         Ok(None) => {
             let auth = auth_for(ctx, registry_of(previous)).await;
-            ctx.engine
+            ctx.engine_for(target)
                 .pull(previous, auth.as_ref())
                 .await
                 .map_err(|e| e.to_string())?;
-            ctx.engine
+            ctx.engine_for(target)
                 .inspect_image(previous)
                 .await
                 .map_err(|e| e.to_string())?
@@ -1023,14 +1051,14 @@ async fn previous_side<B: Backend>(
         Err(e) => return Err(e.to_string()),
     };
     let history = ctx
-        .engine
+        .engine_for(target)
         .history(previous)
         .await
         .map_err(|e| e.to_string())?;
     let outputs = if commands.is_empty() {
         Vec::new()
     } else {
-        ctx.engine
+        ctx.engine_for(target)
             .run_commands(previous, commands)
             .await
             .map_err(|e| e.to_string())?
@@ -1084,7 +1112,7 @@ async fn prune<B: Backend>(ctx: &StageCtx<B>, target: &Target) -> StageOutcome {
     let short = id.get(..19).unwrap_or(&id);
     // Removing an image by ID drops its tags too: one tagged since (by
     // anyone) is someone's, and kept.
-    match ctx.engine.inspect_image(&id).await {
+    match ctx.engine_for(target).inspect_image(&id).await {
         Ok(None) => {
             return Ok(Some(format!(
                 "{short}, the image it replaced, is gone already"
@@ -1100,7 +1128,7 @@ async fn prune<B: Backend>(ctx: &StageCtx<B>, target: &Target) -> StageOutcome {
         Err(e) if e.is_unreachable() => return Err(e.to_string()),
         Err(e) => return Ok(Some(format!("kept {short}, the image it replaced: {e}"))),
     }
-    match ctx.engine.remove_image(&id).await {
+    match ctx.engine_for(target).remove_image(&id).await {
         Ok(()) => Ok(Some(format!("removed {short}, the image it replaced"))),
         Err(e) if e.is_unreachable() => Err(e.to_string()),
         // Still tagged elsewhere, a parent, or in use: kept, as it should be.
@@ -1111,14 +1139,13 @@ async fn prune<B: Backend>(ctx: &StageCtx<B>, target: &Target) -> StageOutcome {
 /// Removes the containers interrupted stages left: strata's own (by run
 /// label) and those the image tests started from the images of this run.
 pub(crate) async fn remove_leftovers<B: Backend>(ctx: &StageCtx<B>, targets: &[Target]) -> usize {
-    let mut removed = ctx
-        .engine
-        .remove_containers(ctx.engine.run_id())
-        .await
-        .unwrap_or(0);
-    for t in targets {
+    let mut removed = 0;
+    for engine in std::iter::once(&ctx.engine).chain(ctx.engines.values()) {
+        removed += engine.remove_containers(engine.run_id()).await.unwrap_or(0);
+    }
+    for t in targets.iter().flat_map(Target::variants) {
         removed += ctx
-            .engine
+            .engine_for(&t)
             .remove_containers_of_image(&t.build.reference)
             .await
             .unwrap_or(0);

@@ -455,3 +455,46 @@ async fn a_stage_past_its_time_limit_fails_its_image_and_reports_why() {
         .unwrap_or_else(|| panic!("no root"));
     assert_eq!(root.stages[1].message.as_deref(), Some("1 test passed"));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_platforms_builds_go_to_its_own_engine() {
+    let main = Fake::new(Duration::from_secs(1));
+    let arm = Fake::new(Duration::from_secs(1));
+    let out = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let (plan, mut targets) = plan_of(STACK);
+    for t in &mut targets {
+        t.build.platforms = vec!["linux/amd64".into(), "linux/arm64".into()];
+    }
+    let options = RunOptions {
+        images_dir: out.path().join("images"),
+        out_dir: out.path().join("out"),
+        jobs: 2,
+        push: false,
+        revision: "0123456789abcdef".into(),
+        python: "python3".into(),
+        auth: Arc::new(|_: &str| None),
+        stages: vec![Stage::Build],
+        builder: BuilderChoice::Auto,
+        source: None,
+        secrets: Vec::new(),
+        timeouts: BTreeMap::new(),
+        retest: false,
+        platform: "linux/amd64".into(),
+    };
+    let record = Executor::new(main.clone(), options, None)
+        .with_engines(BTreeMap::from([("linux/arm64".to_string(), arm.clone())]))
+        .run(&plan, targets, never_cancelled())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(record.success, "{record:#?}");
+    // Every image once on each engine: amd64 here, arm64 there.
+    for fake in [&main, &arm] {
+        let mut started: Vec<String> = fake
+            .events()
+            .into_iter()
+            .filter(|e| e.starts_with("start "))
+            .collect();
+        started.sort();
+        assert_eq!(started, ["start a", "start b", "start c", "start root"]);
+    }
+}
