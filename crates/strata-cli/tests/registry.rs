@@ -157,6 +157,17 @@ impl Stack {
         cmd
     }
 
+    /// `strata plan --format json` of the head, which must succeed.
+    fn plan_json(&self) -> Value {
+        let planned = self
+            .strata()
+            .args(["plan", "--format", "json"])
+            .output()
+            .unwrap();
+        expect_code(&planned, 0);
+        serde_json::from_slice(&planned.stdout).unwrap()
+    }
+
     /// `strata build --push --out <out>`.
     fn build_push(&self, out: &Path) -> Output {
         self.strata()
@@ -549,13 +560,7 @@ fn build_push_then_rebuild_one_then_promote_and_wiki() {
     stack.set_content("grand", "2");
     let sha2 = stack.commit("grand: 2");
     let tag2 = format!("{PREFIX}-{sha2}");
-    let planned = stack
-        .strata()
-        .args(["plan", "--format", "json"])
-        .output()
-        .unwrap();
-    expect_code(&planned, 0);
-    let plan: Value = serde_json::from_slice(&planned.stdout).unwrap();
+    let plan = stack.plan_json();
     let builds = plan["builds"].as_array().unwrap();
     let by_image = |image: &str| {
         builds
@@ -817,13 +822,7 @@ fn unpublished_parent_is_rebuilt() {
     let stack = Stack::new(&registry.host(), "unpublished", 3);
     stack.set_content("child", "2");
     stack.commit("child: 2");
-    let planned = stack
-        .strata()
-        .args(["plan", "--format", "json"])
-        .output()
-        .unwrap();
-    expect_code(&planned, 0);
-    let plan: Value = serde_json::from_slice(&planned.stdout).unwrap();
+    let plan = stack.plan_json();
     let reasons: BTreeMap<&str, (&Value, &str)> = plan["builds"]
         .as_array()
         .unwrap()
@@ -1305,13 +1304,7 @@ fn a_merge_builds_nothing_its_branch_built() {
     let tag = format!("{PREFIX}-{sha}");
 
     // The plan says so.
-    let planned = stack
-        .strata()
-        .args(["plan", "--format", "json"])
-        .output()
-        .unwrap();
-    expect_code(&planned, 0);
-    let plan: Value = serde_json::from_slice(&planned.stdout).unwrap();
+    let plan = stack.plan_json();
     for b in plan["builds"].as_array().unwrap() {
         let image = b["image"].as_str().unwrap();
         if image == "root" {

@@ -247,18 +247,11 @@ async fn run(
     run_with(fake, stack, jobs, cancel, |_, _| {}).await
 }
 
-/// [`run`], with the options and targets changed by `change` first.
-async fn run_with(
-    fake: &Fake,
-    stack: &str,
-    jobs: usize,
-    cancel: watch::Receiver<bool>,
-    change: impl FnOnce(&mut RunOptions, &mut Vec<Target>),
-) -> (RunRecord, tempfile::TempDir) {
-    let out = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let options = RunOptions {
-        images_dir: out.path().join("images"),
-        out_dir: out.path().join("out"),
+/// A run of the build stage only, writing under `out`.
+fn build_options(out: &std::path::Path, jobs: usize) -> RunOptions {
+    RunOptions {
+        images_dir: out.join("images"),
+        out_dir: out.join("out"),
         jobs,
         push: false,
         revision: "0123456789abcdef".into(),
@@ -271,9 +264,20 @@ async fn run_with(
         timeouts: BTreeMap::new(),
         retest: false,
         platform: "linux/amd64".into(),
-    };
+    }
+}
+
+/// [`run`], with the options and targets changed by `change` first.
+async fn run_with(
+    fake: &Fake,
+    stack: &str,
+    jobs: usize,
+    cancel: watch::Receiver<bool>,
+    change: impl FnOnce(&mut RunOptions, &mut Vec<Target>),
+) -> (RunRecord, tempfile::TempDir) {
+    let out = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut options = build_options(out.path(), jobs);
     let (plan, mut targets) = plan_of(stack);
-    let mut options = options;
     change(&mut options, &mut targets);
     let record = Executor::new(fake.clone(), options, None)
         .run(&plan, targets, cancel)
@@ -465,23 +469,7 @@ async fn a_platforms_builds_go_to_its_own_engine() {
     for t in &mut targets {
         t.build.platforms = vec!["linux/amd64".into(), "linux/arm64".into()];
     }
-    let options = RunOptions {
-        images_dir: out.path().join("images"),
-        out_dir: out.path().join("out"),
-        jobs: 2,
-        push: false,
-        revision: "0123456789abcdef".into(),
-        python: "python3".into(),
-        auth: Arc::new(|_: &str| None),
-        stages: vec![Stage::Build],
-        builder: BuilderChoice::Auto,
-        source: None,
-        secrets: Vec::new(),
-        timeouts: BTreeMap::new(),
-        retest: false,
-        platform: "linux/amd64".into(),
-    };
-    let record = Executor::new(main.clone(), options, None)
+    let record = Executor::new(main.clone(), build_options(out.path(), 2), None)
         .with_engines(BTreeMap::from([("linux/arm64".to_string(), arm.clone())]))
         .run(&plan, targets, never_cancelled())
         .await
