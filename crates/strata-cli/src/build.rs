@@ -156,6 +156,61 @@ fn schedule_text(schedule: &[Scheduled]) -> String {
     out
 }
 
+/// With `--only` (a job of `strata plan --format jobs`), a parent the plan
+/// rebuilds is built by another job: it is found in the registry under the
+/// run's tag and pinned by digest, or the job fails at once, naming the
+/// missing image and the job that pushes it.
+fn pin_parents_of_this_run(targets: &mut [Target]) -> Result<(), Failure> {
+    let built_here: Vec<(String, String)> = targets
+        .iter()
+        .map(|t| (t.build.image.clone(), t.build.plan.clone()))
+        .collect();
+    let registry = crate::registry::client()?;
+    let runtime = crate::runtime()?;
+    for t in targets.iter_mut() {
+        let Some(parent) = t.build.parent.clone() else {
+            continue;
+        };
+        if t.build.base_source != Some(strata_core::plan::BaseSource::ThisRun)
+            || built_here.contains(&(parent.clone(), t.build.plan.clone()))
+        {
+            continue;
+        }
+        let Some(base) = t.build.base_ref.clone() else {
+            continue;
+        };
+        let job = strata_core::jobs::job_id(&parent, &t.build.plan, None);
+        let reference: strata_core::reference::ImageRef = base
+            .parse()
+            .map_err(|e| Failure::input(format!("{base}: {e}")))?;
+        let found = runtime
+            .block_on(registry.head_manifest(&reference))
+            .map_err(|e| {
+                Failure::env(format!(
+                    "cannot look up {base}, which job {job} pushes: {e}"
+                ))
+            })?;
+        let Some(info) = found else {
+            return Err(Failure::work(format!(
+                "{base} is not in the registry: job {job} builds and pushes it, and has failed or not finished; run this job after it"
+            )));
+        };
+        let digest = info.digest.to_string();
+        t.build.base_ref = Some(format!("{base}@{digest}"));
+        t.build.base_source = Some(strata_core::plan::BaseSource::Registry);
+        if let Some(value) = t
+            .build
+            .base_arg
+            .as_ref()
+            .and_then(|a| t.build.build_args.get_mut(a))
+        {
+            value.push('@');
+            value.push_str(&digest);
+        }
+    }
+    Ok(())
+}
+
 /// The inputs tag each image pushed by this run gets: `(name@digest,
 /// name:inputs-<hex>)`.
 fn inputs_tags(images: &[strata_exec::ImageResult]) -> Vec<(String, String)> {
@@ -341,6 +396,9 @@ pub fn run(
         &planned.stack.tests,
     );
     let push = args.push && !args.no_push;
+    if args.only.is_some() && !args.plan.offline {
+        pin_parents_of_this_run(&mut targets)?;
+    }
     if push && !planned.uncommitted.is_empty() && !args.allow_dirty {
         let files: Vec<String> = planned
             .uncommitted

@@ -118,8 +118,18 @@ fn run(cli: &Cli, reporter: &Reporter) -> Result<ExitCode, Failure> {
         None => std::env::current_dir()
             .map_err(|e| Failure::env(format!("cannot read the current directory: {e}")))?,
     };
+    if cli.format == Format::Jobs && !matches!(cli.command, Command::Plan(_)) {
+        return Err(Failure::input(
+            "--format jobs is a format of `strata plan` only; use --format json",
+        ));
+    }
     match &cli.command {
         Command::Validate => validate(&cwd, cli, reporter),
+        Command::Plan(args) if cli.format == Format::Jobs => {
+            let planned = planning::make(&cwd, cli.images_dir.as_deref(), args, reporter)?;
+            output::print_json(&planning::job_graph(&planned, args)?)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Plan(args) => {
             let planned = planning::make(&cwd, cli.images_dir.as_deref(), args, reporter)?;
             print!("{}", output::render_plan(&planned.plan, cli.format));

@@ -53,6 +53,9 @@ pub enum Format {
     Json,
     /// A Markdown table, e.g. for a pull-request comment.
     Markdown,
+    /// `strata plan` only: the plan as a job graph for CI runners (see the
+    /// README's contract).
+    Jobs,
 }
 
 /// The output formats of `strata graph`.
@@ -101,7 +104,10 @@ const HEADERS: [&str; 6] = ["IMAGE", "PLAN", "REBUILD", "REASON", "TAG", "BASE"]
 /// Renders a plan in `format`.
 pub fn render_plan(plan: &Plan, format: Format) -> String {
     match format {
-        Format::Json => serde_json::to_string_pretty(plan).unwrap_or_default() + "\n",
+        // `--format jobs` is rendered by `strata plan` itself.
+        Format::Json | Format::Jobs => {
+            serde_json::to_string_pretty(plan).unwrap_or_default() + "\n"
+        }
         Format::Table => {
             let rows = rows(plan);
             let mut widths = HEADERS.map(str::len);

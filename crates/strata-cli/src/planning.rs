@@ -190,6 +190,50 @@ impl Planned {
     }
 }
 
+/// The plan as a job graph for CI runners (`strata plan --format jobs`):
+/// every job and the finish step repeat the planning flags, so each runner
+/// plans the same range the same way.
+pub fn job_graph(
+    planned: &Planned,
+    args: &PlanArgs,
+) -> Result<strata_core::jobs::JobGraph, Failure> {
+    if args.offline {
+        return Err(Failure::input(
+            "--format jobs: jobs on other runners share only the registry; plan without --offline",
+        ));
+    }
+    if let Some(b) = planned.plan.builds.iter().find(|b| !b.platforms.is_empty()) {
+        return Err(Failure::input(format!(
+            "--format jobs: '{}' is built for several platforms, whose index the jobs cannot assemble yet; build multi-platform stacks with `strata build`",
+            b.image
+        )));
+    }
+    let mut pinned = Vec::new();
+    if args.all && planned.plan.base.is_some() {
+        pinned.push("--all".to_string());
+    }
+    if args.tag_suffix == SuffixMode::Branch {
+        pinned.extend(["--tag-suffix".to_string(), "branch".to_string()]);
+    }
+    for kv in &args.build_args {
+        pinned.extend(["--build-arg".to_string(), kv.clone()]);
+    }
+    for b in &args.full_rebuild_branches {
+        pinned.extend(["--full-rebuild-branch".to_string(), b.clone()]);
+    }
+    match args.builder {
+        BuilderArg::Auto => {}
+        BuilderArg::Buildkit => pinned.extend(["--builder".to_string(), "buildkit".to_string()]),
+        BuilderArg::Classic => pinned.extend(["--builder".to_string(), "classic".to_string()]),
+    }
+    Ok(strata_core::jobs::jobs(
+        &planned.plan,
+        &pinned,
+        !args.no_reuse,
+        args.plan.as_deref(),
+    ))
+}
+
 /// `--platform` flags, each one the spec declares.
 fn only_platforms(stack: &Stack, flags: &[String]) -> Result<Vec<String>, Failure> {
     let declared: std::collections::BTreeSet<&str> = stack

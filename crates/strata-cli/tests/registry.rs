@@ -1644,3 +1644,106 @@ fn a_two_platform_stack_is_one_index_per_image() {
         "a platform of a failed image was pushed"
     );
 }
+
+/// The plan as a job graph, run job by job as separate runners would (each
+/// with its own output, the local images of the others removed): a job
+/// whose parent's job has not pushed fails at once naming both; run in
+/// order, the jobs produce the stack, each child on its parent's pushed
+/// digest; the finish step builds nothing and tags the run.
+#[test]
+fn the_jobs_of_a_plan_build_the_stack_sharing_only_the_registry() {
+    ensure_base_image();
+    let registry = start_registry();
+    let stack = Stack::new(&registry.host(), "jobs", 3);
+    let sha = stack.git(&["rev-parse", "--short=7", "HEAD"]);
+    let tag = format!("{PREFIX}-{sha}");
+    let planned = stack
+        .strata()
+        .args(["plan", "--format", "jobs"])
+        .output()
+        .unwrap();
+    expect_code(&planned, 0);
+    let graph: Value = serde_json::from_slice(&planned.stdout).unwrap();
+    let jobs = graph["jobs"].as_array().unwrap();
+    let ids: Vec<&str> = jobs.iter().map(|j| j["id"].as_str().unwrap()).collect();
+    assert_eq!(
+        ids,
+        ["default-root", "default-child", "default-grand"],
+        "{graph:#}"
+    );
+    assert_eq!(jobs[1]["needs"], serde_json::json!(["default-root"]));
+    assert_eq!(jobs[0]["needs"], serde_json::json!([]));
+    let run = |argv: &Value, out: &Path| {
+        let argv: Vec<&str> = argv
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap())
+            .collect();
+        assert_eq!(argv[0], "strata", "{argv:?}");
+        stack
+            .strata()
+            .args(&argv[1..])
+            .args(["--out".as_ref(), out.as_os_str()])
+            .output()
+            .unwrap()
+    };
+    let work = tempfile::tempdir().unwrap();
+
+    // Too early: its parent's job has not pushed.
+    let early = run(&jobs[1]["command"], &work.path().join("early"));
+    expect_code(&early, 1);
+    let said = String::from_utf8_lossy(&early.stderr).to_string();
+    assert!(
+        said.contains(&stack.reference("root", &tag)) && said.contains("job default-root"),
+        "{said}"
+    );
+
+    let mut pushed = BTreeMap::new();
+    for job in jobs {
+        let image = job["image"].as_str().unwrap();
+        // Another runner: nothing of the other jobs in its engine.
+        stack.remove_images();
+        let out = work.path().join(image);
+        let ran = run(&job["command"], &out);
+        expect_code(&ran, 0);
+        let digests = artifact_digests(&out);
+        assert_eq!(
+            digests.keys().collect::<Vec<_>>(),
+            [image],
+            "{}",
+            describe(&ran)
+        );
+        pushed.insert(image.to_string(), digests[image].clone());
+        if let Some(parent) = parent_of(image) {
+            let run = run_json(&out);
+            assert_eq!(run["images"].as_array().unwrap().len(), 1);
+            // Built on the parent's pushed digest.
+            let base = docker_out(&[
+                "image",
+                "inspect",
+                "--format",
+                "{{index .Config.Labels \"org.opencontainers.image.base.digest\"}}",
+                &stack.reference(image, &tag),
+            ]);
+            assert_eq!(base, pushed[parent], "{image}");
+        }
+    }
+    let client = Client::anonymous();
+    for (image, digest) in &pushed {
+        assert_eq!(&client.expect_digest(&stack.reference(image, &tag)), digest);
+    }
+
+    let finish = work.path().join("finish");
+    let done = run(&graph["finish"], &finish);
+    expect_code(&done, 0);
+    assert_eq!(
+        outcomes_of(&finish).values().collect::<Vec<_>>(),
+        ["reused", "reused", "reused"],
+        "{}",
+        describe(&done)
+    );
+    for (image, digest) in &pushed {
+        assert_eq!(&client.expect_digest(&stack.reference(image, &tag)), digest);
+    }
+}

@@ -11,6 +11,7 @@ pub mod diag;
 pub mod dockerfile;
 pub mod graph;
 pub mod inputs;
+pub mod jobs;
 pub mod limits;
 pub mod plan;
 pub mod platform;

@@ -1,0 +1,128 @@
+//! The plan as a job graph for CI runners (`strata plan --format jobs`):
+//! one job per image and plan the run builds, each a `strata build` of
+//! that image alone with the range pinned, needing the jobs of its
+//! parents; then a finish step. Runners share nothing but the registry: a
+//! job finds the images it needs there, by the run's tag, pinned by digest.
+
+use crate::plan::Plan;
+
+/// One job: build, test and push one image of one plan.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Job {
+    /// Unique among the jobs, usable as a CI job id: `[a-z0-9_-]`.
+    pub id: String,
+    /// The image's key.
+    pub image: String,
+    /// The plan's name.
+    pub plan: String,
+    /// The platform, when the job builds one platform of a multi-platform
+    /// image; `null`: the image's platforms.
+    pub platform: Option<String>,
+    /// The ids of the jobs that must have pushed before it starts.
+    pub needs: Vec<String>,
+    /// The command that runs it, from the repository's root.
+    pub command: Vec<String>,
+}
+
+/// The job graph: the contract of `strata plan --format jobs`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct JobGraph {
+    /// The head commit.
+    pub head: String,
+    /// The base commit, `null` for a first build.
+    pub base: Option<String>,
+    /// The jobs, parents before children.
+    pub jobs: Vec<Job>,
+    /// What runs after every job: the same build of the whole range, which
+    /// reuses every image the jobs pushed (same inputs), gives unchanged
+    /// images the run's tag and writes the run's summary, JUnit and wiki
+    /// data.
+    pub finish: Vec<String>,
+}
+
+/// A job id from an image, plan and platform: lower-case, `[a-z0-9_-]`.
+pub fn job_id(image: &str, plan: &str, platform: Option<&str>) -> String {
+    let mut id = format!("{plan}-{image}");
+    if let Some(p) = platform {
+        id.push('-');
+        id.push_str(p);
+    }
+    id.chars()
+        .map(|c| match c.to_ascii_lowercase() {
+            c @ ('a'..='z' | '0'..='9' | '_' | '-') => c,
+            _ => '-',
+        })
+        .collect()
+}
+
+/// The job graph of `plan`. `pinned` are the planning flags every command
+/// repeats (tag suffix, build args, builder…); `reuse` is false when the
+/// plan was asked with `--no-reuse`, which the jobs repeat (the finish
+/// step never does: it must find what the jobs pushed); `only_plan` is the
+/// plan's `--plan`, which each job names anyway.
+pub fn jobs(plan: &Plan, pinned: &[String], reuse: bool, only_plan: Option<&str>) -> JobGraph {
+    let range: Vec<String> = match &plan.base {
+        Some(base) => vec!["--base".into(), base.clone()],
+        // A first build: every image, whatever HEAD's parents are.
+        None => vec!["--all".into()],
+    };
+    let head = vec!["--head".to_string(), plan.head.clone()];
+    let jobs = plan
+        .rebuilds()
+        .map(|b| {
+            let needs = b
+                .parent
+                .iter()
+                .filter(|p| plan.build(p, &b.plan).is_some_and(|pb| pb.rebuild))
+                .map(|p| job_id(p, &b.plan, None))
+                .collect();
+            let mut command: Vec<String> =
+                ["strata", "build", "--only", &b.image, "--plan", &b.plan]
+                    .map(String::from)
+                    .to_vec();
+            command.extend(head.iter().cloned());
+            command.extend(range.iter().cloned());
+            command.extend(pinned.iter().cloned());
+            if !reuse {
+                command.push("--no-reuse".into());
+            }
+            command.push("--push".into());
+            Job {
+                id: job_id(&b.image, &b.plan, None),
+                image: b.image.clone(),
+                plan: b.plan.clone(),
+                platform: None,
+                needs,
+                command,
+            }
+        })
+        .collect();
+    let mut finish: Vec<String> = ["strata", "build"].map(String::from).to_vec();
+    finish.extend(head);
+    finish.extend(range);
+    finish.extend(pinned.iter().cloned());
+    if let Some(p) = only_plan {
+        finish.extend(["--plan".to_string(), p.to_string()]);
+    }
+    finish.push("--push".into());
+    JobGraph {
+        head: plan.head.clone(),
+        base: plan.base.clone(),
+        jobs,
+        finish,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_ci_job_ids() {
+        assert_eq!(job_id("scipy-ml", "default", None), "default-scipy-ml");
+        assert_eq!(
+            job_id("Base.Notebook", "2023.2", Some("linux/arm64")),
+            "2023-2-base-notebook-linux-arm64"
+        );
+    }
+}
