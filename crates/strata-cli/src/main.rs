@@ -118,9 +118,10 @@ fn run(cli: &Cli, reporter: &Reporter) -> Result<ExitCode, Failure> {
         None => std::env::current_dir()
             .map_err(|e| Failure::env(format!("cannot read the current directory: {e}")))?,
     };
-    if cli.format == Format::Jobs && !matches!(cli.command, Command::Plan(_)) {
+    if matches!(cli.format, Format::Jobs | Format::Bake) && !matches!(cli.command, Command::Plan(_))
+    {
         return Err(Failure::input(
-            "--format jobs is a format of `strata plan` only; use --format json",
+            "--format jobs and --format bake are formats of `strata plan` only; use --format json",
         ));
     }
     match &cli.command {
@@ -128,6 +129,12 @@ fn run(cli: &Cli, reporter: &Reporter) -> Result<ExitCode, Failure> {
         Command::Plan(args) if cli.format == Format::Jobs => {
             let planned = planning::make(&cwd, cli.images_dir.as_deref(), args, reporter)?;
             output::print_json(&planning::job_graph(&planned, args)?)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Plan(args) if cli.format == Format::Bake => {
+            let planned = planning::make(&cwd, cli.images_dir.as_deref(), args, reporter)?;
+            let images = planned.dir.in_repo.clone().unwrap_or_default();
+            output::print_json(&strata_core::bake::bake_file(&planned.plan, &images))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Plan(args) => {

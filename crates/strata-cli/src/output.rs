@@ -56,6 +56,8 @@ pub enum Format {
     /// `strata plan` only: the plan as a job graph for CI runners (see the
     /// README's contract).
     Jobs,
+    /// `strata plan` only: a `docker-bake.json` for `docker buildx bake`.
+    Bake,
 }
 
 /// The output formats of `strata graph`.
@@ -105,7 +107,7 @@ const HEADERS: [&str; 6] = ["IMAGE", "PLAN", "REBUILD", "REASON", "TAG", "BASE"]
 pub fn render_plan(plan: &Plan, format: Format) -> String {
     match format {
         // `--format jobs` is rendered by `strata plan` itself.
-        Format::Json | Format::Jobs => {
+        Format::Json | Format::Jobs | Format::Bake => {
             serde_json::to_string_pretty(plan).unwrap_or_default() + "\n"
         }
         Format::Table => {

@@ -1748,3 +1748,44 @@ fn wiki_refuses_a_run_json_it_cannot_read_instead_of_writing_empty_rows() {
     );
     assert!(!repo.path("wiki/Home.md").exists());
 }
+
+#[test]
+fn the_bake_file_of_the_example_stack_points_children_at_their_parents() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../example");
+    let plan =
+        plan_of(strata_in(&example).args(["plan", "--all", "--offline", "--format", "json"]));
+    let out = run(strata_in(&example).args(["plan", "--all", "--offline", "--format", "bake"]));
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let bake: Value = serde_json::from_str(&out.stdout).unwrap();
+    let targets = bake["target"].as_object().unwrap();
+    assert_eq!(targets.len(), 4, "{bake:#}");
+    assert_eq!(
+        bake["group"]["default"]["targets"]
+            .as_array()
+            .unwrap()
+            .len(),
+        4
+    );
+    for b in builds(&plan) {
+        let image = b["image"].as_str().unwrap();
+        let t = &targets[&format!("default-{image}")];
+        // Relative to the repository root, where bake runs.
+        assert_eq!(t["context"], format!("example/images/{image}"), "{t:#}");
+        assert_eq!(t["dockerfile"], "Dockerfile");
+        assert_eq!(t["tags"], serde_json::json!([b["ref"]]));
+        assert_eq!(t["args"], b["build_args"]);
+        assert_eq!(
+            t["platforms"],
+            serde_json::json!(["linux/amd64", "linux/arm64"])
+        );
+        assert_eq!(t["labels"]["io.strata.image"], image);
+        match b["parent"].as_str() {
+            None => assert!(t.get("contexts").is_none(), "{t:#}"),
+            Some(parent) => assert_eq!(
+                t["contexts"][b["base_ref"].as_str().unwrap()],
+                format!("target:default-{parent}"),
+                "{t:#}"
+            ),
+        }
+    }
+}

@@ -6,6 +6,7 @@
 //! tested on its own. Reading files, asking git, the engine or the registry
 //! is the job of the adapter crates.
 
+pub mod bake;
 pub mod changes;
 pub mod diag;
 pub mod dockerfile;
