@@ -180,7 +180,9 @@ pub fn run(
         let to = side(&engine, &args.to, &to_info, &commands).await?;
         let diff = image_diff::compare(&from, &to);
         match format {
-            Format::Json | Format::Jobs | Format::Bake => print_json(&diff)?,
+            Format::Json | Format::Jobs | Format::Bake | Format::GithubActions => {
+                print_json(&diff)?
+            }
             Format::Markdown => print!("{}", image_diff::diff_markdown(&diff)),
             Format::Table => print!("{}", image_diff::diff_text(&diff)),
         }

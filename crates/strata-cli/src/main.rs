@@ -118,10 +118,13 @@ fn run(cli: &Cli, reporter: &Reporter) -> Result<ExitCode, Failure> {
         None => std::env::current_dir()
             .map_err(|e| Failure::env(format!("cannot read the current directory: {e}")))?,
     };
-    if matches!(cli.format, Format::Jobs | Format::Bake) && !matches!(cli.command, Command::Plan(_))
+    if matches!(
+        cli.format,
+        Format::Jobs | Format::Bake | Format::GithubActions
+    ) && !matches!(cli.command, Command::Plan(_))
     {
         return Err(Failure::input(
-            "--format jobs and --format bake are formats of `strata plan` only; use --format json",
+            "--format jobs, bake and github-actions are formats of `strata plan` only; use --format json",
         ));
     }
     match &cli.command {
@@ -129,6 +132,13 @@ fn run(cli: &Cli, reporter: &Reporter) -> Result<ExitCode, Failure> {
         Command::Plan(args) if cli.format == Format::Jobs => {
             let planned = planning::make(&cwd, cli.images_dir.as_deref(), args, reporter)?;
             output::print_json(&planning::job_graph(&planned, args)?)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Plan(args) if cli.format == Format::GithubActions => {
+            let planned = planning::make(&cwd, cli.images_dir.as_deref(), args, reporter)?;
+            let graph = planning::job_graph(&planned, args)?;
+            // One line: a GitHub Actions output.
+            println!("{}", strata_core::jobs::github_actions(&graph));
             Ok(ExitCode::SUCCESS)
         }
         Command::Plan(args) if cli.format == Format::Bake => {

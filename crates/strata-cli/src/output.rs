@@ -58,6 +58,9 @@ pub enum Format {
     Jobs,
     /// `strata plan` only: a `docker-bake.json` for `docker buildx bake`.
     Bake,
+    /// `strata plan` only: the job graph as GitHub Actions matrices, one
+    /// per dependency level (see `docs/github-actions.yml`).
+    GithubActions,
 }
 
 /// The output formats of `strata graph`.
@@ -107,7 +110,7 @@ const HEADERS: [&str; 6] = ["IMAGE", "PLAN", "REBUILD", "REASON", "TAG", "BASE"]
 pub fn render_plan(plan: &Plan, format: Format) -> String {
     match format {
         // `--format jobs` is rendered by `strata plan` itself.
-        Format::Json | Format::Jobs | Format::Bake => {
+        Format::Json | Format::Jobs | Format::Bake | Format::GithubActions => {
             serde_json::to_string_pretty(plan).unwrap_or_default() + "\n"
         }
         Format::Table => {

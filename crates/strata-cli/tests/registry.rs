@@ -1747,3 +1747,161 @@ fn the_jobs_of_a_plan_build_the_stack_sharing_only_the_registry() {
         assert_eq!(&client.expect_digest(&stack.reference(image, &tag)), digest);
     }
 }
+
+/// The value of `key` in a YAML mapping node.
+fn yaml_get<'n>(
+    node: &'n strata_core::yaml::Node,
+    key: &str,
+) -> Option<&'n strata_core::yaml::Node> {
+    node.as_map()?
+        .iter()
+        .find(|(k, _)| k.as_scalar() == Some(key))
+        .map(|(_, v)| v)
+}
+
+/// The workflow a team copies: its plan step, run as GitHub Actions runs it
+/// (bash, with GITHUB_OUTPUT), gives the job graph's levels, and its level
+/// and finish jobs run them in that order.
+#[test]
+fn the_github_actions_workflow_runs_the_plans_levels() {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/github-actions.yml"),
+    )
+    .unwrap();
+    let workflow = strata_core::yaml::parse(&text, "github-actions.yml").unwrap();
+    let jobs = yaml_get(&workflow, "jobs").expect("jobs");
+    let levels = |n: usize| yaml_get(jobs, &format!("level-{n}"));
+    let level_jobs = (0..).take_while(|n| levels(*n).is_some()).count();
+    let declared: usize = yaml_get(yaml_get(&workflow, "env").unwrap(), "STRATA_LEVEL_JOBS")
+        .and_then(|n| n.as_scalar())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    assert_eq!(level_jobs, declared);
+    for n in 0..level_jobs {
+        let job = levels(n).unwrap();
+        let matrix = yaml_get(yaml_get(job, "strategy").unwrap(), "matrix")
+            .and_then(|m| m.as_scalar())
+            .unwrap();
+        assert!(matrix.contains(&format!(".levels[{n}]")), "{matrix}");
+        let needs = yaml_get(job, "needs").unwrap();
+        if n > 0 {
+            let list: Vec<&str> = match &needs.value {
+                strata_core::yaml::Value::Seq(items) => {
+                    items.iter().filter_map(|i| i.as_scalar()).collect()
+                }
+                _ => Vec::new(),
+            };
+            assert!(
+                list.contains(&format!("level-{}", n - 1).as_str()),
+                "{list:?}"
+            );
+        }
+    }
+    let plan_step = yaml_get(yaml_get(jobs, "plan").unwrap(), "steps")
+        .and_then(|s| match &s.value {
+            strata_core::yaml::Value::Seq(steps) => steps
+                .iter()
+                .find(|st| yaml_get(st, "id").and_then(|i| i.as_scalar()) == Some("plan")),
+            _ => None,
+        })
+        .expect("a step with id: plan");
+    let script = yaml_get(plan_step, "run")
+        .and_then(|r| r.as_scalar())
+        .unwrap();
+    assert!(script.contains("strata plan"), "{script}");
+
+    // Its strata plan step on a real stack: the first build of root →
+    // child → grand, three levels.
+    ensure_base_image();
+    let registry = start_registry();
+    let stack = Stack::new(&registry.host(), "gha", 3);
+    let work = tempfile::tempdir().unwrap();
+    let output = work.path().join("github-output");
+    let bin = Path::new(env!("CARGO_BIN_EXE_strata")).parent().unwrap();
+    let mut cmd = std::process::Command::new("bash");
+    cmd.args(["-e", "-c", script])
+        .current_dir(&stack.dir)
+        .env(
+            "PATH",
+            format!(
+                "{}:{}",
+                bin.display(),
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        )
+        .env("GITHUB_OUTPUT", &output)
+        .env("STRATA_LEVEL_JOBS", declared.to_string())
+        .env("DOCKER_CONFIG", &stack.docker_config)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null");
+    for var in [
+        "GITHUB_BASE_REF",
+        "GITHUB_HEAD_REF",
+        "GITHUB_REF_NAME",
+        "GITHUB_STEP_SUMMARY",
+    ] {
+        cmd.env_remove(var);
+    }
+    let ran = cmd.output().unwrap();
+    assert!(ran.status.success(), "{}", describe(&ran));
+    let written = std::fs::read_to_string(&output).unwrap();
+    let line = written
+        .lines()
+        .find_map(|l| l.strip_prefix("plan="))
+        .unwrap_or_else(|| panic!("no plan= in {written}"));
+    let plan: Value = serde_json::from_str(line).unwrap();
+    assert_eq!(plan["depth"], 3, "{plan:#}");
+    let ids: Vec<Vec<&str>> = plan["levels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            l["include"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|j| j["id"].as_str().unwrap())
+                .collect()
+        })
+        .collect();
+    assert_eq!(
+        ids,
+        [["default-root"], ["default-child"], ["default-grand"]]
+    );
+    let graph = stack
+        .strata()
+        .args(["plan", "--format", "jobs"])
+        .output()
+        .unwrap();
+    let graph: Value = serde_json::from_slice(&graph.stdout).unwrap();
+    assert_eq!(
+        plan["levels"][1]["include"][0]["command"],
+        graph["jobs"][1]["command"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap())
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    assert_eq!(
+        plan["finish"],
+        graph["finish"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap())
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    // A stack deeper than the workflow's level jobs fails the plan step.
+    let mut shallow = cmd;
+    shallow.env("STRATA_LEVEL_JOBS", "2");
+    let refused = shallow.output().unwrap();
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("3 levels deep"),
+        "{}",
+        describe(&refused)
+    );
+}

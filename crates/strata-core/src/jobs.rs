@@ -113,9 +113,124 @@ pub fn jobs(plan: &Plan, pinned: &[String], reuse: bool, only_plan: Option<&str>
     }
 }
 
+/// The jobs by dependency level: level 0 needs nothing, level `n` needs
+/// jobs of levels below `n` only (its parents' are at `n - 1`).
+pub fn levels(graph: &JobGraph) -> Vec<Vec<&Job>> {
+    let mut level_of: std::collections::BTreeMap<&str, usize> = Default::default();
+    let mut levels: Vec<Vec<&Job>> = Vec::new();
+    // Jobs come parents first, so every job a job needs has its level.
+    for job in &graph.jobs {
+        let level = job
+            .needs
+            .iter()
+            .filter_map(|n| level_of.get(n.as_str()))
+            .map(|l| l + 1)
+            .max()
+            .unwrap_or(0);
+        level_of.insert(&job.id, level);
+        if levels.len() <= level {
+            levels.resize_with(level + 1, Vec::new);
+        }
+        levels[level].push(job);
+    }
+    levels
+}
+
+/// `argv` as one line for a POSIX shell: each word single-quoted unless
+/// it is plainly safe.
+pub fn shell_line(argv: &[String]) -> String {
+    argv.iter()
+        .map(|w| {
+            let plain = !w.is_empty()
+                && w.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./:=@,+".contains(c));
+            if plain {
+                w.clone()
+            } else {
+                format!("'{}'", w.replace('\'', "'\\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The job graph for GitHub Actions (`strata plan --format
+/// github-actions`): `{"depth", "levels": [{"include": [job…]}…],
+/// "finish"}`, one matrix per dependency level (each job with `id`,
+/// `image`, `plan` and `command` as a shell line), which the workflow in
+/// `docs/github-actions.yml` runs level by level.
+pub fn github_actions(graph: &JobGraph) -> serde_json::Value {
+    let levels: Vec<serde_json::Value> = levels(graph)
+        .into_iter()
+        .map(|jobs| {
+            let include: Vec<serde_json::Value> = jobs
+                .into_iter()
+                .map(|j| {
+                    serde_json::json!({
+                        "id": j.id,
+                        "image": j.image,
+                        "plan": j.plan,
+                        "command": shell_line(&j.command),
+                    })
+                })
+                .collect();
+            serde_json::json!({ "include": include })
+        })
+        .collect();
+    serde_json::json!({
+        "depth": levels.len(),
+        "levels": levels,
+        "finish": shell_line(&graph.finish),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shell_lines_quote_what_a_shell_would_read() {
+        let argv: Vec<String> = ["strata", "build", "--build-arg", "A=b c", "it's", "x@y:1"]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(
+            shell_line(&argv),
+            "strata build --build-arg 'A=b c' 'it'\\''s' x@y:1"
+        );
+    }
+
+    #[test]
+    fn levels_follow_needs() {
+        let job = |id: &str, needs: &[&str]| Job {
+            id: id.into(),
+            image: id.into(),
+            plan: "default".into(),
+            platform: None,
+            needs: needs.iter().map(|n| n.to_string()).collect(),
+            command: vec!["strata".into()],
+        };
+        let graph = JobGraph {
+            head: "h".into(),
+            base: None,
+            jobs: vec![
+                job("root", &[]),
+                job("a", &["root"]),
+                job("other", &[]),
+                job("c", &["a"]),
+                job("b", &["root"]),
+            ],
+            finish: vec!["strata".into(), "build".into()],
+        };
+        let ids: Vec<Vec<&str>> = levels(&graph)
+            .into_iter()
+            .map(|l| l.into_iter().map(|j| j.id.as_str()).collect())
+            .collect();
+        assert_eq!(ids, vec![vec!["root", "other"], vec!["a", "b"], vec!["c"]]);
+        let gha = github_actions(&graph);
+        assert_eq!(gha["depth"], 3);
+        assert_eq!(gha["levels"][1]["include"][1]["id"], "b");
+        assert_eq!(gha["finish"], "strata build");
+    }
 
     #[test]
     fn ids_are_ci_job_ids() {
