@@ -1905,3 +1905,188 @@ fn the_github_actions_workflow_runs_the_plans_levels() {
         describe(&refused)
     );
 }
+
+/// A second Docker engine beside the machine's, as a second CI runner: its
+/// own data root, exec root, pid file, socket and bridge (never
+/// `--bridge=none`, which deletes the shared `docker0`), the main engine's
+/// storage driver. Stopped, its bridge and folders removed, when dropped.
+struct SecondEngine {
+    dir: TempDir,
+    daemon: std::process::Child,
+    bridge: String,
+    host: String,
+}
+
+impl SecondEngine {
+    fn start() -> SecondEngine {
+        let dir = tempfile::tempdir().unwrap();
+        let id = std::process::id() % 10_000;
+        let bridge = format!("strata-br{id}");
+        let ip = |args: &[&str]| {
+            let out = std::process::Command::new("ip")
+                .args(args)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "ip {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        ip(&["link", "add", &bridge, "type", "bridge"]);
+        ip(&[
+            "addr",
+            "add",
+            &format!("10.213.{}.1/24", id % 200),
+            "dev",
+            &bridge,
+        ]);
+        ip(&["link", "set", &bridge, "up"]);
+        let driver = docker_out(&["info", "--format", "{{.Driver}}"]);
+        std::fs::write(dir.path().join("daemon.json"), "{}\n").unwrap();
+        let socket = dir.path().join("docker.sock");
+        let log = std::fs::File::create(dir.path().join("dockerd.log")).unwrap();
+        let daemon = std::process::Command::new("dockerd")
+            .arg("--config-file")
+            .arg(dir.path().join("daemon.json"))
+            .arg("--data-root")
+            .arg(dir.path().join("data"))
+            .arg("--exec-root")
+            .arg(dir.path().join("exec"))
+            .arg("--pidfile")
+            .arg(dir.path().join("dockerd.pid"))
+            .arg("-H")
+            .arg(format!("unix://{}", socket.display()))
+            .args([
+                "--iptables=false",
+                "--storage-driver",
+                &driver,
+                "--bridge",
+                &bridge,
+            ])
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("dockerd starts");
+        let engine = SecondEngine {
+            host: format!("unix://{}", socket.display()),
+            dir,
+            daemon,
+            bridge,
+        };
+        for _ in 0..60 {
+            let up = std::process::Command::new("docker")
+                .args(["-H", &engine.host, "info"])
+                .output()
+                .is_ok_and(|o| o.status.success());
+            if up {
+                return engine;
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        panic!(
+            "the second engine did not start:\n{}",
+            std::fs::read_to_string(engine.dir.path().join("dockerd.log")).unwrap_or_default()
+        );
+    }
+}
+
+impl Drop for SecondEngine {
+    fn drop(&mut self) {
+        // SIGTERM: dockerd stops its containers and its containerd.
+        let _ = std::process::Command::new("kill")
+            .arg(self.daemon.id().to_string())
+            .status();
+        let _ = self.daemon.wait();
+        let _ = std::process::Command::new("ip")
+            .args(["link", "del", &self.bridge])
+            .status();
+        // Its data root may hold read-only files of images: removed as root.
+        let _ = std::process::Command::new("rm")
+            .arg("-rf")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+/// The machine's engine, where strata reaches it in these tests (their
+/// DOCKER_HOST is cleared).
+const MAIN_ENGINE: &str = "unix:///var/run/docker.sock";
+
+/// The jobs of a plan split between two engines (two runners) that share
+/// only a registry produce the stack one machine does: every tag, each
+/// child on its parent's pushed digest.
+#[test]
+fn jobs_split_between_two_engines_build_the_same_stack() {
+    ensure_base_image();
+    let registry = start_registry();
+    let second = SecondEngine::start();
+    let stack = Stack::new(&registry.host(), "runners", 3);
+    let sha = stack.git(&["rev-parse", "--short=7", "HEAD"]);
+    let tag = format!("{PREFIX}-{sha}");
+    let graph = stack
+        .strata()
+        .args(["plan", "--format", "jobs"])
+        .output()
+        .unwrap();
+    expect_code(&graph, 0);
+    let graph: Value = serde_json::from_slice(&graph.stdout).unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let mut pushed = BTreeMap::new();
+    for job in graph["jobs"].as_array().unwrap() {
+        let image = job["image"].as_str().unwrap();
+        // The root needs the local base image: the main engine. The child
+        // runs on the second engine, which has nothing but the registry.
+        let host = (image == "child").then_some(second.host.as_str());
+        let argv: Vec<&str> = job["command"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap())
+            .collect();
+        let out = work.path().join(image);
+        let mut cmd = stack.strata();
+        cmd.args(&argv[1..]).arg("--out").arg(&out);
+        if let Some(host) = host {
+            cmd.env("DOCKER_HOST", host);
+        }
+        let ran = cmd.output().unwrap();
+        expect_code(&ran, 0);
+        pushed.insert(image.to_string(), artifact_digests(&out)[image].clone());
+        if let Some(parent) = parent_of(image) {
+            let reference = stack.reference(image, &tag);
+            let label = "{{index .Config.Labels \"org.opencontainers.image.base.digest\"}}";
+            let mut args = vec!["-H", host.unwrap_or(MAIN_ENGINE)];
+            args.extend(["image", "inspect", "--format", label, reference.as_str()]);
+            assert_eq!(docker_out(&args), pushed[parent], "{image} on {host:?}");
+        }
+    }
+    // The second engine built the child: it is there, not on the main one.
+    let child = stack.reference("child", &tag);
+    assert!(!docker_out(&["-H", &second.host, "images", "-q", &child]).is_empty());
+    assert!(docker_out(&["-H", MAIN_ENGINE, "images", "-q", &child]).is_empty());
+
+    let finish_argv: Vec<&str> = graph["finish"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    let finish = work.path().join("finish");
+    let done = stack
+        .strata()
+        .args(&finish_argv[1..])
+        .arg("--out")
+        .arg(&finish)
+        .output()
+        .unwrap();
+    expect_code(&done, 0);
+    let client = Client::anonymous();
+    for (image, digest) in &pushed {
+        assert_eq!(
+            &client.expect_digest(&stack.reference(image, &tag)),
+            digest,
+            "{image}"
+        );
+    }
+}

@@ -206,7 +206,7 @@ impl<B: Backend> Executor<B> {
             }
         }
         let interrupted = *cancel.borrow();
-        let cleaned = stages::remove_leftovers(&ctx, &targets).await;
+        let cleaned = stages::remove_leftovers(&ctx, &targets, interrupted).await;
         if cleaned > 0 {
             ctx.run_log.line(&format!(
                 "removed {} left by interrupted stages",

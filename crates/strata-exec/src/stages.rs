@@ -1138,7 +1138,28 @@ async fn prune<B: Backend>(ctx: &StageCtx<B>, target: &Target) -> StageOutcome {
 
 /// Removes the containers interrupted stages left: strata's own (by run
 /// label) and those the image tests started from the images of this run.
-pub(crate) async fn remove_leftovers<B: Backend>(ctx: &StageCtx<B>, targets: &[Target]) -> usize {
+///
+/// After an interrupt it sweeps twice, a moment apart: a test process killed
+/// while its `docker run` request was in flight leaves a container that the
+/// engine finishes creating after the client is gone.
+pub(crate) async fn remove_leftovers<B: Backend>(
+    ctx: &StageCtx<B>,
+    targets: &[Target],
+    interrupted: bool,
+) -> usize {
+    let mut removed = sweep(ctx, targets).await;
+    if interrupted {
+        tokio::time::sleep(LATE_CONTAINERS).await;
+        removed += sweep(ctx, targets).await;
+    }
+    removed
+}
+
+/// How long an engine may take to finish creating a container whose client
+/// was killed mid-request.
+const LATE_CONTAINERS: Duration = Duration::from_secs(2);
+
+async fn sweep<B: Backend>(ctx: &StageCtx<B>, targets: &[Target]) -> usize {
     let mut removed = 0;
     for engine in std::iter::once(&ctx.engine).chain(ctx.engines.values()) {
         removed += engine.remove_containers(engine.run_id()).await.unwrap_or(0);
