@@ -1752,3 +1752,55 @@ fn an_engine_flag_is_checked_before_anything_runs() {
         describe(&out)
     );
 }
+
+/// A run killed with SIGKILL at any moment leaves every record it had
+/// written whole: run.json, junit.xml and each artifact parse (each is
+/// either the earlier run's or this one's, never half-written).
+#[test]
+fn a_run_killed_at_any_moment_leaves_every_record_whole() {
+    let stack = Stack::with_images(
+        "sigkill",
+        &[("base", None), ("kid", Some("base"))],
+        &[("kid", "RUN sleep 1")],
+    );
+    stack.commit();
+    let out = stack.out("out");
+    let built = stack.build(&out, &["--no-reuse"]);
+    assert!(built.status.success(), "{}", describe(&built));
+    // Moments across the run: planning, the root's build, the child's.
+    for delay_ms in [30, 150, 400, 800, 1300, 2000, 2800] {
+        let mut child = common::strata(&stack.repo)
+            .args([
+                "build",
+                "--all",
+                "--offline",
+                "--no-push",
+                "--no-reuse",
+                "--out",
+            ])
+            .arg(&out)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let _ = child.wait();
+        let run: Value = serde_json::from_str(&read(&out.join("artifacts/run.json")))
+            .unwrap_or_else(|e| panic!("run.json after a kill at {delay_ms} ms: {e}"));
+        assert!(run["images"].is_array());
+        let junit = read(&out.join("artifacts/junit.xml"));
+        roxmltree::Document::parse(&junit)
+            .unwrap_or_else(|e| panic!("junit.xml after a kill at {delay_ms} ms: {e}"));
+        for entry in std::fs::read_dir(out.join("artifacts")).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "yaml") {
+                let text = read(&path);
+                strata_core::yaml::parse(&text, &path.display().to_string()).unwrap_or_else(|e| {
+                    panic!("{} after a kill at {delay_ms} ms: {e:?}", path.display())
+                });
+                assert!(text.contains("stages:"), "{text}");
+            }
+        }
+    }
+}
