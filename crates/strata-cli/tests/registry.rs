@@ -159,9 +159,15 @@ impl Stack {
 
     /// `strata plan --format json` of the head, which must succeed.
     fn plan_json(&self) -> Value {
+        self.plan_json_as("json")
+    }
+
+    /// `strata plan --format <format>` of the head (a JSON format), which
+    /// must succeed.
+    fn plan_json_as(&self, format: &str) -> Value {
         let planned = self
             .strata()
-            .args(["plan", "--format", "json"])
+            .args(["plan", "--format", format])
             .output()
             .unwrap();
         expect_code(&planned, 0);
@@ -1657,13 +1663,7 @@ fn the_jobs_of_a_plan_build_the_stack_sharing_only_the_registry() {
     let stack = Stack::new(&registry.host(), "jobs", 3);
     let sha = stack.git(&["rev-parse", "--short=7", "HEAD"]);
     let tag = format!("{PREFIX}-{sha}");
-    let planned = stack
-        .strata()
-        .args(["plan", "--format", "jobs"])
-        .output()
-        .unwrap();
-    expect_code(&planned, 0);
-    let graph: Value = serde_json::from_slice(&planned.stdout).unwrap();
+    let graph = stack.plan_json_as("jobs");
     let jobs = graph["jobs"].as_array().unwrap();
     let ids: Vec<&str> = jobs.iter().map(|j| j["id"].as_str().unwrap()).collect();
     assert_eq!(
@@ -1868,12 +1868,7 @@ fn the_github_actions_workflow_runs_the_plans_levels() {
         ids,
         [["default-root"], ["default-child"], ["default-grand"]]
     );
-    let graph = stack
-        .strata()
-        .args(["plan", "--format", "jobs"])
-        .output()
-        .unwrap();
-    let graph: Value = serde_json::from_slice(&graph.stdout).unwrap();
+    let graph = stack.plan_json_as("jobs");
     assert_eq!(
         plan["levels"][1]["include"][0]["command"],
         graph["jobs"][1]["command"]
@@ -2024,13 +2019,7 @@ fn jobs_split_between_two_engines_build_the_same_stack() {
     let stack = Stack::new(&registry.host(), "runners", 3);
     let sha = stack.git(&["rev-parse", "--short=7", "HEAD"]);
     let tag = format!("{PREFIX}-{sha}");
-    let graph = stack
-        .strata()
-        .args(["plan", "--format", "jobs"])
-        .output()
-        .unwrap();
-    expect_code(&graph, 0);
-    let graph: Value = serde_json::from_slice(&graph.stdout).unwrap();
+    let graph = stack.plan_json_as("jobs");
     let work = tempfile::tempdir().unwrap();
     let mut pushed = BTreeMap::new();
     for job in graph["jobs"].as_array().unwrap() {
