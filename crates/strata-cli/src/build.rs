@@ -546,6 +546,9 @@ pub fn run(
                 .with_run_id(engine.run_id());
             engines.insert(platform.clone(), other);
         }
+        // Asked after a failed run: did the engine itself go away?
+        let probes: Vec<strata_engine::Engine> =
+            std::iter::once(engine.clone()).chain(engines.values().cloned()).collect();
         let executor = Executor::new(engine, options, Some(tx)).with_engines(engines);
         let record = executor
             .run(&planned.plan, targets, cancel_rx)
@@ -605,6 +608,16 @@ pub fn run(
         }
         if format == Format::Json {
             print_json(&record)?;
+        }
+        if !record.success && !record.interrupted {
+            for probe in &probes {
+                if let Err(e) = probe.ping().await {
+                    return Err(Failure::env(format!(
+                        "{e}: the engine went away during the run; what finished, what was cut off and what never started is in {}",
+                        out_dir.join("artifacts").display()
+                    )));
+                }
+            }
         }
         let rows = progress::summary_rows(&planned.plan, &record.images);
         let failed_tests = record.failed_tests();

@@ -1986,6 +1986,25 @@ impl SecondEngine {
     }
 }
 
+impl SecondEngine {
+    /// Kills the engine at once (SIGKILL), and the containerd it started,
+    /// as a runner that dies does.
+    fn kill(&mut self) {
+        let _ = self.daemon.kill();
+        let _ = self.daemon.wait();
+        self.kill_containerd();
+    }
+
+    fn kill_containerd(&self) {
+        let pid = self.dir.path().join("exec/containerd/containerd.pid");
+        if let Ok(pid) = std::fs::read_to_string(pid) {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", pid.trim()])
+                .status();
+        }
+    }
+}
+
 impl Drop for SecondEngine {
     fn drop(&mut self) {
         // SIGTERM: dockerd stops its containers and its containerd.
@@ -1993,6 +2012,7 @@ impl Drop for SecondEngine {
             .arg(self.daemon.id().to_string())
             .status();
         let _ = self.daemon.wait();
+        self.kill_containerd();
         let _ = std::process::Command::new("ip")
             .args(["link", "del", &self.bridge])
             .status();
@@ -2078,4 +2098,77 @@ fn jobs_split_between_two_engines_build_the_same_stack() {
             "{image}"
         );
     }
+}
+
+/// The engine killed in the middle of a build: strata ends promptly with
+/// an environment error naming the engine (exit 3), and its results say
+/// which image was cut off and which never started.
+#[test]
+fn an_engine_killed_mid_build_exits_3_naming_it() {
+    let registry = start_registry();
+    let mut second = SecondEngine::start();
+    let stack = Stack::new(&registry.host(), "enginekill", 2);
+    // Nothing to pull: the second engine has no images.
+    stack.write(
+        "images/root/Dockerfile",
+        "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"sleep\", \"60\"]\n",
+    );
+    std::fs::copy("/bin/busybox", stack.dir.join("images/root/busybox")).unwrap();
+    stack.commit("a long build");
+    let work = tempfile::tempdir().unwrap();
+    let out = work.path().join("out");
+    let mut run = std::process::Command::new(env!("CARGO_BIN_EXE_strata"));
+    run.arg("-C")
+        .arg(&stack.dir)
+        .args(["build", "--all", "--offline", "--no-push", "--out"])
+        .arg(&out)
+        .env("DOCKER_HOST", &second.host)
+        .env("DOCKER_CONFIG", &stack.docker_config)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(work.path().join("stderr")).unwrap());
+    let mut child = run.spawn().unwrap();
+    let started = std::time::Instant::now();
+    loop {
+        let log = std::fs::read_to_string(out.join("logs/run.log")).unwrap_or_default();
+        if log.contains("build started") {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no build started: {log}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Into the RUN step.
+    std::thread::sleep(Duration::from_secs(2));
+    second.kill();
+    let killed = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if killed.elapsed() > Duration::from_secs(120) {
+            let _ = child.kill();
+            panic!("strata did not end after its engine died");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let stderr = std::fs::read_to_string(work.path().join("stderr")).unwrap();
+    assert_eq!(status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains(&second.host.replace("unix://", "")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("went away during the run"), "{stderr}");
+    let run = run_json(&out);
+    assert_eq!(
+        outcomes_of(&out),
+        BTreeMap::from([
+            ("child".into(), "skipped".into()),
+            ("root".into(), "failed".into())
+        ]),
+        "{run:#}"
+    );
 }

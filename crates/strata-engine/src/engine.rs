@@ -460,6 +460,20 @@ impl Engine {
         Engine::connect_to(&host).await
     }
 
+    /// Whether the engine still answers: [`EngineError::Unreachable`] when it
+    /// does not within [`CONNECT_TIMEOUT`] (it was stopped or killed).
+    pub async fn ping(&self) -> Result<()> {
+        let unreachable = |reason: String| EngineError::Unreachable {
+            host: self.host.clone(),
+            reason: one_line(&reason),
+        };
+        tokio::time::timeout(CONNECT_TIMEOUT, self.docker.ping())
+            .await
+            .map_err(|_| unreachable(format!("no answer within {}s", CONNECT_TIMEOUT.as_secs())))?
+            .map_err(|e| unreachable(root_cause(&e)))?;
+        Ok(())
+    }
+
     /// Like [`Engine::connect`], with an explicit engine address.
     pub async fn connect_to(host: &str) -> Result<Engine> {
         let unreachable = |reason: String| EngineError::Unreachable {
