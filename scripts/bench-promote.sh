@@ -28,23 +28,19 @@ if [[ -z "${STRATA:-}" ]]; then
 fi
 ./scripts/make-base-image.sh >/dev/null
 
+. scripts/registry.sh
 work="$(mktemp -d)"
-registry_pid=""
 refs_file="$work/refs"
 : >"$refs_file"
 cleanup() {
   if [[ -s "$refs_file" ]]; then
     sort -u "$refs_file" | xargs -r docker rmi -f >/dev/null 2>&1 || true
   fi
-  if [[ -n "$registry_pid" ]]; then
-    kill "$registry_pid" 2>/dev/null || true
-    wait "$registry_pid" 2>/dev/null || true
-  fi
+  stop_registry
   rm -rf "$work"
 }
 trap cleanup EXIT
 
-. scripts/registry.sh
 start_registry
 
 now() { date +%s.%N; }

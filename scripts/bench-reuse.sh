@@ -24,19 +24,15 @@ if [[ -z "${STRATA:-}" ]]; then
 fi
 ./scripts/make-base-image.sh >/dev/null
 
+. scripts/registry.sh
 work="$(mktemp -d)"
-registry_pid=""
 cleanup() {
   docker images --format '{{.Repository}}:{{.Tag}}' | grep -F "${host:-none}/" | xargs -r docker rmi -f >/dev/null 2>&1 || true
-  if [[ -n "$registry_pid" ]]; then
-    kill "$registry_pid" 2>/dev/null || true
-    wait "$registry_pid" 2>/dev/null || true
-  fi
+  stop_registry
   rm -rf "$work"
 }
 trap cleanup EXIT
 
-. scripts/registry.sh
 start_registry
 export DOCKER_CONFIG="$work/docker-config"
 mkdir -p "$DOCKER_CONFIG"

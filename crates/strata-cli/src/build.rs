@@ -568,11 +568,8 @@ pub fn run(
                     reporter.note(&format!("warning: {to}: {e}; later runs will build these inputs again"));
                 }
             }
-        }
-        if push && stages.contains(&strata_exec::Stage::Push) {
             // One tag, every platform: the run's tag names the index of an
             // image whose every platform passed, and only then.
-            let registry = crate::registry::client()?;
             for image in record.images.iter().filter(|i| i.success && !i.platforms.is_empty()) {
                 match put_index(&registry, image).await {
                     Ok(digest) => reporter.note(&format!("{}: index of {} at {digest}", image.reference, count(image.platforms.len(), "platform"))),
@@ -582,26 +579,27 @@ pub fn run(
                     }
                 }
             }
-        }
-        if push && record.success && stages.contains(&strata_exec::Stage::Push) {
-            let registry = crate::registry::client()?;
-            for image in record.images.iter().filter(|i| i.outcome == strata_exec::Outcome::Reused) {
-                let Some(from) = image.reused.as_deref().filter(|r| r.contains('@')) else { continue };
-                match copy(&registry, from, &image.reference).await {
-                    Ok(digest) => reporter.note(&format!("tagged {} at {digest} (same inputs as {from})", image.reference)),
-                    Err(e) => {
-                        reporter.note(&format!("error: {}: {e}", image.reference));
-                        untagged.push(image.reference.clone());
+            // A tag names a whole stack: the images not built get it only
+            // when every image of the run passed.
+            if record.success {
+                for image in record.images.iter().filter(|i| i.outcome == strata_exec::Outcome::Reused) {
+                    let Some(from) = image.reused.as_deref().filter(|r| strata_core::inputs::in_registry(r)) else { continue };
+                    match copy(&registry, from, &image.reference).await {
+                        Ok(digest) => reporter.note(&format!("tagged {} at {digest} (same inputs as {from})", image.reference)),
+                        Err(e) => {
+                            reporter.note(&format!("error: {}: {e}", image.reference));
+                            untagged.push(image.reference.clone());
+                        }
                     }
                 }
-            }
-            for (reference, tagged) in strata_registry::tag_unchanged(&registry, &planned.plan, &published).await {
-                match tagged {
-                    Ok(digest) => reporter.note(&format!("tagged {reference} at {digest} (unchanged)")),
-                    Err(strata_registry::TagError::NotPublished(e)) => reporter.note(&format!("warning: {reference}: {e}")),
-                    Err(strata_registry::TagError::Registry(e)) => {
-                        reporter.note(&format!("error: {reference}: {e}"));
-                        untagged.push(reference);
+                for (reference, tagged) in strata_registry::tag_unchanged(&registry, &planned.plan, &published).await {
+                    match tagged {
+                        Ok(digest) => reporter.note(&format!("tagged {reference} at {digest} (unchanged)")),
+                        Err(strata_registry::TagError::NotPublished(e)) => reporter.note(&format!("warning: {reference}: {e}")),
+                        Err(strata_registry::TagError::Registry(e)) => {
+                            reporter.note(&format!("error: {reference}: {e}"));
+                            untagged.push(reference);
+                        }
                     }
                 }
             }

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::ExitCode;
 use strata_core::spec::{InfoCmd, Spec};
 use strata_engine::Engine;
-use strata_report::image_diff::{self, ImageSide};
+use strata_report::image_diff;
 
 /// The options of `strata diff`.
 #[derive(Debug, Clone, clap::Args)]
@@ -96,49 +96,6 @@ async fn inspect_or_pull(
         .ok_or_else(|| Failure::work(format!("{reference} is gone right after its pull")))
 }
 
-async fn side(
-    engine: &Engine,
-    reference: &str,
-    info: &strata_engine::ImageInfo,
-    commands: &[(String, InfoCmd)],
-) -> Result<ImageSide, Failure> {
-    let failure = |e: strata_engine::EngineError| Failure::work(format!("{reference}: {e}"));
-    let history = engine.history(reference).await.map_err(failure)?;
-    let texts: Vec<String> = commands.iter().map(|(_, c)| c.command.clone()).collect();
-    let outputs = if texts.is_empty() {
-        Vec::new()
-    } else {
-        engine
-            .run_commands(reference, &texts)
-            .await
-            .map_err(failure)?
-    };
-    Ok(ImageSide {
-        reference: reference.to_string(),
-        size: info.size,
-        layers: history
-            .into_iter()
-            .rev()
-            .map(|h| strata_report::Layer {
-                created: h.created,
-                created_by: h.created_by,
-                size: h.size,
-            })
-            .collect(),
-        info: commands
-            .iter()
-            .zip(outputs)
-            .map(|((key, cmd), out)| strata_report::InfoOutput {
-                key: key.clone(),
-                description: cmd.description.clone(),
-                command: cmd.command.clone(),
-                exit_code: out.exit_code,
-                output: out.output,
-            })
-            .collect(),
-    })
-}
-
 /// Runs `strata diff`.
 pub fn run(
     cwd: &Path,
@@ -176,8 +133,16 @@ pub fn run(
                 ],
             )
         });
-        let from = side(&engine, &args.from, &from_info, &commands).await?;
-        let to = side(&engine, &args.to, &to_info, &commands).await?;
+        let failed = |reference: &str| {
+            let reference = reference.to_string();
+            move |e: strata_engine::EngineError| Failure::work(format!("{reference}: {e}"))
+        };
+        let from = strata_exec::image_side(&engine, &args.from, from_info.size, &commands)
+            .await
+            .map_err(failed(&args.from))?;
+        let to = strata_exec::image_side(&engine, &args.to, to_info.size, &commands)
+            .await
+            .map_err(failed(&args.to))?;
         let diff = image_diff::compare(&from, &to);
         match format {
             Format::Json | Format::Jobs | Format::Bake | Format::GithubActions => {

@@ -176,8 +176,15 @@ impl Stack {
 
     /// `strata build --push --out <out>`.
     fn build_push(&self, out: &Path) -> Output {
+        self.build_push_with(out, &["--jobs", "2"])
+    }
+
+    /// `strata build --push ARGS --out <out>`.
+    fn build_push_with(&self, out: &Path, args: &[&str]) -> Output {
         self.strata()
-            .args(["build", "--push", "--jobs", "2", "--out"])
+            .args(["build", "--push"])
+            .args(args)
+            .arg("--out")
             .arg(out)
             .output()
             .unwrap()
@@ -1070,12 +1077,7 @@ fn push_retries_after_dropped_connections() {
     let work = tempfile::tempdir().unwrap();
     let out_dir = work.path().join("out");
     // Nor of an image with the same inputs.
-    let out = stack
-        .strata()
-        .args(["build", "--push", "--no-reuse", "--out"])
-        .arg(&out_dir)
-        .output()
-        .unwrap();
+    let out = stack.build_push_with(&out_dir, &["--no-reuse"]);
     expect_code(&out, 0);
     let log = proxy.log();
     assert_eq!(
@@ -1228,12 +1230,7 @@ fn an_image_over_its_budget_is_not_pushed() {
     let sha = stack.commit("a budget the root cannot meet");
     let work = tempfile::tempdir().unwrap();
     let out_dir = work.path().join("out");
-    let out = stack
-        .strata()
-        .args(["build", "--all", "--push", "--out"])
-        .arg(&out_dir)
-        .output()
-        .unwrap();
+    let out = stack.build_push_with(&out_dir, &["--all"]);
     expect_code(&out, 1);
     let run = run_json(&out_dir);
     let root = &run["images"][0];
@@ -1385,12 +1382,7 @@ fn a_merge_builds_nothing_its_branch_built() {
 
     // A changed input (a build arg) builds for real.
     let arg = work.path().join("arg");
-    let out = stack
-        .strata()
-        .args(["build", "--push", "--build-arg", "EXTRA=1", "--out"])
-        .arg(&arg)
-        .output()
-        .unwrap();
+    let out = stack.build_push_with(&arg, &["--build-arg", "EXTRA=1"]);
     expect_code(&out, 0);
     assert_eq!(
         outcomes_of(&arg),
@@ -1415,12 +1407,7 @@ fn a_merge_builds_nothing_its_branch_built() {
     // --no-reuse builds for real (the same range again: all three would
     // be reused).
     let fresh = work.path().join("fresh");
-    let out = stack
-        .strata()
-        .args(["build", "--push", "--no-reuse", "--out"])
-        .arg(&fresh)
-        .output()
-        .unwrap();
+    let out = stack.build_push_with(&fresh, &["--no-reuse"]);
     expect_code(&out, 0);
     assert_eq!(
         outcomes_of(&fresh),

@@ -12,12 +12,14 @@
 //! implements; the scheduler's tests run it over an in-memory fake.
 
 mod backend;
+mod describe;
 mod record;
 mod run;
 mod schedule;
 mod stages;
 
 pub use backend::Backend;
+pub use describe::image_side;
 pub use record::{
     BuildRecord, ImageResult, Outcome, PlanRecord, PlatformImage, RunRecord, StageResult, Status,
     now_rfc3339, write_atomic, write_json,

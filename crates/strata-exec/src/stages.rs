@@ -15,9 +15,7 @@ use strata_core::reference::ImageRef;
 use strata_engine::BuildRequest;
 use strata_report::image_diff;
 use strata_report::junit::{self, CaseOutcome, TestCase};
-use strata_report::{
-    InfoOutput, Layer, ManifestData, manifest_json, manifest_markdown, ref_file_stem,
-};
+use strata_report::{ManifestData, manifest_json, manifest_markdown, ref_file_stem};
 use tokio::sync::{mpsc, watch};
 
 /// What every stage of a run shares.
@@ -201,12 +199,6 @@ fn reused<'t, B: Backend>(ctx: &StageCtx<B>, target: &'t Target) -> Option<&'t s
         .filter(|_| target.build.input_parts.builder == ctx.builder.name())
 }
 
-/// Whether a reused image stands in a registry (`name:tag@digest`), rather
-/// than, offline, in the local store (an image ID).
-fn in_registry(reused: &str) -> bool {
-    reused.contains('@')
-}
-
 /// The target's input key: the plan's, or computed now that its base is
 /// known (the parent this run built: its pushed digest, else its image ID).
 async fn input_key<B: Backend>(
@@ -257,7 +249,7 @@ async fn run_stage<B: Backend>(
             None => build(ctx, target, parent_digest, key).await,
         },
         Stage::BasicTests | Stage::IntegrationTests => tests(ctx, target, s, cases).await,
-        Stage::Push => match reused(ctx, target).filter(|r| in_registry(r)) {
+        Stage::Push => match reused(ctx, target).filter(|r| inputs::in_registry(r)) {
             // Tagged registry-side after the run, at the digest it stands
             // at: a push could change it.
             Some(from) => Ok(from.split_once('@').map(|(_, d)| d.to_string())),
@@ -498,7 +490,7 @@ fn previous_created<B: Backend>(
 /// inputs, pulling it (pinned by digest) when it stands in a registry.
 async fn reuse<B: Backend>(ctx: &StageCtx<B>, target: &Target, from: &str) -> StageOutcome {
     let reference = &target.build.reference;
-    if in_registry(from) {
+    if inputs::in_registry(from) {
         let auth = auth_for(ctx, registry_of(from)).await;
         ctx.engine_for(target)
             .pull(from, auth.as_ref())
@@ -975,14 +967,14 @@ async fn manifest<B: Backend>(ctx: &StageCtx<B>, target: &Target) -> StageOutcom
         created: info.created,
         revision: ctx.options.revision.clone(),
         base_ref: target.build.base_ref.clone(),
-        layers: history.into_iter().map(layer_of).collect(),
-        info: info_outputs(&target.info_cmds, outputs),
+        layers: history.into_iter().map(crate::describe::layer_of).collect(),
+        info: crate::describe::info_outputs(&target.info_cmds, outputs),
         changes: None,
     };
     let mut data = data;
     let mut compared = String::new();
     if let Some(previous) = &target.previous {
-        match previous_side(ctx, target, previous, &commands, &target.info_cmds).await {
+        match previous_side(ctx, target, previous, &target.info_cmds).await {
             Ok(side) => {
                 let diff = image_diff::compare(&side, &image_diff::ImageSide::from(&data));
                 compared = format!(
@@ -1031,7 +1023,6 @@ async fn previous_side<B: Backend>(
     ctx: &StageCtx<B>,
     target: &Target,
     previous: &str,
-    commands: &[String],
     info_cmds: &[(String, strata_core::spec::InfoCmd)],
 ) -> Result<image_diff::ImageSide, String> {
     let info = match ctx.engine_for(target).inspect_image(previous).await {
@@ -1050,51 +1041,9 @@ async fn previous_side<B: Backend>(
         }
         Err(e) => return Err(e.to_string()),
     };
-    let history = ctx
-        .engine_for(target)
-        .history(previous)
+    crate::describe::image_side(ctx.engine_for(target), previous, info.size, info_cmds)
         .await
-        .map_err(|e| e.to_string())?;
-    let outputs = if commands.is_empty() {
-        Vec::new()
-    } else {
-        ctx.engine_for(target)
-            .run_commands(previous, commands)
-            .await
-            .map_err(|e| e.to_string())?
-    };
-    Ok(image_diff::ImageSide {
-        reference: previous.to_string(),
-        size: info.size,
-        // The engine gives the history newest first.
-        layers: history.into_iter().rev().map(layer_of).collect(),
-        info: info_outputs(info_cmds, outputs),
-    })
-}
-
-fn layer_of(h: strata_engine::HistoryEntry) -> Layer {
-    Layer {
-        created: h.created,
-        created_by: h.created_by,
-        size: h.size,
-    }
-}
-
-fn info_outputs(
-    info_cmds: &[(String, strata_core::spec::InfoCmd)],
-    outputs: Vec<strata_engine::CommandOutput>,
-) -> Vec<InfoOutput> {
-    info_cmds
-        .iter()
-        .zip(outputs)
-        .map(|((key, cmd), out)| InfoOutput {
-            key: key.clone(),
-            description: cmd.description.clone(),
-            command: cmd.command.clone(),
-            exit_code: out.exit_code,
-            output: out.output,
-        })
-        .collect()
+        .map_err(|e| e.to_string())
 }
 
 /// Removes the image this run's build replaced under the target's
