@@ -268,18 +268,13 @@ fn contexts(
     head: &str,
     head_is_commit: bool,
     dir: &ImagesDir,
-    images_in_repo: &str,
     stack: &Stack,
     uncommitted: &[UncommittedPath],
 ) -> Result<BTreeMap<String, String>, Failure> {
     let snapshot = repo.snapshot(head)?;
     let mut out = BTreeMap::new();
     for image in stack.spec.image_keys() {
-        let folder = if images_in_repo.is_empty() {
-            image.to_string()
-        } else {
-            format!("{images_in_repo}/{image}")
-        };
+        let folder = dir.repo_path(image);
         let prefix = format!("{folder}/");
         let dirty = !head_is_commit && uncommitted.iter().any(|u| u.path.starts_with(&prefix));
         let context = if dirty {
@@ -437,14 +432,7 @@ pub fn make(
             .map(|b| Reason::FullRebuildBranch { branch: b.clone() })
     };
 
-    let spec_path = format!(
-        "{}spec.yml",
-        if images_in_repo.is_empty() {
-            String::new()
-        } else {
-            format!("{images_in_repo}/")
-        }
-    );
+    let spec_path = dir.repo_path("spec.yml");
     let old_spec = match &base {
         Some(b) if paths.contains(&spec_path) => repo.file_at(b, &spec_path)?.and_then(|text| {
             let parsed = strata_core::spec::parse(&text, &format!("{}:{spec_path}", &b[..7]));
@@ -509,7 +497,6 @@ pub fn make(
             &head,
             args.head.is_some(),
             &dir,
-            &images_in_repo,
             &stack,
             &uncommitted,
         )?,

@@ -49,7 +49,9 @@ impl ImagesDir {
         self.path.join(name).display().to_string()
     }
 
-    fn repo_path(&self, name: &str) -> String {
+    /// A file of the folder as git names it, relative to the repository
+    /// root (`images/base/Dockerfile`).
+    pub fn repo_path(&self, name: &str) -> String {
         match self.in_repo.as_deref() {
             Some("") | None => name.to_string(),
             Some(dir) => format!("{dir}/{name}"),

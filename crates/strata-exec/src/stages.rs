@@ -740,7 +740,11 @@ async fn tests<B: Backend>(
             ));
         }
     }
-    let all = cases.lock().map(|c| c.clone()).unwrap_or_default();
+    // The verdict over every case, read under the lock (outputs can be
+    // large: no copy).
+    let Ok(all) = cases.lock() else {
+        return Err("the test results could not be read".into());
+    };
     let failed: Vec<&str> = all
         .iter()
         .filter(|c| c.is_failure())
@@ -749,14 +753,11 @@ async fn tests<B: Backend>(
     if all.is_empty() {
         Ok(Some("no tests collected".into()))
     } else if failed.is_empty() {
-        Ok(Some(
-            strata_core::text::count(
-                all.iter()
-                    .filter(|c| c.outcome == CaseOutcome::Passed)
-                    .count(),
-                "test",
-            ) + " passed",
-        ))
+        let passed = all
+            .iter()
+            .filter(|c| c.outcome == CaseOutcome::Passed)
+            .count();
+        Ok(Some(strata_core::text::count(passed, "test") + " passed"))
     } else {
         Err(format!(
             "{} of {} failed: {}; see {}",

@@ -280,7 +280,16 @@ impl Reader<'_> {
 
     /// A required, non-empty string; reports its absence at the test (but
     /// not when it is there with a wrong type, already reported).
-    fn required(&mut self, node: &Node, value: Option<String>, key: &str, what: &str, help: &str) {
+    /// `value`, or an error (with `help`) when the test lacks it, and then
+    /// nothing: the test is reported already.
+    fn required(
+        &mut self,
+        node: &Node,
+        value: Option<String>,
+        key: &str,
+        what: &str,
+        help: &str,
+    ) -> String {
         let wrong_type = node.as_map().is_some_and(|m| {
             m.iter()
                 .any(|(k, v)| k.as_scalar() == Some(key) && !v.is_null() && v.as_scalar().is_none())
@@ -292,6 +301,7 @@ impl Reader<'_> {
                 Some(help.to_string()),
             );
         }
+        value.unwrap_or_default()
     }
 
     fn command_test(&mut self, node: &Node, index: usize) -> Option<CommandTest> {
@@ -343,22 +353,20 @@ impl Reader<'_> {
                 _ => {}
             }
         }
-        self.required(
+        t.name = self.required(
             node,
-            name.clone(),
+            name,
             "name",
             &what,
             "every test needs a name: name: 'python is installed'",
         );
-        self.required(
+        t.command = self.required(
             node,
-            command.clone(),
+            command,
             "command",
             &what,
             "name the program to run: command: python3, args: [--version]",
         );
-        t.name = name.unwrap_or_default();
-        t.command = command.unwrap_or_default();
         Some(t)
     }
 
@@ -420,22 +428,20 @@ impl Reader<'_> {
                 _ => {}
             }
         }
-        self.required(
+        t.name = self.required(
             node,
-            name.clone(),
+            name,
             "name",
             &what,
             "every test needs a name: name: 'conda is installed'",
         );
-        self.required(
+        t.path = self.required(
             node,
-            path.clone(),
+            path,
             "path",
             &what,
             "name the file or directory: path: /opt/conda/bin/python",
         );
-        t.name = name.unwrap_or_default();
-        t.path = path.unwrap_or_default();
         Some(t)
     }
 
@@ -458,22 +464,20 @@ impl Reader<'_> {
                 _ => {}
             }
         }
-        self.required(
+        t.name = self.required(
             node,
-            name.clone(),
+            name,
             "name",
             &what,
             "every test needs a name: name: 'os release'",
         );
-        self.required(
+        t.path = self.required(
             node,
-            path.clone(),
+            path,
             "path",
             &what,
             "name the file: path: /etc/os-release",
         );
-        t.name = name.unwrap_or_default();
-        t.path = path.unwrap_or_default();
         Some(t)
     }
 
