@@ -211,21 +211,17 @@ fn pin_parents_of_this_run(targets: &mut [Target]) -> Result<(), Failure> {
     Ok(())
 }
 
-/// The inputs tag each image pushed by this run gets: `(name@digest,
-/// name:inputs-<hex>)`.
-fn inputs_tags(images: &[strata_exec::ImageResult]) -> Vec<(String, String)> {
-    images
-        .iter()
-        .filter(|i| i.outcome == strata_exec::Outcome::Built)
-        .filter_map(|i| {
-            let (digest, key) = (i.digest.as_ref()?, i.inputs.as_ref()?);
-            let (name, _) = strata_engine::split_reference(&i.reference).ok()?;
-            Some((
-                format!("{name}@{digest}"),
-                format!("{name}:{}", strata_core::inputs::reuse_tag(key)),
-            ))
-        })
-        .collect()
+/// `prune reclaimed 1.2 GB on the engine (3 images)`: what the prune stages
+/// gave back, when any measured it.
+fn reclaimed_line(images: &[strata_exec::ImageResult]) -> Option<String> {
+    let measured: Vec<u64> = images.iter().filter_map(|i| i.reclaimed_bytes).collect();
+    (!measured.is_empty()).then(|| {
+        format!(
+            "prune reclaimed {} on the engine ({})",
+            strata_core::limits::format_size(measured.iter().sum()),
+            count(measured.len(), "image")
+        )
+    })
 }
 
 /// Puts the index of a multi-platform image's pushed platforms under the
@@ -561,13 +557,6 @@ pub fn run(
         let mut untagged = Vec::new();
         if push && stages.contains(&strata_exec::Stage::Push) {
             let registry = crate::registry::client()?;
-            // Every image pushed gets its inputs tag, even when another
-            // failed: a later run (a merge, a retry) reuses it.
-            for (from, to) in inputs_tags(&record.images) {
-                if let Err(e) = copy(&registry, &from, &to).await {
-                    reporter.note(&format!("warning: {to}: {e}; later runs will build these inputs again"));
-                }
-            }
             // One tag, every platform: the run's tag names the index of an
             // image whose every platform passed, and only then.
             for image in record.images.iter().filter(|i| i.success && !i.platforms.is_empty()) {
@@ -582,7 +571,7 @@ pub fn run(
             // A tag names a whole stack: the images not built get it only
             // when every image of the run passed.
             if record.success {
-                for image in record.images.iter().filter(|i| i.outcome == strata_exec::Outcome::Reused) {
+                for image in record.images.iter().filter(|i| matches!(i.outcome, strata_exec::Outcome::Reused | strata_exec::Outcome::Resumed)) {
                     let Some(from) = image.reused.as_deref().filter(|r| strata_core::inputs::in_registry(r)) else { continue };
                     match copy(&registry, from, &image.reference).await {
                         Ok(digest) => reporter.note(&format!("tagged {} at {digest} (same inputs as {from})", image.reference)),
@@ -619,15 +608,20 @@ pub fn run(
         }
         let rows = progress::summary_rows(&planned.plan, &record.images);
         let failed_tests = record.failed_tests();
+        let reclaimed = reclaimed_line(&record.images);
         if !reporter.quiet {
             eprint!("\n{}", strata_report::summary_text(&rows));
+            if let Some(line) = &reclaimed {
+                eprintln!("{line}");
+            }
             for (suite, test) in &failed_tests {
                 eprintln!("failed test: {test} ({suite})");
             }
         }
         if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) {
             use std::io::Write;
-            let markdown = strata_report::summary_markdown(&rows) + &strata_report::failed_tests_markdown(&failed_tests);
+            let reclaimed = reclaimed.as_ref().map(|l| format!("\n{l}\n")).unwrap_or_default();
+            let markdown = strata_report::summary_markdown(&rows) + &reclaimed + &strata_report::failed_tests_markdown(&failed_tests);
             let appended = std::fs::OpenOptions::new().append(true).create(true).open(&path).and_then(|mut f| f.write_all(markdown.as_bytes()));
             if let Err(e) = appended {
                 reporter.note(&format!("cannot append to GITHUB_STEP_SUMMARY: {e}"));

@@ -53,9 +53,11 @@ impl LocalLookup {
 
 impl PublishedLookup for LocalLookup {
     /// Offline, the newest image of the local store labelled with the key
-    /// and tagged in the image's repository (as the registry's lookup
-    /// looks in the image's own repository).
-    fn reusable(&mut self, image: &ImageSpec, key: &str) -> Option<Reusable> {
+    /// and carrying the key's `inputs-<hex>` tag in the image's repository,
+    /// which a run puts on an image once its basic tests passed (as the
+    /// registry's lookup looks in the image's own repository): an image
+    /// built but never tested is not reused.
+    fn reusable(&mut self, image: &ImageSpec, key: &str, run_reference: &str) -> Option<Reusable> {
         let unreachable = &mut self.unreachable;
         let keyed = self.keyed.get_or_insert_with(|| {
             let listed = crate::runtime()
@@ -74,19 +76,21 @@ impl PublishedLookup for LocalLookup {
                 Vec::new()
             })
         });
-        let repository = format!(
-            "{}:",
+        let tested = format!(
+            "{}:{}",
             image
                 .image_name
                 .as_ref()
-                .map_or(image.name(), |n| n.value.as_str())
+                .map_or(image.name(), |n| n.value.as_str()),
+            strata_core::inputs::reuse_tag(key)
         );
         keyed
             .iter()
-            .find(|i| i.value == key && i.repo_tags.iter().any(|t| t.starts_with(&repository)))
+            .find(|i| i.value == key && i.repo_tags.contains(&tested))
             .map(|i| Reusable {
                 reference: i.id.clone(),
                 digest: i.id.clone(),
+                resumed: i.repo_tags.iter().any(|t| t == run_reference),
             })
     }
 

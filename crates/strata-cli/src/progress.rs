@@ -113,7 +113,7 @@ pub async fn show(
 fn finished_line(result: &ImageResult) -> String {
     match result.outcome {
         Outcome::Built => format!("built in {:.1}s", result.duration_secs),
-        Outcome::Reused | Outcome::Failed | Outcome::Skipped => {
+        Outcome::Reused | Outcome::Resumed | Outcome::Failed | Outcome::Skipped => {
             format!("{}: {}", result.outcome, result.message)
         }
     }
@@ -171,6 +171,10 @@ pub fn summary_rows(plan: &strata_core::plan::Plan, results: &[ImageResult]) -> 
                         r.reused
                             .as_ref()
                             .map(|from| format!("same inputs as {from}"))
+                    } else if r.outcome == Outcome::Resumed {
+                        r.reused.as_ref().map(|from| {
+                            format!("finished by an earlier attempt of this run ({from})")
+                        })
                     } else if r.outcome == Outcome::Built {
                         // A built image's detail is how much it grew.
                         r.growth.as_ref().map(|g| {

@@ -79,17 +79,34 @@ impl PublishedLookup for RegistryLookup {
     /// The image's `inputs-<hex>` tag, from the repository's tag list that
     /// the parent lookups read anyway: at most one more request (its
     /// digest) per image, however many tags the repository holds.
-    fn reusable(&mut self, image: &ImageSpec, key: &str) -> Option<Reusable> {
+    fn reusable(&mut self, image: &ImageSpec, key: &str, run_reference: &str) -> Option<Reusable> {
         if self.error.is_some() || self.reuse_error.is_some() {
             return None;
         }
         let image_name = image.image_name.as_ref()?.value.as_str();
         let tag = strata_core::inputs::reuse_tag(key);
-        match self
-            .runtime
-            .block_on(self.tags.tagged(&self.registry, image_name, &tag))
-        {
-            Ok(found) => found.map(|(reference, digest)| Reusable { reference, digest }),
+        let run_tag = run_reference.rsplit_once(':').map(|(_, t)| t)?;
+        let found = self.runtime.block_on(async {
+            let Some((reference, digest)) =
+                self.tags.tagged(&self.registry, image_name, &tag).await?
+            else {
+                return Ok(None);
+            };
+            // The run's own tag at the same digest: pushed by an earlier
+            // attempt of this run (one more request, only when it exists).
+            let resumed = self
+                .tags
+                .tagged(&self.registry, image_name, run_tag)
+                .await?
+                .is_some_and(|(_, at)| at == digest);
+            Ok(Some(Reusable {
+                reference,
+                digest,
+                resumed,
+            }))
+        });
+        match found {
+            Ok(found) => found,
             Err(e) => {
                 self.reuse_error = Some(e);
                 None

@@ -683,6 +683,23 @@ fn a_failed_basic_test_gates_its_image_and_no_tests_passes() {
             &refs["notests"],
         ],
     );
+
+    // Run again: what passed is resumed, the image whose tests failed is
+    // never taken as tested: it is built and tested again (and fails again).
+    let again = stack.out("again");
+    let built = stack.build(&again, &[]);
+    assert_eq!(built.status.code(), Some(1), "{}", describe(&built));
+    let run = run_json(&again);
+    for passed in ["base", "empty", "notests"] {
+        assert_eq!(result(&run, passed)["outcome"], "resumed", "{run:#}");
+    }
+    let flunks = result(&run, "flunks");
+    assert_eq!(flunks["outcome"], "failed", "{flunks:#}");
+    assert_eq!(
+        stage(flunks, "basic-tests")["status"],
+        "failed",
+        "{flunks:#}"
+    );
 }
 
 #[test]
@@ -916,14 +933,20 @@ fn building_a_revision_again_is_all_cache_hits() {
     let created = label(&refs["kid"], "org.opencontainers.image.created");
     assert!(created.ends_with('Z'), "{created:?}");
 
-    // The same inputs again: every image is reused (tagged, not built).
+    // The same inputs again: every image is reused (tagged, not built),
+    // and, as it already carries this run's tag, said to be resumed.
     let reused = stack.out("out-reused");
     let built = stack.build(&reused, &[]);
     assert_eq!(built.status.code(), Some(0), "{}", describe(&built));
+    assert!(
+        text(&built.stderr).contains("resumed"),
+        "{}",
+        describe(&built)
+    );
     let run = run_json(&reused);
     for (image, r) in &refs {
         let result = result(&run, image);
-        assert_eq!(result["outcome"], "reused", "{result:#}");
+        assert_eq!(result["outcome"], "resumed", "{result:#}");
         assert_eq!(
             stage(result, "build")["message"]
                 .as_str()

@@ -1901,9 +1901,18 @@ struct SecondEngine {
 
 impl SecondEngine {
     fn start() -> SecondEngine {
+        SecondEngine::start_with("{}\n", None)
+    }
+
+    /// An engine configured by `daemon_json` whose data root, given
+    /// `disk_size` (`96m`), is a filesystem of that size made for it.
+    fn start_with(daemon_json: &str, disk_size: Option<&str>) -> SecondEngine {
+        static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let dir = tempfile::tempdir().unwrap();
-        let id = std::process::id() % 10_000;
-        let bridge = format!("strata-br{id}");
+        let pid = std::process::id() % 1000;
+        // Unique among the engines of this process (tests run side by side).
+        let bridge = format!("strata-br{pid}-{}", n % 10);
         let ip = |args: &[&str]| {
             let out = std::process::Command::new("ip")
                 .args(args)
@@ -1919,57 +1928,86 @@ impl SecondEngine {
         ip(&[
             "addr",
             "add",
-            &format!("10.213.{}.1/24", id % 200),
+            &format!("10.{}.{}.1/24", 213 + n % 10, pid % 250),
             "dev",
             &bridge,
         ]);
         ip(&["link", "set", &bridge, "up"]);
-        let driver = docker_out(&["info", "--format", "{{.Driver}}"]);
-        std::fs::write(dir.path().join("daemon.json"), "{}\n").unwrap();
+        std::fs::write(dir.path().join("daemon.json"), daemon_json).unwrap();
+        std::fs::create_dir_all(dir.path().join("data")).unwrap();
+        if let Some(size) = disk_size {
+            let mounted = std::process::Command::new("mount")
+                .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+                .arg(dir.path().join("data"))
+                .status()
+                .unwrap();
+            assert!(mounted.success(), "mount a {size} tmpfs");
+        }
         let socket = dir.path().join("docker.sock");
-        let log = std::fs::File::create(dir.path().join("dockerd.log")).unwrap();
-        let daemon = std::process::Command::new("dockerd")
+        let mut engine = SecondEngine {
+            host: format!("unix://{}", socket.display()),
+            daemon: SecondEngine::spawn(dir.path(), &bridge),
+            dir,
+            bridge,
+        };
+        engine.wait_up();
+        engine
+    }
+
+    fn spawn(dir: &std::path::Path, bridge: &str) -> std::process::Child {
+        let driver = docker_out(&["info", "--format", "{{.Driver}}"]);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("dockerd.log"))
+            .unwrap();
+        std::process::Command::new("dockerd")
             .arg("--config-file")
-            .arg(dir.path().join("daemon.json"))
+            .arg(dir.join("daemon.json"))
             .arg("--data-root")
-            .arg(dir.path().join("data"))
+            .arg(dir.join("data"))
             .arg("--exec-root")
-            .arg(dir.path().join("exec"))
+            .arg(dir.join("exec"))
             .arg("--pidfile")
-            .arg(dir.path().join("dockerd.pid"))
+            .arg(dir.join("dockerd.pid"))
             .arg("-H")
-            .arg(format!("unix://{}", socket.display()))
+            .arg(format!("unix://{}", dir.join("docker.sock").display()))
             .args([
                 "--iptables=false",
                 "--storage-driver",
                 &driver,
                 "--bridge",
-                &bridge,
+                bridge,
             ])
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
-            .expect("dockerd starts");
-        let engine = SecondEngine {
-            host: format!("unix://{}", socket.display()),
-            dir,
-            daemon,
-            bridge,
-        };
+            .expect("dockerd starts")
+    }
+
+    fn wait_up(&mut self) {
         for _ in 0..60 {
             let up = std::process::Command::new("docker")
-                .args(["-H", &engine.host, "info"])
+                .args(["-H", &self.host, "info"])
                 .output()
                 .is_ok_and(|o| o.status.success());
             if up {
-                return engine;
+                return;
             }
             std::thread::sleep(Duration::from_millis(500));
         }
         panic!(
             "the second engine did not start:\n{}",
-            std::fs::read_to_string(engine.dir.path().join("dockerd.log")).unwrap_or_default()
+            std::fs::read_to_string(self.dir.path().join("dockerd.log")).unwrap_or_default()
         );
+    }
+
+    /// Starts the engine again on the same data root, as a runner's
+    /// restarted daemon does.
+    fn restart(&mut self) {
+        self.kill();
+        self.daemon = SecondEngine::spawn(self.dir.path(), &self.bridge);
+        self.wait_up();
     }
 }
 
@@ -1983,12 +2021,15 @@ impl SecondEngine {
     }
 
     fn kill_containerd(&self) {
-        let pid = self.dir.path().join("exec/containerd/containerd.pid");
-        if let Ok(pid) = std::fs::read_to_string(pid) {
+        let pid_file = self.dir.path().join("exec/containerd/containerd.pid");
+        if let Ok(pid) = std::fs::read_to_string(&pid_file) {
             let _ = std::process::Command::new("kill")
                 .args(["-KILL", pid.trim()])
                 .status();
         }
+        // Killed, it may linger as a zombie nobody reaps, which a restarted
+        // dockerd would take for a running containerd and wait for.
+        let _ = std::fs::remove_file(pid_file);
     }
 }
 
@@ -2003,6 +2044,21 @@ impl Drop for SecondEngine {
         let _ = std::process::Command::new("ip")
             .args(["link", "del", &self.bridge])
             .status();
+        // What a killed engine left mounted (a build step's rootfs), then
+        // its own disk: deepest first.
+        let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+        let root = self.dir.path().to_string_lossy().to_string();
+        let mut inside: Vec<&str> = mounts
+            .lines()
+            .filter_map(|l| l.split_whitespace().nth(1))
+            .filter(|m| m.starts_with(&root))
+            .collect();
+        inside.sort_by_key(|m| std::cmp::Reverse(m.len()));
+        for mount in inside {
+            let _ = std::process::Command::new("umount")
+                .args(["-l", mount])
+                .status();
+        }
         // Its data root may hold read-only files of images: removed as root.
         let _ = std::process::Command::new("rm")
             .arg("-rf")
@@ -2089,42 +2145,66 @@ fn jobs_split_between_two_engines_build_the_same_stack() {
 
 /// The engine killed in the middle of a build: strata ends promptly with
 /// an environment error naming the engine (exit 3), and its results say
-/// which image was cut off and which never started.
+/// what finished, which image was cut off and which never started. The
+/// engine restarted, the same command picks up where it stopped: what
+/// finished is resumed, not built again.
 #[test]
-fn an_engine_killed_mid_build_exits_3_naming_it() {
+fn an_engine_killed_mid_build_exits_3_naming_it_and_a_rerun_resumes() {
     let registry = start_registry();
     let mut second = SecondEngine::start();
-    let stack = Stack::new(&registry.host(), "enginekill", 2);
+    let stack = Stack::new(&registry.host(), "enginekill", 3);
     // Nothing to pull: the second engine has no images.
     stack.write(
         "images/root/Dockerfile",
-        "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"sleep\", \"60\"]\n",
+        "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"true\"]\n",
     );
     std::fs::copy("/bin/busybox", stack.dir.join("images/root/busybox")).unwrap();
+    stack.write(
+        "images/child/Dockerfile",
+        &format!(
+            "ARG BASE_TAG\nFROM {}:${{BASE_TAG}}\nRUN [\"/bin/busybox\", \"sleep\", \"8\"]\n",
+            stack.name("root")
+        ),
+    );
+    stack.write(
+        "images/grand/Dockerfile",
+        &format!(
+            "ARG BASE_TAG\nFROM {}:${{BASE_TAG}}\nRUN [\"/bin/busybox\", \"true\"]\n",
+            stack.name("child")
+        ),
+    );
     stack.commit("a long build");
     let work = tempfile::tempdir().unwrap();
+    let host = second.host.clone();
+    let run = |out: &std::path::Path, stderr: &str| {
+        let mut run = std::process::Command::new(env!("CARGO_BIN_EXE_strata"));
+        run.arg("-C")
+            .arg(&stack.dir)
+            .args(["build", "--all", "--offline", "--no-push", "--out"])
+            .arg(out)
+            .env("DOCKER_HOST", &host)
+            .env("DOCKER_CONFIG", &stack.docker_config)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(work.path().join(stderr)).unwrap());
+        run
+    };
     let out = work.path().join("out");
-    let mut run = std::process::Command::new(env!("CARGO_BIN_EXE_strata"));
-    run.arg("-C")
-        .arg(&stack.dir)
-        .args(["build", "--all", "--offline", "--no-push", "--out"])
-        .arg(&out)
-        .env("DOCKER_HOST", &second.host)
-        .env("DOCKER_CONFIG", &stack.docker_config)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(work.path().join("stderr")).unwrap());
-    let mut child = run.spawn().unwrap();
+    let mut child = run(&out, "stderr").spawn().unwrap();
     let started = std::time::Instant::now();
     loop {
         let log = std::fs::read_to_string(out.join("logs/run.log")).unwrap_or_default();
-        if log.contains("build started") {
+        let child_started = format!("{}:", stack.name("child"));
+        if log
+            .lines()
+            .any(|l| l.contains(&child_started) && l.ends_with("build started"))
+        {
             break;
         }
         assert!(
             started.elapsed() < Duration::from_secs(120),
-            "no build started: {log}"
+            "the child's build did not start: {log}"
         );
         std::thread::sleep(Duration::from_millis(200));
     }
@@ -2149,13 +2229,44 @@ fn an_engine_killed_mid_build_exits_3_naming_it() {
         "{stderr}"
     );
     assert!(stderr.contains("went away during the run"), "{stderr}");
-    let run = run_json(&out);
+    let record = run_json(&out);
     assert_eq!(
         outcomes_of(&out),
         BTreeMap::from([
-            ("child".into(), "skipped".into()),
-            ("root".into(), "failed".into())
+            ("root".into(), "built".into()),
+            ("child".into(), "failed".into()),
+            ("grand".into(), "skipped".into()),
         ]),
-        "{run:#}"
+        "{record:#}"
+    );
+
+    // The engine back, the same command: the root is resumed, the rest built.
+    second.restart();
+    let again = work.path().join("again");
+    let rerun = run(&again, "stderr-again").status().unwrap();
+    let stderr = std::fs::read_to_string(work.path().join("stderr-again")).unwrap();
+    assert_eq!(rerun.code(), Some(0), "{stderr}");
+    assert_eq!(
+        outcomes_of(&again),
+        BTreeMap::from([
+            ("root".into(), "resumed".into()),
+            ("child".into(), "built".into()),
+            ("grand".into(), "built".into()),
+        ]),
+        "{stderr}"
+    );
+    assert!(stderr.contains("1 resumed"), "{stderr}");
+    let record = run_json(&again);
+    let root = record["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["image"] == "root")
+        .unwrap();
+    assert!(
+        root["stages"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("not built")),
+        "the resumed root was built again: {root:#}"
     );
 }

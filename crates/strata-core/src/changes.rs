@@ -231,6 +231,10 @@ pub enum Reason {
         reference: String,
         /// Why it would have been rebuilt.
         because: Box<Reason>,
+        /// That image already carries this run's own tag: an earlier
+        /// attempt of this same run built, tested and pushed it before it
+        /// stopped, and this run picks up after it.
+        resumed: bool,
     },
     /// Nothing that affects the image changed.
     Unchanged,
@@ -263,9 +267,19 @@ impl fmt::Display for Reason {
             Reason::SpecChanged { what } => write!(f, "spec.yml: {what}"),
             Reason::ParentRebuilt { parent } => write!(f, "parent rebuilt ({parent})"),
             Reason::NotPublished { child } => write!(f, "parent not published (needed by {child})"),
-            Reason::SameInputs { reference, because } => {
-                write!(f, "same inputs as {reference} ({because})")
-            }
+            Reason::SameInputs {
+                reference,
+                because,
+                resumed: false,
+            } => write!(f, "same inputs as {reference} ({because})"),
+            Reason::SameInputs {
+                reference,
+                because,
+                resumed: true,
+            } => write!(
+                f,
+                "finished by an earlier attempt of this run: {reference} ({because})"
+            ),
             Reason::Unchanged => write!(f, "unchanged"),
         }
     }

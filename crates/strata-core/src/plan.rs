@@ -60,9 +60,11 @@ pub trait PublishedLookup {
     fn lookup(&mut self, image: &ImageSpec, plan: &PlanSpec) -> Published;
 
     /// An image of `image` already built from the inputs of key `key`
-    /// (see [`crate::inputs`]), or `None`.
-    fn reusable(&mut self, image: &ImageSpec, key: &str) -> Option<Reusable> {
-        let _ = (image, key);
+    /// (see [`crate::inputs`]) and tested, or `None`. `run_reference` is the
+    /// reference this run gives it (`name:tag`): an image that already
+    /// carries it is [`Reusable::resumed`].
+    fn reusable(&mut self, image: &ImageSpec, key: &str, run_reference: &str) -> Option<Reusable> {
+        let _ = (image, key, run_reference);
         None
     }
 }
@@ -76,6 +78,9 @@ pub struct Reusable {
     /// What a child built on it is built on: its manifest digest, or
     /// offline its image ID.
     pub digest: String,
+    /// It already carries the run's own reference: an earlier attempt of
+    /// this run finished it (a rerun after a fault picks up from there).
+    pub resumed: bool,
 }
 
 /// How the tag suffix is chosen.
@@ -194,6 +199,9 @@ pub struct Build {
     /// instead of building: a registry reference pinned by digest (offline,
     /// a local image ID).
     pub reuse: Option<String>,
+    /// The reused image already carries this build's reference: an earlier
+    /// attempt of this run finished it before the run stopped.
+    pub resumed: bool,
     /// What the input key is made of, but the base.
     #[serde(skip)]
     pub input_parts: InputParts,
@@ -433,6 +441,7 @@ pub fn plan(
                 platforms,
                 inputs: None,
                 reuse: None,
+                resumed: false,
                 input_parts,
                 base_arg: base_arg.filter(|_| parent.is_some()),
                 reuse_digest: None,
@@ -489,13 +498,15 @@ fn find_reusable(
         if reuse && builds[i].rebuild && builds[i].platforms.is_empty() {
             let found = spec
                 .image(&builds[i].image)
-                .and_then(|image| published.reusable(image, &key));
+                .and_then(|image| published.reusable(image, &key, &builds[i].reference));
             if let Some(found) = found {
                 let b = &mut builds[i];
                 b.reason = Reason::SameInputs {
                     reference: found.reference.clone(),
                     because: Box::new(b.reason.clone()),
+                    resumed: found.resumed,
                 };
+                b.resumed = found.resumed;
                 b.reuse = Some(found.reference);
                 b.reuse_digest = Some(found.digest);
             }
@@ -683,8 +694,9 @@ tag: {prefix: '2024.1'}
         assert_eq!(lookup.1, ["root"]);
     }
 
-    /// Reuses the images named in `.0`, recording each key asked for.
-    struct Reuse(BTreeSet<&'static str>, Vec<(String, String)>);
+    /// Reuses the images named in `.0`, recording each key asked for;
+    /// those whose run reference is in `.2` already carry it (resumed).
+    struct Reuse(BTreeSet<&'static str>, Vec<(String, String)>, Vec<String>);
     impl PublishedLookup for Reuse {
         fn lookup(&mut self, image: &ImageSpec, _: &PlanSpec) -> Published {
             match image.name() {
@@ -692,7 +704,12 @@ tag: {prefix: '2024.1'}
                 _ => Published::Missing,
             }
         }
-        fn reusable(&mut self, image: &ImageSpec, key: &str) -> Option<Reusable> {
+        fn reusable(
+            &mut self,
+            image: &ImageSpec,
+            key: &str,
+            run_reference: &str,
+        ) -> Option<Reusable> {
             self.1.push((image.name().to_string(), key.to_string()));
             self.0.contains(image.name()).then(|| Reusable {
                 reference: format!(
@@ -701,6 +718,7 @@ tag: {prefix: '2024.1'}
                     image.name()
                 ),
                 digest: format!("sha256:{}", image.name()),
+                resumed: self.2.iter().any(|r| r == run_reference),
             })
         }
     }
@@ -709,6 +727,17 @@ tag: {prefix: '2024.1'}
         message: &str,
         head: &str,
         reusable: &[&'static str],
+    ) -> (Plan, Vec<(String, String)>) {
+        reuse_plan_tagged(message, head, reusable, &[])
+    }
+
+    /// [`reuse_plan`] where the references in `tagged` are in the registry
+    /// at the reusable image already.
+    fn reuse_plan_tagged(
+        message: &str,
+        head: &str,
+        reusable: &[&'static str],
+        tagged: &[&str],
     ) -> (Plan, Vec<(String, String)>) {
         let paths = vec!["images/mid/Dockerfile".to_string()];
         let (spec, graph, detected) = detected(STACK, &paths, head, message);
@@ -725,7 +754,11 @@ tag: {prefix: '2024.1'}
             reuse: true,
             ..PlanOptions::default()
         };
-        let mut lookup = Reuse(reusable.iter().copied().collect(), Vec::new());
+        let mut lookup = Reuse(
+            reusable.iter().copied().collect(),
+            Vec::new(),
+            tagged.iter().map(|r| r.to_string()).collect(),
+        );
         let p = plan(&spec, &graph, &detected, &options, &mut lookup);
         (p, lookup.1)
     }
@@ -760,6 +793,25 @@ tag: {prefix: '2024.1'}
         );
         // Unchanged images are never looked up.
         assert!(p.build("root", "default").unwrap().reuse.is_none());
+    }
+
+    #[test]
+    fn an_image_already_carrying_the_runs_tag_is_resumed() {
+        let (p, _) = reuse_plan_tagged(
+            "m",
+            "1234567abc",
+            &["mid", "leaf"],
+            &["ghcr.io/o/mid:2024.1-1234567"],
+        );
+        let mid = p.build("mid", "default").unwrap();
+        assert!(mid.resumed);
+        assert_eq!(
+            mid.reason.to_string(),
+            "finished by an earlier attempt of this run: ghcr.io/o/mid:inputs-x@sha256:mid (images/mid/Dockerfile)"
+        );
+        // Reused, but not tagged by this run yet: not resumed.
+        let leaf = p.build("leaf", "default").unwrap();
+        assert!(leaf.reuse.is_some() && !leaf.resumed);
     }
 
     #[test]

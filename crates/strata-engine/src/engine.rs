@@ -51,6 +51,38 @@ impl std::fmt::Debug for Engine {
     }
 }
 
+/// Where an engine keeps its data, and the room it has: see
+/// [`Engine::disk_space`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiskSpace {
+    /// The engine's data root (`docker info`'s `DockerRootDir`).
+    pub data_root: String,
+    /// Bytes free for the engine on its filesystem, when measured here.
+    pub free_bytes: Option<u64>,
+    /// The filesystem's size, when measured here.
+    pub total_bytes: Option<u64>,
+}
+
+impl std::fmt::Display for DiskSpace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let size = strata_core::limits::format_size;
+        match (self.free_bytes, self.total_bytes) {
+            (Some(free), Some(total)) => write!(
+                f,
+                "the engine's data root {} has {} free of {}",
+                self.data_root,
+                size(free),
+                size(total)
+            ),
+            _ => write!(
+                f,
+                "the engine's data root is {} (its free space cannot be read from this machine)",
+                self.data_root
+            ),
+        }
+    }
+}
+
 /// What to build. The context folder is streamed to the engine as a tar,
 /// honouring its `.dockerignore`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -539,12 +571,40 @@ impl Engine {
             Some((404, message)) => EngineError::NotFound {
                 what: format!("{what}: {message}"),
             },
-            Some((_, message)) => EngineError::Api { operation, message },
+            Some((_, message)) => EngineError::Api { operation, message }.out_of_space_if(false),
             None => EngineError::Api {
                 operation,
                 message: root_cause(&err),
             },
         }
+    }
+
+    /// Where the engine keeps its images and how much room is left there.
+    ///
+    /// The free space is read with `statvfs` on the data root, so only for
+    /// an engine on a local socket whose data root this process sees: a
+    /// remote engine's disk is not this machine's to measure.
+    pub async fn disk_space(&self) -> Result<DiskSpace> {
+        let info = tokio::time::timeout(REQUEST_TIMEOUT, self.docker.info())
+            .await
+            .map_err(|_| EngineError::Unreachable {
+                host: self.host.clone(),
+                reason: format!("no answer within {}s", REQUEST_TIMEOUT.as_secs()),
+            })?
+            .map_err(|e| self.map_err("info", "info", e))?;
+        let data_root = info.docker_root_dir.unwrap_or_default();
+        let measured = (self.host.starts_with("unix://") && !data_root.is_empty())
+            .then(|| rustix::fs::statvfs(data_root.as_str()).ok())
+            .flatten();
+        Ok(DiskSpace {
+            free_bytes: measured
+                .as_ref()
+                .map(|s| s.f_bavail.saturating_mul(s.f_frsize)),
+            total_bytes: measured
+                .as_ref()
+                .map(|s| s.f_blocks.saturating_mul(s.f_frsize)),
+            data_root,
+        })
     }
 
     /// Whether the engine offers BuildKit through its API: the session
@@ -581,7 +641,28 @@ impl Engine {
     /// serves registry credentials only. Images are built with inline cache
     /// metadata (`BUILDKIT_INLINE_CACHE=1`) so a later build can use them as
     /// `cache_from`.
+    ///
+    /// A build that fails for lack of disk space (its message, or the output
+    /// of the step that failed, says `no space left on device`) is
+    /// [`EngineError::OutOfSpace`].
     pub async fn build<F>(&self, request: &BuildRequest, mut log: F) -> Result<BuiltImage>
+    where
+        F: FnMut(&str) + Send,
+    {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let out_of_space = AtomicBool::new(false);
+        let built = self
+            .build_logged(request, |line: &str| {
+                if crate::error::says_out_of_space(line) {
+                    out_of_space.store(true, Ordering::Relaxed);
+                }
+                log(line)
+            })
+            .await;
+        built.map_err(|e| e.out_of_space_if(out_of_space.load(Ordering::Relaxed)))
+    }
+
+    async fn build_logged<F>(&self, request: &BuildRequest, mut log: F) -> Result<BuiltImage>
     where
         F: FnMut(&str) + Send,
     {

@@ -73,6 +73,17 @@ pub enum EngineError {
         message: String,
     },
 
+    /// The engine's disk is full: a build step or a request failed with
+    /// `no space left on device`. See [`crate::Engine::disk_space`] for
+    /// where the engine keeps its data and how much room is left.
+    #[error("the engine ran out of disk space during {operation}: {message}")]
+    OutOfSpace {
+        /// The operation, e.g. `build`.
+        operation: &'static str,
+        /// The engine's message (a failed build: the failed step).
+        message: String,
+    },
+
     /// Any other error the engine returned.
     #[error("Docker engine error during {operation}: {message}")]
     Api {
@@ -89,6 +100,30 @@ impl EngineError {
         matches!(self, EngineError::Unreachable { .. })
     }
 
+    /// True when the engine's disk is full.
+    pub fn is_out_of_space(&self) -> bool {
+        matches!(self, EngineError::OutOfSpace { .. })
+    }
+
+    /// The error as [`EngineError::OutOfSpace`] when it is one: its message
+    /// says so, or (`seen`) the output of the step that failed did. A build
+    /// step that runs out of space usually fails with its command's exit
+    /// code, the reason only in its output.
+    pub(crate) fn out_of_space_if(self, seen: bool) -> EngineError {
+        match self {
+            EngineError::BuildFailed { message } if seen || says_out_of_space(&message) => {
+                EngineError::OutOfSpace {
+                    operation: "build",
+                    message,
+                }
+            }
+            EngineError::Api { operation, message } if says_out_of_space(&message) => {
+                EngineError::OutOfSpace { operation, message }
+            }
+            e => e,
+        }
+    }
+
     /// True when the error says an image, container or exec does not exist.
     pub fn is_not_found(&self) -> bool {
         matches!(self, EngineError::NotFound { .. })
@@ -103,6 +138,13 @@ impl EngineError {
             _ => false,
         }
     }
+}
+
+/// Whether the engine's (or a build step's) text reports ENOSPC. The engine
+/// gives no error code for it, only the C library's message, so this is the
+/// one place that reads it.
+pub(crate) fn says_out_of_space(text: &str) -> bool {
+    text.to_lowercase().contains("no space left on device")
 }
 
 /// Whether a push failure the engine reported is worth retrying. The

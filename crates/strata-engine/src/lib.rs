@@ -34,9 +34,9 @@ mod run;
 pub use auth::RegistryAuth;
 pub use container::{ExecOutput, FileStat, ImageConfig, MAX_READ_FILE, TestContainer};
 pub use engine::{
-    BuildRequest, BuildSecret, Builder, BuiltImage, CONNECT_TIMEOUT, DEFAULT_HOST, Engine,
-    HistoryEntry, ImageInfo, LabelledImage, MAX_SECRET_CONTEXT, REQUEST_TIMEOUT, SecretFlagError,
-    SecretSource, split_reference,
+    BuildRequest, BuildSecret, Builder, BuiltImage, CONNECT_TIMEOUT, DEFAULT_HOST, DiskSpace,
+    Engine, HistoryEntry, ImageInfo, LabelledImage, MAX_SECRET_CONTEXT, REQUEST_TIMEOUT,
+    SecretFlagError, SecretSource, split_reference,
 };
 pub use error::{EngineError, Result};
 pub use run::{CommandOutput, IDLE_SCRIPT, RUN_LABEL};

@@ -74,6 +74,10 @@ pub trait Backend: Clone + Send + Sync + 'static {
     /// Removes an image that nothing else uses.
     fn remove_image(&self, reference: &str)
     -> impl Future<Output = Result<(), EngineError>> + Send;
+    /// Where the engine keeps its data and the room left there.
+    fn disk_space(
+        &self,
+    ) -> impl Future<Output = Result<strata_engine::DiskSpace, EngineError>> + Send;
     /// Removes the containers labelled with `run_id`.
     fn remove_containers(
         &self,
@@ -170,6 +174,11 @@ impl Backend for Engine {
         reference: &str,
     ) -> impl Future<Output = Result<(), EngineError>> + Send {
         Engine::remove_image(self, reference)
+    }
+    fn disk_space(
+        &self,
+    ) -> impl Future<Output = Result<strata_engine::DiskSpace, EngineError>> + Send {
+        Engine::disk_space(self)
     }
     fn remove_containers(
         &self,

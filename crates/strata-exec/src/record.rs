@@ -27,6 +27,9 @@ pub enum Outcome {
     Built,
     /// An image built from the same inputs was given its tag: not built.
     Reused,
+    /// An earlier attempt of this run (stopped by a fault) built, tested
+    /// and tagged it: this run picked up after it, not building it again.
+    Resumed,
     /// A stage failed.
     Failed,
     /// It never started (its parent failed, or the run was interrupted).
@@ -38,6 +41,7 @@ impl fmt::Display for Outcome {
         f.write_str(match self {
             Outcome::Built => "built",
             Outcome::Reused => "reused",
+            Outcome::Resumed => "resumed",
             Outcome::Failed => "failed",
             Outcome::Skipped => "skipped",
         })
@@ -98,6 +102,10 @@ pub struct ImageResult {
     /// manifest compared them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub growth: Option<Growth>,
+    /// Bytes its prune stage gave back to the engine's data root (the free
+    /// space the filesystem gained), when measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reclaimed_bytes: Option<u64>,
 }
 
 /// One platform's image of a multi-platform build.
@@ -394,6 +402,7 @@ mod tests {
             reused: None,
             platforms: Vec::new(),
             growth: None,
+            reclaimed_bytes: None,
         };
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.yaml");

@@ -88,6 +88,7 @@ impl<B: Backend> Executor<B> {
             cancel: cancel.clone(),
             replaced: Default::default(),
             growth: Default::default(),
+            reclaimed: Default::default(),
         });
         ctx.run_log.line(&format!(
             "run {}: {} to build, jobs={}, builder: {}",
@@ -126,18 +127,37 @@ impl<B: Backend> Executor<B> {
             Default::default();
         // Images whose gate opened: their children were started.
         let mut gated = vec![false; targets.len()];
+        // Each image's "build ended" signal, taken by its task when it starts.
+        let (built, built_rx): (Vec<_>, Vec<_>) =
+            targets.iter().map(|_| watch::channel(false)).unzip();
+        let built = std::cell::RefCell::new(built.into_iter().map(Some).collect::<Vec<_>>());
         let start =
             |set: &mut JoinSet<(usize, ImageResult)>, i: usize, parent_digest: Option<String>| {
                 let ctx = ctx.clone();
                 let target = targets[i].clone();
                 let permits = permits.clone();
                 let gate = gate_tx.clone();
+                let Some(built) = built.borrow_mut()[i].take() else {
+                    return;
+                };
+                let children_built = children[i].iter().map(|&c| built_rx[c].clone()).collect();
                 let handle = set.spawn(async move {
                     let result = match permits.acquire_owned().await {
-                        Ok(_permit) => {
-                            stages::run_image(&ctx, &target, parent_digest, |g| {
-                                let _ = gate.send((i, g));
-                            })
+                        Ok(permit) => {
+                            let family = stages::Family {
+                                built,
+                                children_built,
+                                permit: Some(permit),
+                            };
+                            stages::run_image(
+                                &ctx,
+                                &target,
+                                parent_digest,
+                                |g| {
+                                    let _ = gate.send((i, g));
+                                },
+                                family,
+                            )
                             .await
                         }
                         Err(_) => skipped(&target, "the run stopped before it started".into()),
@@ -322,5 +342,6 @@ fn skipped(target: &Target, why: String) -> ImageResult {
         reused: None,
         platforms: Vec::new(),
         growth: None,
+        reclaimed_bytes: None,
     }
 }

@@ -37,6 +37,31 @@ pub(crate) struct StageCtx<B: Backend> {
     /// How much each image grew since its previous build, by reference, as
     /// its manifest stage found.
     pub growth: std::sync::Mutex<std::collections::HashMap<String, Growth>>,
+    /// The bytes each image's prune stage freed, by reference.
+    pub reclaimed: std::sync::Mutex<std::collections::HashMap<String, u64>>,
+}
+
+/// What ties an image's run to its children's: it tells when its own build
+/// has ended, and its prune stage waits until its children's have (they are
+/// built on its local copy, which prune removes).
+pub(crate) struct Family {
+    /// Set once this image's build stage has ended; dropped unset when it
+    /// never started, which ends the wait just the same.
+    pub built: watch::Sender<bool>,
+    /// Each child's `built`.
+    pub children_built: Vec<watch::Receiver<bool>>,
+    /// The image's slot among the `--jobs` running at once, given back
+    /// while it waits for its children, who may need it to run at all.
+    pub permit: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+impl Family {
+    /// Resolves when every child's build has ended (or will never start).
+    async fn children_built(&mut self) {
+        for child in &mut self.children_built {
+            let _ = child.wait_for(|built| *built).await;
+        }
+    }
 }
 
 /// pytest's exit code when it collected no tests: a pass for strata.
@@ -242,6 +267,7 @@ async fn run_stage<B: Backend>(
     cases: &Cases,
     parent_digest: Option<&str>,
     key: Option<&str>,
+    pushed: bool,
 ) -> StageOutcome {
     match s {
         Stage::Build => match reused(ctx, target) {
@@ -253,10 +279,10 @@ async fn run_stage<B: Backend>(
             // Tagged registry-side after the run, at the digest it stands
             // at: a push could change it.
             Some(from) => Ok(from.split_once('@').map(|(_, d)| d.to_string())),
-            None => push(ctx, target).await,
+            None => push(ctx, target, key).await,
         },
         Stage::Manifest => manifest(ctx, target).await,
-        Stage::Prune => prune(ctx, target).await,
+        Stage::Prune => prune(ctx, target, key, pushed).await,
     }
 }
 
@@ -267,6 +293,7 @@ pub(crate) async fn run_image<B: Backend>(
     target: &Target,
     parent_digest: Option<String>,
     gate: impl FnOnce(Result<Option<String>, String>),
+    mut family: Family,
 ) -> ImageResult {
     let reference = target.build.reference.as_str();
     let start = Instant::now();
@@ -291,7 +318,18 @@ pub(crate) async fn run_image<B: Backend>(
             strata_core::limits::timeout(s.key(), &target.image.timeouts, &ctx.options.timeouts)
                 .unwrap_or(Duration::MAX);
         let cases = Cases::default();
-        let (mut result, outcome) = if let Some(why) = skip_reason(&ctx.options, target, s) {
+        let skip = skip_reason(&ctx.options, target, s);
+        let in_registry = pushed_ok(&stages);
+        if s == Stage::Prune && skip.is_none() && in_registry {
+            // Its children are built on its local copy: prune waits for
+            // them, without holding a slot they may need.
+            drop(family.permit.take());
+            tokio::select! {
+                () = family.children_built() => {}
+                () = ctx.cancelled() => {}
+            }
+        }
+        let (mut result, outcome) = if let Some(why) = skip {
             (not_run(s, &why), Ok(None))
         } else if variants.len() == 1 && variants[0].platform.is_none() {
             let run = run_stage(
@@ -301,6 +339,7 @@ pub(crate) async fn run_image<B: Backend>(
                 &cases,
                 parent_digest.as_deref(),
                 key.as_deref(),
+                in_registry,
             );
             stage(ctx, reference, s, limit, run).await
         } else {
@@ -314,7 +353,7 @@ pub(crate) async fn run_image<B: Backend>(
                         .as_ref()
                         .map(ToString::to_string)
                         .unwrap_or_default();
-                    let m = run_stage(ctx, v, s, &cases, None, key.as_deref())
+                    let m = run_stage(ctx, v, s, &cases, None, key.as_deref(), in_registry)
                         .await
                         .map_err(|e| format!("{platform}: {e}"))?;
                     if s == Stage::Push {
@@ -365,6 +404,12 @@ pub(crate) async fn run_image<B: Backend>(
                 output: String::new(),
             });
         }
+        if s == Stage::Build {
+            let _ = family.built.send(true);
+        }
+        if s == Stage::BasicTests && outcome.is_ok() {
+            mark_tested(ctx, target, key.as_deref()).await;
+        }
         stages.push(result);
         match outcome {
             Ok(message) => {
@@ -386,6 +431,10 @@ pub(crate) async fn run_image<B: Backend>(
     let reused = reused(ctx, target).map(str::to_string);
     let (outcome, message) = match (&failure, &reused) {
         (Some((s, e)), _) => (Outcome::Failed, format!("{s} failed: {e}")),
+        (None, Some(from)) if target.build.resumed => (
+            Outcome::Resumed,
+            format!("finished by an earlier attempt of this run ({from}): not built again"),
+        ),
         (None, Some(from)) => (Outcome::Reused, format!("same inputs as {from}: not built")),
         (None, None) => (Outcome::Built, format!("built {reference}")),
     };
@@ -403,6 +452,11 @@ pub(crate) async fn run_image<B: Backend>(
         reused,
         platforms: pushed.into_inner().unwrap_or_default(),
         growth: ctx.growth.lock().ok().and_then(|mut g| g.remove(reference)),
+        reclaimed_bytes: ctx
+            .reclaimed
+            .lock()
+            .ok()
+            .and_then(|mut r| r.remove(reference)),
     };
     ctx.finished(&result);
     result
@@ -556,11 +610,18 @@ async fn build<B: Backend>(
                 line: line.to_string(),
             });
         })
-        .await
-        .map_err(|e| {
+        .await;
+    let built = match built {
+        Ok(built) => built,
+        Err(e) => {
+            let e = match e.is_out_of_space() {
+                true => out_of_space(ctx.engine_for(target), &e).await,
+                false => e.to_string(),
+            };
             let _ = writeln!(log, "ERROR: {e}");
-            format!("{e} (log: {})", log_path.display())
-        })?;
+            return Err(format!("{e} (log: {})", log_path.display()));
+        }
+    };
     if let Some(before) = before.filter(|b| b.id != built.id) {
         if let Ok(mut replaced) = ctx.replaced.lock() {
             replaced.insert(target.build.reference.clone(), before.id);
@@ -574,6 +635,19 @@ async fn build<B: Backend>(
             })?;
     }
     Ok(Some(built.id))
+}
+
+/// What to tell of a stage that ran out of disk space: where the engine
+/// keeps its data, the room left there, and what frees some.
+async fn out_of_space<B: Backend>(engine: &B, e: &strata_engine::EngineError) -> String {
+    let space = match engine.disk_space().await {
+        Ok(space) => space.to_string(),
+        Err(why) => format!("the engine's data root could not be asked for ({why})"),
+    };
+    format!(
+        "{e}; {space}. Free space on the engine (docker image prune, docker builder prune), or give the images \
+         of the stack `prune: true` so a run removes its own once they are pushed and their children built"
+    )
 }
 
 /// Fails an image above its `max_size`, before anything pushes it, with
@@ -887,17 +961,91 @@ async fn auth_for<B: Backend>(
         .unwrap_or(None)
 }
 
-async fn push<B: Backend>(ctx: &StageCtx<B>, target: &Target) -> StageOutcome {
+/// The local tag that says an image of these inputs passed its basic
+/// tests (`name:inputs-<hex>`, the registry's reuse tag): put once its
+/// tests pass, pushed with it, and what an offline run reuses. `None` for
+/// an image with no key, reused (its tag exists) or built per platform.
+fn tested_reference<B: Backend>(
+    ctx: &StageCtx<B>,
+    target: &Target,
+    key: Option<&str>,
+) -> Option<(String, String)> {
+    if reused(ctx, target).is_some() || target.platform.is_some() || target.variants().len() != 1 {
+        return None;
+    }
+    let (name, _) = strata_engine::split_reference(&target.build.reference).ok()?;
+    Some((name, inputs::reuse_tag(key?)))
+}
+
+/// Tags an image whose basic tests passed (or that has none by its spec)
+/// with its [`tested_reference`]. An image whose tests were not asked for
+/// is not marked: nothing says it would pass them.
+async fn mark_tested<B: Backend>(ctx: &StageCtx<B>, target: &Target, key: Option<&str>) {
+    if skip_reason(&ctx.options, target, Stage::BasicTests)
+        .is_some_and(|why| why != "basic_tests: false")
+    {
+        return;
+    }
+    let Some((name, tag)) = tested_reference(ctx, target, key) else {
+        return;
+    };
+    if let Err(e) = ctx
+        .engine_for(target)
+        .tag(&target.build.reference, &name, &tag)
+        .await
+    {
+        ctx.run_log.line(&format!(
+            "{}: cannot tag {name}:{tag} ({e}); later runs will build these inputs again",
+            target.build.reference
+        ));
+    }
+}
+
+/// Pushes the target's image, then its [`tested_reference`] when that tag
+/// stands at the same image: the registry's record that these inputs were
+/// built and tested, which a later run (a merge, a rerun after a fault)
+/// reuses. Only the run's own tag failing fails the stage.
+async fn push<B: Backend>(ctx: &StageCtx<B>, target: &Target, key: Option<&str>) -> StageOutcome {
     let log_path = ctx.log_path(&target.build.reference, "push");
     let mut log = std::fs::File::create(&log_path)
         .map_err(|e| format!("cannot write {}: {e}", log_path.display()))?;
-    let auth = auth_for(ctx, registry_of(&target.build.reference)).await;
+    let digest = push_reference(ctx, target, &target.build.reference, &mut log, &log_path).await?;
+    if let Some((name, tag)) = tested_reference(ctx, target, key) {
+        let tested = format!("{name}:{tag}");
+        let engine = ctx.engine_for(target);
+        let same = match (
+            engine.inspect_image(&tested).await,
+            engine.inspect_image(&target.build.reference).await,
+        ) {
+            (Ok(Some(a)), Ok(Some(b))) => a.id == b.id,
+            _ => false,
+        };
+        if same && let Err(e) = push_reference(ctx, target, &tested, &mut log, &log_path).await {
+            ctx.run_log.line(&format!(
+                "{}: {e}; later runs will build these inputs again",
+                target.build.reference
+            ));
+        }
+    }
+    Ok(digest)
+}
+
+/// Pushes `reference` (the target's, or another tag of its image), trying
+/// transient failures again with backoff.
+async fn push_reference<B: Backend>(
+    ctx: &StageCtx<B>,
+    target: &Target,
+    reference: &str,
+    log: &mut std::fs::File,
+    log_path: &Path,
+) -> Result<Option<String>, String> {
+    let auth = auth_for(ctx, registry_of(reference)).await;
     let policy = strata_core::retry::RetryPolicy::default();
     let mut attempt = 1;
     loop {
         let pushed = ctx
             .engine_for(target)
-            .push(&target.build.reference, auth.as_ref(), |line| {
+            .push(reference, auth.as_ref(), |line| {
                 let _ = writeln!(log, "{line}");
             })
             .await;
@@ -911,15 +1059,15 @@ async fn push<B: Backend>(ctx: &StageCtx<B>, target: &Target) -> StageOutcome {
                     delay.as_secs_f64()
                 );
                 ctx.run_log.line(&format!(
-                    "{} push attempt {attempt} failed: {e}; retrying",
-                    target.build.reference
+                    "{reference} push attempt {attempt} failed: {e}; retrying"
                 ));
                 tokio::time::sleep(delay).await;
                 attempt += 1;
             }
             Err(e) => {
                 return Err(format!(
-                    "{e} (after {}; log: {})",
+                    "{e} (registry {}, after {}; log: {})",
+                    registry_of(reference),
                     strata_core::text::count(attempt as usize, "attempt"),
                     log_path.display()
                 ));
@@ -1047,42 +1195,143 @@ async fn previous_side<B: Backend>(
         .map_err(|e| e.to_string())
 }
 
+/// Whether the image is in its registry: its push stage ran and passed, or
+/// it was reused from there (tagged registry-side after the run).
+fn pushed_ok(stages: &[StageResult]) -> bool {
+    stages
+        .iter()
+        .any(|r| r.stage == Stage::Push.name() && r.status == Status::Ok)
+}
+
+/// Gives the engine's space back: removes the image the build replaced
+/// under its reference, and, once the image is pushed (its children built,
+/// which its caller waits for), this run's own copy of it: its tags of this
+/// run, the image going with its last tag, so one that another run or
+/// person tagged stays. Measures what the engine's data root gained.
+async fn prune<B: Backend>(
+    ctx: &StageCtx<B>,
+    target: &Target,
+    key: Option<&str>,
+    pushed: bool,
+) -> StageOutcome {
+    let engine = ctx.engine_for(target);
+    let free = || async { engine.disk_space().await.ok().and_then(|s| s.free_bytes) };
+    let before = free().await;
+    let mut said = vec![prune_replaced(ctx, target).await?];
+    let tested = tested_reference(ctx, target, key).map(|(name, tag)| format!("{name}:{tag}"));
+    if !pushed {
+        said.push(format!(
+            "kept {}: not pushed, so this engine holds its only copy",
+            target.build.reference
+        ));
+    }
+    for v in target.variants().into_iter().filter(|_| pushed) {
+        let engine = ctx.engine_for(&v);
+        let reference = &v.build.reference;
+        let own = match engine.inspect_image(reference).await {
+            Ok(Some(info)) => info,
+            Ok(None) => {
+                said.push(format!("{reference} is gone already"));
+                continue;
+            }
+            Err(e) if e.is_unreachable() => return Err(e.to_string()),
+            Err(e) => {
+                said.push(format!("kept {reference}: {e}"));
+                continue;
+            }
+        };
+        let mut ours = vec![reference.clone()];
+        if let Some(tested) = &tested
+            && own.repo_tags.contains(tested)
+        {
+            ours.push(tested.clone());
+        }
+        for tag in &ours {
+            match engine.remove_image(tag).await {
+                Ok(()) => {}
+                Err(e) if e.is_unreachable() => return Err(e.to_string()),
+                Err(e) => said.push(format!("kept {tag}: {e}")),
+            }
+        }
+        let others = own.repo_tags.iter().filter(|t| !ours.contains(t)).count();
+        said.push(match others {
+            0 => format!("removed {reference}"),
+            n => format!(
+                "untagged {reference} (the image stays: {} not this run's)",
+                strata_core::text::count(n, "other tag")
+            ),
+        });
+    }
+    let freed = match (before, free().await) {
+        (Some(before), Some(after)) => {
+            let freed = after.saturating_sub(before);
+            if let Ok(mut reclaimed) = ctx.reclaimed.lock() {
+                reclaimed.insert(target.build.reference.clone(), freed);
+            }
+            format!(
+                "; the engine's data root gained {}",
+                strata_core::limits::format_size(freed)
+            )
+        }
+        _ => String::new(),
+    };
+    Ok(Some(format!("{}{freed}", said.join("; "))))
+}
+
 /// Removes the image this run's build replaced under the target's
 /// reference, if nothing else uses it (another tag, a child image, a
 /// container): never anything another process made or still needs.
-async fn prune<B: Backend>(ctx: &StageCtx<B>, target: &Target) -> StageOutcome {
+async fn prune_replaced<B: Backend>(ctx: &StageCtx<B>, target: &Target) -> Result<String, String> {
     let replaced = ctx
         .replaced
         .lock()
         .ok()
         .and_then(|mut r| r.remove(&target.build.reference));
     let Some(id) = replaced else {
-        return Ok(Some("nothing replaced".into()));
+        return Ok("nothing replaced".into());
     };
     let short = id.get(..19).unwrap_or(&id);
+    let engine = ctx.engine_for(target);
     // Removing an image by ID drops its tags too: one tagged since (by
-    // anyone) is someone's, and kept.
-    match ctx.engine_for(target).inspect_image(&id).await {
+    // anyone) is someone's, and kept. Its tested marker (its inputs tag in
+    // this repository) is strata's own, and goes with it.
+    let marker = strata_engine::split_reference(&target.build.reference)
+        .map(|(name, _)| format!("{name}:{}", inputs::TAG_PREFIX))
+        .map_err(|e| e.to_string())?;
+    match engine.inspect_image(&id).await {
         Ok(None) => {
-            return Ok(Some(format!(
-                "{short}, the image it replaced, is gone already"
-            )));
+            return Ok(format!("{short}, the image it replaced, is gone already"));
         }
-        Ok(Some(info)) if !info.repo_tags.is_empty() => {
-            return Ok(Some(format!(
-                "kept {short}, the image it replaced: still tagged {}",
-                info.repo_tags.join(", ")
-            )));
+        Ok(Some(info)) => {
+            let (markers, others): (Vec<&String>, Vec<&String>) =
+                info.repo_tags.iter().partition(|t| t.starts_with(&marker));
+            if !others.is_empty() {
+                let others: Vec<&str> = others.iter().map(|t| t.as_str()).collect();
+                return Ok(format!(
+                    "kept {short}, the image it replaced: still tagged {}",
+                    others.join(", ")
+                ));
+            }
+            for tag in markers {
+                match engine.remove_image(tag).await {
+                    Ok(()) => {}
+                    Err(e) if e.is_unreachable() => return Err(e.to_string()),
+                    Err(e) => return Ok(format!("kept {short}, the image it replaced: {e}")),
+                }
+            }
         }
-        Ok(Some(_)) => {}
         Err(e) if e.is_unreachable() => return Err(e.to_string()),
-        Err(e) => return Ok(Some(format!("kept {short}, the image it replaced: {e}"))),
+        Err(e) => return Ok(format!("kept {short}, the image it replaced: {e}")),
+    }
+    // Its last marker took it away already.
+    if matches!(engine.inspect_image(&id).await, Ok(None)) {
+        return Ok(format!("removed {short}, the image it replaced"));
     }
     match ctx.engine_for(target).remove_image(&id).await {
-        Ok(()) => Ok(Some(format!("removed {short}, the image it replaced"))),
+        Ok(()) => Ok(format!("removed {short}, the image it replaced")),
         Err(e) if e.is_unreachable() => Err(e.to_string()),
         // Still tagged elsewhere, a parent, or in use: kept, as it should be.
-        Err(e) => Ok(Some(format!("kept {short}, the image it replaced: {e}"))),
+        Err(e) => Ok(format!("kept {short}, the image it replaced: {e}")),
     }
 }
 

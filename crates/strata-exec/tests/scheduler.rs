@@ -98,6 +98,9 @@ struct Fake {
     panicking: BTreeSet<String>,
     /// How long each image's structure tests take.
     test_time: BTreeMap<String, Duration>,
+    /// Whether inspecting an image finds it (tagged with the reference
+    /// asked for), as after its build.
+    stores_images: bool,
 }
 
 impl Fake {
@@ -181,8 +184,17 @@ impl Backend for Fake {
             })
         }
     }
-    async fn inspect_image(&self, _: &str) -> Result<Option<ImageInfo>, EngineError> {
-        Ok(None)
+    async fn inspect_image(&self, reference: &str) -> Result<Option<ImageInfo>, EngineError> {
+        Ok(self.stores_images.then(|| ImageInfo {
+            id: format!("sha256:{}", image_of(reference)),
+            repo_tags: vec![reference.to_string()],
+            repo_digests: Vec::new(),
+            size: 1,
+            labels: BTreeMap::new(),
+            created: String::new(),
+            architecture: "amd64".into(),
+            os: "linux".into(),
+        }))
     }
     async fn history(&self, _: &str) -> Result<Vec<HistoryEntry>, EngineError> {
         Ok(Vec::new())
@@ -226,8 +238,16 @@ impl Backend for Fake {
     async fn tag(&self, _: &str, _: &str, _: &str) -> Result<(), EngineError> {
         Ok(())
     }
-    async fn remove_image(&self, _: &str) -> Result<(), EngineError> {
+    async fn remove_image(&self, reference: &str) -> Result<(), EngineError> {
+        self.record(format!("remove {}", image_of(reference)), 0);
         Ok(())
+    }
+    async fn disk_space(&self) -> Result<strata_engine::DiskSpace, EngineError> {
+        Ok(strata_engine::DiskSpace {
+            data_root: "/fake".into(),
+            free_bytes: None,
+            total_bytes: None,
+        })
     }
     async fn remove_containers(&self, _: &str) -> Result<usize, EngineError> {
         Ok(0)
@@ -485,4 +505,74 @@ async fn a_platforms_builds_go_to_its_own_engine() {
         started.sort();
         assert_eq!(started, ["start a", "start b", "start c", "start root"]);
     }
+}
+
+/// Prune removes an image's local copy once it is pushed and its children
+/// are built on it, never before; waiting for them gives its `--jobs` slot
+/// back, so one slot runs the whole stack.
+#[tokio::test(start_paused = true)]
+async fn prune_waits_for_the_children_built_on_the_image() {
+    let fake = Fake {
+        stores_images: true,
+        ..Fake::new(Duration::from_secs(1))
+    };
+    let run = run_with(&fake, STACK, 1, never_cancelled(), |options, targets| {
+        options.push = true;
+        options.stages = vec![Stage::Build, Stage::Push, Stage::Prune];
+        for t in targets.iter_mut() {
+            t.image.prune = true;
+        }
+    });
+    let (record, _out) = tokio::time::timeout(Duration::from_secs(3600), run)
+        .await
+        .unwrap_or_else(|_| panic!("the run did not end: {:?}", fake.events()));
+    assert!(record.success, "{record:#?}");
+    let events = fake.events();
+    let at = |e: &str| {
+        events
+            .iter()
+            .position(|x| x == e)
+            .unwrap_or_else(|| panic!("no {e} in {events:?}"))
+    };
+    for (parent, child) in [("root", "a"), ("root", "b"), ("a", "c")] {
+        assert!(
+            at(&format!("end {child}")) < at(&format!("remove {parent}")),
+            "{parent} removed before {child} was built: {events:?}"
+        );
+    }
+    for image in ["root", "a", "b", "c"] {
+        at(&format!("remove {image}"));
+    }
+    assert_eq!(fake.most_running(), 1, "{events:?}");
+}
+
+/// Without a push, the image's only copy stays.
+#[tokio::test(start_paused = true)]
+async fn prune_keeps_an_image_that_was_not_pushed() {
+    let fake = Fake {
+        stores_images: true,
+        ..Fake::new(Duration::from_secs(1))
+    };
+    let (record, _out) = run_with(&fake, STACK, 2, never_cancelled(), |options, targets| {
+        options.stages = vec![Stage::Build, Stage::Push, Stage::Prune];
+        for t in targets.iter_mut() {
+            t.image.prune = true;
+        }
+    })
+    .await;
+    assert!(record.success, "{record:#?}");
+    assert!(
+        fake.events().iter().all(|e| !e.starts_with("remove")),
+        "{:?}",
+        fake.events()
+    );
+    let root = record.images.iter().find(|i| i.image == "root").unwrap();
+    let prune = root.stages.iter().find(|s| s.stage == "prune").unwrap();
+    assert!(
+        prune
+            .message
+            .as_deref()
+            .is_some_and(|m| m.contains("not pushed")),
+        "{prune:?}"
+    );
 }

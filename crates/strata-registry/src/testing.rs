@@ -121,35 +121,7 @@ impl TestRegistry {
         }
         let config_path = dir.path().join("config.yml");
         std::fs::write(&config_path, config)?;
-        let log = std::fs::File::create(dir.path().join("registry.log"))?;
-        let mut child = Command::new(registry_binary())
-            .arg("serve")
-            .arg(&config_path)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()?;
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            if let Some(status) = child.try_wait()? {
-                let log =
-                    std::fs::read_to_string(dir.path().join("registry.log")).unwrap_or_default();
-                return Err(std::io::Error::other(format!(
-                    "docker-registry exited with {status}: {log}"
-                )));
-            }
-            if matches!(probe(addr), Some(200 | 401)) {
-                break;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(std::io::Error::other(
-                    "docker-registry did not answer /v2/ within 15 s",
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let child = serve(dir.path(), addr)?;
         Ok(TestRegistry { child, addr, dir })
     }
 
@@ -174,11 +146,62 @@ impl TestRegistry {
     }
 }
 
+impl TestRegistry {
+    /// Stops the registry (SIGKILL), as a registry that goes away does;
+    /// its storage stays for [`TestRegistry::restart`].
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the registry again on the same address and storage.
+    pub fn restart(&mut self) -> std::io::Result<()> {
+        self.stop();
+        self.child = serve(self.dir.path(), self.addr)?;
+        Ok(())
+    }
+}
+
 impl Drop for TestRegistry {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Runs `docker-registry serve` on `dir`'s config, answering on `addr`,
+/// and waits until it answers `/v2/`.
+fn serve(dir: &Path, addr: SocketAddr) -> std::io::Result<Child> {
+    let config_path = dir.join("config.yml");
+    let log = std::fs::File::create(dir.join("registry.log"))?;
+    let mut child = Command::new(registry_binary())
+        .arg("serve")
+        .arg(&config_path)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .spawn()?;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some(status) = child.try_wait()? {
+            let log = std::fs::read_to_string(dir.join("registry.log")).unwrap_or_default();
+            return Err(std::io::Error::other(format!(
+                "docker-registry exited with {status}: {log}"
+            )));
+        }
+        if matches!(probe(addr), Some(200 | 401)) {
+            break;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(std::io::Error::other(
+                "docker-registry did not answer /v2/ within 15 s",
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(child)
 }
 
 fn parse_name(s: &str) -> ImageName {

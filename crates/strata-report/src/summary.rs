@@ -19,7 +19,8 @@ pub struct SummaryRow {
     pub plan: String,
     /// The full image reference built (or that would have been built).
     pub reference: String,
-    /// `built`, `failed`, `skipped` or `unchanged` (other values are shown as is).
+    /// `built`, `reused`, `resumed`, `failed`, `skipped` or `unchanged`
+    /// (other values are shown as is).
     pub outcome: String,
     /// The stage that failed (`build`, `basic-tests`, `push`, …), if any.
     pub failed_stage: Option<String>,
@@ -32,7 +33,14 @@ pub struct SummaryRow {
 }
 
 /// The known outcomes, in the order totals are listed.
-const OUTCOMES: [&str; 5] = ["built", "reused", "failed", "skipped", "unchanged"];
+const OUTCOMES: [&str; 6] = [
+    "built",
+    "reused",
+    "resumed",
+    "failed",
+    "skipped",
+    "unchanged",
+];
 
 fn outcome_icon(outcome: &str) -> &'static str {
     match outcome {
