@@ -2270,3 +2270,260 @@ fn an_engine_killed_mid_build_exits_3_naming_it_and_a_rerun_resumes() {
         "the resumed root was built again: {root:#}"
     );
 }
+
+/// A stack run by `strata` on `host` (another engine), with the Docker
+/// config of the stack, its stderr written to `stderr`.
+fn strata_on(stack: &Stack, host: &str, stderr: &Path) -> std::process::Command {
+    let mut run = std::process::Command::new(env!("CARGO_BIN_EXE_strata"));
+    run.arg("-C")
+        .arg(&stack.dir)
+        .env("DOCKER_HOST", host)
+        .env("DOCKER_CONFIG", &stack.docker_config)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(stderr).unwrap());
+    run
+}
+
+/// Each image of a run, by image key: its `ref`.
+fn refs_of(out: &Path) -> BTreeMap<String, String> {
+    run_json(out)["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["image"].as_str().unwrap().to_string(),
+                i["ref"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// The registry stopped in the middle of a large push: the image fails
+/// after its retries, naming the registry and its reference; no tag of the
+/// run names it; a second run once the registry is back resumes what was
+/// pushed and completes the rest.
+#[test]
+fn a_registry_gone_mid_push_fails_that_image_and_a_rerun_completes_it() {
+    let mut registry = start_registry();
+    let second = SecondEngine::start();
+    let stack = Stack::new(&registry.host(), "registrygone", 2);
+    stack.write(
+        "images/root/Dockerfile",
+        "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"true\"]\n",
+    );
+    std::fs::copy("/bin/busybox", stack.dir.join("images/root/busybox")).unwrap();
+    // 192 MB that do not compress: a push that takes a while.
+    stack.write(
+        "images/child/Dockerfile",
+        &format!(
+            "ARG BASE_TAG\nFROM {}:${{BASE_TAG}}\nRUN [\"/bin/busybox\", \"dd\", \"if=/dev/urandom\", \"of=/big\", \"bs=1M\", \"count=192\"]\n",
+            stack.name("root")
+        ),
+    );
+    stack.commit("a large image");
+    let work = tempfile::tempdir().unwrap();
+    let out = work.path().join("out");
+    let mut run = strata_on(&stack, &second.host, &work.path().join("stderr"))
+        .args(["build", "--push", "--out"])
+        .arg(&out)
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let child_ref = format!("{}:", stack.name("child"));
+    loop {
+        let log = std::fs::read_to_string(out.join("logs/run.log")).unwrap_or_default();
+        if log
+            .lines()
+            .any(|l| l.contains(&child_ref) && l.ends_with("push started"))
+        {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(180) && run.try_wait().unwrap().is_none(),
+            "the child's push did not start: {log}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    registry.stop();
+    let status = run.wait().unwrap();
+    let stderr = std::fs::read_to_string(work.path().join("stderr")).unwrap();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    let record = run_json(&out);
+    assert_eq!(
+        outcomes_of(&out),
+        BTreeMap::from([
+            ("root".into(), "built".into()),
+            ("child".into(), "failed".into()),
+        ]),
+        "{record:#}"
+    );
+    let refs = refs_of(&out);
+    let child = record["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["image"] == "child")
+        .unwrap();
+    let message = child["message"].as_str().unwrap();
+    assert!(message.starts_with("push failed"), "{child:#}");
+    assert!(message.contains(&refs["child"]), "{message}");
+    assert!(
+        message.contains(&format!("registry {}", registry.host())),
+        "{message}"
+    );
+    assert!(message.contains("after 4 attempts"), "{message}");
+    let run_log = std::fs::read_to_string(out.join("logs/run.log")).unwrap();
+    assert!(run_log.contains("push attempt 3 failed"), "{run_log}");
+
+    // Back: the run's tag names the root it pushed, never the child.
+    registry.restart().unwrap();
+    let client = Client::anonymous();
+    assert!(client.digest(&refs["root"]).is_some());
+    assert_eq!(client.digest(&refs["child"]), None);
+
+    let again = work.path().join("again");
+    let rerun = strata_on(&stack, &second.host, &work.path().join("stderr-again"))
+        .args(["build", "--push", "--out"])
+        .arg(&again)
+        .status()
+        .unwrap();
+    let stderr = std::fs::read_to_string(work.path().join("stderr-again")).unwrap();
+    assert_eq!(rerun.code(), Some(0), "{stderr}");
+    assert_eq!(
+        outcomes_of(&again),
+        BTreeMap::from([
+            ("root".into(), "resumed".into()),
+            ("child".into(), "built".into()),
+        ]),
+        "{stderr}"
+    );
+    assert!(stderr.contains("1 resumed"), "{stderr}");
+    assert!(client.digest(&refs["child"]).is_some());
+}
+
+/// A build that fills the engine's disk fails saying so: the engine's data
+/// root and the space left on it, not only the engine's message.
+#[test]
+fn a_build_that_fills_the_disk_names_the_data_root_and_its_free_space() {
+    let registry = start_registry();
+    let second = SecondEngine::start_with("{}\n", Some("96m"));
+    let stack = Stack::new(&registry.host(), "diskfull", 1);
+    stack.write(
+        "images/root/Dockerfile",
+        "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"dd\", \"if=/dev/zero\", \"of=/big\", \"bs=1M\", \"count=256\"]\n",
+    );
+    std::fs::copy("/bin/busybox", stack.dir.join("images/root/busybox")).unwrap();
+    stack.commit("too large for its disk");
+    let work = tempfile::tempdir().unwrap();
+    let out = work.path().join("out");
+    let status = strata_on(&stack, &second.host, &work.path().join("stderr"))
+        .args(["build", "--offline", "--no-push", "--out"])
+        .arg(&out)
+        .status()
+        .unwrap();
+    let stderr = std::fs::read_to_string(work.path().join("stderr")).unwrap();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    let record = run_json(&out);
+    let root = &record["images"][0];
+    let message = root["message"].as_str().unwrap();
+    assert!(message.contains("ran out of disk space"), "{root:#}");
+    let data_root = second.dir.path().join("data");
+    assert!(
+        message.contains(&format!(
+            "the engine's data root {} has",
+            data_root.display()
+        )),
+        "{message}"
+    );
+    assert!(message.contains(" free of "), "{message}");
+    assert!(message.contains("prune: true"), "{message}");
+}
+
+/// Two stacks built at once on one engine, both pruning: both succeed,
+/// neither touches the other's images, and each gives back the space of
+/// its own images once pushed, which its summary shows.
+#[test]
+fn two_pruning_runs_on_one_engine_both_succeed() {
+    ensure_base_image();
+    let registry = start_registry();
+    let stacks: Vec<Stack> = ["prunea", "pruneb"]
+        .iter()
+        .map(|name| {
+            let stack = Stack::new(&registry.host(), name, 3);
+            let spec = std::fs::read_to_string(stack.dir.join("images/spec.yml")).unwrap();
+            stack.write(
+                "images/spec.yml",
+                &spec.replace("    image_name:", "    prune: true\n    image_name:"),
+            );
+            // A layer of its own worth reclaiming.
+            stack.write(
+                "images/grand/Dockerfile",
+                &format!(
+                    "ARG BASE_TAG\nFROM {}:${{BASE_TAG}}\nRUN head -c 16000000 /dev/urandom > /{name}.bin\n",
+                    stack.name("child")
+                ),
+            );
+            stack.commit("prune");
+            stack
+        })
+        .collect();
+    let work = tempfile::tempdir().unwrap();
+    let runs: Vec<_> = stacks
+        .iter()
+        .enumerate()
+        .map(|(i, stack)| {
+            let out = work.path().join(format!("out-{i}"));
+            let child = strata_on(stack, MAIN_ENGINE, &work.path().join(format!("stderr-{i}")))
+                .args(["build", "--push", "--jobs", "2", "--out"])
+                .arg(&out)
+                .spawn()
+                .unwrap();
+            (child, out)
+        })
+        .collect();
+    let client = Client::anonymous();
+    for (i, (mut child, out)) in runs.into_iter().enumerate() {
+        let status = child.wait().unwrap();
+        let stderr = std::fs::read_to_string(work.path().join(format!("stderr-{i}"))).unwrap();
+        assert_eq!(status.code(), Some(0), "{stderr}");
+        assert!(stderr.contains("prune reclaimed"), "{stderr}");
+        let record = run_json(&out);
+        for image in record["images"].as_array().unwrap() {
+            let reference = image["ref"].as_str().unwrap();
+            let prune = image["stages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|s| s["stage"] == "prune")
+                .unwrap();
+            assert_eq!(prune["status"], "ok", "{image:#}");
+            assert!(
+                prune["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains(&format!("removed {reference}"))),
+                "{image:#}"
+            );
+            // Gone from the engine, kept in the registry.
+            let local = std::process::Command::new("docker")
+                .args(["image", "inspect", reference])
+                .output()
+                .unwrap();
+            assert!(!local.status.success(), "{reference} is still here");
+            assert!(client.digest(reference).is_some(), "{reference} not pushed");
+        }
+        // Measured as what the data root's filesystem gained, which the
+        // other run's writes blur: present, not compared.
+        assert!(
+            record["images"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|i| i["reclaimed_bytes"].is_u64()),
+            "{record:#}"
+        );
+    }
+}
