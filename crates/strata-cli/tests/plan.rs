@@ -276,6 +276,7 @@ fn check_contract(plan: &Value) {
                 "reason",
                 "rebuild",
                 "ref",
+                "resumed",
                 "reuse",
                 "tag",
                 "tests"
@@ -290,6 +291,7 @@ fn check_contract(plan: &Value) {
             assert!(b[k].is_string(), "{k} in {b:#}");
         }
         assert!(b["rebuild"].is_boolean(), "{b:#}");
+        assert!(b["resumed"].is_boolean(), "{b:#}");
         for k in [
             "parent",
             "base_ref",

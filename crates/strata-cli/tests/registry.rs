@@ -2441,6 +2441,38 @@ fn a_build_that_fills_the_disk_names_the_data_root_and_its_free_space() {
     );
     assert!(message.contains(" free of "), "{message}");
     assert!(message.contains("prune: true"), "{message}");
+
+    // A test that fills it: its image fails saying so too.
+    let tested = Stack::new(&registry.host(), "diskfulltest", 1);
+    tested.write(
+        "images/root/Dockerfile",
+        "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n",
+    );
+    std::fs::copy("/bin/busybox", tested.dir.join("images/root/busybox")).unwrap();
+    tested.write(
+        "images/root/test/structure.yaml",
+        "schemaVersion: 2.0.0\ncommandTests:\n  - name: fills the disk\n    command: /bin/busybox\n    args: [dd, if=/dev/zero, of=/big, bs=1M, count=256]\n    exitCode: 0\n",
+    );
+    tested.commit("a test too large for its disk");
+    let out = work.path().join("out-tested");
+    let status = strata_on(&tested, &second.host, &work.path().join("stderr-tested"))
+        .args(["build", "--offline", "--no-push", "--out"])
+        .arg(&out)
+        .status()
+        .unwrap();
+    let stderr = std::fs::read_to_string(work.path().join("stderr-tested")).unwrap();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    let record = run_json(&out);
+    let root = &record["images"][0];
+    let message = root["message"].as_str().unwrap();
+    assert!(message.contains("basic-tests failed"), "{root:#}");
+    assert!(
+        message.contains(&format!(
+            "a failing test ran out of disk space: the engine's data root {} has",
+            data_root.display()
+        )),
+        "{message}"
+    );
 }
 
 /// Two stacks built at once on one engine, both pruning: both succeed,

@@ -143,7 +143,7 @@ impl EngineError {
 /// Whether the engine's (or a build step's) text reports ENOSPC. The engine
 /// gives no error code for it, only the C library's message, so this is the
 /// one place that reads it.
-pub(crate) fn says_out_of_space(text: &str) -> bool {
+pub fn says_out_of_space(text: &str) -> bool {
     text.to_lowercase().contains("no space left on device")
 }
 

@@ -614,10 +614,7 @@ async fn build<B: Backend>(
     let built = match built {
         Ok(built) => built,
         Err(e) => {
-            let e = match e.is_out_of_space() {
-                true => out_of_space(ctx.engine_for(target), &e).await,
-                false => e.to_string(),
-            };
+            let e = engine_error(ctx.engine_for(target), &e).await;
             let _ = writeln!(log, "ERROR: {e}");
             return Err(format!("{e} (log: {})", log_path.display()));
         }
@@ -637,9 +634,13 @@ async fn build<B: Backend>(
     Ok(Some(built.id))
 }
 
-/// What to tell of a stage that ran out of disk space: where the engine
-/// keeps its data, the room left there, and what frees some.
-async fn out_of_space<B: Backend>(engine: &B, e: &strata_engine::EngineError) -> String {
+/// What to tell of an engine error: its text, and for a lack of disk
+/// space where the engine keeps its data, the room left there, and what
+/// frees some.
+async fn engine_error<B: Backend>(engine: &B, e: &strata_engine::EngineError) -> String {
+    if !e.is_out_of_space() {
+        return e.to_string();
+    }
     let space = match engine.disk_space().await {
         Ok(space) => space.to_string(),
         Err(why) => format!("the engine's data root could not be asked for ({why})"),
@@ -761,11 +762,18 @@ async fn tests<B: Backend>(
         let results = ctx
             .engine_for(target)
             .run_structure_tests(reference, &tests.structure)
-            .await
-            .map_err(|e| {
+            .await;
+        let results = match results {
+            Ok(results) => results,
+            Err(e) => {
+                let e = engine_error(ctx.engine_for(target), &e).await;
                 let _ = writeln!(log, "ERROR: {e}");
-                format!("structure tests: {e} (log: {})", log_path.display())
-            })?;
+                return Err(format!(
+                    "structure tests: {e} (log: {})",
+                    log_path.display()
+                ));
+            }
+        };
         let mut new = Vec::new();
         for (file, file_cases) in tests.structure.iter().zip(results) {
             for case in file_cases {
@@ -814,32 +822,69 @@ async fn tests<B: Backend>(
             ));
         }
     }
-    // The verdict over every case, read under the lock (outputs can be
-    // large: no copy).
-    let Ok(all) = cases.lock() else {
-        return Err("the test results could not be read".into());
+    let (failure, out_of_space) = match verdict(cases, &log_path) {
+        Verdict::Passed(message) => return Ok(Some(message)),
+        Verdict::Failed {
+            message,
+            out_of_space,
+        } => (message, out_of_space),
     };
-    let failed: Vec<&str> = all
-        .iter()
-        .filter(|c| c.is_failure())
-        .map(|c| c.name.as_str())
-        .collect();
+    if !out_of_space {
+        return Err(failure);
+    }
+    let space = match ctx.engine_for(target).disk_space().await {
+        Ok(space) => space.to_string(),
+        Err(e) => format!("the engine's data root could not be asked for ({e})"),
+    };
+    Err(format!(
+        "{failure}; a failing test ran out of disk space: {space}"
+    ))
+}
+
+/// What a test stage's cases add up to.
+enum Verdict {
+    Passed(String),
+    Failed {
+        message: String,
+        /// A failing case's text says the disk was full.
+        out_of_space: bool,
+    },
+}
+
+/// The verdict over every case, read under the lock (outputs can be large:
+/// no copy).
+fn verdict(cases: &Cases, log_path: &Path) -> Verdict {
+    let Ok(all) = cases.lock() else {
+        return Verdict::Failed {
+            message: "the test results could not be read".into(),
+            out_of_space: false,
+        };
+    };
+    let failed: Vec<&TestCase> = all.iter().filter(|c| c.is_failure()).collect();
     if all.is_empty() {
-        Ok(Some("no tests collected".into()))
-    } else if failed.is_empty() {
+        return Verdict::Passed("no tests collected".into());
+    }
+    if failed.is_empty() {
         let passed = all
             .iter()
             .filter(|c| c.outcome == CaseOutcome::Passed)
             .count();
-        Ok(Some(strata_core::text::count(passed, "test") + " passed"))
-    } else {
-        Err(format!(
+        return Verdict::Passed(strata_core::text::count(passed, "test") + " passed");
+    }
+    let names: Vec<&str> = failed.iter().map(|c| c.name.as_str()).collect();
+    Verdict::Failed {
+        message: format!(
             "{} of {} failed: {}; see {}",
             failed.len(),
             strata_core::text::count(all.len(), "test"),
-            strata_core::text::list_some(&failed, 5),
+            strata_core::text::list_some(&names, 5),
             log_path.display()
-        ))
+        ),
+        out_of_space: failed.iter().any(|c| {
+            strata_engine::says_out_of_space(&c.output)
+                || matches!(&c.outcome, CaseOutcome::Failed { details, .. } | CaseOutcome::Error { details, .. }
+                    if strata_engine::says_out_of_space(details))
+        }),
     }
 }
 
