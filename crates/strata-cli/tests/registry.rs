@@ -1648,6 +1648,12 @@ fn the_jobs_of_a_plan_build_the_stack_sharing_only_the_registry() {
     ensure_base_image();
     let registry = start_registry();
     let stack = Stack::new(&registry.host(), "jobs", 3);
+    // A test of the root that every image inherits: each job runs it.
+    stack.write(
+        "images/root/test/structure.yaml",
+        "schemaVersion: 2.0.0\nfileExistenceTests:\n  - name: the root's file\n    path: /root.txt\n    shouldExist: true\n",
+    );
+    stack.commit("a structure test");
     let sha = stack.git(&["rev-parse", "--short=7", "HEAD"]);
     let tag = format!("{PREFIX}-{sha}");
     let graph = stack.plan_json_as("jobs");
@@ -1724,12 +1730,40 @@ fn the_jobs_of_a_plan_build_the_stack_sharing_only_the_registry() {
     let finish = work.path().join("finish");
     let done = run(&graph["finish"], &finish);
     expect_code(&done, 0);
+    // The jobs pushed the run's tag: the finish picks up after them.
     assert_eq!(
         outcomes_of(&finish).values().collect::<Vec<_>>(),
-        ["reused", "reused", "reused"],
+        ["resumed", "resumed", "resumed"],
         "{}",
         describe(&done)
     );
+    // Its JUnit holds the tests each job ran, read from the registry.
+    let junit = std::fs::read_to_string(finish.join("artifacts/junit.xml")).unwrap();
+    let doc = roxmltree::Document::parse(&junit).unwrap();
+    let cases: Vec<(String, String)> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("testcase"))
+        .map(|n| {
+            let suite = n
+                .parent()
+                .and_then(|p| p.attribute("name"))
+                .unwrap_or_default();
+            (
+                suite.to_string(),
+                n.attribute("name").unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    for image in ["root", "child", "grand"] {
+        let reference = stack.reference(image, &tag);
+        assert!(
+            cases
+                .iter()
+                .any(|(suite, case)| suite.starts_with(&reference) && case == "the root's file"),
+            "no test of {image} in {junit}"
+        );
+    }
+    assert!(!junit.contains("<failure"), "{junit}");
     for (image, digest) in &pushed {
         assert_eq!(&client.expect_digest(&stack.reference(image, &tag)), digest);
     }

@@ -278,7 +278,7 @@ impl fmt::Display for Reason {
                 resumed: true,
             } => write!(
                 f,
-                "finished by an earlier attempt of this run: {reference} ({because})"
+                "already pushed under this run's tag: {reference} ({because})"
             ),
             Reason::Unchanged => write!(f, "unchanged"),
         }

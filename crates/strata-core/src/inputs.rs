@@ -65,6 +65,12 @@ pub fn reuse_tag(key: &str) -> String {
     format!("{TAG_PREFIX}{}", key.strip_prefix("sha256:").unwrap_or(key))
 }
 
+/// The registry tag of the record of the tests an image of key `key`
+/// passed before it was pushed: `inputs-<hex>.tests`, beside its reuse tag.
+pub fn tests_tag(key: &str) -> String {
+    format!("{}.tests", reuse_tag(key))
+}
+
 /// Whether an image to reuse stands in a registry (`name:tag@sha256:…`),
 /// rather than, offline, in the local store (a bare image ID, `sha256:…`).
 pub fn in_registry(reuse: &str) -> bool {

@@ -123,6 +123,31 @@ pub struct Target {
     /// The one platform this target builds, when it is a platform's image
     /// of a multi-platform build (see [`Target::variants`]).
     pub platform: Option<strata_core::platform::Platform>,
+    /// For an image reused from the registry: the basic tests it passed
+    /// when it was built (by another run or job), as that run recorded
+    /// them; reported, with where they ran, in place of running them again.
+    pub earlier_tests: Option<EarlierTests>,
+}
+
+/// The tests a build passed before it was pushed, recorded in its
+/// registry beside it (see [`EarlierTests::ANNOTATION`]).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct EarlierTests {
+    /// The reference that build pushed.
+    pub reference: String,
+    /// Its revision.
+    pub revision: String,
+    /// When its run finished.
+    pub finished: String,
+    /// Its basic tests' cases (their output left out).
+    pub cases: Vec<strata_report::junit::TestCase>,
+}
+
+impl EarlierTests {
+    /// The note's `artifactType` in the registry.
+    pub const ARTIFACT_TYPE: &str = "application/vnd.strata.tests.v1+json";
+    /// The annotation holding the record, as JSON.
+    pub const ANNOTATION: &str = "io.strata.tests";
 }
 
 impl Target {
@@ -249,6 +274,7 @@ pub fn targets(
                 basic_tests: stage_tests(&b.tests.basic, found),
                 integration_tests: stage_tests(&b.tests.integration, found),
                 platform: None,
+                earlier_tests: None,
             })
         })
         .collect()

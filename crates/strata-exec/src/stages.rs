@@ -387,6 +387,21 @@ pub(crate) async fn run_image<B: Backend>(
             }
         }
         result.tests = cases.into_inner().unwrap_or_default();
+        if let (Stage::BasicTests, Status::Skipped, Some(earlier)) =
+            (s, &result.status, &target.earlier_tests)
+            && reused(ctx, target).is_some()
+        {
+            // Reported as run where they ran, which the message says.
+            result.tests = earlier.cases.clone();
+            result.message = Some(format!(
+                "{}: {} when {} was built (revision {}, {})",
+                result.message.take().unwrap_or_default(),
+                strata_core::text::count(earlier.cases.len(), "test") + " passed",
+                earlier.reference,
+                earlier.revision,
+                earlier.finished
+            ));
+        }
         if let Err(e) = &outcome
             && result.tests.iter().all(|c| !c.is_failure())
             && matches!(s, Stage::BasicTests | Stage::IntegrationTests)
@@ -433,7 +448,9 @@ pub(crate) async fn run_image<B: Backend>(
         (Some((s, e)), _) => (Outcome::Failed, format!("{s} failed: {e}")),
         (None, Some(from)) if target.build.resumed => (
             Outcome::Resumed,
-            format!("finished by an earlier attempt of this run ({from}): not built again"),
+            format!(
+                "already pushed under this run's tag at the same inputs ({from}): not built again"
+            ),
         ),
         (None, Some(from)) => (Outcome::Reused, format!("same inputs as {from}: not built")),
         (None, None) => (Outcome::Built, format!("built {reference}")),

@@ -21,6 +21,7 @@ mod client;
 mod credentials;
 mod error;
 pub mod manifest;
+mod note;
 mod promote;
 mod secret;
 mod stack;
@@ -37,6 +38,7 @@ pub use credentials::{
 };
 pub use error::RegistryError;
 pub use manifest::{Manifest, ManifestInfo};
+pub use note::{get_note, put_note};
 pub use promote::{Move, Moved, PromotionError, PromotionReport};
 pub use secret::Secret;
 pub use stack::{PlatformImage, PublishedTags, TagError, put_index, tag_unchanged};
