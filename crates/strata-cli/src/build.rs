@@ -179,7 +179,25 @@ fn pin_parents_of_this_run(targets: &mut [Target]) -> Result<(), Failure> {
         let Some(base) = t.build.base_ref.clone() else {
             continue;
         };
-        let job = strata_core::jobs::job_id(&parent, &t.build.plan, None);
+        // A platform's job builds on its parent's image of that platform.
+        let platform = match t.build.platforms.as_slice() {
+            [] => None,
+            [one] => Some(one.clone()),
+            _ => {
+                return Err(Failure::input(format!(
+                    "--only {}: it is built for {} on '{parent}', which another job builds; build one platform per job (--platform, as `strata plan --format jobs` gives)",
+                    t.build.image,
+                    t.build.platforms.join(", ")
+                )));
+            }
+        };
+        let suffix = platform
+            .as_deref()
+            .and_then(|p| p.parse::<strata_core::platform::Platform>().ok())
+            .map(|p| p.tag_suffix())
+            .unwrap_or_default();
+        let base = format!("{base}{suffix}");
+        let job = strata_core::jobs::job_id(&parent, &t.build.plan, platform.as_deref());
         let reference: strata_core::reference::ImageRef = base
             .parse()
             .map_err(|e| Failure::input(format!("{base}: {e}")))?;
@@ -204,6 +222,7 @@ fn pin_parents_of_this_run(targets: &mut [Target]) -> Result<(), Failure> {
             .as_ref()
             .and_then(|a| t.build.build_args.get_mut(a))
         {
+            value.push_str(&suffix);
             value.push('@');
             value.push_str(&digest);
         }
@@ -680,7 +699,10 @@ pub fn run(
             }
             // One tag, every platform: the run's tag names the index of an
             // image whose every platform passed, and only then.
-            for image in record.images.iter().filter(|i| i.success && !i.platforms.is_empty()) {
+            // A run of some platforms only (a job of one platform) leaves
+            // the index to a run of them all (the job graph's finish).
+            let whole = args.plan.platforms.is_empty();
+            for image in record.images.iter().filter(|i| whole && i.success && !i.platforms.is_empty()) {
                 match put_index(&registry, image).await {
                     Ok(digest) => reporter.note(&format!("{}: index of {} at {digest}", image.reference, count(image.platforms.len(), "platform"))),
                     Err(e) => {
@@ -692,7 +714,8 @@ pub fn run(
             // A tag names a whole stack: the images not built get it only
             // when every image of the run passed.
             if record.success {
-                for image in record.images.iter().filter(|i| matches!(i.outcome, strata_exec::Outcome::Reused | strata_exec::Outcome::Resumed)) {
+                // (A multi-platform image's tag names its index, put above.)
+                for image in record.images.iter().filter(|i| i.platforms.is_empty() && matches!(i.outcome, strata_exec::Outcome::Reused | strata_exec::Outcome::Resumed)) {
                     let Some(from) = image.reused.as_deref().filter(|r| strata_core::inputs::in_registry(r)) else { continue };
                     match copy(&registry, from, &image.reference).await {
                         Ok(digest) => reporter.note(&format!("tagged {} at {digest} (same inputs as {from})", image.reference)),

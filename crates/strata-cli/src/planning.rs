@@ -202,11 +202,22 @@ pub fn job_graph(
             "--format jobs: jobs on other runners share only the registry; plan without --offline",
         ));
     }
-    if let Some(b) = planned.plan.builds.iter().find(|b| !b.platforms.is_empty()) {
-        return Err(Failure::input(format!(
-            "--format jobs: '{}' is built for several platforms, whose index the jobs cannot assemble yet; build multi-platform stacks with `strata build`",
-            b.image
-        )));
+    // A job builds one platform's image on that platform's image of its
+    // parent; an image of the engine's platform alone has none to build on.
+    for b in planned.plan.rebuilds().filter(|b| b.platforms.is_empty()) {
+        let parent = b
+            .parent
+            .as_ref()
+            .and_then(|p| planned.plan.build(p, &b.plan));
+        if let Some(parent) = parent.filter(|p| p.rebuild && !p.platforms.is_empty()) {
+            return Err(Failure::input(format!(
+                "--format jobs: '{}' is built for the engine's platform only, on '{}', which is built for {}: its job would need the index the finish puts; give '{}' `platforms:` too",
+                b.image,
+                parent.image,
+                parent.platforms.join(", "),
+                b.image
+            )));
+        }
     }
     let mut pinned = Vec::new();
     if args.all && planned.plan.base.is_some() {
@@ -226,11 +237,18 @@ pub fn job_graph(
         BuilderArg::Buildkit => pinned.extend(["--builder".to_string(), "buildkit".to_string()]),
         BuilderArg::Classic => pinned.extend(["--builder".to_string(), "classic".to_string()]),
     }
+    let mut finish_only = Vec::new();
+    if let Some(p) = &args.plan {
+        finish_only.extend(["--plan".to_string(), p.clone()]);
+    }
+    for p in &args.platforms {
+        finish_only.extend(["--platform".to_string(), p.clone()]);
+    }
     Ok(strata_core::jobs::jobs(
         &planned.plan,
         &pinned,
         !args.no_reuse,
-        args.plan.as_deref(),
+        &finish_only,
     ))
 }
 

@@ -271,6 +271,7 @@ fn check_contract(plan: &Value) {
                 "image",
                 "inputs",
                 "parent",
+                "per_platform",
                 "plan",
                 "platforms",
                 "reason",
@@ -292,6 +293,26 @@ fn check_contract(plan: &Value) {
         }
         assert!(b["rebuild"].is_boolean(), "{b:#}");
         assert!(b["resumed"].is_boolean(), "{b:#}");
+        let per_platform = b["per_platform"].as_object().expect("per_platform object");
+        let declared: std::collections::BTreeSet<&str> = b["platforms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p.as_str().unwrap())
+            .collect();
+        assert_eq!(
+            per_platform
+                .keys()
+                .map(String::as_str)
+                .collect::<std::collections::BTreeSet<_>>(),
+            declared,
+            "{b:#}"
+        );
+        for p in per_platform.values() {
+            assert!(p["inputs"].is_string() || p["inputs"].is_null(), "{b:#}");
+            assert!(p["reuse"].is_string() || p["reuse"].is_null(), "{b:#}");
+            assert!(p["resumed"].is_boolean(), "{b:#}");
+        }
         for k in [
             "parent",
             "base_ref",

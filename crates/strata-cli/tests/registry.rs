@@ -1435,16 +1435,11 @@ fn docker_out(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
-/// A stack built for linux/amd64 and linux/arm64: the run's tag of each
-/// image is an index of both platforms' images, each really of its
-/// platform, the arm64 child built on the arm64 root; promotion moves the
-/// index whole. A platform whose build fails leaves no index and skips the
-/// image's descendants.
-#[test]
-fn a_two_platform_stack_is_one_index_per_image() {
-    ensure_base_image();
-    let registry = start_registry();
-    let stack = Stack::new(&registry.host(), "multi", 2);
+/// root → child built for linux/amd64 and linux/arm64: the root copies
+/// its platform's busybox and writes `uname -m` to /arch.txt, which its
+/// structure test (inherited by the child) reads. Not committed.
+fn two_platform_stack(registry: &TestRegistry, name: &str) -> Stack {
+    let stack = Stack::new(&registry.host(), name, 2);
     let spec = format!(
         "root: root\nplatforms: [linux/amd64, linux/arm64]\nimages:\n  root:\n    image_name: {}\n  child:\n    image_name: {}\n    depend_on: root\ntag:\n  prefix: \"{PREFIX}\"\n",
         stack.name("root"),
@@ -1469,6 +1464,19 @@ fn a_two_platform_stack_is_one_index_per_image() {
             stack.name("root")
         ),
     );
+    stack
+}
+
+/// A stack built for linux/amd64 and linux/arm64: the run's tag of each
+/// image is an index of both platforms' images, each really of its
+/// platform, the arm64 child built on the arm64 root; promotion moves the
+/// index whole. A platform whose build fails leaves no index and skips the
+/// image's descendants.
+#[test]
+fn a_two_platform_stack_is_one_index_per_image() {
+    ensure_base_image();
+    let registry = start_registry();
+    let stack = two_platform_stack(&registry, "multi");
     let sha = stack.commit("two platforms");
     let tag = format!("{PREFIX}-{sha}");
     let work = tempfile::tempdir().unwrap();
@@ -1585,6 +1593,7 @@ fn a_two_platform_stack_is_one_index_per_image() {
     }
 
     // A platform whose build fails: no index, descendants skipped.
+    let spec = std::fs::read_to_string(stack.dir.join("images/spec.yml")).unwrap();
     let fragile_spec = format!(
         "{spec}  fragile:\n    image_name: {ns}/fragile\n    depend_on: root\n  fragile-kid:\n    image_name: {ns}/fragile-kid\n    depend_on: fragile\ntag:\n  prefix: \"{PREFIX}\"\n",
         spec = spec.replace(&format!("tag:\n  prefix: \"{PREFIX}\"\n"), ""),
@@ -2590,6 +2599,115 @@ fn two_pruning_runs_on_one_engine_both_succeed() {
                 .iter()
                 .all(|i| i["reclaimed_bytes"].is_u64()),
             "{record:#}"
+        );
+    }
+}
+
+/// A two-platform stack as jobs: one job per image and platform, each
+/// child's job on its parent's image of the same platform, found in the
+/// registry; the finish reuses every platform's image and puts each
+/// image's index under the run's tag.
+#[test]
+fn multi_platform_jobs_build_one_platform_each_and_the_finish_puts_the_index() {
+    ensure_base_image();
+    let registry = start_registry();
+    let stack = two_platform_stack(&registry, "multijobs");
+    let sha = stack.commit("two platforms");
+    let tag = format!("{PREFIX}-{sha}");
+    let graph = stack.plan_json_as("jobs");
+    let jobs = graph["jobs"].as_array().unwrap();
+    let ids: Vec<&str> = jobs.iter().map(|j| j["id"].as_str().unwrap()).collect();
+    assert_eq!(
+        ids,
+        [
+            "default-root-linux-amd64",
+            "default-root-linux-arm64",
+            "default-child-linux-amd64",
+            "default-child-linux-arm64"
+        ],
+        "{graph:#}"
+    );
+    assert_eq!(
+        jobs[3]["needs"],
+        serde_json::json!(["default-root-linux-arm64"])
+    );
+    assert_eq!(jobs[3]["platform"], "linux/arm64");
+    let run = |argv: &Value, out: &Path| {
+        let argv: Vec<&str> = argv
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap())
+            .collect();
+        stack
+            .strata()
+            .args(&argv[1..])
+            .args(["--out".as_ref(), out.as_os_str()])
+            .output()
+            .unwrap()
+    };
+    let work = tempfile::tempdir().unwrap();
+    let early = run(&jobs[3]["command"], &work.path().join("early"));
+    expect_code(&early, 1);
+    let said = String::from_utf8_lossy(&early.stderr).to_string();
+    assert!(
+        said.contains(&format!("{}-linux-arm64", stack.reference("root", &tag)))
+            && said.contains("job default-root-linux-arm64"),
+        "{said}"
+    );
+    for job in jobs {
+        let out = work.path().join(job["id"].as_str().unwrap());
+        let ran = run(&job["command"], &out);
+        expect_code(&ran, 0);
+    }
+    let client = Client::anonymous();
+    // The jobs push each platform's image; the index is the finish's.
+    assert_eq!(client.digest(&stack.reference("root", &tag)), None);
+    let per_platform = |image: &str, platform: &str| {
+        client.expect_digest(&format!("{}-{platform}", stack.reference(image, &tag)))
+    };
+    let child_arm = format!("{}-linux-arm64", stack.reference("child", &tag));
+    let base = docker_out(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{index .Config.Labels \"org.opencontainers.image.base.digest\"}}",
+        &child_arm,
+    ]);
+    assert_eq!(base, per_platform("root", "linux-arm64"));
+
+    let finish = work.path().join("finish");
+    let done = run(&graph["finish"], &finish);
+    expect_code(&done, 0);
+    assert_eq!(
+        outcomes_of(&finish).values().collect::<Vec<_>>(),
+        ["resumed", "resumed"],
+        "{}",
+        describe(&done)
+    );
+    for image in ["root", "child"] {
+        let reference = stack.reference(image, &tag);
+        let r: ImageRef = reference.parse().unwrap();
+        let index = client
+            .rt
+            .block_on(client.registry.get_manifest(&r))
+            .unwrap()
+            .unwrap_or_else(|| panic!("{reference} is not in the registry"));
+        assert!(index.is_index(), "{reference} is {}", index.media_type());
+        let json: Value = serde_json::from_slice(index.bytes()).unwrap();
+        let digests: Vec<&str> = json["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["digest"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            digests,
+            [
+                per_platform(image, "linux-amd64"),
+                per_platform(image, "linux-arm64")
+            ],
+            "{image}"
         );
     }
 }

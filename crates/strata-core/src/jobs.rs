@@ -58,28 +58,38 @@ pub fn job_id(image: &str, plan: &str, platform: Option<&str>) -> String {
 /// The job graph of `plan`. `pinned` are the planning flags every command
 /// repeats (tag suffix, build args, builder…); `reuse` is false when the
 /// plan was asked with `--no-reuse`, which the jobs repeat (the finish
-/// step never does: it must find what the jobs pushed); `only_plan` is the
-/// plan's `--plan`, which each job names anyway.
-pub fn jobs(plan: &Plan, pinned: &[String], reuse: bool, only_plan: Option<&str>) -> JobGraph {
+/// step never does: it must find what the jobs pushed); `finish_only` are
+/// the plan's narrowing flags (`--plan`, `--platform`), which each job
+/// names for itself and the finish repeats.
+pub fn jobs(plan: &Plan, pinned: &[String], reuse: bool, finish_only: &[String]) -> JobGraph {
     let range: Vec<String> = match &plan.base {
         Some(base) => vec!["--base".into(), base.clone()],
         // A first build: every image, whatever HEAD's parents are.
         None => vec!["--all".into()],
     };
     let head = vec!["--head".to_string(), plan.head.clone()];
-    let jobs = plan
-        .rebuilds()
-        .map(|b| {
+    let mut jobs = Vec::new();
+    for b in plan.rebuilds() {
+        // A build of several platforms is a job per platform, each needing
+        // its parent's job of the same platform.
+        let platforms: Vec<Option<&str>> = match b.platforms.is_empty() {
+            true => vec![None],
+            false => b.platforms.iter().map(|p| Some(p.as_str())).collect(),
+        };
+        for platform in platforms {
             let needs = b
                 .parent
                 .iter()
                 .filter(|p| plan.build(p, &b.plan).is_some_and(|pb| pb.rebuild))
-                .map(|p| job_id(p, &b.plan, None))
+                .map(|p| job_id(p, &b.plan, platform))
                 .collect();
             let mut command: Vec<String> =
                 ["strata", "build", "--only", &b.image, "--plan", &b.plan]
                     .map(String::from)
                     .to_vec();
+            if let Some(p) = platform {
+                command.extend(["--platform".to_string(), p.to_string()]);
+            }
             command.extend(head.iter().cloned());
             command.extend(range.iter().cloned());
             command.extend(pinned.iter().cloned());
@@ -87,23 +97,21 @@ pub fn jobs(plan: &Plan, pinned: &[String], reuse: bool, only_plan: Option<&str>
                 command.push("--no-reuse".into());
             }
             command.push("--push".into());
-            Job {
-                id: job_id(&b.image, &b.plan, None),
+            jobs.push(Job {
+                id: job_id(&b.image, &b.plan, platform),
                 image: b.image.clone(),
                 plan: b.plan.clone(),
-                platform: None,
+                platform: platform.map(str::to_string),
                 needs,
                 command,
-            }
-        })
-        .collect();
+            });
+        }
+    }
     let mut finish: Vec<String> = ["strata", "build"].map(String::from).to_vec();
     finish.extend(head);
     finish.extend(range);
     finish.extend(pinned.iter().cloned());
-    if let Some(p) = only_plan {
-        finish.extend(["--plan".to_string(), p.to_string()]);
-    }
+    finish.extend(finish_only.iter().cloned());
     finish.push("--push".into());
     JobGraph {
         head: plan.head.clone(),
@@ -170,6 +178,7 @@ pub fn github_actions(graph: &JobGraph) -> serde_json::Value {
                         "id": j.id,
                         "image": j.image,
                         "plan": j.plan,
+                        "platform": j.platform,
                         "command": shell_line(&j.command),
                     })
                 })

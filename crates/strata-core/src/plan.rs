@@ -212,6 +212,24 @@ pub struct Build {
     /// image's digest (offline, its image ID).
     #[serde(skip)]
     pub reuse_digest: Option<String>,
+    /// For a build of several platforms, each platform's own input key and
+    /// reuse, by platform (`linux/arm64`): each platform's image is found
+    /// and reused on its own (an image is reused when every platform is).
+    pub per_platform: BTreeMap<String, PlatformInputs>,
+}
+
+/// One platform's input key and reuse, of a build of several platforms.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct PlatformInputs {
+    /// The key of that platform's image, when the plan can tell it.
+    pub inputs: Option<String>,
+    /// The image of that platform to reuse (`name:inputs-<hex>@sha256:…`).
+    pub reuse: Option<String>,
+    /// It already carries the platform's tag of this run.
+    pub resumed: bool,
+    /// What a child's image of the same platform is built on when reused.
+    #[serde(skip)]
+    pub reuse_digest: Option<String>,
 }
 
 /// Where a child's base comes from.
@@ -445,6 +463,7 @@ pub fn plan(
                 input_parts,
                 base_arg: base_arg.filter(|_| parent.is_some()),
                 reuse_digest: None,
+                per_platform: BTreeMap::new(),
             });
         }
         let first = builds.len() - in_plan.len();
@@ -468,7 +487,9 @@ pub fn plan(
 /// Gives each build of one plan (parents first) its input key where the
 /// plan can tell it, and, when `reuse`, an image already built from the
 /// same inputs: such a build is tagged, not built, and its children's keys
-/// then use the reused image's digest, so they can be reused too.
+/// then use the reused image's digest, so they can be reused too. A build
+/// of several platforms has a key per platform (its base: the parent's
+/// image of that platform) and is reused when every platform's image is.
 fn find_reusable(
     spec: &Spec,
     builds: &mut [Build],
@@ -476,7 +497,9 @@ fn find_reusable(
     published: &mut dyn PublishedLookup,
 ) {
     for i in 0..builds.len() {
-        let base = match (&builds[i].parent, builds[i].base_source) {
+        // The base a key is made on, for the whole image or one platform;
+        // `None`: the plan cannot tell it (a parent built for real).
+        let base_of = |platform: Option<&str>| match (&builds[i].parent, builds[i].base_source) {
             (None, _) => Some(None),
             (Some(_), Some(BaseSource::Registry)) => builds[i]
                 .base_ref
@@ -487,18 +510,23 @@ fn find_reusable(
             (Some(parent), Some(BaseSource::ThisRun)) => builds[..i]
                 .iter()
                 .find(|b| &b.image == parent)
-                .and_then(|b| b.reuse_digest.clone())
+                .and_then(|b| match platform {
+                    Some(p) => b.per_platform.get(p).and_then(|pp| pp.reuse_digest.clone()),
+                    None => b.reuse_digest.clone(),
+                })
                 .map(Some),
             (Some(_), None) => None,
         };
-        let Some(base) = base else { continue };
-        let key = inputs::key(&builds[i].input_parts, base.as_deref());
-        // A multi-platform image is found by its index, which the inputs
-        // tag does not name yet: such images are built.
-        if reuse && builds[i].rebuild && builds[i].platforms.is_empty() {
-            let found = spec
-                .image(&builds[i].image)
-                .and_then(|image| published.reusable(image, &key, &builds[i].reference));
+        let may_reuse = reuse && builds[i].rebuild;
+        let Some(image) = spec.image(&builds[i].image) else {
+            continue;
+        };
+        if builds[i].platforms.is_empty() {
+            let Some(base) = base_of(None) else { continue };
+            let key = inputs::key(&builds[i].input_parts, base.as_deref());
+            let found = may_reuse
+                .then(|| published.reusable(image, &key, &builds[i].reference))
+                .flatten();
             if let Some(found) = found {
                 let b = &mut builds[i];
                 b.reason = Reason::SameInputs {
@@ -510,8 +538,57 @@ fn find_reusable(
                 b.reuse = Some(found.reference);
                 b.reuse_digest = Some(found.digest);
             }
+            builds[i].inputs = Some(key);
+            continue;
         }
-        builds[i].inputs = Some(key);
+        let mut per_platform = BTreeMap::new();
+        for platform in builds[i].platforms.clone() {
+            let mut parts = builds[i].input_parts.clone();
+            parts.platform = platform.clone();
+            let Some(base) = base_of(Some(&platform)) else {
+                per_platform.insert(platform, PlatformInputs::default());
+                continue;
+            };
+            let key = inputs::key(&parts, base.as_deref());
+            let suffix = platform
+                .parse::<crate::platform::Platform>()
+                .map(|p| p.tag_suffix())
+                .unwrap_or_default();
+            let reference = format!("{}{suffix}", builds[i].reference);
+            let found = may_reuse
+                .then(|| published.reusable(image, &key, &reference))
+                .flatten();
+            per_platform.insert(
+                platform,
+                PlatformInputs {
+                    inputs: Some(key),
+                    resumed: found.as_ref().is_some_and(|f| f.resumed),
+                    reuse_digest: found.as_ref().map(|f| f.digest.clone()),
+                    reuse: found.map(|f| f.reference),
+                },
+            );
+        }
+        let b = &mut builds[i];
+        let all_found = per_platform.values().all(|p| p.reuse.is_some());
+        if all_found && let Some(first) = per_platform.values().next() {
+            let first = first.reuse.clone().unwrap_or_default();
+            let resumed = per_platform.values().all(|p| p.resumed);
+            b.reason = Reason::SameInputs {
+                reference: first.clone(),
+                because: Box::new(b.reason.clone()),
+                resumed,
+            };
+            b.resumed = resumed;
+            b.reuse = Some(first);
+        } else {
+            // Reused whole or not at all: one platform rebuilt rebuilds all.
+            for p in per_platform.values_mut() {
+                p.reuse = None;
+                p.resumed = false;
+                p.reuse_digest = None;
+            }
+        }
+        b.per_platform = per_platform;
     }
 }
 

@@ -185,6 +185,17 @@ impl Target {
                         value.push_str(&suffix);
                     }
                 }
+                // The platform's own key and reuse (see `Build::per_platform`).
+                let own = t
+                    .build
+                    .per_platform
+                    .get(&p.to_string())
+                    .cloned()
+                    .unwrap_or_default();
+                t.build.inputs = own.inputs;
+                t.build.reuse = own.reuse;
+                t.build.resumed = own.resumed;
+                t.build.input_parts.platform = p.to_string();
                 t.platform = Some(p);
                 t
             })

@@ -308,6 +308,15 @@ pub(crate) async fn run_image<B: Backend>(
     let mut digest: Option<String> = None;
     let key = input_key(ctx, target, parent_digest.as_deref()).await;
     let variants = target.variants();
+    // Each platform's image has its own key (its base: the parent's image
+    // of that platform).
+    let mut variant_keys = Vec::with_capacity(variants.len());
+    for v in &variants {
+        variant_keys.push(match v.platform {
+            Some(_) => input_key(ctx, v, None).await,
+            None => key.clone(),
+        });
+    }
     let pushed: std::sync::Mutex<Vec<PlatformImage>> = Default::default();
     for s in Stage::ALL {
         if let Some((failed, _)) = &failure {
@@ -347,7 +356,7 @@ pub(crate) async fn run_image<B: Backend>(
             // so no index of part of its platforms is ever published.
             let run = async {
                 let mut said = Vec::new();
-                for v in &variants {
+                for (v, key) in variants.iter().zip(&variant_keys) {
                     let platform = v
                         .platform
                         .as_ref()
@@ -423,7 +432,9 @@ pub(crate) async fn run_image<B: Backend>(
             let _ = family.built.send(true);
         }
         if s == Stage::BasicTests && outcome.is_ok() {
-            mark_tested(ctx, target, key.as_deref()).await;
+            for (v, key) in variants.iter().zip(&variant_keys) {
+                mark_tested(ctx, v, key.as_deref()).await;
+            }
         }
         stages.push(result);
         match outcome {
@@ -1032,7 +1043,10 @@ fn tested_reference<B: Backend>(
     target: &Target,
     key: Option<&str>,
 ) -> Option<(String, String)> {
-    if reused(ctx, target).is_some() || target.platform.is_some() || target.variants().len() != 1 {
+    // The image of a multi-platform build is its platforms' images.
+    if reused(ctx, target).is_some()
+        || (target.platform.is_none() && !target.build.platforms.is_empty())
+    {
         return None;
     }
     let (name, _) = strata_engine::split_reference(&target.build.reference).ok()?;
@@ -1287,7 +1301,12 @@ async fn prune<B: Backend>(
             target.build.reference
         ));
     }
-    for v in target.variants().into_iter().filter(|_| pushed) {
+    // Called per platform for a multi-platform build: that platform's image.
+    let own = match target.platform {
+        Some(_) => vec![target.clone()],
+        None => target.variants(),
+    };
+    for v in own.into_iter().filter(|_| pushed) {
         let engine = ctx.engine_for(&v);
         let reference = &v.build.reference;
         let own = match engine.inspect_image(reference).await {
