@@ -101,6 +101,16 @@ impl Stack {
         format!("{}:{tag}", self.name(image))
     }
 
+    /// Makes the root `FROM scratch` with the machine's busybox, then
+    /// `steps`: an image an engine with no images can build.
+    fn busybox_root(&self, steps: &str) {
+        self.write(
+            "images/root/Dockerfile",
+            &format!("FROM scratch\nCOPY busybox /bin/busybox\n{steps}"),
+        );
+        std::fs::copy("/bin/busybox", self.dir.join("images/root/busybox")).unwrap();
+    }
+
     /// Writes the image's Dockerfile with `content` baked into a file.
     fn set_content(&self, image: &str, content: &str) {
         let from = match parent_of(image) {
@@ -172,6 +182,22 @@ impl Stack {
             .unwrap();
         expect_code(&planned, 0);
         serde_json::from_slice(&planned.stdout).unwrap()
+    }
+
+    /// Runs a job graph's command (`["strata", …]`) with `--out <out>`.
+    fn run_argv(&self, argv: &Value, out: &Path) -> Output {
+        let argv: Vec<&str> = argv
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap())
+            .collect();
+        assert_eq!(argv[0], "strata", "{argv:?}");
+        self.strata()
+            .args(&argv[1..])
+            .args(["--out".as_ref(), out.as_os_str()])
+            .output()
+            .unwrap()
     }
 
     /// `strata build --push --out <out>`.
@@ -294,6 +320,19 @@ impl Client {
             .block_on(self.registry.head_manifest(&r))
             .unwrap_or_else(|e| panic!("HEAD {reference}: {e}"))
             .map(|i| i.digest.to_string())
+    }
+
+    /// The OCI index at `reference`, which must be one, as JSON.
+    #[track_caller]
+    fn index(&self, reference: &str) -> Value {
+        let r: ImageRef = reference.parse().unwrap();
+        let index = self
+            .rt
+            .block_on(self.registry.get_manifest(&r))
+            .unwrap()
+            .unwrap_or_else(|| panic!("{reference} is not in the registry"));
+        assert!(index.is_index(), "{reference} is {}", index.media_type());
+        serde_json::from_slice(index.bytes()).unwrap()
     }
 
     #[track_caller]
@@ -1258,6 +1297,11 @@ fn an_image_over_its_budget_is_not_pushed() {
 
 /// The outcome of each image in a run.json, by image key.
 fn outcomes_of(out: &Path) -> BTreeMap<String, String> {
+    each_image(out, "outcome")
+}
+
+/// Field `field` (a string) of each image in a run.json, by image key.
+fn each_image(out: &Path, field: &str) -> BTreeMap<String, String> {
     run_json(out)["images"]
         .as_array()
         .unwrap()
@@ -1265,7 +1309,7 @@ fn outcomes_of(out: &Path) -> BTreeMap<String, String> {
         .map(|i| {
             (
                 i["image"].as_str().unwrap().to_string(),
-                i["outcome"].as_str().unwrap().to_string(),
+                i[field].as_str().unwrap().to_string(),
             )
         })
         .collect()
@@ -1501,15 +1545,8 @@ fn a_two_platform_stack_is_one_index_per_image() {
     let mut layers: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
     for image in ["root", "child"] {
         let reference = stack.reference(image, &tag);
-        let r: ImageRef = reference.parse().unwrap();
-        let index = client
-            .rt
-            .block_on(client.registry.get_manifest(&r))
-            .unwrap()
-            .unwrap_or_else(|| panic!("{reference} is not in the registry"));
-        assert!(index.is_index(), "{reference} is {}", index.media_type());
-        let text = String::from_utf8_lossy(index.bytes()).to_string();
-        let json: Value = serde_json::from_str(&text).unwrap();
+        let json = client.index(&reference);
+        let text = json.to_string();
         let archs: Vec<&str> = json["manifests"]
             .as_array()
             .unwrap()
@@ -1675,21 +1712,7 @@ fn the_jobs_of_a_plan_build_the_stack_sharing_only_the_registry() {
     );
     assert_eq!(jobs[1]["needs"], serde_json::json!(["default-root"]));
     assert_eq!(jobs[0]["needs"], serde_json::json!([]));
-    let run = |argv: &Value, out: &Path| {
-        let argv: Vec<&str> = argv
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|a| a.as_str().unwrap())
-            .collect();
-        assert_eq!(argv[0], "strata", "{argv:?}");
-        stack
-            .strata()
-            .args(&argv[1..])
-            .args(["--out".as_ref(), out.as_os_str()])
-            .output()
-            .unwrap()
-    };
+    let run = |argv: &Value, out: &Path| stack.run_argv(argv, out);
     let work = tempfile::tempdir().unwrap();
 
     // Too early: its parent's job has not pushed.
@@ -2197,11 +2220,7 @@ fn an_engine_killed_mid_build_exits_3_naming_it_and_a_rerun_resumes() {
     let mut second = SecondEngine::start();
     let stack = Stack::new(&registry.host(), "enginekill", 3);
     // Nothing to pull: the second engine has no images.
-    stack.write(
-        "images/root/Dockerfile",
-        "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"true\"]\n",
-    );
-    std::fs::copy("/bin/busybox", stack.dir.join("images/root/busybox")).unwrap();
+    stack.busybox_root("RUN [\"/bin/busybox\", \"true\"]\n");
     stack.write(
         "images/child/Dockerfile",
         &format!(
@@ -2220,37 +2239,14 @@ fn an_engine_killed_mid_build_exits_3_naming_it_and_a_rerun_resumes() {
     let work = tempfile::tempdir().unwrap();
     let host = second.host.clone();
     let run = |out: &std::path::Path, stderr: &str| {
-        let mut run = std::process::Command::new(env!("CARGO_BIN_EXE_strata"));
-        run.arg("-C")
-            .arg(&stack.dir)
-            .args(["build", "--all", "--offline", "--no-push", "--out"])
-            .arg(out)
-            .env("DOCKER_HOST", &host)
-            .env("DOCKER_CONFIG", &stack.docker_config)
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::fs::File::create(work.path().join(stderr)).unwrap());
+        let mut run = strata_on(&stack, &host, &work.path().join(stderr));
+        run.args(["build", "--all", "--offline", "--no-push", "--out"])
+            .arg(out);
         run
     };
     let out = work.path().join("out");
     let mut child = run(&out, "stderr").spawn().unwrap();
-    let started = std::time::Instant::now();
-    loop {
-        let log = std::fs::read_to_string(out.join("logs/run.log")).unwrap_or_default();
-        let child_started = format!("{}:", stack.name("child"));
-        if log
-            .lines()
-            .any(|l| l.contains(&child_started) && l.ends_with("build started"))
-        {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "the child's build did not start: {log}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_for_stage(&out, &mut child, &stack.name("child"), "build started");
     // Into the RUN step.
     std::thread::sleep(Duration::from_secs(2));
     second.kill();
@@ -2314,6 +2310,25 @@ fn an_engine_killed_mid_build_exits_3_naming_it_and_a_rerun_resumes() {
     );
 }
 
+/// Waits until the run writing `out` logs `what` (`build started`) for
+/// an image of repository `name`; fails if the run ends first or it takes
+/// more than three minutes.
+fn wait_for_stage(out: &Path, run: &mut std::process::Child, name: &str, what: &str) {
+    let started = std::time::Instant::now();
+    let image = format!("{name}:");
+    loop {
+        let log = std::fs::read_to_string(out.join("logs/run.log")).unwrap_or_default();
+        if log.lines().any(|l| l.contains(&image) && l.ends_with(what)) {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(180) && run.try_wait().unwrap().is_none(),
+            "no '{what}' for {name}: {log}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// A stack run by `strata` on `host` (another engine), with the Docker
 /// config of the stack, its stderr written to `stderr`.
 fn strata_on(stack: &Stack, host: &str, stderr: &Path) -> std::process::Command {
@@ -2329,21 +2344,6 @@ fn strata_on(stack: &Stack, host: &str, stderr: &Path) -> std::process::Command 
     run
 }
 
-/// Each image of a run, by image key: its `ref`.
-fn refs_of(out: &Path) -> BTreeMap<String, String> {
-    run_json(out)["images"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| {
-            (
-                i["image"].as_str().unwrap().to_string(),
-                i["ref"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
-}
-
 /// The registry stopped in the middle of a large push: the image fails
 /// after its retries, naming the registry and its reference; no tag of the
 /// run names it; a second run once the registry is back resumes what was
@@ -2353,11 +2353,7 @@ fn a_registry_gone_mid_push_fails_that_image_and_a_rerun_completes_it() {
     let mut registry = start_registry();
     let second = SecondEngine::start();
     let stack = Stack::new(&registry.host(), "registrygone", 2);
-    stack.write(
-        "images/root/Dockerfile",
-        "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"true\"]\n",
-    );
-    std::fs::copy("/bin/busybox", stack.dir.join("images/root/busybox")).unwrap();
+    stack.busybox_root("RUN [\"/bin/busybox\", \"true\"]\n");
     // 192 MB that do not compress: a push that takes a while.
     stack.write(
         "images/child/Dockerfile",
@@ -2374,22 +2370,7 @@ fn a_registry_gone_mid_push_fails_that_image_and_a_rerun_completes_it() {
         .arg(&out)
         .spawn()
         .unwrap();
-    let started = std::time::Instant::now();
-    let child_ref = format!("{}:", stack.name("child"));
-    loop {
-        let log = std::fs::read_to_string(out.join("logs/run.log")).unwrap_or_default();
-        if log
-            .lines()
-            .any(|l| l.contains(&child_ref) && l.ends_with("push started"))
-        {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(180) && run.try_wait().unwrap().is_none(),
-            "the child's push did not start: {log}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_for_stage(&out, &mut run, &stack.name("child"), "push started");
     std::thread::sleep(Duration::from_millis(500));
     registry.stop();
     let status = run.wait().unwrap();
@@ -2404,7 +2385,7 @@ fn a_registry_gone_mid_push_fails_that_image_and_a_rerun_completes_it() {
         ]),
         "{record:#}"
     );
-    let refs = refs_of(&out);
+    let refs = each_image(&out, "ref");
     let child = record["images"]
         .as_array()
         .unwrap()
@@ -2455,25 +2436,27 @@ fn a_build_that_fills_the_disk_names_the_data_root_and_its_free_space() {
     let registry = start_registry();
     let second = SecondEngine::start_with("{}\n", Some("96m"));
     let stack = Stack::new(&registry.host(), "diskfull", 1);
-    stack.write(
-        "images/root/Dockerfile",
-        "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"dd\", \"if=/dev/zero\", \"of=/big\", \"bs=1M\", \"count=256\"]\n",
+    stack.busybox_root(
+        "RUN [\"/bin/busybox\", \"dd\", \"if=/dev/zero\", \"of=/big\", \"bs=1M\", \"count=256\"]\n",
     );
-    std::fs::copy("/bin/busybox", stack.dir.join("images/root/busybox")).unwrap();
     stack.commit("too large for its disk");
     let work = tempfile::tempdir().unwrap();
-    let out = work.path().join("out");
-    let status = strata_on(&stack, &second.host, &work.path().join("stderr"))
-        .args(["build", "--offline", "--no-push", "--out"])
-        .arg(&out)
-        .status()
-        .unwrap();
-    let stderr = std::fs::read_to_string(work.path().join("stderr")).unwrap();
-    assert_eq!(status.code(), Some(1), "{stderr}");
-    let record = run_json(&out);
-    let root = &record["images"][0];
-    let message = root["message"].as_str().unwrap();
-    assert!(message.contains("ran out of disk space"), "{root:#}");
+    // The message of the stack's one image, which fails.
+    let failure = |stack: &Stack, name: &str| {
+        let out = work.path().join(name);
+        let stderr = work.path().join(format!("{name}.stderr"));
+        let status = strata_on(stack, &second.host, &stderr)
+            .args(["build", "--offline", "--no-push", "--out"])
+            .arg(&out)
+            .status()
+            .unwrap();
+        let said = std::fs::read_to_string(&stderr).unwrap();
+        assert_eq!(status.code(), Some(1), "{said}");
+        let record = run_json(&out);
+        record["images"][0]["message"].as_str().unwrap().to_string()
+    };
+    let message = failure(&stack, "build");
+    assert!(message.contains("ran out of disk space"), "{message}");
     let data_root = second.dir.path().join("data");
     assert!(
         message.contains(&format!(
@@ -2487,28 +2470,14 @@ fn a_build_that_fills_the_disk_names_the_data_root_and_its_free_space() {
 
     // A test that fills it: its image fails saying so too.
     let tested = Stack::new(&registry.host(), "diskfulltest", 1);
-    tested.write(
-        "images/root/Dockerfile",
-        "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n",
-    );
-    std::fs::copy("/bin/busybox", tested.dir.join("images/root/busybox")).unwrap();
+    tested.busybox_root("RUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n");
     tested.write(
         "images/root/test/structure.yaml",
         "schemaVersion: 2.0.0\ncommandTests:\n  - name: fills the disk\n    command: /bin/busybox\n    args: [dd, if=/dev/zero, of=/big, bs=1M, count=256]\n    exitCode: 0\n",
     );
     tested.commit("a test too large for its disk");
-    let out = work.path().join("out-tested");
-    let status = strata_on(&tested, &second.host, &work.path().join("stderr-tested"))
-        .args(["build", "--offline", "--no-push", "--out"])
-        .arg(&out)
-        .status()
-        .unwrap();
-    let stderr = std::fs::read_to_string(work.path().join("stderr-tested")).unwrap();
-    assert_eq!(status.code(), Some(1), "{stderr}");
-    let record = run_json(&out);
-    let root = &record["images"][0];
-    let message = root["message"].as_str().unwrap();
-    assert!(message.contains("basic-tests failed"), "{root:#}");
+    let message = failure(&tested, "test");
+    assert!(message.contains("basic-tests failed"), "{message}");
     assert!(
         message.contains(&format!(
             "a failing test ran out of disk space: the engine's data root {} has",
@@ -2632,20 +2601,7 @@ fn multi_platform_jobs_build_one_platform_each_and_the_finish_puts_the_index() {
         serde_json::json!(["default-root-linux-arm64"])
     );
     assert_eq!(jobs[3]["platform"], "linux/arm64");
-    let run = |argv: &Value, out: &Path| {
-        let argv: Vec<&str> = argv
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|a| a.as_str().unwrap())
-            .collect();
-        stack
-            .strata()
-            .args(&argv[1..])
-            .args(["--out".as_ref(), out.as_os_str()])
-            .output()
-            .unwrap()
-    };
+    let run = |argv: &Value, out: &Path| stack.run_argv(argv, out);
     let work = tempfile::tempdir().unwrap();
     let early = run(&jobs[3]["command"], &work.path().join("early"));
     expect_code(&early, 1);
@@ -2686,15 +2642,7 @@ fn multi_platform_jobs_build_one_platform_each_and_the_finish_puts_the_index() {
         describe(&done)
     );
     for image in ["root", "child"] {
-        let reference = stack.reference(image, &tag);
-        let r: ImageRef = reference.parse().unwrap();
-        let index = client
-            .rt
-            .block_on(client.registry.get_manifest(&r))
-            .unwrap()
-            .unwrap_or_else(|| panic!("{reference} is not in the registry"));
-        assert!(index.is_index(), "{reference} is {}", index.media_type());
-        let json: Value = serde_json::from_slice(index.bytes()).unwrap();
+        let json = client.index(&stack.reference(image, &tag));
         let digests: Vec<&str> = json["manifests"]
             .as_array()
             .unwrap()

@@ -306,6 +306,14 @@ async fn run_with(
     (record, out)
 }
 
+/// Where `event` stands among `events` (it must be there).
+fn position(events: &[String], event: &str) -> usize {
+    events
+        .iter()
+        .position(|x| x == event)
+        .unwrap_or_else(|| panic!("no {event} in {events:?}"))
+}
+
 fn never_cancelled() -> watch::Receiver<bool> {
     let (tx, rx) = watch::channel(false);
     // The sender lives for the test: nobody cancels.
@@ -327,12 +335,7 @@ async fn a_child_starts_only_after_its_parent_is_built() {
     let (record, _out) = run(&fake, STACK, 4, never_cancelled()).await;
     assert!(record.success, "{record:#?}");
     let events = fake.events();
-    let at = |e: &str| {
-        events
-            .iter()
-            .position(|x| x == e)
-            .unwrap_or_else(|| panic!("no {e} in {events:?}"))
-    };
+    let at = |e: &str| position(&events, e);
     for (parent, child) in [("root", "a"), ("root", "b"), ("a", "c")] {
         assert!(
             at(&format!("end {parent}")) < at(&format!("start {child}")),
@@ -528,12 +531,7 @@ async fn prune_waits_for_the_children_built_on_the_image() {
         .unwrap_or_else(|_| panic!("the run did not end: {:?}", fake.events()));
     assert!(record.success, "{record:#?}");
     let events = fake.events();
-    let at = |e: &str| {
-        events
-            .iter()
-            .position(|x| x == e)
-            .unwrap_or_else(|| panic!("no {e} in {events:?}"))
-    };
+    let at = |e: &str| position(&events, e);
     for (parent, child) in [("root", "a"), ("root", "b"), ("a", "c")] {
         assert!(
             at(&format!("end {child}")) < at(&format!("remove {parent}")),
