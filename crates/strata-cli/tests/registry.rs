@@ -633,6 +633,16 @@ fn build_push_then_rebuild_one_then_promote_and_wiki() {
         grand["build_args"]["BASE_TAG"],
         format!("{tag1}@{}", first["child"]).as_str()
     );
+    // For bake: FROM names the published parent's tag, which a named
+    // context pins by digest.
+    let bake = stack.plan_json_as("bake");
+    let target = &bake["target"]["default-grand"];
+    assert_eq!(target["args"]["BASE_TAG"], tag1.as_str(), "{bake:#}");
+    assert_eq!(
+        target["contexts"][stack.reference("child", &tag1)],
+        format!("docker-image://{pinned}"),
+        "{bake:#}"
+    );
 
     let out2 = work.path().join("run2");
     let built = stack.build_push(&out2);

@@ -1,8 +1,8 @@
 //! The plan as a `docker-bake.json` for `docker buildx bake` on remote
 //! BuildKit builders (`strata plan --format bake`): one target per image
-//! and plan the run builds, a child pointed at its parent's target through
-//! a named context, or at its published parent pinned by digest through its
-//! build args; one group per plan and `default` for all.
+//! and plan the run builds, a child pointed through a named context at its
+//! parent's target, or at its published parent pinned by digest
+//! (`docker-image://…@sha256:…`); one group per plan and `default` for all.
 
 use crate::plan::{BaseSource, Plan};
 use serde_json::{Map, Value, json};
@@ -48,6 +48,18 @@ pub fn bake_file(plan: &Plan, images_dir: &str) -> Value {
         {
             target["contexts"] =
                 json!({ base: format!("target:{}", target_name(parent, &b.plan)) });
+        }
+        // A published parent: its FROM names the parent's tag (the base arg
+        // without the digest), which the context pins by digest.
+        if b.base_source == Some(BaseSource::Registry)
+            && let Some((tagged, digest)) = b.base_ref.as_deref().and_then(|r| r.split_once('@'))
+        {
+            target["contexts"] = json!({ tagged: format!("docker-image://{tagged}@{digest}") });
+            if let Some(arg) = &b.base_arg
+                && let Some((tag, _)) = b.build_args.get(arg).and_then(|v| v.split_once('@'))
+            {
+                target["args"][arg] = json!(tag);
+            }
         }
         if let Some(plan_targets) = groups
             .entry(b.plan.clone())
