@@ -240,8 +240,15 @@ fn test_records(
     record
         .images
         .iter()
-        .filter(|i| i.success && i.outcome == strata_exec::Outcome::Built && i.platforms.is_empty())
+        .filter(|i| i.success && i.outcome == strata_exec::Outcome::Built)
         .filter_map(|i| {
+            // One platform's image (a job's) has a record of its own; the
+            // cases of a run of several platforms are not told apart.
+            let key = match i.platforms.as_slice() {
+                [] => i.inputs.as_ref()?,
+                [one] => one.inputs.as_ref()?,
+                _ => return None,
+            };
             let (name, _) = strata_engine::split_reference(&i.reference).ok()?;
             let tests = i
                 .stages
@@ -262,10 +269,7 @@ fn test_records(
                 cases,
             };
             Some((
-                format!(
-                    "{name}:{}",
-                    strata_core::inputs::tests_tag(i.inputs.as_ref()?)
-                ),
+                format!("{name}:{}", strata_core::inputs::tests_tag(key)),
                 earlier,
             ))
         })
@@ -295,8 +299,9 @@ async fn put_test_record(
 }
 
 /// Gives each target reused from the registry the tests its build passed,
-/// as recorded beside it. A record that cannot be read only leaves them
-/// out.
+/// as recorded beside it: for an image of several platforms, each
+/// platform's (its cases named after their platform). A record that cannot
+/// be read only leaves them out.
 fn earlier_tests(targets: &mut [Target]) {
     let wanted: Vec<usize> = targets
         .iter()
@@ -315,29 +320,41 @@ fn earlier_tests(targets: &mut [Target]) {
     let (Ok(registry), Ok(runtime)) = (crate::registry::client(), crate::runtime()) else {
         return;
     };
-    for i in wanted {
-        let t = &mut targets[i];
-        let (Some(key), Ok((name, _))) = (
-            t.build.inputs.as_ref(),
-            strata_engine::split_reference(&t.build.reference),
-        ) else {
-            continue;
-        };
-        let Ok(reference) = format!("{name}:{}", strata_core::inputs::tests_tag(key))
+    let read = |name: &str, key: &str| -> Option<strata_exec::EarlierTests> {
+        let reference = format!("{name}:{}", strata_core::inputs::tests_tag(key))
             .parse::<strata_core::reference::ImageRef>()
-        else {
-            continue;
-        };
+            .ok()?;
         let note = runtime.block_on(strata_registry::get_note(
             &registry,
             &reference,
             strata_exec::EarlierTests::ARTIFACT_TYPE,
         ));
-        t.earlier_tests = note
-            .ok()
-            .flatten()
-            .and_then(|mut n| n.remove(strata_exec::EarlierTests::ANNOTATION))
-            .and_then(|json| serde_json::from_str(&json).ok());
+        let json = note.ok()??.remove(strata_exec::EarlierTests::ANNOTATION)?;
+        serde_json::from_str(&json).ok()
+    };
+    for i in wanted {
+        let t = &mut targets[i];
+        let Ok((name, _)) = strata_engine::split_reference(&t.build.reference) else {
+            continue;
+        };
+        t.earlier_tests = if t.build.per_platform.is_empty() {
+            t.build.inputs.as_deref().and_then(|key| read(&name, key))
+        } else {
+            let mut merged: Option<strata_exec::EarlierTests> = None;
+            for (platform, own) in &t.build.per_platform {
+                let Some(mut found) = own.inputs.as_deref().and_then(|key| read(&name, key)) else {
+                    continue;
+                };
+                for case in &mut found.cases {
+                    case.classname = format!("{platform}: {}", case.classname);
+                }
+                match &mut merged {
+                    Some(m) => m.cases.append(&mut found.cases),
+                    None => merged = Some(found),
+                }
+            }
+            merged
+        };
     }
 }
 

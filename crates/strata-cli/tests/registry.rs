@@ -2651,6 +2651,26 @@ fn multi_platform_jobs_build_one_platform_each_and_the_finish_puts_the_index() {
         "{}",
         describe(&done)
     );
+    // The tests each platform's job ran, in the finish's JUnit.
+    let junit = std::fs::read_to_string(finish.join("artifacts/junit.xml")).unwrap();
+    let doc = roxmltree::Document::parse(&junit).unwrap();
+    let ran: Vec<&str> = doc
+        .descendants()
+        .filter(|n| {
+            n.has_tag_name("testcase") && n.attribute("name") == Some("the machine is named")
+        })
+        .filter_map(|n| n.attribute("classname"))
+        .collect();
+    assert_eq!(ran.len(), 4, "{junit}");
+    for platform in ["linux/amd64", "linux/arm64"] {
+        assert_eq!(
+            ran.iter()
+                .filter(|c| c.starts_with(&format!("{platform}: ")))
+                .count(),
+            2,
+            "{junit}"
+        );
+    }
     for image in ["root", "child"] {
         let json = client.index(&stack.reference(image, &tag));
         let digests: Vec<&str> = json["manifests"]

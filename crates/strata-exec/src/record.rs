@@ -120,6 +120,9 @@ pub struct PlatformImage {
     /// Its pushed digest.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub digest: Option<String>,
+    /// Its input key (each platform's image has its own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inputs: Option<String>,
 }
 
 /// An image's size against its previous published build.

@@ -371,6 +371,7 @@ pub(crate) async fn run_image<B: Backend>(
                                 platform: platform.clone(),
                                 reference: v.build.reference.clone(),
                                 digest: m.clone(),
+                                inputs: key.clone(),
                             });
                         }
                     }
