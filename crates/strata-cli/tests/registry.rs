@@ -1537,6 +1537,17 @@ fn a_two_platform_stack_is_one_index_per_image() {
     let out_dir = work.path().join("out");
     let out = stack.build_push(&out_dir);
     expect_code(&out, 0);
+    // The same command again finds every platform's image by its inputs,
+    // the child's keyed on its platform's root as pushed: nothing is built.
+    let again_dir = work.path().join("again");
+    let again = stack.build_push(&again_dir);
+    expect_code(&again, 0);
+    assert_eq!(
+        outcomes_of(&again_dir).values().collect::<Vec<_>>(),
+        ["resumed", "resumed"],
+        "{}",
+        describe(&again)
+    );
     let run = run_json(&out_dir);
     for image in run["images"].as_array().unwrap() {
         let platforms: Vec<&str> = image["platforms"]

@@ -119,7 +119,7 @@ impl<B: Backend> Executor<B> {
 
         let permits = Arc::new(Semaphore::new(self.options.jobs.max(1)));
         let (gate_tx, mut gate_rx) =
-            mpsc::unbounded_channel::<(usize, Result<Option<String>, String>)>();
+            mpsc::unbounded_channel::<(usize, Result<stages::Pushed, String>)>();
         let mut results: Vec<Option<ImageResult>> = vec![None; targets.len()];
         let mut set: JoinSet<(usize, ImageResult)> = JoinSet::new();
         // Which image each task runs, to tell a panicked task's image.
@@ -131,41 +131,40 @@ impl<B: Backend> Executor<B> {
         let (built, built_rx): (Vec<_>, Vec<_>) =
             targets.iter().map(|_| watch::channel(false)).unzip();
         let built = std::cell::RefCell::new(built.into_iter().map(Some).collect::<Vec<_>>());
-        let start =
-            |set: &mut JoinSet<(usize, ImageResult)>, i: usize, parent_digest: Option<String>| {
-                let ctx = ctx.clone();
-                let target = targets[i].clone();
-                let permits = permits.clone();
-                let gate = gate_tx.clone();
-                let Some(built) = built.borrow_mut()[i].take() else {
-                    return;
-                };
-                let children_built = children[i].iter().map(|&c| built_rx[c].clone()).collect();
-                let handle = set.spawn(async move {
-                    let result = match permits.acquire_owned().await {
-                        Ok(permit) => {
-                            let family = stages::Family {
-                                built,
-                                children_built,
-                                permit: Some(permit),
-                            };
-                            stages::run_image(
-                                &ctx,
-                                &target,
-                                parent_digest,
-                                |g| {
-                                    let _ = gate.send((i, g));
-                                },
-                                family,
-                            )
-                            .await
-                        }
-                        Err(_) => skipped(&target, "the run stopped before it started".into()),
-                    };
-                    (i, result)
-                });
-                tasks.borrow_mut().insert(handle.id(), i);
+        let start = |set: &mut JoinSet<(usize, ImageResult)>, i: usize, parent: stages::Pushed| {
+            let ctx = ctx.clone();
+            let target = targets[i].clone();
+            let permits = permits.clone();
+            let gate = gate_tx.clone();
+            let Some(built) = built.borrow_mut()[i].take() else {
+                return;
             };
+            let children_built = children[i].iter().map(|&c| built_rx[c].clone()).collect();
+            let handle = set.spawn(async move {
+                let result = match permits.acquire_owned().await {
+                    Ok(permit) => {
+                        let family = stages::Family {
+                            built,
+                            children_built,
+                            permit: Some(permit),
+                        };
+                        stages::run_image(
+                            &ctx,
+                            &target,
+                            parent,
+                            |g| {
+                                let _ = gate.send((i, g));
+                            },
+                            family,
+                        )
+                        .await
+                    }
+                    Err(_) => skipped(&target, "the run stopped before it started".into()),
+                };
+                (i, result)
+            });
+            tasks.borrow_mut().insert(handle.id(), i);
+        };
         // A gate opens when an image may have children: they start on it,
         // or, if it failed, every descendant is skipped. It opens once: a
         // gate that arrives after its image's panic was handled is ignored.
@@ -173,21 +172,21 @@ impl<B: Backend> Executor<B> {
                          results: &mut [Option<ImageResult>],
                          gated: &mut [bool],
                          i: usize,
-                         gate: Result<Option<String>, String>| {
+                         gate: Result<stages::Pushed, String>| {
             if std::mem::replace(&mut gated[i], true) {
                 return;
             }
             match gate {
-                Ok(digest) => {
+                Ok(pushed) => {
                     for &c in &children[i] {
-                        start(set, c, digest.clone());
+                        start(set, c, pushed.clone());
                     }
                 }
                 Err(why) => skip_descendants(&ctx, &targets, &children, results, i, &why),
             }
         };
         for &r in &roots {
-            start(&mut set, r, None);
+            start(&mut set, r, stages::Pushed::default());
         }
         loop {
             tokio::select! {

@@ -286,19 +286,44 @@ async fn run_stage<B: Backend>(
     }
 }
 
+/// What an image's children are built on once its gate opens: its pushed
+/// digest, and for an image of several platforms each platform's, by
+/// platform (`linux/arm64`). Empty when nothing was pushed.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Pushed {
+    pub digest: Option<String>,
+    pub platforms: BTreeMap<String, String>,
+}
+
+/// What the image's push left: its digest and its platforms'.
+fn pushed_now(digest: &Option<String>, platforms: &std::sync::Mutex<Vec<PlatformImage>>) -> Pushed {
+    Pushed {
+        digest: digest.clone(),
+        platforms: platforms
+            .lock()
+            .map(|p| {
+                p.iter()
+                    .filter_map(|i| Some((i.platform.clone(), i.digest.clone()?)))
+                    .collect()
+            })
+            .unwrap_or_default(),
+    }
+}
+
 /// Runs an image's whole pipeline. `gate` is called exactly once: with the
 /// pushed digest (if any) when children may start, or with the failure.
 pub(crate) async fn run_image<B: Backend>(
     ctx: &StageCtx<B>,
     target: &Target,
-    parent_digest: Option<String>,
-    gate: impl FnOnce(Result<Option<String>, String>),
+    parent: Pushed,
+    gate: impl FnOnce(Result<Pushed, String>),
     mut family: Family,
 ) -> ImageResult {
     let reference = target.build.reference.as_str();
     let start = Instant::now();
     let mut gate = Some(gate);
-    let mut open_gate = |g: Result<Option<String>, String>| {
+    let parent_digest = parent.digest.clone();
+    let mut open_gate = |g: Result<Pushed, String>| {
         if let Some(f) = gate.take() {
             f(g);
         }
@@ -311,9 +336,15 @@ pub(crate) async fn run_image<B: Backend>(
     // Each platform's image has its own key (its base: the parent's image
     // of that platform).
     let mut variant_keys = Vec::with_capacity(variants.len());
+    let parent_of = |v: &Target| {
+        v.platform
+            .as_ref()
+            .and_then(|p| parent.platforms.get(&p.to_string()))
+            .map(String::as_str)
+    };
     for v in &variants {
         variant_keys.push(match v.platform {
-            Some(_) => input_key(ctx, v, None).await,
+            Some(_) => input_key(ctx, v, parent_of(v)).await,
             None => key.clone(),
         });
     }
@@ -362,7 +393,7 @@ pub(crate) async fn run_image<B: Backend>(
                         .as_ref()
                         .map(ToString::to_string)
                         .unwrap_or_default();
-                    let m = run_stage(ctx, v, s, &cases, None, key.as_deref(), in_registry)
+                    let m = run_stage(ctx, v, s, &cases, parent_of(v), key.as_deref(), in_registry)
                         .await
                         .map_err(|e| format!("{platform}: {e}"))?;
                     if s == Stage::Push {
@@ -451,10 +482,10 @@ pub(crate) async fn run_image<B: Backend>(
         }
         // Children build on what this image is once tested (and pushed).
         if failure.is_none() && (s == Stage::Push) {
-            open_gate(Ok(digest.clone()));
+            open_gate(Ok(pushed_now(&digest, &pushed)));
         }
     }
-    open_gate(Ok(digest.clone()));
+    open_gate(Ok(pushed_now(&digest, &pushed)));
     let reused = reused(ctx, target).map(str::to_string);
     let (outcome, message) = match (&failure, &reused) {
         (Some((s, e)), _) => (Outcome::Failed, format!("{s} failed: {e}")),
