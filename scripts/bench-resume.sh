@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Benchmark (not a test): picking up after a fault against starting over.
+#
+# Starts a docker-registry on 127.0.0.1, copies the example stack into a
+# git repository whose images are pushed there, and starts
+#   strata build --push
+# which it kills with SIGKILL (a runner that dies) as soon as
+# datascience-notebook (the second image) is pushed. Then, in the same run,
+# times from a cold engine each (the stack's local images and BuildKit's
+# cache removed, as on a fresh runner):
+#   strata build --push             (the same command again: resumes)
+#   strata build --push --no-reuse  (starting over)
+# Prints both times, their ratio, and each run's outcomes.
+#
+# Usage: scripts/bench-resume.sh   (STRATA=path/to/strata to override)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT="$PWD"
+
+if [[ -z "${STRATA:-}" ]]; then
+  cargo build --quiet --release -p strata-cli
+  STRATA="$ROOT/target/release/strata"
+fi
+./scripts/make-base-image.sh >/dev/null
+
+. scripts/registry.sh
+work="$(mktemp -d)"
+cold() {
+  docker ps -aq --filter "ancestor=${host:-none}" | xargs -r docker rm -f >/dev/null 2>&1 || true
+  docker images --format '{{.Repository}}:{{.Tag}}' | grep -F "${host:-none}/" | xargs -r docker rmi -f >/dev/null 2>&1 || true
+  docker builder prune -af >/dev/null 2>&1 || true
+}
+cleanup() {
+  cold
+  stop_registry
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+start_registry
+export DOCKER_CONFIG="$work/docker-config"
+mkdir -p "$DOCKER_CONFIG"
+echo '{}' >"$DOCKER_CONFIG/config.json"
+now() { date +%s.%N; }
+
+repo="$work/repo"
+mkdir -p "$repo"
+cp -r example/images "$repo/images"
+cp /bin/busybox "$repo/images/base-notebook/busybox"
+grep -rl 'localhost:5000' "$repo/images" | xargs sed -i "s#localhost:5000#$host#g"
+git() { command git -C "$repo" -c user.name=bench -c user.email=bench@example.invalid "$@"; }
+git init -q -b main
+git add -A
+git commit -qm "the example stack"
+cd "$repo"
+
+echo "== a run killed once datascience-notebook is pushed (not timed)"
+cold
+"$STRATA" -q build --push --out "$work/killed" >/dev/null 2>&1 &
+pid=$!
+for _ in $(seq 1200); do
+  grep -qE 'datascience-notebook:[^ ]+ push ok' "$work/killed/logs/run.log" 2>/dev/null && break
+  sleep 0.1
+done
+kill -9 "$pid"
+wait "$pid" 2>/dev/null || true
+grep -E ' push ok' "$work/killed/logs/run.log" | sed 's/^/   /'
+
+measure() { # name, extra args...
+  local name="$1"; shift
+  cold
+  local t0 t1
+  t0="$(now)"
+  "$STRATA" -q build --push "$@" --out "$work/$name" >/dev/null
+  t1="$(now)"
+  echo "$name $(echo "$t1 - $t0" | bc -l)"
+}
+resume="$(measure resume)"
+fresh="$(measure no-reuse --no-reuse)"
+read -r _ resume_s <<<"$resume"
+read -r _ fresh_s <<<"$fresh"
+outcomes() { python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(" ".join(i["image"]+"="+i["outcome"] for i in r["images"]))' "$work/$1/artifacts/run.json"; }
+
+echo
+echo "the example stack after a run killed halfway (cold engine each)"
+printf '  %-22s %8.2f s   (%s)\n' "the same command" "$resume_s" "$(outcomes resume)"
+printf '  %-22s %8.2f s   (%s)\n' "--no-reuse" "$fresh_s" "$(outcomes no-reuse)"
+printf '  ratio resume / start over: %6.2f\n' "$(echo "$resume_s / $fresh_s" | bc -l)"
