@@ -46,7 +46,8 @@ now() { date +%s.%N; }
 repo="$work/repo"
 mkdir -p "$repo"
 cp -r example/images "$repo/images"
-cp /bin/busybox "$repo/images/base-notebook/busybox"
+cp /bin/busybox "$repo/images/base-notebook/busybox-amd64"
+cp /usr/local/share/strata/busybox-arm64 "$repo/images/base-notebook/busybox-arm64"
 grep -rl 'localhost:5000' "$repo/images" | xargs sed -i "s#localhost:5000#$host#g"
 git() { command git -C "$repo" -c user.name=bench -c user.email=bench@example.invalid "$@"; }
 git init -q -b main
@@ -58,8 +59,12 @@ echo "== a run killed once datascience-notebook is pushed (not timed)"
 cold
 "$STRATA" -q build --push --out "$work/killed" >/dev/null 2>&1 &
 pid=$!
-for _ in $(seq 1200); do
-  grep -qE 'datascience-notebook:[^ ]+ push ok' "$work/killed/logs/run.log" 2>/dev/null && break
+until grep -qE 'datascience-notebook:[^ ]+ push ok' "$work/killed/logs/run.log" 2>/dev/null; do
+  if ! kill -0 "$pid" 2>/dev/null; then
+    echo "the run ended before datascience-notebook was pushed:" >&2
+    cat "$work/killed/logs/run.log" >&2 || true
+    exit 1
+  fi
   sleep 0.1
 done
 kill -9 "$pid"

@@ -49,7 +49,8 @@ cold() {
 repo="$work/repo"
 mkdir -p "$repo"
 cp -r example/images "$repo/images"
-cp /bin/busybox "$repo/images/base-notebook/busybox"
+cp /bin/busybox "$repo/images/base-notebook/busybox-amd64"
+cp /usr/local/share/strata/busybox-arm64 "$repo/images/base-notebook/busybox-arm64"
 grep -rl 'localhost:5000' "$repo/images" | xargs sed -i "s#localhost:5000#$host#g"
 git() { command git -C "$repo" -c user.name=bench -c user.email=bench@example.invalid "$@"; }
 git init -q -b main
