@@ -11,6 +11,7 @@ mod progress;
 mod promote;
 mod registry;
 mod stack;
+mod test_records;
 
 use clap::{Parser, Subcommand};
 use failure::Failure;
