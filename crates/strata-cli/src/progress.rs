@@ -172,9 +172,9 @@ pub fn summary_rows(plan: &strata_core::plan::Plan, results: &[ImageResult]) -> 
                             .as_ref()
                             .map(|from| format!("same inputs as {from}"))
                     } else if r.outcome == Outcome::Resumed {
-                        r.reused
-                            .as_ref()
-                            .map(|from| format!("already pushed under this run's tag ({from})"))
+                        r.reused.as_ref().map(|from| {
+                            format!("already built and tested under this run's tag ({from})")
+                        })
                     } else if r.outcome == Outcome::Built {
                         // A built image's detail is how much it grew.
                         r.growth.as_ref().map(|g| {

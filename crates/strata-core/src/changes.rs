@@ -278,7 +278,7 @@ impl fmt::Display for Reason {
                 resumed: true,
             } => write!(
                 f,
-                "already pushed under this run's tag: {reference} ({because})"
+                "already built and tested under this run's tag: {reference} ({because})"
             ),
             Reason::Unchanged => write!(f, "unchanged"),
         }

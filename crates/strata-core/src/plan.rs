@@ -884,7 +884,7 @@ tag: {prefix: '2024.1'}
         assert!(mid.resumed);
         assert_eq!(
             mid.reason.to_string(),
-            "already pushed under this run's tag: ghcr.io/o/mid:inputs-x@sha256:mid (images/mid/Dockerfile)"
+            "already built and tested under this run's tag: ghcr.io/o/mid:inputs-x@sha256:mid (images/mid/Dockerfile)"
         );
         // Reused, but not tagged by this run yet: not resumed.
         let leaf = p.build("leaf", "default").unwrap();

@@ -27,9 +27,10 @@ pub enum Outcome {
     Built,
     /// An image built from the same inputs was given its tag: not built.
     Reused,
-    /// It was already built, tested and pushed under this run's tag (by an
-    /// earlier attempt of the run, stopped by a fault, or by the run's jobs
-    /// on other runners): this run picked up after it, not building it again.
+    /// It was already built and tested (and, online, pushed) under this
+    /// run's tag, by an earlier attempt of the run stopped by a fault or by
+    /// the run's jobs on other runners: this run picked up after it, not
+    /// building it again.
     Resumed,
     /// A stage failed.
     Failed,

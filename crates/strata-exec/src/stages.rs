@@ -492,7 +492,7 @@ pub(crate) async fn run_image<B: Backend>(
         (None, Some(from)) if target.build.resumed => (
             Outcome::Resumed,
             format!(
-                "already pushed under this run's tag at the same inputs ({from}): not built again"
+                "already built and tested under this run's tag at the same inputs ({from}): not built again"
             ),
         ),
         (None, Some(from)) => (Outcome::Reused, format!("same inputs as {from}: not built")),
