@@ -7,12 +7,8 @@
 # Usage: scripts/bench-platforms.sh   (STRATA=path/to/strata to override)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROOT="$PWD"
-
-if [[ -z "${STRATA:-}" ]]; then
-  cargo build --quiet --release -p strata-cli
-  STRATA="$ROOT/target/release/strata"
-fi
+. scripts/bench-lib.sh
+bench_strata
 ./scripts/setup.sh >/dev/null
 
 work="$(mktemp -d)"
@@ -23,20 +19,8 @@ cleanup() {
 trap cleanup EXIT
 
 repo="$work/repo"
-mkdir -p "$repo"
-cp -r example/images "$repo/images"
-cp /bin/busybox "$repo/images/base-notebook/busybox-amd64"
-cp /usr/local/share/strata/busybox-arm64 "$repo/images/base-notebook/busybox-arm64"
-grep -rl 'strata-example' "$repo/images" | xargs sed -i "s#strata-example#bench-platforms#g"
-git -C "$repo" init -q -b main
-git -C "$repo" add -A
-git -C "$repo" -c user.name=bench -c user.email=bench@example.invalid commit -qm "the example stack"
-
-now() { date +%s.%N; }
-cold() {
-  docker images --format '{{.Repository}}:{{.Tag}}' | grep -F "bench-platforms/" | xargs -r docker rmi -f >/dev/null 2>&1 || true
-  docker builder prune -af >/dev/null 2>&1 || true
-}
+example_repo "$repo" strata-example bench-platforms
+cold() { cold_engine "bench-platforms/"; }
 measure() { # extra args...
   cold
   local t0 t1

@@ -15,21 +15,13 @@
 # Usage: scripts/bench-resume.sh   (STRATA=path/to/strata to override)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROOT="$PWD"
-
-if [[ -z "${STRATA:-}" ]]; then
-  cargo build --quiet --release -p strata-cli
-  STRATA="$ROOT/target/release/strata"
-fi
+. scripts/bench-lib.sh
+bench_strata
 ./scripts/make-base-image.sh >/dev/null
 
 . scripts/registry.sh
 work="$(mktemp -d)"
-cold() {
-  docker ps -aq --filter "ancestor=${host:-none}" | xargs -r docker rm -f >/dev/null 2>&1 || true
-  docker images --format '{{.Repository}}:{{.Tag}}' | grep -F "${host:-none}/" | xargs -r docker rmi -f >/dev/null 2>&1 || true
-  docker builder prune -af >/dev/null 2>&1 || true
-}
+cold() { cold_engine "${host:-none}/"; }
 cleanup() {
   cold
   stop_registry
@@ -38,21 +30,10 @@ cleanup() {
 trap cleanup EXIT
 
 start_registry
-export DOCKER_CONFIG="$work/docker-config"
-mkdir -p "$DOCKER_CONFIG"
-echo '{}' >"$DOCKER_CONFIG/config.json"
-now() { date +%s.%N; }
+isolated_docker_config
 
 repo="$work/repo"
-mkdir -p "$repo"
-cp -r example/images "$repo/images"
-cp /bin/busybox "$repo/images/base-notebook/busybox-amd64"
-cp /usr/local/share/strata/busybox-arm64 "$repo/images/base-notebook/busybox-arm64"
-grep -rl 'localhost:5000' "$repo/images" | xargs sed -i "s#localhost:5000#$host#g"
-git() { command git -C "$repo" -c user.name=bench -c user.email=bench@example.invalid "$@"; }
-git init -q -b main
-git add -A
-git commit -qm "the example stack"
+example_repo "$repo" localhost:5000 "$host"
 cd "$repo"
 
 echo "== a run killed once datascience-notebook is pushed (not timed)"

@@ -16,12 +16,8 @@
 # Usage: scripts/bench-reuse.sh   (STRATA=path/to/strata to override)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROOT="$PWD"
-
-if [[ -z "${STRATA:-}" ]]; then
-  cargo build --quiet --release -p strata-cli
-  STRATA="$ROOT/target/release/strata"
-fi
+. scripts/bench-lib.sh
+bench_strata
 ./scripts/make-base-image.sh >/dev/null
 
 . scripts/registry.sh
@@ -34,28 +30,15 @@ cleanup() {
 trap cleanup EXIT
 
 start_registry
-export DOCKER_CONFIG="$work/docker-config"
-mkdir -p "$DOCKER_CONFIG"
-echo '{}' >"$DOCKER_CONFIG/config.json"
+isolated_docker_config
 
 # Registry requests so far: the access log's request lines.
 requests() { grep -cE '"(GET|HEAD|PUT|POST|PATCH|DELETE) /v2/' "$work/registry.log" || true; }
-now() { date +%s.%N; }
-cold() {
-  docker images --format '{{.Repository}}:{{.Tag}}' | grep -F "$host/" | xargs -r docker rmi -f >/dev/null 2>&1 || true
-  docker builder prune -af >/dev/null 2>&1 || true
-}
+cold() { cold_engine "$host/"; }
 
 repo="$work/repo"
-mkdir -p "$repo"
-cp -r example/images "$repo/images"
-cp /bin/busybox "$repo/images/base-notebook/busybox-amd64"
-cp /usr/local/share/strata/busybox-arm64 "$repo/images/base-notebook/busybox-arm64"
-grep -rl 'localhost:5000' "$repo/images" | xargs sed -i "s#localhost:5000#$host#g"
+example_repo "$repo" localhost:5000 "$host"
 git() { command git -C "$repo" -c user.name=bench -c user.email=bench@example.invalid "$@"; }
-git init -q -b main
-git add -A
-git commit -qm "the example stack"
 cd "$repo"
 
 echo "== main: building and pushing the example stack (not timed)"
