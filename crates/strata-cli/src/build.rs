@@ -453,7 +453,7 @@ pub fn run(
             .cloned();
     }
     if !args.plan.offline {
-        crate::test_records::attach(&mut targets);
+        crate::build_records::attach(&mut targets);
     }
     let published = if push {
         planned.published(|b| !b.rebuild)?
@@ -581,8 +581,8 @@ pub fn run(
             let registry = crate::registry::client()?;
             // The tests each image passed, beside it: a run that reuses it
             // (the finish of a job graph, a merge) reports them.
-            for (reference, earlier) in crate::test_records::of_run(&record, &planned.plan.head) {
-                if let Err(e) = crate::test_records::put(&registry, &reference, &earlier).await {
+            for (reference, earlier) in crate::build_records::of_run(&record, &planned.plan.head, &out_dir) {
+                if let Err(e) = crate::build_records::put(&registry, &reference, &earlier).await {
                     reporter.note(&format!("warning: {reference}: {e}; runs reusing it will not list its tests"));
                 }
             }

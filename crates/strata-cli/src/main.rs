@@ -1,6 +1,7 @@
 //! `strata`: plan, build, test, push and promote a stack of Docker images.
 
 mod build;
+mod build_records;
 mod diff;
 mod failure;
 mod files_digest;
@@ -11,7 +12,6 @@ mod progress;
 mod promote;
 mod registry;
 mod stack;
-mod test_records;
 
 use clap::{Parser, Subcommand};
 use failure::Failure;

@@ -2205,21 +2205,21 @@ fn jobs_split_between_two_engines_build_the_same_stack() {
     assert!(!docker_out(&["-H", &second.host, "images", "-q", &child]).is_empty());
     assert!(docker_out(&["-H", MAIN_ENGINE, "images", "-q", &child]).is_empty());
 
-    let finish_argv: Vec<&str> = graph["finish"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a.as_str().unwrap())
-        .collect();
     let finish = work.path().join("finish");
-    let done = stack
-        .strata()
-        .args(&finish_argv[1..])
-        .arg("--out")
-        .arg(&finish)
-        .output()
-        .unwrap();
+    let done = stack.run_argv(&graph["finish"], &finish);
     expect_code(&done, 0);
+    // The finish writes the child's manifest from the job's record, and
+    // pulls nothing: the child is still only on the second engine.
+    assert!(docker_out(&["-H", MAIN_ENGINE, "images", "-q", &child]).is_empty());
+    let stem = strata_report::ref_file_stem(&child);
+    for ext in ["json", "md"] {
+        let name = format!("manifests/{stem}.{ext}");
+        assert_eq!(
+            std::fs::read_to_string(finish.join(&name)).unwrap(),
+            std::fs::read_to_string(work.path().join("child").join(&name)).unwrap(),
+            "{name}"
+        );
+    }
     let client = Client::anonymous();
     for (image, digest) in &pushed {
         assert_eq!(

@@ -65,10 +65,11 @@ pub fn reuse_tag(key: &str) -> String {
     format!("{TAG_PREFIX}{}", key.strip_prefix("sha256:").unwrap_or(key))
 }
 
-/// The registry tag of the record of the tests an image of key `key`
-/// passed before it was pushed: `inputs-<hex>.tests`, beside its reuse tag.
-pub fn tests_tag(key: &str) -> String {
-    format!("{}.tests", reuse_tag(key))
+/// The registry tag of the record of what the build of an image of key
+/// `key` left (the tests it passed, its manifest): `inputs-<hex>.record`,
+/// beside its reuse tag.
+pub fn record_tag(key: &str) -> String {
+    format!("{}.record", reuse_tag(key))
 }
 
 /// Whether an image to reuse stands in a registry (`name:tag@sha256:…`),

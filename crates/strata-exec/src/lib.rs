@@ -25,7 +25,7 @@ pub use record::{
     now_rfc3339, write_atomic, write_json,
 };
 pub use run::{
-    AuthFor, BuilderChoice, EarlierTests, Event, ExecError, FolderTests, RunOptions, Stage,
-    StageTests, Target, targets,
+    AuthFor, BuilderChoice, EarlierBuild, Event, ExecError, FolderTests, RecordedManifest,
+    RunOptions, Stage, StageTests, Target, targets,
 };
 pub use schedule::{Executor, runs_pytest};

@@ -123,16 +123,18 @@ pub struct Target {
     /// The one platform this target builds, when it is a platform's image
     /// of a multi-platform build (see [`Target::variants`]).
     pub platform: Option<strata_core::platform::Platform>,
-    /// For an image reused from the registry: the basic tests it passed
-    /// when it was built (by another run or job), as that run recorded
-    /// them; reported, with where they ran, in place of running them again.
-    pub earlier_tests: Option<EarlierTests>,
+    /// For an image reused from the registry: what its build left, as the
+    /// run that built it (another run or job) recorded it: the basic tests
+    /// it passed, reported with where they ran in place of running them
+    /// again, and its manifest, written as it is instead of pulling the
+    /// image to make it again.
+    pub earlier: Option<EarlierBuild>,
 }
 
-/// The tests a build passed before it was pushed, recorded in its
-/// registry beside it (see [`EarlierTests::ANNOTATION`]).
+/// What a build left, recorded in its registry beside the image it pushed
+/// (see [`EarlierBuild::ANNOTATION`]).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct EarlierTests {
+pub struct EarlierBuild {
     /// The reference that build pushed.
     pub reference: String,
     /// Its revision.
@@ -141,13 +143,26 @@ pub struct EarlierTests {
     pub finished: String,
     /// Its basic tests' cases (their output left out).
     pub cases: Vec<strata_report::junit::TestCase>,
+    /// Its manifest files (`manifests/<ref>.json` and `.md`), by the
+    /// reference they describe (a platform's image has its own).
+    #[serde(default)]
+    pub manifests: BTreeMap<String, RecordedManifest>,
 }
 
-impl EarlierTests {
+/// An image's manifest as its build wrote it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RecordedManifest {
+    /// `manifests/<ref>.json`.
+    pub json: String,
+    /// `manifests/<ref>.md`.
+    pub markdown: String,
+}
+
+impl EarlierBuild {
     /// The note's `artifactType` in the registry.
-    pub const ARTIFACT_TYPE: &str = "application/vnd.strata.tests.v1+json";
+    pub const ARTIFACT_TYPE: &str = "application/vnd.strata.build-record.v1+json";
     /// The annotation holding the record, as JSON.
-    pub const ANNOTATION: &str = "io.strata.tests";
+    pub const ANNOTATION: &str = "io.strata.build-record";
 }
 
 impl Target {
@@ -285,7 +300,7 @@ pub fn targets(
                 basic_tests: stage_tests(&b.tests.basic, found),
                 integration_tests: stage_tests(&b.tests.integration, found),
                 platform: None,
-                earlier_tests: None,
+                earlier: None,
             })
         })
         .collect()

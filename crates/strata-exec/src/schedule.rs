@@ -89,6 +89,11 @@ impl<B: Backend> Executor<B> {
             replaced: Default::default(),
             growth: Default::default(),
             reclaimed: Default::default(),
+            built_on: targets
+                .iter()
+                .filter(|t| t.build.reuse.is_none())
+                .filter_map(|t| Some((t.build.parent.clone()?, t.build.plan.clone())))
+                .collect(),
         });
         ctx.run_log.line(&format!(
             "run {}: {} to build, jobs={}, builder: {}",

@@ -39,6 +39,9 @@ pub(crate) struct StageCtx<B: Backend> {
     pub growth: std::sync::Mutex<std::collections::HashMap<String, Growth>>,
     /// The bytes each image's prune stage freed, by reference.
     pub reclaimed: std::sync::Mutex<std::collections::HashMap<String, u64>>,
+    /// The images (key and plan) a child in this run is built on for real:
+    /// those must be in the engine even when reused.
+    pub built_on: std::collections::HashSet<(String, String)>,
 }
 
 /// What ties an image's run to its children's: it tells when its own build
@@ -429,7 +432,7 @@ pub(crate) async fn run_image<B: Backend>(
         }
         result.tests = cases.into_inner().unwrap_or_default();
         if let (Stage::BasicTests, Status::Skipped, Some(earlier)) =
-            (s, &result.status, &target.earlier_tests)
+            (s, &result.status, &target.earlier)
             && reused(ctx, target).is_some()
         {
             // Reported as run where they ran, which the message says.
@@ -602,8 +605,44 @@ fn previous_created<B: Backend>(
 
 /// Gives the run's reference to an image already built from the same
 /// inputs, pulling it (pinned by digest) when it stands in a registry.
+/// The manifest the build of a reused image recorded for this very
+/// reference (a resumed image: an earlier attempt or a job of this run
+/// wrote it), if any: what its manifest stage writes instead of making it.
+fn recorded_manifest<'t, B: Backend>(
+    ctx: &StageCtx<B>,
+    target: &'t Target,
+) -> Option<&'t crate::run::RecordedManifest> {
+    reused(ctx, target)?;
+    target
+        .earlier
+        .as_ref()?
+        .manifests
+        .get(&target.build.reference)
+}
+
+/// Whether this run needs a reused image in the engine: to build a child
+/// on it, to test it, or to make its manifest. A resumed image whose
+/// manifest was recorded and that nothing tests or builds on is only
+/// tagged, in the registry, after the run: a finish of a job graph pulls
+/// nothing.
+fn needed_here<B: Backend>(ctx: &StageCtx<B>, target: &Target) -> bool {
+    let tests_run =
+        |s: Stage| skip_reason(&ctx.options, target, s).is_none() && !target.tests(s).is_empty();
+    recorded_manifest(ctx, target).is_none()
+        || tests_run(Stage::BasicTests)
+        || tests_run(Stage::IntegrationTests)
+        || ctx
+            .built_on
+            .contains(&(target.build.image.clone(), target.build.plan.clone()))
+}
+
 async fn reuse<B: Backend>(ctx: &StageCtx<B>, target: &Target, from: &str) -> StageOutcome {
     let reference = &target.build.reference;
+    if inputs::in_registry(from) && !needed_here(ctx, target) {
+        return Ok(Some(format!(
+            "same inputs as {from}: not built, and not pulled (nothing in this run needs it here)"
+        )));
+    }
     if inputs::in_registry(from) {
         let auth = auth_for(ctx, registry_of(from)).await;
         ctx.engine_for(target)
@@ -1186,6 +1225,18 @@ async fn push_reference<B: Backend>(
 
 async fn manifest<B: Backend>(ctx: &StageCtx<B>, target: &Target) -> StageOutcome {
     let reference = &target.build.reference;
+    if let Some(recorded) = recorded_manifest(ctx, target) {
+        let stem = ref_file_stem(reference);
+        for (ext, text) in [("md", &recorded.markdown), ("json", &recorded.json)] {
+            let path = ctx.dirs.manifests.join(format!("{stem}.{ext}"));
+            record::write_atomic(&path, text.as_bytes())
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        }
+        return Ok(Some(format!(
+            "as its build recorded it ({})",
+            target.earlier.as_ref().map_or("", |e| e.revision.as_str())
+        )));
+    }
     let commands: Vec<String> = target
         .info_cmds
         .iter()
