@@ -18,63 +18,82 @@ pub fn of_run(
     revision: &str,
     out: &Path,
 ) -> Vec<(String, strata_exec::EarlierBuild)> {
-    record
+    let mut records = Vec::new();
+    for i in record
         .images
         .iter()
         .filter(|i| i.success && i.outcome == strata_exec::Outcome::Built)
-        .filter_map(|i| {
-            // One platform's image (a job's) has a record of its own; the
-            // cases of a run of several platforms are not told apart.
-            let key = match i.platforms.as_slice() {
-                [] => i.inputs.as_ref()?,
-                [one] => one.inputs.as_ref()?,
-                _ => return None,
-            };
-            let (name, _) = strata_engine::split_reference(&i.reference).ok()?;
-            let tests = i
-                .stages
+    {
+        let Ok((name, _)) = strata_engine::split_reference(&i.reference) else {
+            continue;
+        };
+        let Some(tests) = i
+            .stages
+            .iter()
+            .find(|s| s.stage == strata_exec::Stage::BasicTests.name())
+        else {
+            continue;
+        };
+        // Each platform's image has its own key and record; its cases are
+        // named after it (`linux/arm64: checks.yaml`), which its record
+        // leaves out.
+        let parts: Vec<(&str, Option<&String>, Option<&str>)> = match i.platforms.as_slice() {
+            [] => vec![(i.reference.as_str(), i.inputs.as_ref(), None)],
+            some => some
                 .iter()
-                .find(|s| s.stage == strata_exec::Stage::BasicTests.name())?;
+                .map(|p| {
+                    (
+                        p.reference.as_str(),
+                        p.inputs.as_ref(),
+                        Some(p.platform.as_str()),
+                    )
+                })
+                .collect(),
+        };
+        for (reference, key, platform) in parts {
+            let Some(key) = key else { continue };
+            let prefix = platform.map(|p| format!("{p}: ")).unwrap_or_default();
             let cases = tests
                 .tests
                 .iter()
-                .map(|c| strata_report::junit::TestCase {
-                    output: String::new(),
-                    ..c.clone()
+                .filter_map(|c| {
+                    Some(strata_report::junit::TestCase {
+                        classname: c.classname.strip_prefix(&prefix)?.to_string(),
+                        output: String::new(),
+                        ..c.clone()
+                    })
                 })
                 .collect();
-            let described: Vec<&str> = match i.platforms.as_slice() {
-                [] => vec![i.reference.as_str()],
-                some => some.iter().map(|p| p.reference.as_str()).collect(),
-            };
-            let manifests = described
+            let manifests = recorded_manifest(out, reference)
+                .map(|m| (reference.to_string(), m))
                 .into_iter()
-                .filter_map(|reference| {
-                    let stem = strata_report::ref_file_stem(reference);
-                    let read = |ext: &str| {
-                        std::fs::read_to_string(out.join("manifests").join(format!("{stem}.{ext}")))
-                            .ok()
-                    };
-                    let (json, markdown) = (read("json")?, read("md")?);
-                    Some((
-                        reference.to_string(),
-                        strata_exec::RecordedManifest { json, markdown },
-                    ))
-                })
                 .collect();
             let earlier = strata_exec::EarlierBuild {
-                reference: i.reference.clone(),
+                reference: reference.to_string(),
                 revision: revision.to_string(),
                 finished: record.finished.clone(),
                 cases,
                 manifests,
             };
-            Some((
+            records.push((
                 format!("{name}:{}", strata_core::inputs::record_tag(key)),
                 earlier,
-            ))
-        })
-        .collect()
+            ));
+        }
+    }
+    records
+}
+
+/// The manifest files the run wrote for `reference`.
+fn recorded_manifest(out: &Path, reference: &str) -> Option<strata_exec::RecordedManifest> {
+    let stem = strata_report::ref_file_stem(reference);
+    let read = |ext: &str| {
+        std::fs::read_to_string(out.join("manifests").join(format!("{stem}.{ext}"))).ok()
+    };
+    Some(strata_exec::RecordedManifest {
+        json: read("json")?,
+        markdown: read("md")?,
+    })
 }
 
 /// Puts one record of [`of_run`] in the registry, as a note.

@@ -1548,6 +1548,24 @@ fn a_two_platform_stack_is_one_index_per_image() {
         "{}",
         describe(&again)
     );
+    // Each run's JUnit names every case after its platform: the first ran
+    // them, the second read them from the records beside the images.
+    for dir in [&out_dir, &again_dir] {
+        let junit = std::fs::read_to_string(dir.join("artifacts/junit.xml")).unwrap();
+        let doc = roxmltree::Document::parse(&junit).unwrap();
+        for platform in ["linux/amd64", "linux/arm64"] {
+            let ran = doc
+                .descendants()
+                .filter(|n| n.attribute("name") == Some("the machine is named"))
+                .filter(|n| {
+                    n.attribute("classname").is_some_and(|c| {
+                        c.starts_with(&format!("{platform}: ")) && c.ends_with("checks.yaml")
+                    })
+                })
+                .count();
+            assert_eq!(ran, 2, "{junit}");
+        }
+    }
     let run = run_json(&out_dir);
     for image in run["images"].as_array().unwrap() {
         let platforms: Vec<&str> = image["platforms"]

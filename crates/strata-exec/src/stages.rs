@@ -298,6 +298,16 @@ pub(crate) struct Pushed {
     pub platforms: BTreeMap<String, String>,
 }
 
+/// Names the cases from `from` on after the platform they ran on
+/// (`linux/arm64: checks.yaml`): an image's platforms run the same tests.
+fn name_cases_after(cases: &Cases, from: usize, platform: &str) {
+    if let Ok(mut cases) = cases.lock() {
+        for case in cases.iter_mut().skip(from) {
+            case.classname = format!("{platform}: {}", case.classname);
+        }
+    }
+}
+
 /// What the image's push left: its digest and its platforms'.
 fn pushed_now(digest: &Option<String>, platforms: &std::sync::Mutex<Vec<PlatformImage>>) -> Pushed {
     Pushed {
@@ -396,9 +406,11 @@ pub(crate) async fn run_image<B: Backend>(
                         .as_ref()
                         .map(ToString::to_string)
                         .unwrap_or_default();
+                    let from = cases.lock().map_or(0, |c| c.len());
                     let m = run_stage(ctx, v, s, &cases, parent_of(v), key.as_deref(), in_registry)
-                        .await
-                        .map_err(|e| format!("{platform}: {e}"))?;
+                        .await;
+                    name_cases_after(&cases, from, &platform);
+                    let m = m.map_err(|e| format!("{platform}: {e}"))?;
                     if s == Stage::Push {
                         if let Ok(mut pushed) = pushed.lock() {
                             pushed.push(PlatformImage {
