@@ -213,19 +213,8 @@ fn pin_parents_of_this_run(targets: &mut [Target]) -> Result<(), Failure> {
                 "{base} is not in the registry: job {job} builds and pushes it, and has failed or not finished; run this job after it"
             )));
         };
-        let digest = info.digest.to_string();
-        t.build.base_ref = Some(format!("{base}@{digest}"));
+        t.build.extend_base(&format!("{suffix}@{}", info.digest));
         t.build.base_source = Some(strata_core::plan::BaseSource::Registry);
-        if let Some(value) = t
-            .build
-            .base_arg
-            .as_ref()
-            .and_then(|a| t.build.build_args.get_mut(a))
-        {
-            value.push_str(&suffix);
-            value.push('@');
-            value.push_str(&digest);
-        }
     }
     Ok(())
 }
@@ -285,6 +274,12 @@ async fn copy(
         .map_err(|e| e.to_string())
 }
 
+/// A `KEY=VALUE` flag's two sides, or an error saying to write `form`.
+fn key_value<'f>(name: &str, flag: &'f str, form: &str) -> Result<(&'f str, &'f str), Failure> {
+    flag.split_once('=')
+        .ok_or_else(|| Failure::input(format!("{name} {flag}: write {form}")))
+}
+
 /// Reads `--engine PLATFORM=ADDRESS` flags: `unix://` and `tcp://`
 /// addresses (`ssh://` needs a tunnel: strata speaks the Engine API, not
 /// the docker CLI's ssh helper).
@@ -292,11 +287,7 @@ fn parse_engines(flags: &[String]) -> Result<Vec<(String, String)>, Failure> {
     flags
         .iter()
         .map(|flag| {
-            let (platform, address) = flag.split_once('=').ok_or_else(|| {
-                Failure::input(format!(
-                    "--engine {flag}: write PLATFORM=ADDRESS, e.g. linux/arm64=tcp://arm-builder:2375"
-                ))
-            })?;
+            let (platform, address) = key_value("--engine", flag, "PLATFORM=ADDRESS, e.g. linux/arm64=tcp://arm-builder:2375")?;
             let platform: strata_core::platform::Platform = platform
                 .parse()
                 .map_err(|e| Failure::input(format!("--engine {flag}: {e}")))?;
@@ -323,11 +314,8 @@ fn parse_timeouts(
     flags
         .iter()
         .map(|flag| {
-            let (stage, duration) = flag.split_once('=').ok_or_else(|| {
-                Failure::input(format!(
-                    "--timeout {flag}: write STAGE=DURATION, e.g. basic_tests=45m"
-                ))
-            })?;
+            let (stage, duration) =
+                key_value("--timeout", flag, "STAGE=DURATION, e.g. basic_tests=45m")?;
             let key = limits::stage_key(stage).ok_or_else(|| {
                 Failure::input(format!(
                     "--timeout {flag}: '{stage}' is not a stage; stages: {}",

@@ -10,7 +10,7 @@
 mod common;
 
 use assert_cmd::Command;
-use common::{BASE_IMAGE, describe, run_json};
+use common::{BASE_IMAGE, describe, docker_ok, run_json};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -33,16 +33,6 @@ fn docker(args: &[&str]) -> Output {
         .args(args)
         .output()
         .expect("docker runs")
-}
-
-fn docker_ok(args: &[&str]) -> String {
-    let out = docker(args);
-    assert!(
-        out.status.success(),
-        "docker {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
 /// The ids of every container (running or not) matching a `docker ps` filter.

@@ -12,7 +12,7 @@
 mod common;
 
 use assert_cmd::Command;
-use common::{BASE_IMAGE, describe, ensure_base_image, run_json};
+use common::{BASE_IMAGE, describe, docker_ok, ensure_base_image, run_json};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -1476,19 +1476,6 @@ fn a_merge_builds_nothing_its_branch_built() {
 /// arm64's static busybox, which `scripts/setup.sh` installs.
 const ARM64_BUSYBOX: &str = "/usr/local/share/strata/busybox-arm64";
 
-fn docker_out(args: &[&str]) -> String {
-    let out = std::process::Command::new("docker")
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "docker {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
 /// root → child built for linux/amd64 and linux/arm64: the root copies
 /// its platform's busybox and writes `uname -m` to /arch.txt, which its
 /// structure test (inherited by the child) reads. Not committed.
@@ -1600,9 +1587,9 @@ fn a_two_platform_stack_is_one_index_per_image() {
             let _ = std::process::Command::new("docker")
                 .args(["rmi", "-f", &reference])
                 .output();
-            docker_out(&["pull", "-q", "--platform", platform, &reference]);
+            docker_ok(&["pull", "-q", "--platform", platform, &reference]);
             assert_eq!(
-                docker_out(&[
+                docker_ok(&[
                     "image",
                     "inspect",
                     "--format",
@@ -1617,7 +1604,7 @@ fn a_two_platform_stack_is_one_index_per_image() {
                 "/child-arch.txt"
             };
             assert_eq!(
-                docker_out(&[
+                docker_ok(&[
                     "run",
                     "--rm",
                     "--platform",
@@ -1629,7 +1616,7 @@ fn a_two_platform_stack_is_one_index_per_image() {
                 machine,
                 "{image} {platform}"
             );
-            let rootfs = docker_out(&[
+            let rootfs = docker_ok(&[
                 "image",
                 "inspect",
                 "--format",
@@ -1783,7 +1770,7 @@ fn the_jobs_of_a_plan_build_the_stack_sharing_only_the_registry() {
             let run = run_json(&out);
             assert_eq!(run["images"].as_array().unwrap().len(), 1);
             // Built on the parent's pushed digest.
-            let base = docker_out(&[
+            let base = docker_ok(&[
                 "image",
                 "inspect",
                 "--format",
@@ -2019,15 +2006,7 @@ impl SecondEngine {
         // Unique among the engines of this process (tests run side by side).
         let bridge = format!("strata-br{pid}-{}", n % 10);
         let ip = |args: &[&str]| {
-            let out = std::process::Command::new("ip")
-                .args(args)
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "ip {args:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            common::run_ok("ip", args);
         };
         ip(&["link", "add", &bridge, "type", "bridge"]);
         ip(&[
@@ -2060,7 +2039,7 @@ impl SecondEngine {
     }
 
     fn spawn(dir: &std::path::Path, bridge: &str) -> std::process::Child {
-        let driver = docker_out(&["info", "--format", "{{.Driver}}"]);
+        let driver = docker_ok(&["info", "--format", "{{.Driver}}"]);
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -2215,20 +2194,20 @@ fn jobs_split_between_two_engines_build_the_same_stack() {
             let label = "{{index .Config.Labels \"org.opencontainers.image.base.digest\"}}";
             let mut args = vec!["-H", host.unwrap_or(MAIN_ENGINE)];
             args.extend(["image", "inspect", "--format", label, reference.as_str()]);
-            assert_eq!(docker_out(&args), pushed[parent], "{image} on {host:?}");
+            assert_eq!(docker_ok(&args), pushed[parent], "{image} on {host:?}");
         }
     }
     // The second engine built the child: it is there, not on the main one.
     let child = stack.reference("child", &tag);
-    assert!(!docker_out(&["-H", &second.host, "images", "-q", &child]).is_empty());
-    assert!(docker_out(&["-H", MAIN_ENGINE, "images", "-q", &child]).is_empty());
+    assert!(!docker_ok(&["-H", &second.host, "images", "-q", &child]).is_empty());
+    assert!(docker_ok(&["-H", MAIN_ENGINE, "images", "-q", &child]).is_empty());
 
     let finish = work.path().join("finish");
     let done = stack.run_argv(&graph["finish"], &finish);
     expect_code(&done, 0);
     // The finish writes the child's manifest from the job's record, and
     // pulls nothing: the child is still only on the second engine.
-    assert!(docker_out(&["-H", MAIN_ENGINE, "images", "-q", &child]).is_empty());
+    assert!(docker_ok(&["-H", MAIN_ENGINE, "images", "-q", &child]).is_empty());
     let stem = strata_report::ref_file_stem(&child);
     for ext in ["json", "md"] {
         let name = format!("manifests/{stem}.{ext}");
@@ -2662,7 +2641,7 @@ fn multi_platform_jobs_build_one_platform_each_and_the_finish_puts_the_index() {
         client.expect_digest(&format!("{}-{platform}", stack.reference(image, &tag)))
     };
     let child_arm = format!("{}-linux-arm64", stack.reference("child", &tag));
-    let base = docker_out(&[
+    let base = docker_ok(&[
         "image",
         "inspect",
         "--format",

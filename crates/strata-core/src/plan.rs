@@ -218,6 +218,26 @@ pub struct Build {
     pub per_platform: BTreeMap<String, PlatformInputs>,
 }
 
+impl Build {
+    /// Appends `tail` to what the build is built on, in both places that
+    /// name it: its base reference and its base arg's value (the parent's
+    /// tag). A platform's image takes its parent's of the same platform
+    /// (`-linux-arm64`); a job pins a parent another job pushed
+    /// (`…@sha256:…`).
+    pub fn extend_base(&mut self, tail: &str) {
+        if let Some(base) = self.base_ref.as_mut() {
+            base.push_str(tail);
+        }
+        if let Some(value) = self
+            .base_arg
+            .as_ref()
+            .and_then(|a| self.build_args.get_mut(a))
+        {
+            value.push_str(tail);
+        }
+    }
+}
+
 /// One platform's input key and reuse, of a build of several platforms.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct PlatformInputs {

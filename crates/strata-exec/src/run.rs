@@ -188,17 +188,7 @@ impl Target {
                 t.build.reference.push_str(&suffix);
                 t.build.tag.push_str(&suffix);
                 if t.build.base_source == Some(strata_core::plan::BaseSource::ThisRun) {
-                    if let Some(base) = t.build.base_ref.as_mut() {
-                        base.push_str(&suffix);
-                    }
-                    if let Some(value) = t
-                        .build
-                        .base_arg
-                        .as_ref()
-                        .and_then(|a| t.build.build_args.get_mut(a))
-                    {
-                        value.push_str(&suffix);
-                    }
+                    t.build.extend_base(&suffix);
                 }
                 // The platform's own key and reuse (see `Build::per_platform`).
                 let own = t

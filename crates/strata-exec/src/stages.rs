@@ -335,7 +335,6 @@ pub(crate) async fn run_image<B: Backend>(
     let reference = target.build.reference.as_str();
     let start = Instant::now();
     let mut gate = Some(gate);
-    let parent_digest = parent.digest.clone();
     let mut open_gate = |g: Result<Pushed, String>| {
         if let Some(f) = gate.take() {
             f(g);
@@ -344,23 +343,23 @@ pub(crate) async fn run_image<B: Backend>(
     let mut stages = Vec::new();
     let mut failure: Option<(Stage, String)> = None;
     let mut digest: Option<String> = None;
-    let key = input_key(ctx, target, parent_digest.as_deref()).await;
     let variants = target.variants();
-    // Each platform's image has its own key (its base: the parent's image
-    // of that platform).
-    let mut variant_keys = Vec::with_capacity(variants.len());
-    let parent_of = |v: &Target| {
-        v.platform
-            .as_ref()
-            .and_then(|p| parent.platforms.get(&p.to_string()))
-            .map(String::as_str)
+    // What each variant is built on: the parent's pushed image, of the
+    // same platform for a platform's image.
+    let parent_of = |v: &Target| match &v.platform {
+        Some(p) => parent.platforms.get(&p.to_string()).map(String::as_str),
+        None => parent.digest.as_deref(),
     };
+    // Each variant's key (each platform's image has its own).
+    let mut variant_keys = Vec::with_capacity(variants.len());
     for v in &variants {
-        variant_keys.push(match v.platform {
-            Some(_) => input_key(ctx, v, parent_of(v)).await,
-            None => key.clone(),
-        });
+        variant_keys.push(input_key(ctx, v, parent_of(v)).await);
     }
+    // The image's own key: a build of several platforms has only theirs.
+    let key = match variants.as_slice() {
+        [one] if one.platform.is_none() => variant_keys[0].clone(),
+        _ => None,
+    };
     let pushed: std::sync::Mutex<Vec<PlatformImage>> = Default::default();
     for s in Stage::ALL {
         if let Some((failed, _)) = &failure {
@@ -390,7 +389,7 @@ pub(crate) async fn run_image<B: Backend>(
                 target,
                 s,
                 &cases,
-                parent_digest.as_deref(),
+                parent_of(target),
                 key.as_deref(),
                 in_registry,
             );

@@ -79,14 +79,25 @@ pub fn run_json(out: &Path) -> Value {
 pub fn tag_locally(references: &[&str]) {
     ensure_base_image();
     for reference in references {
-        let out = Command::new("docker")
-            .args(["tag", BASE_IMAGE, reference])
-            .output()
-            .unwrap_or_else(|e| panic!("docker tag: {e}"));
-        assert!(
-            out.status.success(),
-            "docker tag {BASE_IMAGE} {reference}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        docker_ok(&["tag", BASE_IMAGE, reference]);
     }
+}
+
+/// Runs `program args`, which must succeed; its trimmed stdout.
+pub fn run_ok(program: &str, args: &[&str]) -> String {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{program} runs: {e}"));
+    assert!(
+        out.status.success(),
+        "{program} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// `docker args`, which must succeed; its trimmed stdout.
+pub fn docker_ok(args: &[&str]) -> String {
+    run_ok("docker", args)
 }
