@@ -219,6 +219,37 @@ fn pin_parents_of_this_run(targets: &mut [Target]) -> Result<(), Failure> {
     Ok(())
 }
 
+/// What a run abandoned by a second Ctrl-C must not leave behind: the
+/// containers of its engines (strata's own, by run label, and those the
+/// image tests started from its images) and the folder of REV's files.
+struct Leftovers {
+    engines: Vec<strata_engine::Engine>,
+    images: Vec<String>,
+    folder: Option<PathBuf>,
+}
+
+impl Leftovers {
+    /// How long the abandoning cleanup may take: the user asked twice to stop.
+    const LIMIT: std::time::Duration = std::time::Duration::from_secs(15);
+
+    /// Removes them, within [`Leftovers::LIMIT`]; what fails is left, as
+    /// there is no one to tell.
+    async fn remove(&self) {
+        let containers = async {
+            for engine in &self.engines {
+                let _ = engine.remove_containers(engine.run_id()).await;
+                for image in &self.images {
+                    let _ = engine.remove_containers_of_image(image).await;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(Self::LIMIT, containers).await;
+        if let Some(folder) = &self.folder {
+            let _ = std::fs::remove_dir_all(folder);
+        }
+    }
+}
+
 /// `prune reclaimed 1.2 GB on the engine (3 images)`: what the prune stages
 /// gave back, when any measured it.
 fn reclaimed_line(images: &[strata_exec::ImageResult]) -> Option<String> {
@@ -443,7 +474,11 @@ pub fn run(
     if !args.plan.offline {
         crate::build_records::attach(&mut targets);
     }
-    let published = if push {
+    // Only a run of the whole range (the finish of a job graph) may tag the
+    // images it did not build: a job's run tags its own image only, since a
+    // sibling job may still fail.
+    let whole_range = args.only.is_none() && args.plan.platforms.is_empty();
+    let published = if push && whole_range {
         planned.published(|b| !b.rebuild)?
     } else {
         Default::default()
@@ -535,15 +570,6 @@ pub fn run(
         let mode = Mode::detect(reporter.quiet);
         let display = tokio::spawn(progress::show(mode, reporter.verbose, out_dir.join("logs"), rx));
         let (cancel_tx, cancel_rx) = watch::channel(false);
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!("interrupted: stopping running stages and cleaning up (press Ctrl-C again to abandon the cleanup)");
-                let _ = cancel_tx.send(true);
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    std::process::exit(130);
-                }
-            }
-        });
         let mut engines = std::collections::BTreeMap::new();
         for (platform, address) in &engine_flags {
             let other = strata_engine::Engine::connect_to(address)
@@ -555,6 +581,22 @@ pub fn run(
         // Asked after a failed run: did the engine itself go away?
         let probes: Vec<strata_engine::Engine> =
             std::iter::once(engine.clone()).chain(engines.values().cloned()).collect();
+        let leftovers = Leftovers {
+            engines: probes.clone(),
+            images: targets.iter().flat_map(Target::variants).map(|t| t.build.reference).collect(),
+            folder: head_files.as_ref().map(|(temp, _)| temp.path().to_path_buf()),
+        };
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("interrupted: stopping running stages and cleaning up (press Ctrl-C again to abandon the run at once)");
+                let _ = cancel_tx.send(true);
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    eprintln!("abandoning the run: removing its containers and temporary folders");
+                    leftovers.remove().await;
+                    std::process::exit(130);
+                }
+            }
+        });
         let executor = Executor::new(engine, options, Some(tx)).with_engines(engines);
         let record = executor
             .run(&planned.plan, targets, cancel_rx)
@@ -590,7 +632,7 @@ pub fn run(
             }
             // A tag names a whole stack: the images not built get it only
             // when every image of the run passed.
-            if record.success {
+            if record.success && whole_range {
                 // (A multi-platform image's tag names its index, put above.)
                 for image in record.images.iter().filter(|i| i.platforms.is_empty() && matches!(i.outcome, strata_exec::Outcome::Reused | strata_exec::Outcome::Resumed)) {
                     let Some(from) = image.reused.as_deref().filter(|r| strata_core::inputs::in_registry(r)) else { continue };
@@ -605,8 +647,8 @@ pub fn run(
                 for (reference, tagged) in strata_registry::tag_unchanged(&registry, &planned.plan, &published).await {
                     match tagged {
                         Ok(digest) => reporter.note(&format!("tagged {reference} at {digest} (unchanged)")),
-                        Err(strata_registry::TagError::NotPublished(e)) => reporter.note(&format!("warning: {reference}: {e}")),
-                        Err(strata_registry::TagError::Registry(e)) => {
+                        Err(e @ strata_registry::TagError::NotPublished) => reporter.note(&format!("warning: {reference}: {e}")),
+                        Err(e) => {
                             reporter.note(&format!("error: {reference}: {e}"));
                             untagged.push(reference);
                         }

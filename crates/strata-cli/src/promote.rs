@@ -105,7 +105,7 @@ pub fn promote(
     let report = runtime
         .block_on(registry.promote(&moves, args.dry_run))
         .map_err(|e| {
-            if e.is_unreachable() {
+            if e.is_environment() {
                 Failure::env(format!("promotion failed: {e}"))
             } else {
                 Failure::work(format!("promotion failed: {e}"))

@@ -59,7 +59,7 @@ fn image_exists(reference: &str) -> bool {
 
 /// `<ref>` with `/` and `:` made `-`, as artifact and log names have it.
 fn stem(reference: &str) -> String {
-    reference.replace(['/', ':'], "-")
+    strata_report::ref_file_stem(reference)
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -694,7 +694,20 @@ fn a_failed_basic_test_gates_its_image_and_no_tests_passes() {
 
 #[test]
 fn an_interrupt_stops_the_run_and_leaves_no_container() {
-    let stack = Stack::with_images("interrupt", &[("base", None), ("after", Some("base"))], &[]);
+    interrupt_during_the_tests("interrupt", 1);
+}
+
+/// A second Ctrl-C abandons the orderly stop, yet still removes the run's
+/// containers and the temporary folder of REV's files.
+#[test]
+fn a_second_interrupt_still_removes_containers_and_temporary_folders() {
+    interrupt_during_the_tests("interrupt2", 2);
+}
+
+/// Runs `strata build` until its first image's tests run, then sends it
+/// `signals` SIGINTs, a moment apart, and checks what it left.
+fn interrupt_during_the_tests(prefix: &str, signals: usize) {
+    let stack = Stack::with_images(prefix, &[("base", None), ("after", Some("base"))], &[]);
     stack.write(
         "images/base/test/test_sleeps.py",
         "def test_sleeps(container):\n    container.run_and_check('sleep 30')\n",
@@ -704,9 +717,21 @@ fn an_interrupt_stops_the_run_and_leaves_no_container() {
     let base = refs["base"].as_str();
     let out = stack.out("out");
     std::fs::create_dir_all(&out).unwrap();
+    // `--head` builds from a temporary folder of the commit's files.
+    let temp = stack.tmp.path().join("temp");
+    std::fs::create_dir_all(&temp).unwrap();
     let mut child = common::strata(&stack.repo)
-        .args(["build", "--all", "--offline", "--no-push", "--out"])
+        .args([
+            "build",
+            "--all",
+            "--offline",
+            "--no-push",
+            "--head",
+            "HEAD",
+            "--out",
+        ])
         .arg(&out)
+        .env("TMPDIR", &temp)
         .stdout(std::fs::File::create(stack.tmp.path().join("stdout")).unwrap())
         .stderr(std::fs::File::create(stack.tmp.path().join("stderr")).unwrap())
         .spawn()
@@ -734,11 +759,28 @@ fn an_interrupt_stops_the_run_and_leaves_no_container() {
         !containers(&format!("ancestor={base}")).is_empty()
     });
 
-    let kill = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
+    let exported = || {
+        std::fs::read_dir(&temp)
+            .unwrap()
+            .filter_map(Result::ok)
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("strata-"))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        exported().len(),
+        1,
+        "no folder of REV's files in {}",
+        temp.display()
+    );
+    for _ in 0..signals {
+        let kill = std::process::Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(kill.success());
+        std::thread::sleep(Duration::from_millis(300));
+    }
     let start = Instant::now();
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {
@@ -752,6 +794,19 @@ fn an_interrupt_stops_the_run_and_leaves_no_container() {
     };
     assert_eq!(status.code(), Some(130), "stderr:\n{}", stderr());
     assert!(stderr().contains("interrupted"), "{}", stderr());
+    assert_eq!(
+        exported(),
+        Vec::<String>::new(),
+        "the folder of REV's files is left"
+    );
+    if signals > 1 {
+        assert!(stderr().contains("abandoning the run"), "{}", stderr());
+        assert!(
+            containers(&format!("ancestor={base}")).is_empty(),
+            "a test container is left"
+        );
+        return;
+    }
 
     let run = run_json(&out);
     assert_eq!(run["interrupted"], true);

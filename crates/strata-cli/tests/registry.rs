@@ -1028,6 +1028,37 @@ fn push_with_docker_config_credentials_and_without() {
         .map(|i| i["image"].as_str().unwrap())
         .collect();
     assert_eq!(built, ["child"], "{}", describe(&out));
+
+    // A promotion the registry refuses for credentials (a wrong password:
+    // 401) is the environment's fault, exit 3, and says which registry.
+    let wrong = base64::engine::general_purpose::STANDARD.encode(format!("{user}:not-{password}"));
+    std::fs::write(
+        stack.docker_config.join("config.json"),
+        format!(
+            r#"{{"auths":{{"{}":{{"auth":"{wrong}"}}}}}}"#,
+            registry.host()
+        ),
+    )
+    .unwrap();
+    let out = stack
+        .strata()
+        .args([
+            "promote",
+            "--from",
+            &format!("{PREFIX}-{sha}"),
+            "--to",
+            "stable",
+        ])
+        .output()
+        .unwrap();
+    expect_code(&out, 3);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("401") && stderr.contains(&registry.host()),
+        "{}",
+        describe(&out)
+    );
+    assert!(!stderr.contains(&password), "the password is in the output");
 }
 
 /// The push stage retries a push the registry failed with 503, and says
@@ -1825,6 +1856,53 @@ fn the_jobs_of_a_plan_build_the_stack_sharing_only_the_registry() {
     for (image, digest) in &pushed {
         assert_eq!(&client.expect_digest(&stack.reference(image, &tag)), digest);
     }
+}
+
+/// A job of the job graph tags its own image only: the unchanged images
+/// get the run's tag from the finish, once every job passed, never from a
+/// job whose sibling may still fail.
+#[test]
+fn a_job_tags_its_own_image_and_only_the_finish_tags_the_unchanged() {
+    ensure_base_image();
+    let registry = start_registry();
+    let stack = Stack::new(&registry.host(), "jobtags", 3);
+    let work = tempfile::tempdir().unwrap();
+    expect_code(&stack.build_push(&work.path().join("first")), 0);
+    let client = Client::anonymous();
+    let first = format!(
+        "{PREFIX}-{}",
+        stack.git(&["rev-parse", "--short=7", "HEAD"])
+    );
+    let root_digest = client.expect_digest(&stack.reference("root", &first));
+    stack.set_content("grand", "2");
+    stack.commit("grand: 2");
+    let tag = format!(
+        "{PREFIX}-{}",
+        stack.git(&["rev-parse", "--short=7", "HEAD"])
+    );
+    let graph = stack.plan_json_as("jobs");
+    let jobs = graph["jobs"].as_array().unwrap();
+    assert_eq!(jobs.len(), 1, "{graph:#}");
+    let ran = stack.run_argv(&jobs[0]["command"], &work.path().join("job"));
+    expect_code(&ran, 0);
+    assert!(client.digest(&stack.reference("grand", &tag)).is_some());
+    for image in ["root", "child"] {
+        assert_eq!(
+            client.digest(&stack.reference(image, &tag)),
+            None,
+            "the job of grand tagged {image}: {}",
+            describe(&ran)
+        );
+    }
+    let done = stack.run_argv(&graph["finish"], &work.path().join("finish"));
+    expect_code(&done, 0);
+    assert_eq!(
+        client.expect_digest(&stack.reference("root", &tag)),
+        root_digest,
+        "{}",
+        describe(&done)
+    );
+    assert!(client.digest(&stack.reference("child", &tag)).is_some());
 }
 
 /// The value of `key` in a YAML mapping node.

@@ -1083,7 +1083,7 @@ impl Engine {
             } else {
                 EngineError::PushFailed {
                     reference: reference.to_string(),
-                    transient: crate::error::push_failure_is_transient(status, &message),
+                    cause: crate::error::PushCause::classify(status, &message),
                     message,
                 }
             }

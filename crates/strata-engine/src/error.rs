@@ -52,9 +52,9 @@ pub enum EngineError {
         reference: String,
         /// The engine's message, with any credential scrubbed.
         message: String,
-        /// Whether trying again may succeed (a dropped connection, a
-        /// timeout, a 5xx), as [`push_failure_is_transient`] reads it.
-        transient: bool,
+        /// Why, as [`PushCause::classify`] reads the engine's answer: what
+        /// decides whether trying again may succeed.
+        cause: PushCause,
     },
 
     /// A pull failed.
@@ -129,15 +129,121 @@ impl EngineError {
         matches!(self, EngineError::NotFound { .. })
     }
 
-    /// True when trying the same request again may succeed: the engine was
-    /// unreachable, or a push failed for a transient reason.
+    /// True when trying the same request again may succeed: a push that
+    /// failed for a transient cause (see [`PushCause::is_transient`]). An
+    /// engine that went away is not: a retry would only wait for it.
     pub fn is_transient(&self) -> bool {
         match self {
-            EngineError::Unreachable { .. } => true,
-            EngineError::PushFailed { transient, .. } => *transient,
+            EngineError::PushFailed { cause, .. } => cause.is_transient(),
             _ => false,
         }
     }
+}
+
+/// Why a push failed. The daemon's push stream carries only a message (an
+/// HTTP status only when the request itself failed), so
+/// [`PushCause::classify`] is the one place that reads that text, against
+/// the phrases the engine and Go's network stack use, word by word: a tag
+/// or digest that happens to hold `500` or `eof` decides nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PushCause {
+    /// The registry wants credentials, or refused the ones given (401).
+    Unauthorized,
+    /// The credentials may not push there (403).
+    Denied,
+    /// The repository or a blob the manifest names does not exist.
+    NotFound,
+    /// The registry's host name does not resolve.
+    Dns,
+    /// Nothing listens at the registry's address.
+    Refused,
+    /// The connection dropped or timed out mid-way.
+    Network,
+    /// The registry answered with a server error (5xx), 429 or 408.
+    Server(u16),
+    /// Anything else (an invalid manifest, a TLS mismatch): final.
+    Other,
+}
+
+impl PushCause {
+    /// Whether trying again may succeed: a dropped connection, a timeout or
+    /// a server error. DNS failures, refused connections, credentials and
+    /// missing things are final.
+    pub fn is_transient(self) -> bool {
+        matches!(self, PushCause::Network | PushCause::Server(_))
+    }
+
+    /// Reads the cause from the HTTP status of a failed request, when there
+    /// is one, else from the engine's message (see the type's docs).
+    pub fn classify(status: Option<u16>, message: &str) -> PushCause {
+        if let Some(status) = status {
+            return match status {
+                401 => PushCause::Unauthorized,
+                403 => PushCause::Denied,
+                404 => PushCause::NotFound,
+                408 | 429 | 500..=599 => PushCause::Server(status),
+                _ => PushCause::Other,
+            };
+        }
+        let text = message.to_ascii_lowercase();
+        // Distribution's answers relayed by the engine: `received unexpected
+        // HTTP status: 503 Service Unavailable`, `unknown: …` for a 5xx body.
+        if let Some(status) = http_status_in(&text) {
+            return PushCause::classify(Some(status), message);
+        }
+        const TABLE: [(&str, PushCause); 21] = [
+            ("unauthorized", PushCause::Unauthorized),
+            ("authentication required", PushCause::Unauthorized),
+            ("no basic auth credentials", PushCause::Unauthorized),
+            ("denied", PushCause::Denied),
+            ("name unknown", PushCause::NotFound),
+            ("blob unknown", PushCause::NotFound),
+            ("not found", PushCause::NotFound),
+            ("no such host", PushCause::Dns),
+            ("server misbehaving", PushCause::Dns),
+            ("temporary failure in name resolution", PushCause::Dns),
+            ("connection refused", PushCause::Refused),
+            ("connection reset", PushCause::Network),
+            ("broken pipe", PushCause::Network),
+            ("i/o timeout", PushCause::Network),
+            ("tls handshake timeout", PushCause::Network),
+            ("timed out", PushCause::Network),
+            ("use of closed network connection", PushCause::Network),
+            ("unexpected eof", PushCause::Network),
+            ("internal server error", PushCause::Server(500)),
+            ("bad gateway", PushCause::Server(502)),
+            ("service unavailable", PushCause::Server(503)),
+        ];
+        let words: Vec<&str> = text
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '/'))
+            .filter(|w| !w.is_empty())
+            .collect();
+        let says = |phrase: &str| {
+            let phrase: Vec<&str> = phrase.split(' ').collect();
+            words.windows(phrase.len()).any(|w| w == phrase.as_slice())
+        };
+        if let Some((_, cause)) = TABLE.iter().find(|(phrase, _)| says(phrase)) {
+            return *cause;
+        }
+        // Go's `Put "…": EOF`: the connection closed with no answer.
+        if words.last() == Some(&"eof") {
+            return PushCause::Network;
+        }
+        PushCause::Other
+    }
+}
+
+/// The status of `received unexpected HTTP status: 503 …` or
+/// `unexpected status code 502`, the two forms the engine relays.
+fn http_status_in(text: &str) -> Option<u16> {
+    ["http status: ", "status code "].iter().find_map(|marker| {
+        let at = text.find(marker)? + marker.len();
+        let digits: String = text[at..].chars().take(3).collect();
+        (digits.len() == 3)
+            .then(|| digits.parse::<u16>().ok())
+            .flatten()
+            .filter(|s| (100..600).contains(s))
+    })
 }
 
 /// Whether the engine's (or a build step's) text reports ENOSPC. The engine
@@ -145,42 +251,6 @@ impl EngineError {
 /// one place that reads it.
 pub fn says_out_of_space(text: &str) -> bool {
     text.to_lowercase().contains("no space left on device")
-}
-
-/// Whether a push failure the engine reported is worth retrying. The
-/// daemon's push stream carries only a message, never a status code or an
-/// error type, so this is the one place that reads that text: refusals
-/// (authentication, a missing repository, an invalid manifest) are final;
-/// dropped connections, timeouts and 5xx answers are transient.
-pub(crate) fn push_failure_is_transient(status: Option<u16>, message: &str) -> bool {
-    if let Some(status) = status {
-        return status >= 500 || status == 429 || status == 408;
-    }
-    let text = message.to_lowercase();
-    const FINAL: [&str; 6] = [
-        "unauthorized",
-        "denied",
-        "authentication required",
-        "not found",
-        "does not exist",
-        "invalid",
-    ];
-    const TRANSIENT: [&str; 13] = [
-        "connection reset",
-        "connection refused",
-        "broken pipe",
-        "eof",
-        "timeout",
-        "timed out",
-        "500",
-        "502",
-        "503",
-        "504",
-        "internal server error",
-        "bad gateway",
-        "service unavailable",
-    ];
-    !FINAL.iter().any(|p| text.contains(p)) && TRANSIENT.iter().any(|t| text.contains(t))
 }
 
 /// Result with [`EngineError`].
@@ -266,24 +336,87 @@ pub(crate) fn server_error(err: &bollard::errors::Error) -> Option<(u16, String)
 
 #[cfg(test)]
 mod tests {
-    use super::push_failure_is_transient;
+    use super::PushCause::{self, *};
+
+    /// Messages recorded from Docker 20.10's push stream and from
+    /// distribution's answers, with the cause each must be read as.
+    const RECORDED: [(&str, PushCause); 19] = [
+        (
+            "received unexpected HTTP status: 503 Service Unavailable",
+            Server(503),
+        ),
+        (
+            "received unexpected HTTP status: 500 Internal Server Error",
+            Server(500),
+        ),
+        ("unexpected status code 502 Bad Gateway", Server(502)),
+        (
+            "Put \"http://127.0.0.1:5000/v2/a/blobs/uploads/x\": write tcp 127.0.0.1:1->127.0.0.1:5000: write: connection reset by peer",
+            Network,
+        ),
+        (
+            "Patch \"http://127.0.0.1:5000/v2/a/blobs/uploads/x\": EOF",
+            Network,
+        ),
+        (
+            "Get \"https://registry.example/v2/\": net/http: TLS handshake timeout",
+            Network,
+        ),
+        (
+            "Get \"http://127.0.0.1:5000/v2/\": dial tcp 127.0.0.1:5000: i/o timeout",
+            Network,
+        ),
+        (
+            "Get \"http://127.0.0.1:5000/v2/\": dial tcp 127.0.0.1:5000: connect: connection refused",
+            Refused,
+        ),
+        (
+            "Get \"https://registry.invalid/v2/\": dial tcp: lookup registry.invalid on 10.0.0.1:53: no such host",
+            Dns,
+        ),
+        (
+            "Get \"https://r.example/v2/\": dial tcp: lookup r.example on 127.0.0.11:53: server misbehaving",
+            Dns,
+        ),
+        ("unauthorized: authentication required", Unauthorized),
+        ("no basic auth credentials", Unauthorized),
+        ("denied: requested access to the resource is denied", Denied),
+        (
+            "name unknown: repository name not known to registry",
+            NotFound,
+        ),
+        ("manifest invalid: manifest invalid", Other),
+        (
+            "Get \"https://127.0.0.1:5000/v2/\": http: server gave HTTP response to HTTPS client",
+            Other,
+        ),
+        // A tag or digest that holds `500`, `eof` or `timeout` decides
+        // nothing: these are the refusals they are.
+        ("tag does not exist: 2024.1-500eof", Other),
+        (
+            "manifest blob unknown: blob unknown to registry: sha256:5000eof",
+            NotFound,
+        ),
+        ("unknown: tag geofence-timeout-500 is invalid", Other),
+    ];
 
     #[test]
-    fn transient_push_failures_are_told_apart() {
-        assert!(push_failure_is_transient(
-            None,
-            "received unexpected HTTP status: 503 Service Unavailable"
-        ));
-        assert!(push_failure_is_transient(
-            None,
-            "write tcp: connection reset by peer"
-        ));
-        assert!(push_failure_is_transient(Some(502), "bad gateway"));
-        assert!(!push_failure_is_transient(
-            None,
-            "unauthorized: authentication required"
-        ));
-        assert!(!push_failure_is_transient(None, "manifest invalid"));
-        assert!(!push_failure_is_transient(Some(401), "retry later"));
+    fn recorded_daemon_messages_are_classified() {
+        for (message, cause) in RECORDED {
+            assert_eq!(PushCause::classify(None, message), cause, "{message}");
+        }
+    }
+
+    #[test]
+    fn statuses_decide_first_and_only_network_and_server_errors_retry() {
+        assert_eq!(PushCause::classify(Some(401), "retry later"), Unauthorized);
+        assert_eq!(PushCause::classify(Some(502), "unauthorized"), Server(502));
+        assert_eq!(PushCause::classify(Some(429), ""), Server(429));
+        for cause in [Unauthorized, Denied, NotFound, Dns, Refused, Other] {
+            assert!(!cause.is_transient(), "{cause:?}");
+        }
+        for cause in [Network, Server(503), Server(429)] {
+            assert!(cause.is_transient(), "{cause:?}");
+        }
     }
 }

@@ -38,5 +38,5 @@ pub use engine::{
     Engine, HistoryEntry, ImageInfo, LabelledImage, MAX_SECRET_CONTEXT, REQUEST_TIMEOUT,
     SecretFlagError, SecretSource, split_reference,
 };
-pub use error::{EngineError, Result, says_out_of_space};
+pub use error::{EngineError, PushCause, Result, says_out_of_space};
 pub use run::{CommandOutput, IDLE_SCRIPT, RUN_LABEL};

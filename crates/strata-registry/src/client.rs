@@ -200,8 +200,60 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     s
 }
 
+/// Whether a request that failed without an answer may succeed if tried
+/// again: a dropped connection or a timeout. A host name that does not
+/// resolve ([`NameNotResolved`], from [`SystemResolver`]) and a refused
+/// connection are final: no registry is there to answer a retry.
 fn is_transient(e: &reqwest::Error) -> bool {
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        if c.is::<NameNotResolved>() {
+            return false;
+        }
+        if let Some(io) = c.downcast_ref::<std::io::Error>() {
+            if io.kind() == std::io::ErrorKind::ConnectionRefused {
+                return false;
+            }
+        }
+        cause = c.source();
+    }
     e.is_connect() || e.is_timeout() || e.is_request() || e.is_body()
+}
+
+/// A registry host name the system's resolver cannot resolve.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot resolve {host}: {source}")]
+struct NameNotResolved {
+    host: String,
+    source: std::io::Error,
+}
+
+/// The system's resolver, as reqwest uses by default, whose failures are a
+/// typed [`NameNotResolved`]: reqwest's own resolver reports them as an
+/// untyped error, which only its message would tell from a dropped
+/// connection.
+struct SystemResolver;
+
+impl reqwest::dns::Resolve for SystemResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_string();
+        Box::pin(async move {
+            let found = tokio::net::lookup_host((host.clone(), 0))
+                .await
+                .map(Iterator::collect::<Vec<_>>);
+            match found {
+                Ok(addrs) => {
+                    let addrs: reqwest::dns::Addrs = Box::new(addrs.into_iter());
+                    Ok(addrs)
+                }
+                Err(source) => {
+                    let e: Box<dyn std::error::Error + Send + Sync> =
+                        Box::new(NameNotResolved { host, source });
+                    Err(e)
+                }
+            }
+        })
+    }
 }
 
 fn header_str<'h>(h: &'h HeaderMap, name: &str) -> Option<&'h str> {
@@ -248,6 +300,7 @@ impl Registry {
             .user_agent(concat!("strata/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(options.connect_timeout)
             .timeout(options.timeout)
+            .dns_resolver(Arc::new(SystemResolver))
             .build()
             .map_err(|e| RegistryError::Client(error_chain(&e)))?;
         let source = match options.credentials {

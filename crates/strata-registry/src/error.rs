@@ -149,6 +149,21 @@ impl RegistryError {
         matches!(self, RegistryError::Unreachable { .. })
     }
 
+    /// Whether the registry could not be used as configured: unreachable,
+    /// credentials missing or refused (401, 403, the token server), or the
+    /// credentials store unreadable. The work asked for was not wrong; the
+    /// environment it ran in was (exit code 3 in the CLI).
+    pub fn is_environment(&self) -> bool {
+        matches!(
+            self,
+            RegistryError::Unreachable { .. }
+                | RegistryError::Unauthorized { .. }
+                | RegistryError::Denied { .. }
+                | RegistryError::Token { .. }
+                | RegistryError::Credentials(_)
+        )
+    }
+
     /// Whether this is a [`RegistryError::NotFound`].
     pub fn is_not_found(&self) -> bool {
         matches!(self, RegistryError::NotFound { .. })

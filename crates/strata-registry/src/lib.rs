@@ -41,4 +41,6 @@ pub use manifest::{Manifest, ManifestInfo};
 pub use note::{get_note, put_note};
 pub use promote::{Move, Moved, PromotionError, PromotionReport};
 pub use secret::Secret;
-pub use stack::{PlatformImage, PublishedTags, TagError, put_index, tag_unchanged};
+pub use stack::{
+    MovedTo, PlatformImage, PublishedTags, TagError, put_index, tag_pinned, tag_unchanged,
+};

@@ -123,16 +123,18 @@ pub enum PromotionError {
 }
 
 impl PromotionError {
-    /// Whether the promotion failed because the registry could not be
-    /// reached (rather than because of what it answered).
-    pub fn is_unreachable(&self) -> bool {
+    /// Whether the promotion failed because of the environment (the
+    /// registry unreachable, credentials missing or refused: see
+    /// [`RegistryError::is_environment`]) rather than because of what the
+    /// registry holds.
+    pub fn is_environment(&self) -> bool {
         match self {
             PromotionError::InvalidMoves(_) => false,
             PromotionError::Sources { problems } => {
-                problems.iter().any(|(_, e)| e.is_unreachable())
+                problems.iter().any(|(_, e)| e.is_environment())
             }
-            PromotionError::Target { source, .. } => source.is_unreachable(),
-            PromotionError::Failed { cause, .. } => cause.is_unreachable(),
+            PromotionError::Target { source, .. } => source.is_environment(),
+            PromotionError::Failed { cause, .. } => cause.is_environment(),
         }
     }
 }

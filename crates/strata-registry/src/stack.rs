@@ -4,7 +4,7 @@
 use crate::{Registry, RegistryError};
 use std::collections::BTreeMap;
 use strata_core::plan::{Plan, Published, tag_candidates};
-use strata_core::reference::{ImageName, ImageRef};
+use strata_core::reference::{Digest, ImageName, ImageRef};
 use strata_core::spec::PlanSpec;
 
 /// Where images of a stack are published, asked of one registry client:
@@ -16,6 +16,10 @@ pub struct PublishedTags {
     suffixes: Vec<String>,
     /// Each repository's tags; `None` for a repository the registry lacks.
     listed: BTreeMap<String, Option<Vec<String>>>,
+    /// Each `name:tag` looked up, at the digest it stood at then: a run
+    /// asks once, so what its children were built on and what its
+    /// unchanged images are tagged at are one and the same.
+    resolved: BTreeMap<String, Option<(String, String)>>,
 }
 
 impl PublishedTags {
@@ -25,6 +29,7 @@ impl PublishedTags {
         PublishedTags {
             suffixes,
             listed: BTreeMap::new(),
+            resolved: BTreeMap::new(),
         }
     }
 
@@ -49,7 +54,8 @@ impl PublishedTags {
 
     /// `image_name:tag` pinned by its digest (`name:tag@digest`) and the
     /// digest, when the repository has that tag. Its tags are listed once
-    /// for all the lookups of a run; a tag it has costs one more request.
+    /// for all the lookups of a run; a tag it has costs one more request,
+    /// once: a second lookup of the same tag gives the digest of the first.
     ///
     /// # Errors
     /// The registry's, except a repository it does not have (`None`).
@@ -80,53 +86,110 @@ impl PublishedTags {
         let Ok(reference) = format!("{name}:{tag}").parse::<ImageRef>() else {
             return Ok(None);
         };
-        Ok(registry.head_manifest(&reference).await?.map(|info| {
+        if let Some(known) = self.resolved.get(&reference.to_string()) {
+            return Ok(known.clone());
+        }
+        let found = registry.head_manifest(&reference).await?.map(|info| {
             let digest = info.digest.to_string();
             (format!("{image_name}:{tag}@{digest}"), digest)
-        }))
+        });
+        self.resolved.insert(reference.to_string(), found.clone());
+        Ok(found)
     }
 }
 
 /// Why an unchanged image did not get the run's tag.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, thiserror::Error)]
 pub enum TagError {
     /// It is published nowhere, so there is nothing to tag.
-    NotPublished(String),
+    #[error("not published anywhere; the tag does not cover it")]
+    NotPublished,
+    /// The tag it was found under names other content now than when the
+    /// run was planned (and its children were built on it).
+    #[error(
+        "{tag} named {planned} when the run was planned (its children were built on it) and names {now} now; the tag moved during the run, so nothing was tagged: run again to build on what it names now"
+    )]
+    Moved {
+        /// The tag it was found under (`name:tag`).
+        tag: ImageRef,
+        /// The digest it named then.
+        planned: Digest,
+        /// The digest it names now (`None`: removed).
+        now: MovedTo,
+    },
+    /// A reference of the plan that does not parse.
+    #[error(transparent)]
+    Reference(#[from] strata_core::reference::ReferenceError),
     /// The registry failed to tag it.
-    Registry(String),
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+}
+
+/// Where a moved tag stands now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MovedTo {
+    /// Another digest.
+    Digest(Digest),
+    /// Nowhere: the tag was removed.
+    Removed,
+}
+
+impl std::fmt::Display for MovedTo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MovedTo::Digest(d) => write!(f, "{d}"),
+            MovedTo::Removed => f.write_str("nothing (it was removed)"),
+        }
+    }
 }
 
 /// After a run that pushed: gives every image of the stack that the run did
-/// not rebuild the run's tag, at the digest it stands at (the one its
-/// children were built on), so the tag names a complete, consistent stack.
-/// `published` maps `(image, plan)` to where each stands.
+/// not rebuild the run's tag, at the digest fixed when the run was planned
+/// (the one its children were built on), so the tag names a complete,
+/// consistent stack. `published` maps `(image, plan)` to where each stood
+/// then (`name:tag@digest`, from the run's one [`PublishedTags`]).
 pub async fn tag_unchanged(
     registry: &Registry,
     plan: &Plan,
     published: &BTreeMap<(String, String), String>,
-) -> Vec<(String, Result<String, TagError>)> {
+) -> Vec<(String, Result<Digest, TagError>)> {
     let mut out = Vec::new();
     for b in plan.builds.iter().filter(|b| !b.rebuild) {
-        let Some(from) = published.get(&(b.image.clone(), b.plan.clone())) else {
-            out.push((
-                b.reference.clone(),
-                Err(TagError::NotPublished(
-                    "not published anywhere; the tag does not cover it".into(),
-                )),
-            ));
-            continue;
-        };
-        let result = match (from.parse::<ImageRef>(), b.reference.parse::<ImageRef>()) {
-            (Ok(from), Ok(to)) => registry
-                .copy(&from, &to)
-                .await
-                .map(|c| c.digest.to_string())
-                .map_err(|e| TagError::Registry(e.to_string())),
-            (Err(e), _) | (_, Err(e)) => Err(TagError::Registry(e.to_string())),
+        let result = match published.get(&(b.image.clone(), b.plan.clone())) {
+            None => Err(TagError::NotPublished),
+            Some(from) => match (from.parse::<ImageRef>(), b.reference.parse::<ImageRef>()) {
+                (Ok(from), Ok(to)) => tag_pinned(registry, &from, &to).await,
+                (Err(e), _) | (_, Err(e)) => Err(TagError::Reference(e)),
+            },
         };
         out.push((b.reference.clone(), result));
     }
     out
+}
+
+/// Puts `to`'s tag on the manifest `from` (`name:tag@digest`) pins, after
+/// checking that `from`'s tag still names that digest: the digest is what
+/// the run planned with; a tag that moved since fails, naming both.
+///
+/// # Errors
+/// [`TagError::Moved`], or the registry's.
+pub async fn tag_pinned(
+    registry: &Registry,
+    from: &ImageRef,
+    to: &ImageRef,
+) -> Result<Digest, TagError> {
+    if let (Some(tag), Some(planned)) = (from.tag(), from.digest()) {
+        let tagged = from.name().with_tag(tag.clone());
+        let now = registry.head_manifest(&tagged).await?.map(|i| i.digest);
+        if now.as_ref() != Some(planned) {
+            return Err(TagError::Moved {
+                tag: tagged,
+                planned: planned.clone(),
+                now: now.map_or(MovedTo::Removed, MovedTo::Digest),
+            });
+        }
+    }
+    Ok(registry.copy(from, to).await?.digest)
 }
 
 /// One platform's image of a multi-platform image, as an index lists it.

@@ -790,3 +790,80 @@ async fn published_tags_follow_the_lookup_order_pinned_by_digest() {
         Published::Missing
     );
 }
+
+/// An unchanged image is tagged at the digest the run planned with (the
+/// one its children were built on): a tag that moved since is refused,
+/// naming both digests, and nothing is tagged.
+#[tokio::test]
+async fn unchanged_images_are_tagged_at_the_planned_digest_or_not_at_all() {
+    let reg = registry();
+    let c = client();
+    let name = name_at(&reg.host(), "stack/moved");
+    let published = tagged(&name, "2024.1-aaaaaaa");
+    let planned = push_tagged_image(&c, &published, Family::Oci, "planned")
+        .await
+        .unwrap();
+    let mut tags = strata_registry::PublishedTags::new(vec!["aaaaaaa".to_string()]);
+    let (pinned, digest) = tags
+        .tagged(&c, &name.to_string(), "2024.1-aaaaaaa")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(digest, planned.digest().to_string());
+
+    // Another process moves the tag during the run.
+    let moved = push_tagged_image(&c, &published, Family::Oci, "moved")
+        .await
+        .unwrap();
+    // The run's lookups keep the digest they planned with.
+    let (again, _) = tags
+        .tagged(&c, &name.to_string(), "2024.1-aaaaaaa")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again, pinned);
+
+    let from: ImageRef = pinned.parse().unwrap();
+    let target = tagged(&name, "2024.1-bbbbbbb");
+    let e = strata_registry::tag_pinned(&c, &from, &target)
+        .await
+        .unwrap_err();
+    let said = e.to_string();
+    assert!(
+        matches!(e, strata_registry::TagError::Moved { .. })
+            && said.contains(&planned.digest().to_string())
+            && said.contains(&moved.digest().to_string()),
+        "{said}"
+    );
+    assert_eq!(digest_of(&c, &target).await, None, "a moved tag was copied");
+
+    // Where it did not move, the target names the planned digest.
+    let still = tagged(&name, "2024.1-ccccccc");
+    let kept = push_tagged_image(&c, &still, Family::Oci, "kept")
+        .await
+        .unwrap();
+    let from: ImageRef = format!("{still}@{}", kept.digest()).parse().unwrap();
+    let copied = strata_registry::tag_pinned(&c, &from, &target)
+        .await
+        .unwrap();
+    assert_eq!(copied, *kept.digest());
+    assert_eq!(
+        digest_of(&c, &target).await,
+        Some(kept.digest().to_string())
+    );
+}
+
+/// A host name that does not resolve and a port nobody listens on are
+/// final: one attempt, no backoff, whatever the retry policy allows.
+#[tokio::test]
+async fn unresolvable_and_refused_registries_are_not_retried() {
+    let c = client();
+    for reference in ["registry.invalid/stack/x:1", "127.0.0.1:9/stack/x:1"] {
+        let r: ImageRef = reference.parse().unwrap();
+        let e = c.head_manifest(&r).await.unwrap_err();
+        assert!(
+            matches!(e, RegistryError::Unreachable { attempts: 1, .. }),
+            "{reference}: {e}"
+        );
+    }
+}
