@@ -19,10 +19,17 @@ pub fn of_run(
     out: &Path,
 ) -> Vec<(String, strata_exec::EarlierBuild)> {
     let mut records = Vec::new();
+    // An image built here, or reused and tested again here (its test
+    // files changed): its record says which test files it passed with.
+    let tested_here = |i: &strata_exec::ImageResult| {
+        i.stages.iter().any(|s| {
+            s.stage == strata_exec::Stage::BasicTests.name() && s.status == strata_exec::Status::Ok
+        })
+    };
     for i in record
         .images
         .iter()
-        .filter(|i| i.success && i.outcome == strata_exec::Outcome::Built)
+        .filter(|i| i.success && (i.outcome == strata_exec::Outcome::Built || tested_here(i)))
     {
         let Ok((name, _)) = strata_engine::split_reference(&i.reference) else {
             continue;
@@ -73,6 +80,7 @@ pub fn of_run(
                 revision: revision.to_string(),
                 finished: record.finished.clone(),
                 cases,
+                test_key: i.test_key.clone(),
                 manifests,
             };
             records.push((
@@ -173,6 +181,11 @@ pub fn attach(targets: &mut [Target]) {
                     Some(m) => {
                         m.cases.append(&mut found.cases);
                         m.manifests.append(&mut found.manifests);
+                        // Every platform passed with the same test files,
+                        // or the image tests again.
+                        if m.test_key != found.test_key {
+                            m.test_key = None;
+                        }
                     }
                     None => merged = Some(found),
                 }

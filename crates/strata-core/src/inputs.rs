@@ -60,6 +60,24 @@ pub fn key(parts: &InputParts, base: Option<&str>) -> String {
     format!("sha256:{}", hex(&digest))
 }
 
+/// The key (`sha256:<hex>`) of what an image's basic tests run: each file
+/// of its test folders and of the pytest configuration beside them, by its
+/// path relative to the images folder, in path order. An image reused from
+/// an earlier build skips its tests only when they ran with this key: a
+/// change to `tests_common/`, `conftest.py` or an inherited test makes it
+/// test again, though its bytes (its input key) are the same.
+pub fn test_key(files: &BTreeMap<String, Vec<u8>>) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(b"strata test inputs v1\0");
+    for (path, bytes) in files {
+        hasher.update((path.len() as u64).to_be_bytes());
+        hasher.update(path.as_bytes());
+        hasher.update((bytes.len() as u64).to_be_bytes());
+        hasher.update(bytes);
+    }
+    format!("sha256:{}", hex(&hasher.finalize()))
+}
+
 /// The registry tag naming an image by its key: `inputs-<hex>`.
 pub fn reuse_tag(key: &str) -> String {
     format!("{TAG_PREFIX}{}", key.strip_prefix("sha256:").unwrap_or(key))
@@ -100,6 +118,31 @@ pub fn hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn test_keys_change_with_any_path_or_byte() {
+        let files = |pairs: &[(&str, &str)]| -> BTreeMap<String, Vec<u8>> {
+            pairs
+                .iter()
+                .map(|(p, b)| (p.to_string(), b.as_bytes().to_vec()))
+                .collect()
+        };
+        let base = test_key(&files(&[("conftest.py", "x"), ("a/test/t.py", "y")]));
+        assert!(base.starts_with("sha256:"));
+        assert_eq!(
+            base,
+            test_key(&files(&[("a/test/t.py", "y"), ("conftest.py", "x")]))
+        );
+        for other in [
+            files(&[("conftest.py", "x"), ("a/test/t.py", "z")]),
+            files(&[("conftest.py", "x"), ("a/test/u.py", "y")]),
+            files(&[("conftest.py", "x")]),
+            // Path and content boundaries cannot be traded.
+            files(&[("conftest.p", "yx"), ("a/test/t.py", "y")]),
+        ] {
+            assert_ne!(base, test_key(&other), "{other:?}");
+        }
+    }
 
     fn parts() -> InputParts {
         InputParts {

@@ -39,6 +39,9 @@ pub struct Engine {
     host: String,
     api_version: String,
     pub(crate) run_id: String,
+    /// Its data root, asked once: [`Engine::disk_space`] is then one
+    /// `statvfs`, cheap enough to sample during a build.
+    data_root: std::sync::Arc<tokio::sync::OnceCell<String>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -61,6 +64,19 @@ pub struct DiskSpace {
     pub free_bytes: Option<u64>,
     /// The filesystem's size, when measured here.
     pub total_bytes: Option<u64>,
+}
+
+impl DiskSpace {
+    /// Whether its filesystem is nearly full (under 5% or 64 MiB free),
+    /// as a build that fills it leaves it: then whatever a failed step
+    /// says, the likely cause is the lack of space. Unmeasured: no.
+    pub fn is_nearly_full(&self) -> bool {
+        const FLOOR: u64 = 64 * 1024 * 1024;
+        match (self.free_bytes, self.total_bytes) {
+            (Some(free), Some(total)) => free < FLOOR || free.saturating_mul(20) < total,
+            _ => false,
+        }
+    }
 }
 
 impl std::fmt::Display for DiskSpace {
@@ -349,6 +365,25 @@ async fn on_context_thread<T: Send + 'static>(
         })
 }
 
+/// `os/arch[/variant]` as BuildKit's solve takes it.
+fn build_platform(platform: &str) -> Result<bollard::grpc::build::ImageBuildPlatform> {
+    let mut parts = platform.split('/');
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some(os), Some(architecture), variant, None)
+            if !os.is_empty() && !architecture.is_empty() =>
+        {
+            Ok(bollard::grpc::build::ImageBuildPlatform {
+                os: os.to_string(),
+                architecture: architecture.to_string(),
+                variant: variant.map(str::to_string),
+            })
+        }
+        _ => Err(EngineError::InvalidRequest {
+            message: format!("platform '{platform}': write os/arch[/variant], e.g. linux/arm64"),
+        }),
+    }
+}
+
 /// Whether a Dockerfile mounts a build secret (`--mount=type=secret`):
 /// only such builds go through the secrets session; the others keep the
 /// streamed context and step progress.
@@ -529,6 +564,7 @@ impl Engine {
             host: host.to_string(),
             api_version,
             run_id: default_run_id(),
+            data_root: Default::default(),
         })
     }
 
@@ -585,14 +621,20 @@ impl Engine {
     /// an engine on a local socket whose data root this process sees: a
     /// remote engine's disk is not this machine's to measure.
     pub async fn disk_space(&self) -> Result<DiskSpace> {
-        let info = tokio::time::timeout(REQUEST_TIMEOUT, self.docker.info())
-            .await
-            .map_err(|_| EngineError::Unreachable {
-                host: self.host.clone(),
-                reason: format!("no answer within {}s", REQUEST_TIMEOUT.as_secs()),
-            })?
-            .map_err(|e| self.map_err("info", "info", e))?;
-        let data_root = info.docker_root_dir.unwrap_or_default();
+        let data_root = self
+            .data_root
+            .get_or_try_init(|| async {
+                let info = tokio::time::timeout(REQUEST_TIMEOUT, self.docker.info())
+                    .await
+                    .map_err(|_| EngineError::Unreachable {
+                        host: self.host.clone(),
+                        reason: format!("no answer within {}s", REQUEST_TIMEOUT.as_secs()),
+                    })?
+                    .map_err(|e| self.map_err("info", "info", e))?;
+                Ok::<_, EngineError>(info.docker_root_dir.unwrap_or_default())
+            })
+            .await?
+            .clone();
         let measured = (self.host.starts_with("unix://") && !data_root.is_empty())
             .then(|| rustix::fs::statvfs(data_root.as_str()).ok())
             .flatten();
@@ -763,7 +805,7 @@ impl Engine {
                     Err(BollardError::DockerStreamError { error }) => {
                         outcome = Err(EngineError::BuildFailed {
                             message: match progress.failed() {
-                                Some(failed) => failed_step_message(failed),
+                                Some(failed) => failed_step_message(&failed),
                                 None => one_line(&error),
                             },
                         });
@@ -781,6 +823,7 @@ impl Engine {
             outcome
         };
         lines.finish(&mut |l: &str| log(l));
+        progress.finish(&mut |l: &str| log(l));
         // The stream (and with it the request body) is dropped: the producer
         // stops at its next write if it has not finished.
         let produced = producer.await.map_err(|e| EngineError::Api {
@@ -849,6 +892,18 @@ impl Engine {
         }
         for (k, v) in &request.labels {
             options = options.label(k, v);
+        }
+        // This path is a solve of its own: the platform and the cache the
+        // engine's build endpoint takes as query parameters must be given
+        // here too, or the image is built for the engine's platform.
+        if let Some(platform) = request.platform.as_deref() {
+            options = options.platforms(&build_platform(platform)?);
+        }
+        for cache in &request.cache_from {
+            options = options.cachefrom(&bollard::moby::buildkit::v1::CacheOptionsEntry {
+                r#type: "registry".to_string(),
+                attrs: HashMap::from([("ref".to_string(), cache.clone())]),
+            });
         }
         for secret in &request.secrets {
             let source = match &secret.source {

@@ -76,7 +76,10 @@ pub(crate) struct FailedStep {
 pub(crate) struct PlainProgress {
     vertexes: HashMap<String, VertexState>,
     next: usize,
-    failed: Option<FailedStep>,
+    /// The first step that failed: its vertex, name and error. Its output
+    /// is read when asked for, since BuildKit sends a step's last output
+    /// with or after its end (in the same update, after it).
+    failed: Option<(String, String, String)>,
 }
 
 impl PlainProgress {
@@ -94,9 +97,46 @@ impl PlainProgress {
         }
     }
 
-    /// The first step that failed, if any.
-    pub(crate) fn failed(&self) -> Option<&FailedStep> {
-        self.failed.as_ref()
+    /// Prints what is left of every step's output without a final newline
+    /// (a failed step's last line): called once the build's stream ended.
+    pub(crate) fn finish(&mut self, out: &mut dyn FnMut(&str)) {
+        let mut open: Vec<(usize, String)> = self
+            .vertexes
+            .iter()
+            .filter(|(_, s)| !s.partial.is_empty())
+            .map(|(digest, s)| (s.number, digest.clone()))
+            .collect();
+        open.sort();
+        for (number, digest) in open {
+            if let Some(state) = self.vertexes.get_mut(&digest) {
+                flush_partial(number, state, out);
+            }
+        }
+    }
+
+    /// The first step that failed, if any, with its output so far, whole
+    /// lines and the unfinished one.
+    pub(crate) fn failed(&self) -> Option<FailedStep> {
+        let (vertex, step, error) = self.failed.as_ref()?;
+        let mut tail: Vec<String> = Vec::new();
+        if let Some(state) = self.vertexes.get(vertex) {
+            tail.extend(state.tail.iter().cloned());
+            if !state.partial.is_empty() {
+                tail.push(
+                    String::from_utf8_lossy(&state.partial)
+                        .trim_end_matches('\r')
+                        .to_string(),
+                );
+            }
+        }
+        if tail.len() > TAIL_LINES {
+            tail.drain(..tail.len() - TAIL_LINES);
+        }
+        Some(FailedStep {
+            step: step.clone(),
+            error: error.clone(),
+            tail,
+        })
     }
 
     fn number(&mut self, digest: &str) -> usize {
@@ -138,15 +178,19 @@ impl PlainProgress {
             return;
         }
         state.done = true;
-        flush_partial(number, state, out);
+        // A failed step's unfinished line may go on in output sent after
+        // its end: it is printed whole by `finish`.
+        if v.error.is_empty() {
+            flush_partial(number, state, out);
+        }
         if !v.error.is_empty() {
             out(&format!("#{number} ERROR: {}", v.error));
             if self.failed.is_none() && !v.error.contains("context canceled") {
-                self.failed = Some(FailedStep {
-                    step: format!("#{number} {}", state.name),
-                    error: v.error.clone(),
-                    tail: state.tail.iter().cloned().collect(),
-                });
+                self.failed = Some((
+                    v.digest.clone(),
+                    format!("#{number} {}", state.name),
+                    v.error.clone(),
+                ));
             }
         } else if v.cached {
             out(&format!("#{number} CACHED"));
@@ -217,6 +261,7 @@ mod tests {
         for u in updates {
             progress.update(u, &mut |l| lines.push(l.to_string()));
         }
+        progress.finish(&mut |l| lines.push(l.to_string()));
         (lines, progress)
     }
 
@@ -280,6 +325,44 @@ mod tests {
         assert!(progress.failed().is_none());
     }
 
+    /// BuildKit may send a step's end before (in the same update as) its
+    /// last output: the failure still quotes that output whole, not the
+    /// part that came before the end (`head:` of `head: write error: No
+    /// space left on device`).
+    #[test]
+    fn a_failed_step_keeps_the_output_sent_with_its_end() {
+        let mut run = vertex("d", "[2/2] RUN head -c 400m /dev/zero > /big");
+        run.started = Some(1.0);
+        let chunk = |data: &str| LogChunk {
+            vertex: "d".into(),
+            timestamp: Some(1.5),
+            data: data.as_bytes().to_vec(),
+        };
+        let mut failed = run.clone();
+        failed.completed = Some(2.0);
+        failed.error = "process did not complete successfully: exit code: 1".into();
+        let (lines, progress) = render(&[
+            Update {
+                vertexes: vec![run],
+                logs: vec![chunk("head:")],
+                ..Update::default()
+            },
+            Update {
+                vertexes: vec![failed],
+                logs: vec![chunk(" write error: No space left on device\n")],
+                ..Update::default()
+            },
+        ]);
+        let step = progress
+            .failed()
+            .unwrap_or_else(|| panic!("no failed step"));
+        assert_eq!(
+            step.tail.last().map(String::as_str),
+            Some("head: write error: No space left on device"),
+            "{lines:#?}"
+        );
+    }
+
     #[test]
     fn a_failed_step_is_named_with_its_last_lines() {
         let mut run = vertex("d", "[2/2] RUN make");
@@ -311,17 +394,18 @@ mod tests {
                 ..Update::default()
             },
         ]);
+        // The unfinished last line is printed once the stream ends.
         assert_eq!(
-            lines.last().map(String::as_str),
-            Some(
-                "#1 ERROR: process \"/bin/sh -c make\" did not complete successfully: exit code: 2"
-            )
+            lines[lines.len() - 2..],
+            [
+                "#1 ERROR: process \"/bin/sh -c make\" did not complete successfully: exit code: 2",
+                "#1 no newline"
+            ]
         );
         assert!(lines.contains(&"#1 no newline".to_string()), "{lines:#?}");
         assert_eq!(lines.iter().filter(|l| l.contains("ERROR")).count(), 1);
         let step = progress
             .failed()
-            .cloned()
             .unwrap_or_else(|| panic!("no failed step"));
         assert_eq!(step.step, "#1 [2/2] RUN make");
         assert_eq!(

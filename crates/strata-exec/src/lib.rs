@@ -17,6 +17,7 @@ mod record;
 mod run;
 mod schedule;
 mod stages;
+mod test_inputs;
 
 pub use backend::Backend;
 pub use describe::image_side;

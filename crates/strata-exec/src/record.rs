@@ -83,6 +83,17 @@ pub struct ImageResult {
     pub outcome: Outcome,
     /// Why it failed or was skipped; what it produced otherwise.
     pub message: String,
+    /// The local image ID this run built (the engine's ID, the digest of
+    /// its config), which its tests ran on and its push sent: anyone can
+    /// check the pushed manifest's config against it. `None` for an image
+    /// not built in the run, and for one of several platforms (each
+    /// platform's image has its own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_id: Option<String>,
+    /// The key of what its basic tests run
+    /// ([`strata_core::inputs::test_key`]): what a reuse of it compares.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_key: Option<String>,
     /// The digest it was pushed at.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub digest: Option<String>,
@@ -118,6 +129,9 @@ pub struct PlatformImage {
     /// Its own reference, `<ref>-linux-arm64`.
     #[serde(rename = "ref")]
     pub reference: String,
+    /// The local image ID this run built for the platform.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_id: Option<String>,
     /// Its pushed digest.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub digest: Option<String>,
@@ -394,6 +408,8 @@ mod tests {
             success: false,
             outcome: Outcome::Failed,
             message: "build failed".into(),
+            image_id: None,
+            test_key: None,
             digest: None,
             duration_secs: 1.5,
             stages: vec![StageResult {

@@ -129,6 +129,11 @@ pub struct Target {
     /// again, and its manifest, written as it is instead of pulling the
     /// image to make it again.
     pub earlier: Option<EarlierBuild>,
+    /// The key of what its basic tests run (see
+    /// [`strata_core::inputs::test_key`]), read from the images folder the
+    /// run tests with when the run starts; `None` until then, or when a
+    /// file could not be read.
+    pub test_key: Option<String>,
 }
 
 /// What a build left, recorded in its registry beside the image it pushed
@@ -143,6 +148,11 @@ pub struct EarlierBuild {
     pub finished: String,
     /// Its basic tests' cases (their output left out).
     pub cases: Vec<strata_report::junit::TestCase>,
+    /// The key of the test inputs those cases ran with
+    /// ([`strata_core::inputs::test_key`]); a reuse skips its tests only
+    /// when its own key is the same. `None` in records of older builds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_key: Option<String>,
     /// Its manifest files (`manifests/<ref>.json` and `.md`), by the
     /// reference they describe (a platform's image has its own).
     #[serde(default)]
@@ -205,6 +215,20 @@ impl Target {
                 t
             })
             .collect()
+    }
+
+    /// Reads the key of its basic tests' inputs under `images_dir`.
+    pub(crate) fn read_test_key(&mut self, images_dir: &std::path::Path) {
+        self.test_key = crate::test_inputs::basic_test_key(images_dir, &self.build.tests.basic);
+    }
+
+    /// Whether its basic tests already passed with the inputs they have
+    /// now, in the earlier build it reuses (recorded beside it).
+    pub fn tests_passed_before(&self) -> bool {
+        self.earlier
+            .as_ref()
+            .and_then(|e| e.test_key.as_ref())
+            .is_some_and(|k| self.test_key.as_ref() == Some(k))
     }
 
     /// What test stage `s` runs (nothing for the other stages).
@@ -291,6 +315,7 @@ pub fn targets(
                 integration_tests: stage_tests(&b.tests.integration, found),
                 platform: None,
                 earlier: None,
+                test_key: None,
             })
         })
         .collect()

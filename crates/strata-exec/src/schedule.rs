@@ -18,9 +18,11 @@ use tokio::task::JoinSet;
 /// that pytest is installed before building anything.)
 pub fn runs_pytest(options: &RunOptions, targets: &[Target]) -> bool {
     targets.iter().any(|t| {
+        let mut t = t.clone();
+        t.read_test_key(&options.images_dir);
         [Stage::BasicTests, Stage::IntegrationTests]
             .into_iter()
-            .any(|s| stages::skip_reason(options, t, s).is_none() && !t.tests(s).pytest.is_empty())
+            .any(|s| stages::skip_reason(options, &t, s).is_none() && !t.tests(s).pytest.is_empty())
     })
 }
 
@@ -66,6 +68,10 @@ impl<B: Backend> Executor<B> {
         cancel: watch::Receiver<bool>,
     ) -> Result<RunRecord, ExecError> {
         let started = record::now_rfc3339();
+        let mut targets = targets;
+        for t in &mut targets {
+            t.read_test_key(&self.options.images_dir);
+        }
         let dirs =
             OutputDirs::create(&self.options.out_dir).map_err(|source| ExecError::Output {
                 dir: self.options.out_dir.clone(),
@@ -89,6 +95,7 @@ impl<B: Backend> Executor<B> {
             replaced: Default::default(),
             growth: Default::default(),
             reclaimed: Default::default(),
+            built: Default::default(),
             built_on: targets
                 .iter()
                 .filter(|t| t.build.reuse.is_none())
@@ -330,6 +337,8 @@ fn skipped(target: &Target, why: String) -> ImageResult {
         success: false,
         outcome: Outcome::Skipped,
         message: why.clone(),
+        image_id: None,
+        test_key: target.test_key.clone(),
         digest: None,
         duration_secs: 0.0,
         stages: Stage::ALL

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::str::FromStr;
 use std::time::{Duration, Instant};
 use strata_core::inputs;
 use strata_core::reference::ImageRef;
@@ -39,6 +40,9 @@ pub(crate) struct StageCtx<B: Backend> {
     pub growth: std::sync::Mutex<std::collections::HashMap<String, Growth>>,
     /// The bytes each image's prune stage freed, by reference.
     pub reclaimed: std::sync::Mutex<std::collections::HashMap<String, u64>>,
+    /// The image ID each build of this run made, by reference: what its
+    /// tests ran on and what its push must send.
+    pub built: std::sync::Mutex<std::collections::HashMap<String, String>>,
     /// The images (key and plan) a child in this run is built on for real:
     /// those must be in the engine even when reused.
     pub built_on: std::collections::HashSet<(String, String)>,
@@ -102,6 +106,11 @@ impl<B: Backend> StageCtx<B> {
             result.reference, result.outcome, result.message
         ));
         self.emit(Event::ImageFinished(Box::new(result.clone())));
+    }
+
+    /// The image ID this run built under `reference`, if it built one.
+    pub(crate) fn built_id(&self, reference: &str) -> Option<String> {
+        self.built.lock().ok()?.get(reference).cloned()
     }
 
     fn log_path(&self, reference: &str, what: &str) -> PathBuf {
@@ -202,11 +211,13 @@ pub(crate) fn skip_reason(options: &RunOptions, target: &Target, s: Stage) -> Op
     }
     match s {
         Stage::BasicTests if !target.image.basic_tests => Some("basic_tests: false".into()),
-        Stage::BasicTests if !options.retest => target.build.reuse.as_ref().map(|r| {
-            format!(
-                "same inputs as {r}, whose tests passed before it was pushed (--retest runs them)"
-            )
-        }),
+        Stage::BasicTests if !options.retest && target.tests_passed_before() => {
+            target.build.reuse.as_ref().map(|r| {
+                format!(
+                    "same inputs as {r}, whose tests passed with the same test files before it was pushed (--retest runs them)"
+                )
+            })
+        }
         Stage::Push if !options.push => Some("not pushing (--no-push)".into()),
         Stage::IntegrationTests if !target.image.integration_tests => {
             Some("integration_tests: false".into())
@@ -415,6 +426,7 @@ pub(crate) async fn run_image<B: Backend>(
                             pushed.push(PlatformImage {
                                 platform: platform.clone(),
                                 reference: v.build.reference.clone(),
+                                image_id: ctx.built_id(&v.build.reference),
                                 digest: m.clone(),
                                 inputs: key.clone(),
                             });
@@ -519,6 +531,12 @@ pub(crate) async fn run_image<B: Backend>(
         success: failure.is_none(),
         outcome,
         message,
+        image_id: if target.build.platforms.is_empty() {
+            ctx.built_id(reference)
+        } else {
+            None
+        },
+        test_key: target.test_key.clone(),
         digest,
         duration_secs: secs_since(start),
         stages,
@@ -711,24 +729,44 @@ async fn build<B: Backend>(
             None => Vec::new(),
         },
     };
-    let built = ctx
-        .engine_for(target)
-        .build(&request, |line| {
+    let engine = ctx.engine_for(target);
+    // The engine's disk at its fullest during the build: a step that
+    // fills it may fail saying anything (or nothing) about it, and the
+    // space comes back once the failed step is cleaned up.
+    let mut fullest: Option<strata_engine::DiskSpace> = None;
+    let built = {
+        let building = engine.build(&request, |line| {
             let _ = writeln!(log, "{line}");
             ctx.emit(Event::BuildOutput {
                 reference: target.build.reference.clone(),
                 line: line.to_string(),
             });
-        })
-        .await;
+        });
+        tokio::pin!(building);
+        loop {
+            tokio::select! {
+                built = &mut building => break built,
+                () = tokio::time::sleep(DISK_SAMPLE) => {
+                    if let Ok(space) = engine.disk_space().await
+                        && fullest.as_ref().is_none_or(|f| space.free_bytes < f.free_bytes)
+                    {
+                        fullest = Some(space);
+                    }
+                }
+            }
+        }
+    };
     let built = match built {
         Ok(built) => built,
         Err(e) => {
-            let e = engine_error(ctx.engine_for(target), &e).await;
+            let e = engine_error(engine, &e, fullest.as_ref()).await;
             let _ = writeln!(log, "ERROR: {e}");
             return Err(format!("{e} (log: {})", log_path.display()));
         }
     };
+    if let Ok(mut ids) = ctx.built.lock() {
+        ids.insert(target.build.reference.clone(), built.id.clone());
+    }
     if let Some(before) = before.filter(|b| b.id != built.id) {
         if let Ok(mut replaced) = ctx.replaced.lock() {
             replaced.insert(target.build.reference.clone(), before.id);
@@ -744,19 +782,35 @@ async fn build<B: Backend>(
     Ok(Some(built.id))
 }
 
+/// How often a build samples its engine's free disk space.
+const DISK_SAMPLE: Duration = Duration::from_millis(100);
+
 /// What to tell of an engine error: its text, and for a lack of disk
 /// space where the engine keeps its data, the room left there, and what
-/// frees some.
-async fn engine_error<B: Backend>(engine: &B, e: &strata_engine::EngineError) -> String {
-    if !e.is_out_of_space() {
+/// frees some. A failure while the disk was nearly full (`fullest`, the
+/// least free space seen during the operation) is told as one, whatever
+/// the engine's message said.
+async fn engine_error<B: Backend>(
+    engine: &B,
+    e: &strata_engine::EngineError,
+    fullest: Option<&strata_engine::DiskSpace>,
+) -> String {
+    let filled = fullest.filter(|f| !e.is_out_of_space() && f.is_nearly_full());
+    if !e.is_out_of_space() && filled.is_none() {
         return e.to_string();
     }
     let space = match engine.disk_space().await {
         Ok(space) => space.to_string(),
         Err(why) => format!("the engine's data root could not be asked for ({why})"),
     };
+    let what = match filled {
+        Some(fullest) => {
+            format!("{e}; the engine ran out of disk space: while it ran, {fullest}; now {space}")
+        }
+        None => format!("{e}; {space}"),
+    };
     format!(
-        "{e}; {space}. Free space on the engine (docker image prune, docker builder prune), or give the images \
+        "{what}. Free space on the engine (docker image prune, docker builder prune), or give the images \
          of the stack `prune: true` so a run removes its own once they are pushed and their children built"
     )
 }
@@ -876,7 +930,7 @@ async fn tests<B: Backend>(
         let results = match results {
             Ok(results) => results,
             Err(e) => {
-                let e = engine_error(ctx.engine_for(target), &e).await;
+                let e = engine_error(ctx.engine_for(target), &e, None).await;
                 let _ = writeln!(log, "ERROR: {e}");
                 return Err(format!(
                     "structure tests: {e} (log: {})",
@@ -1167,7 +1221,14 @@ async fn push<B: Backend>(ctx: &StageCtx<B>, target: &Target, key: Option<&str>)
     let log_path = ctx.log_path(&target.build.reference, "push");
     let mut log = std::fs::File::create(&log_path)
         .map_err(|e| format!("cannot write {}: {e}", log_path.display()))?;
+    let built = ctx.built_id(&target.build.reference);
+    if let Some(built) = &built {
+        still_the_built_image(ctx, target, built, None).await?;
+    }
     let digest = push_reference(ctx, target, &target.build.reference, &mut log, &log_path).await?;
+    if let (Some(built), Some(digest)) = (&built, &digest) {
+        still_the_built_image(ctx, target, built, Some(digest)).await?;
+    }
     if let Some((name, tag)) = tested_reference(ctx, target, key) {
         let tested = format!("{name}:{tag}");
         let engine = ctx.engine_for(target);
@@ -1186,6 +1247,52 @@ async fn push<B: Backend>(ctx: &StageCtx<B>, target: &Target, key: Option<&str>)
         }
     }
     Ok(digest)
+}
+
+/// Checks that the target's reference still names `built`, the image this
+/// run built and tested, on the engine (another process may have tagged
+/// something else with it), and after the push (`pushed`) that the engine
+/// pushed that image: its registry digests hold the pushed one. A push
+/// sends a name, so this is what makes it send the built image.
+async fn still_the_built_image<B: Backend>(
+    ctx: &StageCtx<B>,
+    target: &Target,
+    built: &str,
+    pushed: Option<&str>,
+) -> Result<(), String> {
+    let reference = &target.build.reference;
+    let info = ctx
+        .engine_for(target)
+        .inspect_image(reference)
+        .await
+        .map_err(|e| format!("cannot check what {reference} names before pushing it: {e}"))?;
+    let now = info.as_ref().map_or("nothing", |i| i.id.as_str());
+    let when = if pushed.is_some() {
+        "while it was pushed"
+    } else {
+        "after its tests"
+    };
+    if now != built {
+        return Err(format!(
+            "{reference} names {now} on the engine, not {built}, the image this run built and tested: another process tagged it {when}; nothing of it is published (run again)"
+        ));
+    }
+    if let (Some(digest), Some(info)) = (pushed, &info) {
+        let name = ImageRef::from_str(reference).map_err(|e| e.to_string())?;
+        let name = name.name();
+        // The engine writes repository digests in Docker's short form
+        // (`org/img@…` for Docker Hub): compared parsed.
+        let carries = info.repo_digests.iter().any(|d| {
+            d.parse::<ImageRef>()
+                .is_ok_and(|r| r.name() == name && r.digest().is_some_and(|d| d.as_str() == digest))
+        });
+        if !carries {
+            return Err(format!(
+                "the engine pushed {name}@{digest}, which is not the image this run built ({built}); its tag is not put (run again)"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Pushes `reference` (the target's, or another tag of its image), trying

@@ -86,6 +86,8 @@ struct State {
     events: Vec<String>,
     running: usize,
     most_running: usize,
+    /// The references pushed, which the engine then knows the digest of.
+    pushed: BTreeSet<String>,
 }
 
 /// An engine whose builds take `build_time` of tokio's clock and fail or
@@ -132,6 +134,16 @@ impl Fake {
             s.most_running = s.most_running.max(s.running);
         }
     }
+}
+
+/// The digest the fake registry gives `reference`'s image: its image's
+/// name in hex, padded to a digest's length.
+fn pushed_digest(reference: &str) -> String {
+    let hex: String = image_of(reference)
+        .bytes()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("sha256:{hex:0<64.64}")
 }
 
 /// `t/a:1-0123456` → `a`.
@@ -185,10 +197,19 @@ impl Backend for Fake {
         }
     }
     async fn inspect_image(&self, reference: &str) -> Result<Option<ImageInfo>, EngineError> {
+        let pushed = self
+            .state
+            .lock()
+            .is_ok_and(|s| s.pushed.contains(reference));
+        let name = reference.rsplit_once(':').map_or(reference, |(n, _)| n);
         Ok(self.stores_images.then(|| ImageInfo {
             id: format!("sha256:{}", image_of(reference)),
             repo_tags: vec![reference.to_string()],
-            repo_digests: Vec::new(),
+            repo_digests: if pushed {
+                vec![format!("{name}@{}", pushed_digest(reference))]
+            } else {
+                Vec::new()
+            },
             size: 1,
             labels: BTreeMap::new(),
             created: String::new(),
@@ -226,11 +247,19 @@ impl Backend for Fake {
             })
             .collect())
     }
-    async fn push<F>(&self, _: &str, _: Option<&RegistryAuth>, _: F) -> Result<String, EngineError>
+    async fn push<F>(
+        &self,
+        reference: &str,
+        _: Option<&RegistryAuth>,
+        _: F,
+    ) -> Result<String, EngineError>
     where
         F: FnMut(&str) + Send,
     {
-        Ok("sha256:pushed".to_string())
+        if let Ok(mut s) = self.state.lock() {
+            s.pushed.insert(reference.to_string());
+        }
+        Ok(pushed_digest(reference))
     }
     async fn pull(&self, _: &str, _: Option<&RegistryAuth>) -> Result<(), EngineError> {
         Ok(())

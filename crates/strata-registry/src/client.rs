@@ -989,6 +989,51 @@ impl Registry {
         }
     }
 
+    /// `GET` a small blob (an image config) of at most `limit` bytes, its
+    /// bytes checked against `digest`; `None` if the repository lacks it.
+    pub async fn get_blob(
+        &self,
+        name: &ImageName,
+        digest: &Digest,
+        limit: usize,
+    ) -> Result<Option<Vec<u8>>, RegistryError> {
+        let call = Call {
+            method: Method::GET,
+            name,
+            url: self.url(name, &format!("blobs/{digest}"))?,
+            accept: None,
+            content_type: None,
+            body: None,
+            push: false,
+            also_pull: None,
+            what: format!("GET blob {name}@{digest}"),
+        };
+        let resp = self.send(&call).await?;
+        match resp.status() {
+            s if s.is_success() => {}
+            StatusCode::NOT_FOUND => return Ok(None),
+            _ => return Err(self.status_error(&call, resp).await),
+        }
+        let bad = |problem: String| RegistryError::BadResponse {
+            host: name.api_host().to_string(),
+            what: call.what.clone(),
+            problem,
+        };
+        let bytes = read_limited(resp, limit).await.map_err(|_| {
+            bad(format!(
+                "the blob could not be read or is over {limit} bytes"
+            ))
+        })?;
+        match digest_like(digest, &bytes) {
+            Some(actual) if actual == *digest => Ok(Some(bytes)),
+            Some(actual) => Err(bad(format!("its bytes hash to {actual}"))),
+            None => Err(bad(format!(
+                "cannot verify a {} digest",
+                digest.algorithm()
+            ))),
+        }
+    }
+
     /// Whether a repository has a blob.
     pub async fn blob_exists(
         &self,

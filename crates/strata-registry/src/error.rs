@@ -113,6 +113,21 @@ pub enum RegistryError {
         /// The problem.
         problem: String,
     },
+    /// An image listed in an index under one platform is of another (its
+    /// config's os, architecture and variant): the index is not put.
+    #[error(
+        "{manifest} is listed for {listed} but its image config says {actual}: the build of that platform made an image of another; nothing was put under {target}"
+    )]
+    PlatformMismatch {
+        /// The index's tag.
+        target: String,
+        /// The platform's manifest.
+        manifest: String,
+        /// The platform it was to be listed under.
+        listed: String,
+        /// What its config says (`os/architecture[/variant]`).
+        actual: String,
+    },
     /// A manifest that should exist does not.
     #[error(
         "{reference} not found in the registry: check the name and tag (e.g. `strata plan` shows the refs of a run)"

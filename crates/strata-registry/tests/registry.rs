@@ -867,3 +867,42 @@ async fn unresolvable_and_refused_registries_are_not_retried() {
         );
     }
 }
+
+/// An index lists each platform's image under the platform its config
+/// says: an amd64 image listed as linux/arm64 is refused and no index is
+/// put; listed rightly, the index is put.
+#[tokio::test]
+async fn an_index_refuses_an_image_of_another_platform() {
+    use strata_registry::PlatformImage;
+    let reg = registry();
+    let c = client();
+    let name = name_at(&reg.host(), "stack/index");
+    let mut images = Vec::new();
+    for (platform, seed) in [("linux/amd64", "one"), ("linux/arm64", "two")] {
+        // Both configs say amd64 (push_image's).
+        let m = push_image(&c, &name, Family::Oci, seed).await.unwrap();
+        let pinned = name.with_digest(m.digest().clone());
+        c.put_manifest(&pinned, &m).await.unwrap();
+        images.push(PlatformImage {
+            platform: platform.parse().unwrap(),
+            manifest: pinned,
+        });
+    }
+    let target = tagged(&name, "2024.1-aaaaaaa");
+    let e = strata_registry::put_index(&c, &target, &images)
+        .await
+        .unwrap_err();
+    let said = e.to_string();
+    assert!(
+        matches!(e, RegistryError::PlatformMismatch { .. })
+            && said.contains("linux/arm64")
+            && said.contains("linux/amd64")
+            && said.contains(&images[1].manifest.to_string()),
+        "{said}"
+    );
+    assert_eq!(digest_of(&c, &target).await, None, "an index was put");
+    let digest = strata_registry::put_index(&c, &target, &images[..1])
+        .await
+        .unwrap();
+    assert_eq!(digest_of(&c, &target).await, Some(digest.to_string()));
+}

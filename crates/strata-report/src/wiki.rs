@@ -519,11 +519,11 @@ mod tests {
         let r = "ghcr.io/ucsd-ets/scipy-ml-notebook:2023.2-abc1234";
         assert_eq!(
             wiki_page_name(r),
-            "ghcr.io-ucsd-ets-scipy-ml-notebook-2023.2-abc1234.md"
+            "ghcr.io+ucsd-ets+scipy-ml-notebook=2023.2-abc1234.md"
         );
         assert_eq!(
             wiki_link_target(r),
-            "ghcr.io-ucsd-ets-scipy-ml-notebook-2023.2-abc1234"
+            "ghcr.io+ucsd-ets+scipy-ml-notebook=2023.2-abc1234"
         );
     }
 
@@ -538,8 +538,8 @@ mod tests {
              | Date | Commit | Tag | Images |\n\
              |---|---|---|---|\n\
              | 2023-02-03 | `abc1234` | `2023.2-abc1234` | \
-             [datascience-notebook](ghcr.io-ucsd-ets-datascience-notebook-2023.2-abc1234), \
-             [scipy-ml-notebook](ghcr.io-ucsd-ets-scipy-ml-notebook-2023.2-abc1234) \
+             [datascience-notebook](ghcr.io+ucsd-ets+datascience-notebook=2023.2-abc1234), \
+             [scipy-ml-notebook](ghcr.io+ucsd-ets+scipy-ml-notebook=2023.2-abc1234) \
              <!-- strata:tag=2023.2-abc1234 --> |\n"
         );
         assert_eq!(home_page(Some(&first), &row), first);
@@ -642,7 +642,7 @@ mod tests {
         let line = page.lines().last().unwrap_or_default();
         assert_eq!(split_cells(line).len(), 4, "{line}");
         assert!(line.contains("<!-- strata:tag=t_--___b_ -->"), "{line}");
-        assert!(line.contains("[a\\]\\|(b](x)"), "{line}");
+        assert!(line.contains("[a\\]\\|(b](~2E.+.~2E+x)"), "{line}");
     }
 
     fn promotion(from: &str, date: &str, images: &[&str]) -> Promotion {
@@ -679,7 +679,7 @@ mod tests {
         // Sorted by stable reference.
         assert_eq!(
             rows[0],
-            "| [datascience-notebook](ghcr.io-ucsd-ets-datascience-notebook-2023.2-abc1234) \
+            "| [datascience-notebook](ghcr.io+ucsd-ets+datascience-notebook=2023.2-abc1234) \
              | `ghcr.io/ucsd-ets/datascience-notebook:stable` \
              | `sha256:datascience-notebook-2023.2-abc1234` | `2023.2-abc1234` \
              <!-- strata:stable=ghcr.io/ucsd-ets/datascience-notebook:stable --> |"
