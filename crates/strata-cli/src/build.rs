@@ -10,17 +10,51 @@ use strata_core::text::count;
 use strata_exec::{Executor, RunOptions, Target};
 use tokio::sync::{mpsc, watch};
 
-/// The options of `strata build`.
+/// The options of every command that runs stages of the plan's images
+/// (`build`, `test`, `manifest`).
 #[derive(Debug, Clone, clap::Args)]
-pub struct BuildArgs {
+pub struct RunArgs {
     #[command(flatten)]
     pub plan: PlanArgs,
     /// Images to run at once (default: the number of cores).
     #[arg(long, short = 'j', value_name = "N")]
-    pub jobs: Option<usize>,
+    pub jobs: Option<std::num::NonZeroUsize>,
     /// Only this image (its parent must be published or built already).
     #[arg(long, value_name = "IMAGE")]
     pub only: Option<String>,
+    /// Where artifacts/, logs/ and manifests/ are written (default: the current directory).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// The engine that builds and tests a platform's images (repeatable):
+    /// PLATFORM=ADDRESS, e.g. linux/arm64=tcp://arm-builder:2375 or
+    /// linux/arm64=unix:///run/arm.sock; other platforms use the default
+    /// engine.
+    #[arg(long = "engine", value_name = "PLATFORM=ADDRESS")]
+    pub engines: Vec<crate::flags::EngineFlag>,
+    /// Run the basic tests of images reused from an identical earlier build
+    /// too (they passed before it was pushed, with the same test files).
+    #[arg(long)]
+    pub retest: bool,
+    /// A stage's time limit for this run, over spec.yml's `timeouts:`
+    /// (repeatable): STAGE=DURATION, e.g. basic_tests=45m or build=4h.
+    #[arg(long = "timeout", value_name = "STAGE=DURATION")]
+    pub timeouts: Vec<crate::flags::TimeoutFlag>,
+    /// The Python that runs the image tests.
+    #[arg(
+        long,
+        value_name = "PATH",
+        default_value = "python3",
+        env = "STRATA_PYTHON"
+    )]
+    pub python: String,
+}
+
+/// The options of `strata build`: those of a run, and what only a build
+/// does (push, secrets, a dry run).
+#[derive(Debug, Clone, clap::Args)]
+pub struct BuildArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
     /// Print the schedule and stop.
     #[arg(long)]
     pub dry_run: bool,
@@ -34,36 +68,26 @@ pub struct BuildArgs {
     /// then end in -dirty).
     #[arg(long)]
     pub allow_dirty: bool,
-    /// Where artifacts/, logs/ and manifests/ are written (default: the current directory).
-    #[arg(long, value_name = "DIR")]
-    pub out: Option<PathBuf>,
     /// A build secret for `RUN --mount=type=secret,id=ID` (repeatable):
     /// id=ID,src=FILE or id=ID,env=VAR. Its value never reaches logs,
     /// artifacts or the image.
     #[arg(long = "secret", value_name = "id=ID,src=FILE|env=VAR")]
     pub secrets: Vec<String>,
-    /// The engine that builds and tests a platform's images (repeatable):
-    /// PLATFORM=ADDRESS, e.g. linux/arm64=tcp://arm-builder:2375 or
-    /// linux/arm64=unix:///run/arm.sock; other platforms use the default
-    /// engine.
-    #[arg(long = "engine", value_name = "PLATFORM=ADDRESS")]
-    pub engines: Vec<String>,
-    /// Run the basic tests of images reused from an identical earlier build
-    /// too (they passed before it was pushed).
-    #[arg(long)]
-    pub retest: bool,
-    /// A stage's time limit for this run, over spec.yml's `timeouts:`
-    /// (repeatable): STAGE=DURATION, e.g. basic_tests=45m or build=4h.
-    #[arg(long = "timeout", value_name = "STAGE=DURATION")]
-    pub timeouts: Vec<String>,
-    /// The Python that runs the image tests.
-    #[arg(
-        long,
-        value_name = "PATH",
-        default_value = "python3",
-        env = "STRATA_PYTHON"
-    )]
-    pub python: String,
+}
+
+impl BuildArgs {
+    /// `strata test` and `strata manifest`: a run of images already built,
+    /// which pushes nothing.
+    pub fn of_run(run: &RunArgs) -> BuildArgs {
+        BuildArgs {
+            run: run.clone(),
+            dry_run: false,
+            push: false,
+            no_push: true,
+            allow_dirty: false,
+            secrets: Vec::new(),
+        }
+    }
 }
 
 /// One image of the schedule `--dry-run` prints.
@@ -263,101 +287,56 @@ fn reclaimed_line(images: &[strata_exec::ImageResult]) -> Option<String> {
     })
 }
 
-/// Puts the index of a multi-platform image's pushed platforms under the
-/// run's tag; returns its digest.
-async fn put_index(
-    registry: &strata_registry::Registry,
-    image: &strata_exec::ImageResult,
-) -> Result<String, String> {
-    let (name, _) = strata_engine::split_reference(&image.reference).map_err(|e| e.to_string())?;
-    let mut images = Vec::new();
-    for p in &image.platforms {
-        let digest = p
-            .digest
-            .as_ref()
-            .ok_or_else(|| format!("{} was not pushed", p.reference))?;
-        images.push(strata_registry::PlatformImage {
-            platform: p.platform.parse().map_err(|e| format!("{e}"))?,
-            manifest: format!("{name}@{digest}")
-                .parse()
-                .map_err(|e| format!("{e}"))?,
-        });
+/// Tells what the run's end published, or failed to.
+fn report_published(reporter: &Reporter, done: &strata_exec::publish::Published) {
+    use strata_exec::publish::Published;
+    use strata_registry::TagError;
+    match done {
+        Published::Record {
+            reference,
+            result: Err(e),
+        } => reporter.note(&format!(
+            "warning: {reference}: {e}; runs reusing it will not list its tests"
+        )),
+        Published::Record { result: Ok(()), .. } => {}
+        Published::Index {
+            reference,
+            platforms,
+            result: Ok(digest),
+        } => reporter.note(&format!(
+            "{reference}: index of {} at {digest}",
+            count(*platforms, "platform")
+        )),
+        Published::Reused {
+            reference,
+            from,
+            result: Ok(digest),
+        } => reporter.note(&format!(
+            "tagged {reference} at {digest} (same inputs as {from})"
+        )),
+        Published::Unchanged {
+            reference,
+            result: Ok(digest),
+        } => reporter.note(&format!("tagged {reference} at {digest} (unchanged)")),
+        Published::Unchanged {
+            reference,
+            result: Err(e @ TagError::NotPublished),
+        } => reporter.note(&format!("warning: {reference}: {e}")),
+        Published::Index {
+            reference,
+            result: Err(e),
+            ..
+        }
+        | Published::Reused {
+            reference,
+            result: Err(e),
+            ..
+        } => reporter.note(&format!("error: {reference}: {e}")),
+        Published::Unchanged {
+            reference,
+            result: Err(e),
+        } => reporter.note(&format!("error: {reference}: {e}")),
     }
-    let target = image.reference.parse().map_err(|e| format!("{e}"))?;
-    strata_registry::put_index(registry, &target, &images)
-        .await
-        .map(|d| d.to_string())
-        .map_err(|e| e.to_string())
-}
-
-/// Puts `to` (`name:tag`) on the manifest `from` names, inside the registry.
-async fn copy(
-    registry: &strata_registry::Registry,
-    from: &str,
-    to: &str,
-) -> Result<String, String> {
-    let from: strata_core::reference::ImageRef = from.parse().map_err(|e| format!("{e}"))?;
-    let to: strata_core::reference::ImageRef = to.parse().map_err(|e| format!("{e}"))?;
-    registry
-        .copy(&from, &to)
-        .await
-        .map(|c| c.digest.to_string())
-        .map_err(|e| e.to_string())
-}
-
-/// A `KEY=VALUE` flag's two sides, or an error saying to write `form`.
-fn key_value<'f>(name: &str, flag: &'f str, form: &str) -> Result<(&'f str, &'f str), Failure> {
-    flag.split_once('=')
-        .ok_or_else(|| Failure::input(format!("{name} {flag}: write {form}")))
-}
-
-/// Reads `--engine PLATFORM=ADDRESS` flags: `unix://` and `tcp://`
-/// addresses (`ssh://` needs a tunnel: strata speaks the Engine API, not
-/// the docker CLI's ssh helper).
-fn parse_engines(flags: &[String]) -> Result<Vec<(String, String)>, Failure> {
-    flags
-        .iter()
-        .map(|flag| {
-            let (platform, address) = key_value("--engine", flag, "PLATFORM=ADDRESS, e.g. linux/arm64=tcp://arm-builder:2375")?;
-            let platform: strata_core::platform::Platform = platform
-                .parse()
-                .map_err(|e| Failure::input(format!("--engine {flag}: {e}")))?;
-            if address.starts_with("ssh://") {
-                return Err(Failure::input(format!(
-                    "--engine {flag}: ssh:// engines are not reached directly; forward the engine's socket (ssh -nNT -L /tmp/engine.sock:/var/run/docker.sock HOST) and pass {platform}=unix:///tmp/engine.sock"
-                )));
-            }
-            if !(address.starts_with("unix://") || address.starts_with("tcp://") || address.starts_with("http://")) {
-                return Err(Failure::input(format!(
-                    "--engine {flag}: the address must start with unix:// or tcp://"
-                )));
-            }
-            Ok((platform.to_string(), address.to_string()))
-        })
-        .collect()
-}
-
-/// Reads `--timeout STAGE=DURATION` flags.
-fn parse_timeouts(
-    flags: &[String],
-) -> Result<std::collections::BTreeMap<String, std::time::Duration>, Failure> {
-    use strata_core::limits;
-    flags
-        .iter()
-        .map(|flag| {
-            let (stage, duration) =
-                key_value("--timeout", flag, "STAGE=DURATION, e.g. basic_tests=45m")?;
-            let key = limits::stage_key(stage).ok_or_else(|| {
-                Failure::input(format!(
-                    "--timeout {flag}: '{stage}' is not a stage; stages: {}",
-                    limits::stage_keys().collect::<Vec<_>>().join(", ")
-                ))
-            })?;
-            let d = limits::parse_duration(duration)
-                .map_err(|e| Failure::input(format!("--timeout {flag}: {e}")))?;
-            Ok((key.to_string(), d))
-        })
-        .collect()
 }
 
 /// Checks, before anything is built, that `python` can run the image tests.
@@ -413,24 +392,28 @@ pub fn run(
     format: Format,
     reporter: &Reporter,
 ) -> Result<ExitCode, Failure> {
-    let mut planned = planning::make(cwd, images_flag, &args.plan, reporter)?;
-    if let Some(only) = &args.only {
+    let mut planned = planning::make(cwd, images_flag, &args.run.plan, reporter)?;
+    if let Some(only) = &args.run.only {
         if planned.stack.spec.image(only).is_none() {
             return Err(Failure::input(format!(
                 "--only {only}: no such image in the spec"
             )));
         }
     }
-    let timeouts = parse_timeouts(&args.timeouts)?;
-    let engine_flags = parse_engines(&args.engines)?;
+    let timeouts = args
+        .run
+        .timeouts
+        .iter()
+        .map(|t| (t.stage.to_string(), t.limit))
+        .collect();
     let mut targets = strata_exec::targets(
         &planned.plan,
         &planned.stack.spec,
-        args.only.as_deref(),
+        args.run.only.as_deref(),
         &planned.stack.tests,
     );
     let push = args.push && !args.no_push;
-    if args.only.is_some() && !args.plan.offline {
+    if args.run.only.is_some() && !args.run.plan.offline {
         pin_parents_of_this_run(&mut targets)?;
     }
     if push && !planned.uncommitted.is_empty() && !args.allow_dirty {
@@ -471,14 +454,16 @@ pub fn run(
             .filter(|r| r.split('@').next() != Some(t.build.reference.as_str()))
             .cloned();
     }
-    if !args.plan.offline {
+    if !args.run.plan.offline {
         crate::build_records::attach(&mut targets);
     }
-    // Only a run of the whole range (the finish of a job graph) may tag the
-    // images it did not build: a job's run tags its own image only, since a
-    // sibling job may still fail.
-    let whole_range = args.only.is_none() && args.plan.platforms.is_empty();
-    let published = if push && whole_range {
+    let coverage = strata_exec::publish::Coverage {
+        one_image: args.run.only.is_some(),
+        some_platforms: !args.run.plan.platforms.is_empty(),
+    };
+    // Where the images it does not rebuild stand, which only a run of the
+    // whole range tags (see strata_exec::publish).
+    let published = if push && coverage.whole_range() {
         planned.published(|b| !b.rebuild)?
     } else {
         Default::default()
@@ -513,13 +498,11 @@ pub fn run(
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let jobs = args
-        .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
-    if jobs == 0 {
-        return Err(Failure::input("--jobs must be at least 1"));
-    }
-    let out_dir = args.out.clone().unwrap_or_else(|| cwd.to_path_buf());
+    let jobs = args.run.jobs.map_or_else(
+        || std::thread::available_parallelism().map_or(2, |n| n.get()),
+        |n| n.get(),
+    );
+    let out_dir = args.run.out.clone().unwrap_or_else(|| cwd.to_path_buf());
     let secrets = args
         .secrets
         .iter()
@@ -544,13 +527,13 @@ pub fn run(
         jobs,
         push,
         revision,
-        python: args.python.clone(),
+        python: args.run.python.clone(),
         auth: crate::registry::auth_for(*reporter),
         stages: stages.to_vec(),
-        builder: args.plan.builder.into(),
+        builder: args.run.plan.builder.into(),
         secrets,
         timeouts,
-        retest: args.retest,
+        retest: args.run.retest,
         platform: strata_core::inputs::host_platform(),
         source: planned
             .repo
@@ -558,11 +541,11 @@ pub fn run(
             .and_then(|url| strata_core::source::public_url(&url)),
     };
     if strata_exec::runs_pytest(&options, &targets) {
-        check_pytest(&args.python)?;
+        check_pytest(&args.run.python)?;
     }
     let runtime = crate::runtime()?;
     runtime.block_on(async {
-        let engine = strata_engine::Engine::connect().await.map_err(|e| {
+        let engine = crate::engine().await.map_err(|e| {
             // An unreachable engine's message already names the engine.
             Failure::env(if e.is_unreachable() { e.to_string() } else { format!("Docker engine: {e}") })
         })?;
@@ -571,12 +554,13 @@ pub fn run(
         let display = tokio::spawn(progress::show(mode, reporter.verbose, out_dir.join("logs"), rx));
         let (cancel_tx, cancel_rx) = watch::channel(false);
         let mut engines = std::collections::BTreeMap::new();
-        for (platform, address) in &engine_flags {
+        for flag in &args.run.engines {
+            let (platform, address) = (&flag.platform, &flag.address);
             let other = strata_engine::Engine::connect_to(address)
                 .await
                 .map_err(|e| Failure::env(format!("--engine {platform}={address}: {e}")))?
                 .with_run_id(engine.run_id());
-            engines.insert(platform.clone(), other);
+            engines.insert(platform.to_string(), other);
         }
         // Asked after a failed run: did the engine itself go away?
         let probes: Vec<strata_engine::Engine> =
@@ -597,6 +581,9 @@ pub fn run(
                 }
             }
         });
+        std::fs::create_dir_all(out_dir.join("logs"))
+            .map_err(|e| Failure::env(format!("cannot create {}: {e}", out_dir.join("logs").display())))?;
+        crate::trace::log_to(&out_dir.join("logs/run.log"));
         let executor = Executor::new(engine, options, Some(tx)).with_engines(engines);
         let record = executor
             .run(&planned.plan, targets, cancel_rx)
@@ -609,51 +596,17 @@ pub fn run(
         let mut untagged = Vec::new();
         if push && stages.contains(&strata_exec::Stage::Push) {
             let registry = crate::registry::client()?;
-            // The tests each image passed, beside it: a run that reuses it
-            // (the finish of a job graph, a merge) reports them.
-            for (reference, earlier) in crate::build_records::of_run(&record, &planned.plan.head, &out_dir) {
-                if let Err(e) = crate::build_records::put(&registry, &reference, &earlier).await {
-                    reporter.note(&format!("warning: {reference}: {e}; runs reusing it will not list its tests"));
-                }
-            }
-            // One tag, every platform: the run's tag names the index of an
-            // image whose every platform passed, and only then.
-            // A run of some platforms only (a job of one platform) leaves
-            // the index to a run of them all (the job graph's finish).
-            let whole = args.plan.platforms.is_empty();
-            for image in record.images.iter().filter(|i| whole && i.success && !i.platforms.is_empty()) {
-                match put_index(&registry, image).await {
-                    Ok(digest) => reporter.note(&format!("{}: index of {} at {digest}", image.reference, count(image.platforms.len(), "platform"))),
-                    Err(e) => {
-                        reporter.note(&format!("error: {}: {e}", image.reference));
-                        untagged.push(image.reference.clone());
-                    }
-                }
-            }
-            // A tag names a whole stack: the images not built get it only
-            // when every image of the run passed.
-            if record.success && whole_range {
-                // (A multi-platform image's tag names its index, put above.)
-                for image in record.images.iter().filter(|i| i.platforms.is_empty() && matches!(i.outcome, strata_exec::Outcome::Reused | strata_exec::Outcome::Resumed)) {
-                    let Some(from) = image.reused.as_deref().filter(|r| strata_core::inputs::in_registry(r)) else { continue };
-                    match copy(&registry, from, &image.reference).await {
-                        Ok(digest) => reporter.note(&format!("tagged {} at {digest} (same inputs as {from})", image.reference)),
-                        Err(e) => {
-                            reporter.note(&format!("error: {}: {e}", image.reference));
-                            untagged.push(image.reference.clone());
-                        }
-                    }
-                }
-                for (reference, tagged) in strata_registry::tag_unchanged(&registry, &planned.plan, &published).await {
-                    match tagged {
-                        Ok(digest) => reporter.note(&format!("tagged {reference} at {digest} (unchanged)")),
-                        Err(e @ strata_registry::TagError::NotPublished) => reporter.note(&format!("warning: {reference}: {e}")),
-                        Err(e) => {
-                            reporter.note(&format!("error: {reference}: {e}"));
-                            untagged.push(reference);
-                        }
-                    }
-                }
+            let end = strata_exec::publish::RunEnd {
+                plan: &planned.plan,
+                record: &record,
+                published: &published,
+                coverage,
+                revision: &planned.plan.head,
+                out_dir: &out_dir,
+            };
+            for done in strata_exec::publish::publish(registry, &end).await {
+                report_published(reporter, &done);
+                untagged.extend(done.untagged().map(str::to_string));
             }
         }
         if format == Format::Json {

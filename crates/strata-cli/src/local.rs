@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 use strata_core::plan::{Published, PublishedLookup, Reusable, tag_candidates};
 use strata_core::spec::{ImageSpec, PlanSpec};
-use strata_engine::Engine;
 
 /// Looks parents up in the local store (`--offline`). The engine is asked
 /// once, on the first lookup (a plan that needs none never connects).
@@ -39,7 +38,7 @@ impl LocalLookup {
                 .map_err(|e| e.to_string())
                 .and_then(|runtime| {
                     runtime.block_on(async {
-                        let engine = Engine::connect().await.map_err(|e| e.to_string())?;
+                        let engine = crate::engine().await.map_err(|e| e.to_string())?;
                         engine.local_tags().await.map_err(|e| e.to_string())
                     })
                 });
@@ -64,7 +63,7 @@ impl PublishedLookup for LocalLookup {
                 .map_err(|e| e.to_string())
                 .and_then(|runtime| {
                     runtime.block_on(async {
-                        let engine = Engine::connect().await.map_err(|e| e.to_string())?;
+                        let engine = crate::engine().await.map_err(|e| e.to_string())?;
                         engine
                             .images_by_label(strata_core::inputs::LABEL)
                             .await

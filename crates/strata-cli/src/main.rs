@@ -5,6 +5,7 @@ mod build_records;
 mod diff;
 mod failure;
 mod files_digest;
+mod flags;
 mod local;
 mod output;
 mod planning;
@@ -12,6 +13,7 @@ mod progress;
 mod promote;
 mod registry;
 mod stack;
+mod trace;
 
 use clap::{Parser, Subcommand};
 use failure::Failure;
@@ -53,9 +55,9 @@ enum Command {
     /// Build, test, push and document the images the plan rebuilds.
     Build(build::BuildArgs),
     /// Run the basic tests (and integration tests) of images already built.
-    Test(build::BuildArgs),
+    Test(build::RunArgs),
     /// Write the manifests of images already built.
-    Manifest(build::BuildArgs),
+    Manifest(build::RunArgs),
     /// Retag a tested set to a stable tag inside the registry, without pulling.
     Promote(promote::PromoteArgs),
     /// Write wiki pages: manifests, the Home.md build table, Stable_Tag.md.
@@ -85,6 +87,17 @@ fn runtime() -> Result<&'static tokio::runtime::Runtime, Failure> {
     Ok(RUNTIME.get_or_init(|| runtime))
 }
 
+/// The machine's engine (`DOCKER_HOST`), connected once for the whole
+/// command: planning's local lookups, the run and its probes share it.
+async fn engine() -> Result<strata_engine::Engine, strata_engine::EngineError> {
+    static ENGINE: tokio::sync::OnceCell<strata_engine::Engine> =
+        tokio::sync::OnceCell::const_new();
+    ENGINE
+        .get_or_try_init(strata_engine::Engine::connect)
+        .await
+        .cloned()
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -94,6 +107,7 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    trace::install(cli.verbose);
     let reporter = Reporter {
         quiet: cli.quiet,
         verbose: cli.verbose,
@@ -169,7 +183,7 @@ fn run(cli: &Cli, reporter: &Reporter) -> Result<ExitCode, Failure> {
             build::run(
                 &cwd,
                 cli.images_dir.as_deref(),
-                args,
+                &build::BuildArgs::of_run(args),
                 &stages,
                 cli.format,
                 reporter,
@@ -178,7 +192,7 @@ fn run(cli: &Cli, reporter: &Reporter) -> Result<ExitCode, Failure> {
         Command::Manifest(args) => build::run(
             &cwd,
             cli.images_dir.as_deref(),
-            args,
+            &build::BuildArgs::of_run(args),
             &[strata_exec::Stage::Manifest],
             cli.format,
             reporter,
@@ -251,5 +265,51 @@ fn validate(cwd: &std::path::Path, cli: &Cli, reporter: &Reporter) -> Result<Exi
             count(warnings, "warning"),
             dir.path.display()
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// clap's own check of the command tree: no clashing names or shorts,
+    /// every `overrides_with`/`conflicts_with` naming a real flag.
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    /// Each subcommand takes its own flags: `test` and `manifest` push
+    /// nothing, so they take no `--push`; bad values exit 2 at parse time.
+    #[test]
+    fn flags_belong_to_their_commands_and_are_typed_when_parsed() {
+        for (argv, accepted) in [
+            (
+                &["strata", "build", "--push", "--secret", "id=a,env=B"][..],
+                true,
+            ),
+            (&["strata", "test", "--push"][..], false),
+            (&["strata", "manifest", "--secret", "id=a,env=B"][..], false),
+            (&["strata", "test", "--retest", "--jobs", "2"][..], true),
+            (&["strata", "build", "--jobs", "0"][..], false),
+            (&["strata", "build", "--build-arg", "NOVALUE"][..], false),
+            (&["strata", "plan", "--build-arg", "K=V"][..], true),
+            (
+                &["strata", "build", "--engine", "linux/arm64=ssh://host"][..],
+                false,
+            ),
+            (&["strata", "build", "--timeout", "tests=1h"][..], false),
+            (
+                &["strata", "build", "--timeout", "basic_tests=1h"][..],
+                true,
+            ),
+        ] {
+            let parsed = Cli::try_parse_from(argv);
+            assert_eq!(parsed.is_ok(), accepted, "{argv:?}: {parsed:?}");
+            if let Err(e) = parsed {
+                assert!(e.use_stderr(), "{argv:?}");
+            }
+        }
     }
 }

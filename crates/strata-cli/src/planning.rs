@@ -44,7 +44,7 @@ pub struct PlanArgs {
     pub tag_suffix: SuffixMode,
     /// A build arg that wins over the spec's (repeatable).
     #[arg(long = "build-arg", value_name = "K=V")]
-    pub build_args: Vec<String>,
+    pub build_args: Vec<crate::flags::BuildArg>,
     /// A branch whose builds always rebuild everything (repeatable).
     #[arg(
         long = "full-rebuild-branch",
@@ -227,7 +227,7 @@ pub fn job_graph(
         pinned.extend(["--tag-suffix".to_string(), "branch".to_string()]);
     }
     for kv in &args.build_args {
-        pinned.extend(["--build-arg".to_string(), kv.clone()]);
+        pinned.extend(["--build-arg".to_string(), kv.to_string()]);
     }
     for b in &args.full_rebuild_branches {
         pinned.extend(["--full-rebuild-branch".to_string(), b.clone()]);
@@ -306,19 +306,6 @@ fn contexts(
         out.insert(image.to_string(), context);
     }
     Ok(out)
-}
-
-fn parse_build_args(args: &[String]) -> Result<BTreeMap<String, String>, Failure> {
-    args.iter()
-        .map(|kv| match kv.split_once('=') {
-            Some((k, v)) if !k.is_empty() && !k.contains(char::is_whitespace) => {
-                Ok((k.to_string(), v.to_string()))
-            }
-            _ => Err(Failure::input(format!(
-                "--build-arg '{kv}' is not KEY=VALUE"
-            ))),
-        })
-        .collect()
 }
 
 fn env_nonempty(name: &str) -> Option<String> {
@@ -507,7 +494,11 @@ pub fn make(
         dirty: !uncommitted.is_empty(),
         suffix,
         only_plan: args.plan.clone(),
-        cli_args: parse_build_args(&args.build_args)?,
+        cli_args: args
+            .build_args
+            .iter()
+            .map(|a| (a.key.clone(), a.value.clone()))
+            .collect(),
         dockerfiles: stack.dockerfiles.clone(),
         test_folders: stack.tests.keys().cloned().collect(),
         contexts: contexts(

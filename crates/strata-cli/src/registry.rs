@@ -43,15 +43,23 @@ pub fn auth_for(reporter: Reporter) -> AuthFor {
 }
 
 /// A registry client with the environment's settings.
-pub fn client() -> Result<Registry, Failure> {
-    Registry::new(RegistryOptions::default()).map_err(|e| Failure::env(e.to_string()))
+pub fn client() -> Result<&'static Registry, Failure> {
+    // One client for the whole command: planning's lookups, a job's parent
+    // pins, the records and the run's end share its token cache.
+    static CLIENT: std::sync::OnceLock<Registry> = std::sync::OnceLock::new();
+    if let Some(client) = CLIENT.get() {
+        return Ok(client);
+    }
+    let client =
+        Registry::new(RegistryOptions::default()).map_err(|e| Failure::env(e.to_string()))?;
+    Ok(CLIENT.get_or_init(|| client))
 }
 
 /// Where unchanged parents are published, for planning (which is not
 /// async): [`strata_registry::PublishedTags`] on the process's runtime.
 pub struct RegistryLookup {
     runtime: &'static tokio::runtime::Runtime,
-    registry: Registry,
+    registry: &'static Registry,
     tags: PublishedTags,
     /// The first registry failure; the plan cannot be trusted after one.
     pub error: Option<RegistryError>,
@@ -88,7 +96,7 @@ impl PublishedLookup for RegistryLookup {
         let run_tag = run_reference.rsplit_once(':').map(|(_, t)| t)?;
         let found = self.runtime.block_on(async {
             let Some((reference, digest)) =
-                self.tags.tagged(&self.registry, image_name, &tag).await?
+                self.tags.tagged(self.registry, image_name, &tag).await?
             else {
                 return Ok(None);
             };
@@ -96,7 +104,7 @@ impl PublishedLookup for RegistryLookup {
             // attempt of this run (one more request, only when it exists).
             let resumed = self
                 .tags
-                .tagged(&self.registry, image_name, run_tag)
+                .tagged(self.registry, image_name, run_tag)
                 .await?
                 .is_some_and(|(_, at)| at == digest);
             Ok(Some(Reusable {
@@ -124,7 +132,7 @@ impl PublishedLookup for RegistryLookup {
         };
         match self
             .runtime
-            .block_on(self.tags.published(&self.registry, image_name, plan))
+            .block_on(self.tags.published(self.registry, image_name, plan))
         {
             Ok(p) => p,
             Err(e) => {

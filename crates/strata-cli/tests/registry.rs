@@ -1195,6 +1195,39 @@ fn a_reused_image_is_tested_again_when_its_tests_changed() {
     assert!(tests.to_string().contains("test_shared"), "{tests:#}");
 }
 
+/// The run's end retries what the registry failed with 503 (a record put
+/// beside an image), and the retry shows in the run's log.
+#[test]
+fn the_registrys_retries_show_in_the_run_log() {
+    ensure_base_image();
+    let registry = start_registry();
+    let failed = Arc::new(AtomicUsize::new(0));
+    let once = failed.clone();
+    let proxy = Proxy::start(registry.addr(), move |method, path| {
+        if is_manifest_put(method, path)
+            && path.contains(".record")
+            && once.fetch_add(1, Ordering::SeqCst) == 0
+        {
+            Action::Fail(503)
+        } else {
+            Action::Forward
+        }
+    });
+    let stack = Stack::new(&proxy.host(), "tracelog", 1);
+    let work = tempfile::tempdir().unwrap();
+    let out_dir = work.path().join("out");
+    let out = stack.build_push(&out_dir);
+    expect_code(&out, 0);
+    assert_eq!(failed.load(Ordering::SeqCst), 2, "{}", describe(&out));
+    let run_log = std::fs::read_to_string(out_dir.join("logs/run.log")).unwrap();
+    assert!(
+        run_log
+            .lines()
+            .any(|l| l.contains("retrying") && l.contains("status=503") && l.contains(".record")),
+        "{run_log}"
+    );
+}
+
 /// The push stage retries a push the registry failed with 503, and says
 /// so in the artifacts and logs.
 #[test]

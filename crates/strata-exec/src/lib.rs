@@ -13,6 +13,7 @@
 
 mod backend;
 mod describe;
+pub mod publish;
 mod record;
 mod run;
 mod schedule;

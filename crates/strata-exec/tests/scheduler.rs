@@ -9,10 +9,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use strata_core::changes::{self, ChangeRules, ChangeSet, Reason};
-use strata_core::graph::Graph;
-use strata_core::plan::{self, Plan, PlanOptions, Published, PublishedLookup};
-use strata_core::spec::{ImageSpec, PlanSpec};
 use strata_engine::{
     BuildRequest, BuiltImage, CommandOutput, EngineError, HistoryEntry, ImageInfo, RegistryAuth,
 };
@@ -20,17 +16,10 @@ use strata_exec::{
     Backend, BuilderChoice, Executor, Outcome, RunOptions, RunRecord, Stage, Target,
 };
 use strata_structure::{CaseResult, Kind, StructureFile};
+use support::{STACK, plan_of};
 use tokio::sync::watch;
 
-/// root → a → c, root → b.
-const STACK: &str = "\
-images:
-  root: {image_name: t/root}
-  a: {image_name: t/a, depend_on: root}
-  b: {image_name: t/b, depend_on: root}
-  c: {image_name: t/c, depend_on: a}
-tag: {prefix: '1'}
-";
+mod support;
 
 /// root and four children.
 const WIDE: &str = "\
@@ -42,43 +31,6 @@ images:
   c4: {image_name: t/c4, depend_on: root}
 tag: {prefix: '1'}
 ";
-
-struct NothingPublished;
-
-impl PublishedLookup for NothingPublished {
-    fn lookup(&mut self, _: &ImageSpec, _: &PlanSpec) -> Published {
-        Published::Missing
-    }
-}
-
-/// Every image of `stack`, rebuilt.
-fn plan_of(stack: &str) -> (Plan, Vec<Target>) {
-    let spec = strata_core::spec::parse(stack, "spec.yml")
-        .spec
-        .unwrap_or_else(|| panic!("the test stack parses"));
-    let graph = Graph::new(&spec).unwrap_or_else(|_| panic!("the test stack is a graph"));
-    let rules = ChangeRules::default();
-    let detected = changes::detect(
-        &spec,
-        &ChangeSet {
-            images_dir: "images",
-            paths: &[],
-            uncommitted: &BTreeMap::new(),
-            commits: &[],
-            rules: &rules,
-            old_spec: None,
-            forced: Some(Reason::All),
-        },
-    );
-    let options = PlanOptions {
-        head: "0123456789abcdef".into(),
-        suffix: "0123456".into(),
-        ..PlanOptions::default()
-    };
-    let plan = plan::plan(&spec, &graph, &detected, &options, &mut NothingPublished);
-    let targets = strata_exec::targets(&plan, &spec, None, &BTreeMap::new());
-    (plan, targets)
-}
 
 #[derive(Default)]
 struct State {
@@ -103,6 +55,10 @@ struct Fake {
     /// Whether inspecting an image finds it (tagged with the reference
     /// asked for), as after its build.
     stores_images: bool,
+    /// Images whose structure tests fail.
+    failing_tests: BTreeSet<String>,
+    /// Images whose push the registry refuses.
+    failing_pushes: BTreeSet<String>,
 }
 
 impl Fake {
@@ -229,7 +185,9 @@ impl Backend for Fake {
         files: &[StructureFile],
     ) -> Result<Vec<Vec<CaseResult>>, EngineError> {
         let image = image_of(image);
+        self.record(format!("test {image}"), 0);
         tokio::time::sleep(self.test_time.get(&image).copied().unwrap_or_default()).await;
+        let passed = !self.failing_tests.contains(&image);
         Ok(files
             .iter()
             .map(|f| {
@@ -238,7 +196,7 @@ impl Backend for Fake {
                     .map(|t| CaseResult {
                         name: t.name.clone(),
                         kind: Kind::Command,
-                        passed: true,
+                        passed,
                         failures: Vec::new(),
                         output: String::new(),
                         duration_secs: 0.0,
@@ -256,6 +214,15 @@ impl Backend for Fake {
     where
         F: FnMut(&str) + Send,
     {
+        let image = image_of(reference);
+        if self.failing_pushes.contains(&image) {
+            return Err(EngineError::PushFailed {
+                reference: reference.to_string(),
+                message: "denied: requested access to the resource is denied".into(),
+                cause: strata_engine::PushCause::Denied,
+            });
+        }
+        self.record(format!("push {image}"), 0);
         if let Ok(mut s) = self.state.lock() {
             s.pushed.insert(reference.to_string());
         }
@@ -602,4 +569,110 @@ async fn prune_keeps_an_image_that_was_not_pushed() {
             .is_some_and(|m| m.contains("not pushed")),
         "{prune:?}"
     );
+}
+
+/// A random stack: image `i{n}` on a random earlier image, or a root.
+fn random_stack(parents: &[Option<usize>]) -> String {
+    let mut spec = String::from("images:\n");
+    for (i, parent) in parents.iter().enumerate() {
+        match parent.map(|p| p % i.max(1)).filter(|_| i > 0) {
+            Some(p) => spec.push_str(&format!(
+                "  i{i}: {{image_name: t/i{i}, depend_on: i{p}}}\n"
+            )),
+            None => spec.push_str(&format!("  i{i}: {{image_name: t/i{i}}}\n")),
+        }
+    }
+    spec.push_str("tag: {prefix: '1'}\n");
+    spec
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+    /// Over random stacks and random failures of builds, tests and pushes:
+    /// no child starts before its parent is built, tested and pushed;
+    /// nothing is pushed after its tests failed; an image passes exactly
+    /// when it and every ancestor passed every stage; every pushed digest
+    /// is that of an image built in the run.
+    #[test]
+    fn the_schedule_publishes_only_what_passed(
+        parents in proptest::collection::vec(proptest::option::weighted(0.8, 0usize..8), 1..8),
+        failing in proptest::collection::vec(0u8..4, 8),
+        jobs in 1usize..4,
+    ) {
+        let stack = random_stack(&parents);
+        let name = |i: usize| format!("i{i}");
+        let mut fake = Fake::new(Duration::from_secs(1));
+        fake.stores_images = true;
+        for (i, kind) in failing.iter().enumerate().take(parents.len()) {
+            match kind {
+                1 => fake.failing.insert(name(i)),
+                2 => fake.failing_tests.insert(name(i)),
+                3 => fake.failing_pushes.insert(name(i)),
+                _ => false,
+            };
+        }
+        let checks = strata_structure::parse(
+            "schemaVersion: 2.0.0\ncommandTests:\n  - name: check\n    command: 'true'\n",
+            "checks.yaml",
+        )
+        .unwrap_or_else(|e| panic!("{e:?}"));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let (record, _out) = runtime.block_on(run_with(&fake, &stack, jobs, never_cancelled(), |options, targets| {
+            options.push = true;
+            options.stages = vec![Stage::Build, Stage::BasicTests, Stage::Push];
+            for t in targets.iter_mut() {
+                t.basic_tests.structure = vec![checks.clone()];
+            }
+        }));
+        let events = fake.events();
+        let at = |e: &str| events.iter().position(|x| x == e);
+        let (plan, _) = plan_of(&stack);
+        let parent_of: BTreeMap<String, Option<String>> = plan
+            .builds
+            .iter()
+            .map(|b| (b.image.clone(), b.parent.clone()))
+            .collect();
+        let passes = |image: &str| {
+            !fake.failing.contains(image)
+                && !fake.failing_tests.contains(image)
+                && !fake.failing_pushes.contains(image)
+        };
+        let mut all_pass = true;
+        for result in &record.images {
+            let image = result.image.as_str();
+            let mut chain = vec![image.to_string()];
+            while let Some(Some(p)) = chain.last().and_then(|c| parent_of.get(c)) {
+                chain.push(p.clone());
+            }
+            let expected = chain.iter().all(|i| passes(i));
+            all_pass &= expected;
+            proptest::prop_assert_eq!(result.success, expected, "{}: {:?}", image, events);
+            if let Some(start) = at(&format!("start {image}")) {
+                if let Some(Some(parent)) = parent_of.get(image) {
+                    let pushed = at(&format!("push {parent}"));
+                    proptest::prop_assert!(
+                        pushed.is_some_and(|p| p < start),
+                        "{} started before {} was pushed: {:?}", image, parent, events
+                    );
+                }
+            }
+            if let Some(pushed) = at(&format!("push {image}")) {
+                proptest::prop_assert!(passes(image) || fake.failing_pushes.contains(image));
+                proptest::prop_assert!(!fake.failing.contains(image) && !fake.failing_tests.contains(image));
+                let tested = at(&format!("test {image}"));
+                proptest::prop_assert!(tested.is_some_and(|t| t < pushed), "{}: {:?}", image, events);
+            }
+            if let Some(digest) = &result.digest {
+                proptest::prop_assert_eq!(digest, &pushed_digest(&result.reference));
+                let built = at(&format!("end {image}"));
+                proptest::prop_assert!(built.is_some(), "{}: {:?}", image, events);
+            }
+        }
+        proptest::prop_assert_eq!(record.success, all_pass);
+    }
 }

@@ -154,6 +154,12 @@ pub enum RegistryError {
     /// Reading credentials failed.
     #[error(transparent)]
     Credentials(#[from] CredentialError),
+    /// A reference that does not parse, given to the client.
+    #[error(transparent)]
+    Reference(#[from] strata_core::reference::ReferenceError),
+    /// A platform that does not parse, given to the client.
+    #[error(transparent)]
+    Platform(#[from] strata_core::platform::PlatformError),
 }
 
 impl RegistryError {

@@ -1,0 +1,289 @@
+//! The run's end over an in-memory registry: which runs may tag what, and
+//! at which digest. (The real registry is tested end to end in strata-cli's
+//! tests, and `tag_pinned`'s check in strata-registry's.)
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use strata_core::plan::Plan;
+use strata_core::reference::{Digest, ImageRef};
+use strata_exec::publish::{Coverage, Published, Publisher, RunEnd, publish};
+use strata_exec::{
+    EarlierBuild, ImageResult, Outcome, PlanRecord, RunRecord, Stage, StageResult, Status,
+};
+use strata_registry::{PlatformImage, RegistryError, TagError};
+use support::{STACK, plan_of};
+
+mod support;
+
+/// A registry of tags, each naming a digest, that records every write.
+#[derive(Default)]
+struct Memory {
+    tags: Mutex<BTreeMap<String, Digest>>,
+    writes: Mutex<Vec<String>>,
+}
+
+impl Memory {
+    fn tag(&self, reference: &str) -> Option<Digest> {
+        self.tags.lock().ok()?.get(reference).cloned()
+    }
+
+    fn put(&self, what: &str, target: &ImageRef, digest: Digest) {
+        if let Ok(mut w) = self.writes.lock() {
+            w.push(format!("{what} {target}"));
+        }
+        if let (Ok(mut t), Some(tag)) = (self.tags.lock(), target.tag()) {
+            t.insert(format!("{}:{tag}", target.name()), digest);
+        }
+    }
+
+    fn writes(&self) -> Vec<String> {
+        self.writes.lock().map(|w| w.clone()).unwrap_or_default()
+    }
+}
+
+fn digest(seed: &str) -> Digest {
+    let hex: String = seed.bytes().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex:0<64.64}")
+        .parse()
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+impl Publisher for Memory {
+    async fn put_record(&self, target: &ImageRef, _: &EarlierBuild) -> Result<(), RegistryError> {
+        self.put("record", target, digest("record"));
+        Ok(())
+    }
+
+    async fn put_index(
+        &self,
+        target: &ImageRef,
+        images: &[PlatformImage],
+    ) -> Result<Digest, RegistryError> {
+        let d = digest(&format!("index of {}", images.len()));
+        self.put("index", target, d.clone());
+        Ok(d)
+    }
+
+    async fn copy(&self, from: &ImageRef, to: &ImageRef) -> Result<Digest, RegistryError> {
+        let d = from
+            .digest()
+            .cloned()
+            .ok_or_else(|| RegistryError::NotFound {
+                reference: Box::new(from.clone()),
+            })?;
+        self.put("copy", to, d.clone());
+        Ok(d)
+    }
+
+    async fn tag_pinned(&self, from: &ImageRef, to: &ImageRef) -> Result<Digest, TagError> {
+        let planned = from.digest().cloned().ok_or(TagError::NotPublished)?;
+        let tag = from
+            .name()
+            .with_tag(from.tag().cloned().ok_or(TagError::NotPublished)?);
+        match self.tag(&tag.to_string()) {
+            Some(now) if now == planned => {
+                self.put("tag", to, planned.clone());
+                Ok(planned)
+            }
+            now => Err(TagError::Moved {
+                tag,
+                planned,
+                now: now.map_or(
+                    strata_registry::MovedTo::Removed,
+                    strata_registry::MovedTo::Digest,
+                ),
+            }),
+        }
+    }
+}
+
+/// The plan of STACK (root → a → c, root → b) where only `rebuilt` are
+/// rebuilt, the others published at `t/<image>:1-old`, and the run's
+/// record with each rebuilt image ending as `outcomes` says.
+struct Run {
+    plan: Plan,
+    record: RunRecord,
+    published: BTreeMap<(String, String), String>,
+}
+
+fn run(outcomes: &[(&str, Outcome)], registry: &Memory) -> Run {
+    let (mut plan, _) = plan_of(STACK);
+    let mut published = BTreeMap::new();
+    for b in &mut plan.builds {
+        b.rebuild = outcomes.iter().any(|(i, _)| *i == b.image);
+        if !b.rebuild {
+            let d = digest(&b.image);
+            let at = format!("t/{}:1-old", b.image);
+            if let (Ok(mut tags), Ok(r)) = (registry.tags.lock(), at.parse::<ImageRef>()) {
+                tags.insert(r.to_string(), d.clone());
+            }
+            published.insert((b.image.clone(), b.plan.clone()), format!("{at}@{d}"));
+        }
+    }
+    let images: Vec<ImageResult> = outcomes
+        .iter()
+        .filter_map(|(image, outcome)| {
+            let b = plan.builds.iter().find(|b| b.image == *image)?;
+            Some(result(&b.reference, image, *outcome))
+        })
+        .collect();
+    let record = RunRecord {
+        plan: PlanRecord::of(&plan),
+        started: "2026-12-04T00:00:00Z".into(),
+        finished: "2026-12-04T00:01:00Z".into(),
+        success: images.iter().all(|i| i.success),
+        interrupted: false,
+        images,
+    };
+    Run {
+        plan,
+        record,
+        published,
+    }
+}
+
+fn result(reference: &str, image: &str, outcome: Outcome) -> ImageResult {
+    let success = matches!(outcome, Outcome::Built | Outcome::Reused | Outcome::Resumed);
+    let status = if success { Status::Ok } else { Status::Failed };
+    ImageResult {
+        image: image.into(),
+        plan: "default".into(),
+        reference: reference.into(),
+        success,
+        outcome,
+        message: String::new(),
+        image_id: None,
+        test_key: Some(digest("tests").to_string()),
+        digest: success.then(|| digest(reference).to_string()),
+        duration_secs: 1.0,
+        stages: vec![StageResult {
+            stage: Stage::BasicTests.name().into(),
+            status,
+            duration_secs: 1.0,
+            message: None,
+            tests: Vec::new(),
+        }],
+        platforms: Vec::new(),
+        inputs: Some(digest(&format!("inputs of {image}")).to_string()),
+        reused: (outcome == Outcome::Reused)
+            .then(|| format!("t/{image}:inputs-x@{}", digest(image))),
+        growth: None,
+        reclaimed_bytes: None,
+    }
+}
+
+const WHOLE: Coverage = Coverage {
+    one_image: false,
+    some_platforms: false,
+};
+
+async fn end(registry: &Memory, run: &Run, coverage: Coverage) -> Vec<Published> {
+    let out = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    publish(
+        registry,
+        &RunEnd {
+            plan: &run.plan,
+            record: &run.record,
+            published: &run.published,
+            coverage,
+            revision: "0123456789abcdef",
+            out_dir: out.path(),
+        },
+    )
+    .await
+}
+
+fn unchanged(done: &[Published]) -> Vec<(&str, Option<&Digest>)> {
+    done.iter()
+        .filter_map(|p| match p {
+            Published::Unchanged { reference, result } => {
+                Some((reference.as_str(), result.as_ref().ok()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_whole_run_that_passed_tags_the_unchanged_at_their_planned_digests() {
+    let registry = Memory::default();
+    let run = run(&[("a", Outcome::Built), ("c", Outcome::Built)], &registry);
+    let done = end(&registry, &run, WHOLE).await;
+    assert_eq!(
+        unchanged(&done),
+        [
+            ("t/root:1-0123456", Some(&digest("root"))),
+            ("t/b:1-0123456", Some(&digest("b")))
+        ]
+    );
+    assert!(done.iter().all(|p| p.untagged().is_none()), "{done:?}");
+    // One record per image built, beside its inputs tag.
+    let records: Vec<String> = registry
+        .writes()
+        .into_iter()
+        .filter(|w| w.starts_with("record "))
+        .collect();
+    assert_eq!(records.len(), 2, "{records:?}");
+    assert!(
+        records.iter().all(|r| r.contains(":inputs-")),
+        "{records:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_job_of_one_image_or_of_some_platforms_tags_nothing_it_did_not_build() {
+    for coverage in [
+        Coverage {
+            one_image: true,
+            some_platforms: false,
+        },
+        Coverage {
+            one_image: false,
+            some_platforms: true,
+        },
+    ] {
+        let registry = Memory::default();
+        let run = run(&[("c", Outcome::Built)], &registry);
+        let done = end(&registry, &run, coverage).await;
+        assert_eq!(unchanged(&done), [], "{coverage:?}");
+        assert!(
+            registry.writes().iter().all(|w| w.starts_with("record ")),
+            "{coverage:?}: {:?}",
+            registry.writes()
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_run_with_a_failed_image_tags_nothing_it_did_not_build() {
+    let registry = Memory::default();
+    let run = run(&[("a", Outcome::Reused), ("c", Outcome::Failed)], &registry);
+    let done = end(&registry, &run, WHOLE).await;
+    assert_eq!(unchanged(&done), []);
+    assert!(
+        !done.iter().any(|p| matches!(p, Published::Reused { .. })),
+        "{done:?}"
+    );
+    // The failed image has no record; the reused one, tested here, has.
+    assert_eq!(
+        registry.writes(),
+        ["record docker.io/t/a:inputs-".to_string() + digest("inputs of a").hex() + ".record"]
+    );
+}
+
+#[tokio::test]
+async fn a_tag_that_moved_since_the_plan_leaves_its_image_untagged() {
+    let registry = Memory::default();
+    let run = run(&[("a", Outcome::Built), ("c", Outcome::Built)], &registry);
+    if let Ok(mut tags) = registry.tags.lock() {
+        tags.insert("docker.io/t/b:1-old".into(), digest("moved"));
+    }
+    let done = end(&registry, &run, WHOLE).await;
+    let untagged: Vec<&str> = done.iter().filter_map(Published::untagged).collect();
+    assert_eq!(untagged, ["t/b:1-0123456"]);
+    assert_eq!(registry.tag("docker.io/t/b:1-0123456"), None);
+    assert_eq!(
+        registry.tag("docker.io/t/root:1-0123456"),
+        Some(digest("root"))
+    );
+}
