@@ -1,0 +1,326 @@
+//! The build stage: an image built (or reused from an identical earlier
+//! build), labelled, within its size budget, on the base the plan pinned.
+
+use super::*;
+
+pub(super) const REVISION_LABEL: &str = "org.opencontainers.image.revision";
+pub(super) const CREATED_LABEL: &str = "org.opencontainers.image.created";
+/// The local image ID of an offline build's base.
+pub(super) const BASE_ID_LABEL: &str = "io.strata.base.id";
+
+/// Checks that a base pinned to a local image ID (offline) still is that
+/// image: a tag moved since the plan must not slip another base in.
+pub(super) async fn check_local_base<B: Backend>(
+    ctx: &StageCtx<B>,
+    target: &Target,
+) -> Result<(), String> {
+    let (Some(base), Some(id)) = (&target.build.base_ref, &target.build.base_image_id) else {
+        return Ok(());
+    };
+    match ctx.engine_for(target).inspect_image(base).await {
+        Ok(Some(info)) if info.id == *id => Ok(()),
+        Ok(Some(info)) => Err(format!(
+            "the base {base} is now image {}, not {id} as planned: it was re-tagged since; run strata again",
+            info.id
+        )),
+        Ok(None) => Err(format!(
+            "the base {base} ({id}) is gone from the local store since the plan; run strata again"
+        )),
+        Err(e) => Err(format!("cannot check the base {base}: {e}")),
+    }
+}
+
+/// The OCI annotations every image carries, so it can be traced to its
+/// commit and its parent.
+pub(super) fn labels<B: Backend>(
+    ctx: &StageCtx<B>,
+    target: &Target,
+    parent_digest: Option<&str>,
+    created: String,
+) -> BTreeMap<String, String> {
+    let mut labels = BTreeMap::from([
+        (REVISION_LABEL.to_string(), ctx.options.revision.clone()),
+        (CREATED_LABEL.to_string(), created),
+        (
+            "org.opencontainers.image.version".to_string(),
+            target.build.tag.clone(),
+        ),
+        ("io.strata.image".to_string(), target.build.image.clone()),
+        ("io.strata.plan".to_string(), target.build.plan.clone()),
+    ]);
+    if let Some(source) = &ctx.options.source {
+        labels.insert("org.opencontainers.image.source".into(), source.clone());
+    }
+    if let Some(base) = &target.build.base_ref {
+        labels.insert("org.opencontainers.image.base.name".into(), base.clone());
+        let pinned = base
+            .parse::<ImageRef>()
+            .ok()
+            .and_then(|r| r.digest().map(ToString::to_string));
+        if let Some(d) = parent_digest.map(str::to_string).or(pinned) {
+            labels.insert("org.opencontainers.image.base.digest".into(), d);
+        }
+        // Offline, the base is a local image: its ID is what it was pinned to.
+        if let Some(id) = &target.build.base_image_id {
+            labels.insert(BASE_ID_LABEL.into(), id.clone());
+        }
+    }
+    labels
+}
+
+/// The created time of `before`, the image already at the target's ref,
+/// when it was built from the same revision. Building a revision again then
+/// gives the same labels, so the layer cache still applies: a label that
+/// changes on every run makes every image after the root rebuild from
+/// scratch.
+pub(super) fn previous_created<B: Backend>(
+    ctx: &StageCtx<B>,
+    before: Option<&strata_engine::ImageInfo>,
+) -> Option<String> {
+    let info = before?;
+    if info.labels.get(REVISION_LABEL) != Some(&ctx.options.revision) {
+        return None;
+    }
+    info.labels.get(CREATED_LABEL).cloned()
+}
+
+/// Whether this run needs a reused image in the engine: to build a child
+/// on it, to test it, or to make its manifest. A resumed image whose
+/// manifest was recorded and that nothing tests or builds on is only
+/// tagged, in the registry, after the run: a finish of a job graph pulls
+/// nothing.
+pub(super) fn needed_here<B: Backend>(ctx: &StageCtx<B>, target: &Target) -> bool {
+    let tests_run =
+        |s: Stage| skip_reason(&ctx.options, target, s).is_none() && !target.tests(s).is_empty();
+    recorded_manifest(ctx, target).is_none()
+        || tests_run(Stage::BasicTests)
+        || tests_run(Stage::IntegrationTests)
+        || ctx
+            .built_on
+            .contains(&(target.build.image.clone(), target.build.plan.clone()))
+}
+
+pub(super) async fn reuse<B: Backend>(
+    ctx: &StageCtx<B>,
+    target: &Target,
+    from: &str,
+) -> StageOutcome {
+    let reference = &target.build.reference;
+    if inputs::in_registry(from) && !needed_here(ctx, target) {
+        return Ok(Some(format!(
+            "same inputs as {from}: not built, and not pulled (nothing in this run needs it here)"
+        )));
+    }
+    if inputs::in_registry(from) {
+        let auth = auth_for(ctx, registry_of(from)).await;
+        ctx.engine_for(target)
+            .pull(from, auth.as_ref())
+            .await
+            .map_err(|e| format!("cannot pull {from}, which has the same inputs: {e}"))?;
+    }
+    let (repo, tag) = strata_engine::split_reference(reference).map_err(|e| e.to_string())?;
+    ctx.engine_for(target)
+        .tag(from, &repo, &tag)
+        .await
+        .map_err(|e| format!("cannot tag {from} as {reference}: {e}"))?;
+    Ok(Some(format!("same inputs as {from}: not built")))
+}
+
+pub(super) async fn build<B: Backend>(
+    ctx: &StageCtx<B>,
+    target: &Target,
+    parent_digest: Option<&str>,
+    key: Option<&str>,
+) -> StageOutcome {
+    let log_path = ctx.log_path(&target.build.reference, "build");
+    let mut log = std::fs::File::create(&log_path)
+        .map_err(|e| format!("cannot write {}: {e}", log_path.display()))?;
+    check_local_base(ctx, target).await?;
+    let before = ctx
+        .engine_for(target)
+        .inspect_image(&target.build.reference)
+        .await
+        .ok()
+        .flatten();
+    let created = previous_created(ctx, before.as_ref()).unwrap_or_else(record::now_rfc3339);
+    let request = BuildRequest {
+        context_dir: ctx.options.images_dir.join(&target.build.image),
+        dockerfile: "Dockerfile".into(),
+        tags: vec![target.build.reference.clone()],
+        build_args: target.build.build_args.clone(),
+        labels: {
+            let mut labels = labels(ctx, target, parent_digest, created);
+            if let Some(key) = key {
+                labels.insert(inputs::LABEL.to_string(), key.to_string());
+            }
+            labels
+        },
+        cache_from: match &target.cache_from {
+            Some(cache) => pull_cache(ctx, target, cache, &mut log).await,
+            None => Vec::new(),
+        },
+        builder: ctx.builder,
+        platform: target.platform.as_ref().map(ToString::to_string),
+        secrets: ctx.options.secrets.clone(),
+        // The base may be pulled from a private registry.
+        registry_auth: match &target.build.base_ref {
+            Some(base) => auth_for(ctx, registry_of(base)).await.into_iter().collect(),
+            None => Vec::new(),
+        },
+    };
+    let engine = ctx.engine_for(target);
+    // The engine's disk at its fullest during the build: a step that
+    // fills it may fail saying anything (or nothing) about it, and the
+    // space comes back once the failed step is cleaned up.
+    let mut fullest: Option<strata_engine::DiskSpace> = None;
+    let built = {
+        let building = engine.build(&request, |line| {
+            let _ = writeln!(log, "{line}");
+            ctx.emit(Event::BuildOutput {
+                reference: target.build.reference.clone(),
+                line: line.to_string(),
+            });
+        });
+        tokio::pin!(building);
+        loop {
+            tokio::select! {
+                built = &mut building => break built,
+                () = tokio::time::sleep(DISK_SAMPLE) => {
+                    if let Ok(space) = engine.disk_space().await
+                        && fullest.as_ref().is_none_or(|f| space.free_bytes < f.free_bytes)
+                    {
+                        fullest = Some(space);
+                    }
+                }
+            }
+        }
+    };
+    let built = match built {
+        Ok(built) => built,
+        Err(e) => {
+            let e = engine_error(engine, &e, fullest.as_ref()).await;
+            let _ = writeln!(log, "ERROR: {e}");
+            return Err(format!("{e} (log: {})", log_path.display()));
+        }
+    };
+    if let Ok(mut ids) = ctx.built.lock() {
+        ids.insert(target.build.reference.clone(), built.id.clone());
+    }
+    if let Some(before) = before.filter(|b| b.id != built.id) {
+        if let Ok(mut replaced) = ctx.replaced.lock() {
+            replaced.insert(target.build.reference.clone(), before.id);
+        }
+    }
+    if let Some(max) = target.image.max_size {
+        check_size(ctx, target, &built.id, max)
+            .await
+            .inspect_err(|e| {
+                let _ = writeln!(log, "strata: {e}");
+            })?;
+    }
+    Ok(Some(built.id))
+}
+
+/// How often a build samples its engine's free disk space.
+pub(super) const DISK_SAMPLE: Duration = Duration::from_millis(100);
+
+/// What to tell of an engine error: its text, and for a lack of disk
+/// space where the engine keeps its data, the room left there, and what
+/// frees some. A failure while the disk was nearly full (`fullest`, the
+/// least free space seen during the operation) is told as one, whatever
+/// the engine's message said.
+pub(super) async fn engine_error<B: Backend>(
+    engine: &B,
+    e: &strata_engine::EngineError,
+    fullest: Option<&strata_engine::DiskSpace>,
+) -> String {
+    let filled = fullest.filter(|f| !e.is_out_of_space() && f.is_nearly_full());
+    if !e.is_out_of_space() && filled.is_none() {
+        return e.to_string();
+    }
+    let space = match engine.disk_space().await {
+        Ok(space) => space.to_string(),
+        Err(why) => format!("the engine's data root could not be asked for ({why})"),
+    };
+    let what = match filled {
+        Some(fullest) => {
+            format!("{e}; the engine ran out of disk space: while it ran, {fullest}; now {space}")
+        }
+        None => format!("{e}; {space}"),
+    };
+    format!(
+        "{what}. Free space on the engine (docker image prune, docker builder prune), or give the images \
+         of the stack `prune: true` so a run removes its own once they are pushed and their children built"
+    )
+}
+
+/// Fails an image above its `max_size`, before anything pushes it, with
+/// what would help shrink it: its three largest layers.
+pub(super) async fn check_size<B: Backend>(
+    ctx: &StageCtx<B>,
+    target: &Target,
+    id: &str,
+    max: u64,
+) -> Result<(), String> {
+    use strata_core::limits::format_size;
+    let info = ctx
+        .engine_for(target)
+        .inspect_image(id)
+        .await
+        .map_err(|e| format!("cannot check the size against max_size: {e}"))?
+        .ok_or_else(|| format!("the image {id} is gone; its size cannot be checked"))?;
+    if info.size <= max {
+        return Ok(());
+    }
+    let mut layers = ctx
+        .engine_for(target)
+        .history(id)
+        .await
+        .map_err(|e| format!("cannot read the layers: {e}"))?;
+    layers.sort_by_key(|l| std::cmp::Reverse(l.size));
+    let largest: Vec<String> = layers
+        .iter()
+        .take(3)
+        .map(|l| {
+            format!(
+                "{} `{}`",
+                format_size(l.size),
+                strata_report::clean_command(&l.created_by)
+            )
+        })
+        .collect();
+    Err(format!(
+        "the image is {}, over its max_size of {}; largest layers: {}",
+        format_size(info.size),
+        format_size(max),
+        largest.join(", ")
+    ))
+}
+
+/// Pulls a published image to use as build cache; a failed pull only costs
+/// the cache, so it is logged, not fatal.
+pub(super) async fn pull_cache<B: Backend>(
+    ctx: &StageCtx<B>,
+    target: &Target,
+    cache: &str,
+    log: &mut std::fs::File,
+) -> Vec<String> {
+    let registry = registry_of(cache);
+    match ctx
+        .engine_for(target)
+        .pull(cache, auth_for(ctx, registry).await.as_ref())
+        .await
+    {
+        Ok(()) => {
+            let _ = writeln!(log, "strata: using {cache} as build cache");
+            vec![cache.to_string()]
+        }
+        Err(e) => {
+            let _ = writeln!(
+                log,
+                "strata: could not pull {cache} for cache ({e}); building without it"
+            );
+            Vec::new()
+        }
+    }
+}

@@ -1,0 +1,152 @@
+//! The manifest stage: what is inside an image, and what changed since
+//! its previous published build.
+
+use super::*;
+
+/// Gives the run's reference to an image already built from the same
+/// inputs, pulling it (pinned by digest) when it stands in a registry.
+/// The manifest the build of a reused image recorded for this very
+/// reference (a resumed image: an earlier attempt or a job of this run
+/// wrote it), if any: what its manifest stage writes instead of making it.
+pub(super) fn recorded_manifest<'t, B: Backend>(
+    ctx: &StageCtx<B>,
+    target: &'t Target,
+) -> Option<&'t crate::run::RecordedManifest> {
+    reused(ctx, target)?;
+    target
+        .earlier
+        .as_ref()?
+        .manifests
+        .get(&target.build.reference)
+}
+
+pub(super) async fn manifest<B: Backend>(ctx: &StageCtx<B>, target: &Target) -> StageOutcome {
+    let reference = &target.build.reference;
+    if let Some(recorded) = recorded_manifest(ctx, target) {
+        let stem = ref_file_stem(reference);
+        for (ext, text) in [("md", &recorded.markdown), ("json", &recorded.json)] {
+            let path = ctx.dirs.manifests.join(format!("{stem}.{ext}"));
+            record::write_atomic(&path, text.as_bytes())
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        }
+        return Ok(Some(format!(
+            "as its build recorded it ({})",
+            target.earlier.as_ref().map_or("", |e| e.revision.as_str())
+        )));
+    }
+    let commands: Vec<String> = target
+        .info_cmds
+        .iter()
+        .map(|(_, c)| c.command.clone())
+        .collect();
+    let outputs = if commands.is_empty() {
+        Vec::new()
+    } else {
+        ctx.engine_for(target)
+            .run_commands(reference, &commands)
+            .await
+            .map_err(|e| e.to_string())?
+    };
+    let history = ctx
+        .engine_for(target)
+        .history(reference)
+        .await
+        .map_err(|e| e.to_string())?;
+    let info = ctx
+        .engine_for(target)
+        .inspect_image(reference)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("{reference} is not in the engine"))?;
+    let data = ManifestData {
+        reference: reference.clone(),
+        image: target.build.image.clone(),
+        plan: target.build.plan.clone(),
+        image_id: info.id,
+        digest: info
+            .repo_digests
+            .first()
+            .and_then(|d| d.split_once('@'))
+            .map(|(_, d)| d.to_string()),
+        size: info.size,
+        created: info.created,
+        revision: ctx.options.revision.clone(),
+        base_ref: target.build.base_ref.clone(),
+        layers: history.into_iter().map(crate::describe::layer_of).collect(),
+        info: crate::describe::info_outputs(&target.info_cmds, outputs),
+        changes: None,
+    };
+    let mut data = data;
+    let mut compared = String::new();
+    if let Some(previous) = &target.previous {
+        match previous_side(ctx, target, previous, &target.info_cmds).await {
+            Ok(side) => {
+                let diff = image_diff::compare(&side, &image_diff::ImageSide::from(&data));
+                compared = format!(
+                    "; {} since {previous}",
+                    image_diff::format_growth(diff.growth)
+                );
+                if let Ok(mut growth) = ctx.growth.lock() {
+                    growth.insert(
+                        reference.clone(),
+                        Growth {
+                            since: previous.clone(),
+                            bytes: diff.growth,
+                        },
+                    );
+                }
+                data.changes = Some(diff);
+            }
+            // The comparison documents; it never fails the image.
+            Err(e) => compared = format!("; not compared with {previous}: {e}"),
+        }
+    }
+    let stem = ref_file_stem(reference);
+    let failing = data.info.iter().filter(|i| i.exit_code != 0).count();
+    for (ext, text) in [
+        ("md", manifest_markdown(&data)),
+        ("json", manifest_json(&data)),
+    ] {
+        let path = ctx.dirs.manifests.join(format!("{stem}.{ext}"));
+        record::write_atomic(&path, text.as_bytes())
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    Ok(Some(if failing == 0 {
+        strata_core::text::count(data.info.len(), "info command") + &compared
+    } else {
+        format!(
+            "{}, {failing} failing (recorded in the manifest){compared}",
+            strata_core::text::count(data.info.len(), "info command")
+        )
+    }))
+}
+
+/// The previous published build of an image as the manifest compares it:
+/// pulled when the engine does not have it, its layers and the same info
+/// commands' output.
+pub(super) async fn previous_side<B: Backend>(
+    ctx: &StageCtx<B>,
+    target: &Target,
+    previous: &str,
+    info_cmds: &[(String, strata_core::spec::InfoCmd)],
+) -> Result<image_diff::ImageSide, String> {
+    let info = match ctx.engine_for(target).inspect_image(previous).await {
+        Ok(Some(info)) => info,
+        Ok(None) => {
+            let auth = auth_for(ctx, registry_of(previous)).await;
+            ctx.engine_for(target)
+                .pull(previous, auth.as_ref())
+                .await
+                .map_err(|e| e.to_string())?;
+            ctx.engine_for(target)
+                .inspect_image(previous)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| "not in the engine after its pull".to_string())?
+        }
+        Err(e) => return Err(e.to_string()),
+    };
+    crate::describe::image_side(ctx.engine_for(target), previous, info.size, info_cmds)
+        .await
+        .map_err(|e| e.to_string())
+}

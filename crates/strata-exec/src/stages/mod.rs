@@ -1,0 +1,575 @@
+//! The stages of one image's pipeline: this module holds what they share
+//! (the run's context, the stage runner, which stages run, an image's whole
+//! pipeline and its gate); each stage has its own file.
+
+use crate::backend::Backend;
+use crate::record::{
+    self, Growth, ImageResult, Outcome, OutputDirs, PlatformImage, RunLog, StageResult, Status,
+};
+use crate::run::{Event, RunOptions, Stage, Target, secs_since};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+use strata_core::inputs;
+use strata_core::reference::ImageRef;
+use strata_engine::BuildRequest;
+use strata_report::image_diff;
+use strata_report::junit::{self, CaseOutcome, TestCase};
+use strata_report::{ManifestData, manifest_json, manifest_markdown, ref_file_stem};
+use tokio::sync::{mpsc, watch};
+
+mod build;
+mod manifest;
+mod prune;
+mod push;
+mod test;
+
+use build::*;
+use manifest::*;
+pub(crate) use prune::remove_leftovers;
+use prune::*;
+use push::*;
+use test::*;
+
+/// What every stage of a run shares.
+pub(crate) struct StageCtx<B: Backend> {
+    pub engine: B,
+    /// Engines of given platforms (`--engine linux/arm64=…`): a platform's
+    /// builds and tests run there; the others on `engine`.
+    pub engines: BTreeMap<String, B>,
+    pub options: RunOptions,
+    /// The builder `options.builder` resolved to on this engine.
+    pub builder: strata_engine::Builder,
+    pub dirs: OutputDirs,
+    pub run_log: RunLog,
+    pub events: Option<mpsc::UnboundedSender<Event>>,
+    pub cancel: watch::Receiver<bool>,
+    /// The image each build replaced under its reference (its ID), which
+    /// the image's prune stage removes: a run prunes only what it left.
+    pub replaced: std::sync::Mutex<std::collections::HashMap<String, String>>,
+    /// How much each image grew since its previous build, by reference, as
+    /// its manifest stage found.
+    pub growth: std::sync::Mutex<std::collections::HashMap<String, Growth>>,
+    /// The bytes each image's prune stage freed, by reference.
+    pub reclaimed: std::sync::Mutex<std::collections::HashMap<String, u64>>,
+    /// The image ID each build of this run made, by reference: what its
+    /// tests ran on and what its push must send.
+    pub built: std::sync::Mutex<std::collections::HashMap<String, String>>,
+    /// The images (key and plan) a child in this run is built on for real:
+    /// those must be in the engine even when reused.
+    pub built_on: std::collections::HashSet<(String, String)>,
+}
+
+/// What ties an image's run to its children's: it tells when its own build
+/// has ended, and its prune stage waits until its children's have (they are
+/// built on its local copy, which prune removes).
+pub(crate) struct Family {
+    /// Set once this image's build stage has ended; dropped unset when it
+    /// never started, which ends the wait just the same.
+    pub built: watch::Sender<bool>,
+    /// Each child's `built`.
+    pub children_built: Vec<watch::Receiver<bool>>,
+    /// The image's slot among the `--jobs` running at once, given back
+    /// while it waits for its children, who may need it to run at all.
+    pub permit: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+impl Family {
+    /// Resolves when every child's build has ended (or will never start).
+    async fn children_built(&mut self) {
+        for child in &mut self.children_built {
+            let _ = child.wait_for(|built| *built).await;
+        }
+    }
+}
+
+impl<B: Backend> StageCtx<B> {
+    /// The engine that builds and tests `target`: its platform's, if one
+    /// was given, else the run's.
+    pub(crate) fn engine_for(&self, target: &Target) -> &B {
+        target
+            .platform
+            .as_ref()
+            .and_then(|p| self.engines.get(&p.to_string()))
+            .unwrap_or(&self.engine)
+    }
+
+    fn emit(&self, event: Event) {
+        if let Some(tx) = &self.events {
+            let _ = tx.send(event);
+        }
+    }
+
+    /// Records an image's end: artifacts file, run log, event.
+    pub(crate) fn finished(&self, result: &ImageResult) {
+        let path = self
+            .dirs
+            .artifacts
+            .join(format!("{}.yaml", ref_file_stem(&result.reference)));
+        if let Err(e) = record::write_yaml(&path, result) {
+            self.run_log
+                .line(&format!("cannot write {}: {e}", path.display()));
+        }
+        self.run_log.line(&format!(
+            "{} {}: {}",
+            result.reference, result.outcome, result.message
+        ));
+        self.emit(Event::ImageFinished(Box::new(result.clone())));
+    }
+
+    /// The image ID this run built under `reference`, if it built one.
+    pub(crate) fn built_id(&self, reference: &str) -> Option<String> {
+        self.built.lock().ok()?.get(reference).cloned()
+    }
+
+    fn log_path(&self, reference: &str, what: &str) -> PathBuf {
+        self.dirs
+            .logs
+            .join(format!("{}.{what}.log", ref_file_stem(reference)))
+    }
+
+    /// Resolves when the run is cancelled.
+    async fn cancelled(&self) {
+        let mut rx = self.cancel.clone();
+        while !*rx.borrow_and_update() {
+            if rx.changed().await.is_err() {
+                // The sender is gone: nobody can cancel any more.
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+}
+
+type StageOutcome = Result<Option<String>, String>;
+
+/// The test cases a test stage has run so far: kept outside the stage's
+/// future, so the cases that finished survive a time limit or an interrupt.
+type Cases = std::sync::Mutex<Vec<TestCase>>;
+
+/// Runs one stage, timing it, reporting it, and abandoning it on cancel or
+/// when it passes its time limit `limit`.
+async fn stage<B: Backend, F>(
+    ctx: &StageCtx<B>,
+    reference: &str,
+    stage: Stage,
+    limit: Duration,
+    run: F,
+) -> (StageResult, Result<Option<String>, String>)
+where
+    F: std::future::Future<Output = StageOutcome>,
+{
+    ctx.emit(Event::StageStarted {
+        reference: reference.to_string(),
+        stage,
+    });
+    ctx.run_log.line(&format!("{reference} {stage} started"));
+    let start = Instant::now();
+    let outcome = tokio::select! {
+        r = tokio::time::timeout(limit, run) => r.unwrap_or_else(|_| Err(format!(
+            "timed out after {}",
+            strata_core::limits::format_duration(limit)
+        ))),
+        () = ctx.cancelled() => Err("interrupted".to_string()),
+    };
+    let result = StageResult {
+        stage: stage.name().to_string(),
+        status: if outcome.is_ok() {
+            Status::Ok
+        } else {
+            Status::Failed
+        },
+        duration_secs: secs_since(start),
+        message: match &outcome {
+            Ok(m) => m.clone(),
+            Err(e) => Some(e.clone()),
+        },
+        tests: Vec::new(),
+    };
+    ctx.run_log.line(&format!(
+        "{reference} {stage} {} in {:.1}s{}",
+        if outcome.is_ok() { "ok" } else { "FAILED" },
+        result.duration_secs,
+        result
+            .message
+            .as_deref()
+            .map(|m| format!(": {m}"))
+            .unwrap_or_default()
+    ));
+    ctx.emit(Event::StageFinished {
+        reference: reference.to_string(),
+        result: result.clone(),
+    });
+    (result, outcome)
+}
+
+fn not_run(stage: Stage, why: &str) -> StageResult {
+    StageResult {
+        stage: stage.name().into(),
+        status: Status::Skipped,
+        duration_secs: 0.0,
+        message: Some(why.into()),
+        tests: Vec::new(),
+    }
+}
+
+/// Why stage `s` does not run for `target`, if it does not: the rules of
+/// which stages run, in one place.
+pub(crate) fn skip_reason(options: &RunOptions, target: &Target, s: Stage) -> Option<String> {
+    if !options.stages.contains(&s) {
+        return Some("not asked for".into());
+    }
+    match s {
+        Stage::BasicTests if !target.image.basic_tests => Some("basic_tests: false".into()),
+        Stage::BasicTests if !options.retest && target.tests_passed_before() => {
+            target.build.reuse.as_ref().map(|r| {
+                format!(
+                    "same inputs as {r}, whose tests passed with the same test files before it was pushed (--retest runs them)"
+                )
+            })
+        }
+        Stage::Push if !options.push => Some("not pushing (--no-push)".into()),
+        Stage::IntegrationTests if !target.image.integration_tests => {
+            Some("integration_tests: false".into())
+        }
+        Stage::Prune if !target.image.prune => Some("prune: false".into()),
+        _ => None,
+    }
+}
+
+/// The image a target reuses instead of building, if any: the plan's
+/// choice, unless this run's builder is not the one its key names (an
+/// engine without BuildKit under `--builder auto`).
+fn reused<'t, B: Backend>(ctx: &StageCtx<B>, target: &'t Target) -> Option<&'t str> {
+    target
+        .build
+        .reuse
+        .as_deref()
+        .filter(|_| target.build.input_parts.builder == ctx.builder.name())
+}
+
+/// The target's input key: the plan's, or computed now that its base is
+/// known (the parent this run built: its pushed digest, else its image ID).
+async fn input_key<B: Backend>(
+    ctx: &StageCtx<B>,
+    target: &Target,
+    parent_digest: Option<&str>,
+) -> Option<String> {
+    let mut parts = target.build.input_parts.clone();
+    if parts.builder == ctx.builder.name()
+        && let Some(key) = &target.build.inputs
+    {
+        return Some(key.clone());
+    }
+    parts.builder = ctx.builder.name().to_string();
+    let Some(base_ref) = &target.build.base_ref else {
+        return Some(inputs::key(&parts, None));
+    };
+    let pinned = base_ref.split_once('@').map(|(_, d)| d.to_string());
+    let base = match parent_digest
+        .map(str::to_string)
+        .or(pinned)
+        .or_else(|| target.build.base_image_id.clone())
+    {
+        Some(base) => base,
+        None => {
+            ctx.engine_for(target)
+                .inspect_image(base_ref)
+                .await
+                .ok()??
+                .id
+        }
+    };
+    Some(inputs::key(&parts, Some(&base)))
+}
+
+/// Runs stage `s` of one target (an image, or one platform's image).
+async fn run_stage<B: Backend>(
+    ctx: &StageCtx<B>,
+    target: &Target,
+    s: Stage,
+    cases: &Cases,
+    parent_digest: Option<&str>,
+    key: Option<&str>,
+    pushed: bool,
+) -> StageOutcome {
+    match s {
+        Stage::Build => match reused(ctx, target) {
+            Some(from) => reuse(ctx, target, from).await,
+            None => build(ctx, target, parent_digest, key).await,
+        },
+        Stage::BasicTests | Stage::IntegrationTests => tests(ctx, target, s, cases).await,
+        Stage::Push => match reused(ctx, target).filter(|r| inputs::in_registry(r)) {
+            // Tagged registry-side after the run, at the digest it stands
+            // at: a push could change it.
+            Some(from) => Ok(from.split_once('@').map(|(_, d)| d.to_string())),
+            None => push(ctx, target, key).await,
+        },
+        Stage::Manifest => manifest(ctx, target).await,
+        Stage::Prune => prune(ctx, target, key, pushed).await,
+    }
+}
+
+/// What an image's children are built on once its gate opens: its pushed
+/// digest, and for an image of several platforms each platform's, by
+/// platform (`linux/arm64`). Empty when nothing was pushed.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Pushed {
+    pub digest: Option<String>,
+    pub platforms: BTreeMap<String, String>,
+}
+
+/// Names the cases from `from` on after the platform they ran on
+/// (`linux/arm64: checks.yaml`): an image's platforms run the same tests.
+fn name_cases_after(cases: &Cases, from: usize, platform: &str) {
+    if let Ok(mut cases) = cases.lock() {
+        for case in cases.iter_mut().skip(from) {
+            case.classname = format!("{platform}: {}", case.classname);
+        }
+    }
+}
+
+/// What the image's push left: its digest and its platforms'.
+fn pushed_now(digest: &Option<String>, platforms: &std::sync::Mutex<Vec<PlatformImage>>) -> Pushed {
+    Pushed {
+        digest: digest.clone(),
+        platforms: platforms
+            .lock()
+            .map(|p| {
+                p.iter()
+                    .filter_map(|i| Some((i.platform.clone(), i.digest.clone()?)))
+                    .collect()
+            })
+            .unwrap_or_default(),
+    }
+}
+
+/// Runs an image's whole pipeline. `gate` is called exactly once: with the
+/// pushed digest (if any) when children may start, or with the failure.
+pub(crate) async fn run_image<B: Backend>(
+    ctx: &StageCtx<B>,
+    target: &Target,
+    parent: Pushed,
+    gate: impl FnOnce(Result<Pushed, String>),
+    mut family: Family,
+) -> ImageResult {
+    let reference = target.build.reference.as_str();
+    let start = Instant::now();
+    let mut gate = Some(gate);
+    let mut open_gate = |g: Result<Pushed, String>| {
+        if let Some(f) = gate.take() {
+            f(g);
+        }
+    };
+    let mut stages = Vec::new();
+    let mut failure: Option<(Stage, String)> = None;
+    let mut digest: Option<String> = None;
+    let variants = target.variants();
+    // What each variant is built on: the parent's pushed image, of the
+    // same platform for a platform's image.
+    let parent_of = |v: &Target| match &v.platform {
+        Some(p) => parent.platforms.get(&p.to_string()).map(String::as_str),
+        None => parent.digest.as_deref(),
+    };
+    // Each variant's key (each platform's image has its own).
+    let mut variant_keys = Vec::with_capacity(variants.len());
+    for v in &variants {
+        variant_keys.push(input_key(ctx, v, parent_of(v)).await);
+    }
+    // The image's own key: a build of several platforms has only theirs.
+    let key = match variants.as_slice() {
+        [one] if one.platform.is_none() => variant_keys[0].clone(),
+        _ => None,
+    };
+    let pushed: std::sync::Mutex<Vec<PlatformImage>> = Default::default();
+    for s in Stage::ALL {
+        if let Some((failed, _)) = &failure {
+            stages.push(not_run(s, &format!("{failed} failed")));
+            continue;
+        }
+        let limit =
+            strata_core::limits::timeout(s.key(), &target.image.timeouts, &ctx.options.timeouts)
+                .unwrap_or(Duration::MAX);
+        let cases = Cases::default();
+        let skip = skip_reason(&ctx.options, target, s);
+        let in_registry = pushed_ok(&stages);
+        if s == Stage::Prune && skip.is_none() && in_registry {
+            // Its children are built on its local copy: prune waits for
+            // them, without holding a slot they may need.
+            drop(family.permit.take());
+            tokio::select! {
+                () = family.children_built() => {}
+                () = ctx.cancelled() => {}
+            }
+        }
+        let (mut result, outcome) = if let Some(why) = skip {
+            (not_run(s, &why), Ok(None))
+        } else if variants.len() == 1 && variants[0].platform.is_none() {
+            let run = run_stage(
+                ctx,
+                target,
+                s,
+                &cases,
+                parent_of(target),
+                key.as_deref(),
+                in_registry,
+            );
+            stage(ctx, reference, s, limit, run).await
+        } else {
+            // Each platform in turn; the first that fails fails the image,
+            // so no index of part of its platforms is ever published.
+            let run = async {
+                let mut said = Vec::new();
+                for (v, key) in variants.iter().zip(&variant_keys) {
+                    let platform = v
+                        .platform
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .unwrap_or_default();
+                    let from = cases.lock().map_or(0, |c| c.len());
+                    let m = run_stage(ctx, v, s, &cases, parent_of(v), key.as_deref(), in_registry)
+                        .await;
+                    name_cases_after(&cases, from, &platform);
+                    let m = m.map_err(|e| format!("{platform}: {e}"))?;
+                    if s == Stage::Push {
+                        if let Ok(mut pushed) = pushed.lock() {
+                            pushed.push(PlatformImage {
+                                platform: platform.clone(),
+                                reference: v.build.reference.clone(),
+                                image_id: ctx.built_id(&v.build.reference),
+                                digest: m.clone(),
+                                inputs: key.clone(),
+                            });
+                        }
+                    }
+                    said.push(format!("{platform}: {}", m.unwrap_or_else(|| "ok".into())));
+                }
+                // The image's digest is its index's, put after the run.
+                Ok((s != Stage::Push).then(|| said.join("; ")))
+            };
+            stage(ctx, reference, s, limit, run).await
+        };
+        if outcome.is_err()
+            && matches!(
+                s,
+                Stage::BasicTests | Stage::IntegrationTests | Stage::Manifest
+            )
+        {
+            // A stage cut off leaves the containers its tests started.
+            for v in &variants {
+                let _ = ctx
+                    .engine_for(v)
+                    .remove_containers_of_image(&v.build.reference)
+                    .await;
+            }
+        }
+        result.tests = cases.into_inner().unwrap_or_default();
+        if let (Stage::BasicTests, Status::Skipped, Some(earlier)) =
+            (s, &result.status, &target.earlier)
+            && reused(ctx, target).is_some()
+        {
+            // Reported as run where they ran, which the message says.
+            result.tests = earlier.cases.clone();
+            result.message = Some(format!(
+                "{}: {} when {} was built (revision {}, {})",
+                result.message.take().unwrap_or_default(),
+                strata_core::text::count(earlier.cases.len(), "test") + " passed",
+                earlier.reference,
+                earlier.revision,
+                earlier.finished
+            ));
+        }
+        if let Err(e) = &outcome
+            && result.tests.iter().all(|c| !c.is_failure())
+            && matches!(s, Stage::BasicTests | Stage::IntegrationTests)
+        {
+            // The report must show a failed stage even when no test case
+            // says why (a time limit, a crash, a collection error).
+            result.tests.push(TestCase {
+                name: s.name().to_string(),
+                classname: reference.to_string(),
+                time_secs: result.duration_secs,
+                outcome: CaseOutcome::Error {
+                    message: e.clone(),
+                    details: e.clone(),
+                },
+                output: String::new(),
+            });
+        }
+        if s == Stage::Build {
+            let _ = family.built.send(true);
+        }
+        if s == Stage::BasicTests && outcome.is_ok() {
+            for (v, key) in variants.iter().zip(&variant_keys) {
+                mark_tested(ctx, v, key.as_deref()).await;
+            }
+        }
+        stages.push(result);
+        match outcome {
+            Ok(message) => {
+                if s == Stage::Push {
+                    digest = message;
+                }
+            }
+            Err(e) => {
+                open_gate(Err(format!("{s} failed")));
+                failure = Some((s, e));
+            }
+        }
+        // Children build on what this image is once tested (and pushed).
+        if failure.is_none() && (s == Stage::Push) {
+            open_gate(Ok(pushed_now(&digest, &pushed)));
+        }
+    }
+    open_gate(Ok(pushed_now(&digest, &pushed)));
+    let reused = reused(ctx, target).map(str::to_string);
+    let (outcome, message) = match (&failure, &reused) {
+        (Some((s, e)), _) => (Outcome::Failed, format!("{s} failed: {e}")),
+        (None, Some(from)) if target.build.resumed => (
+            Outcome::Resumed,
+            format!(
+                "already built and tested under this run's tag at the same inputs ({from}): not built again"
+            ),
+        ),
+        (None, Some(from)) => (Outcome::Reused, format!("same inputs as {from}: not built")),
+        (None, None) => (Outcome::Built, format!("built {reference}")),
+    };
+    let result = ImageResult {
+        image: target.build.image.clone(),
+        plan: target.build.plan.clone(),
+        reference: reference.to_string(),
+        success: failure.is_none(),
+        outcome,
+        message,
+        image_id: if target.build.platforms.is_empty() {
+            ctx.built_id(reference)
+        } else {
+            None
+        },
+        test_key: target.test_key.clone(),
+        digest,
+        duration_secs: secs_since(start),
+        stages,
+        inputs: key,
+        reused,
+        platforms: pushed.into_inner().unwrap_or_default(),
+        growth: ctx.growth.lock().ok().and_then(|mut g| g.remove(reference)),
+        reclaimed_bytes: ctx
+            .reclaimed
+            .lock()
+            .ok()
+            .and_then(|mut r| r.remove(reference)),
+    };
+    ctx.finished(&result);
+    result
+}
+
+/// Whether the image is in its registry: its push stage ran and passed, or
+/// it was reused from there (tagged registry-side after the run).
+fn pushed_ok(stages: &[StageResult]) -> bool {
+    stages
+        .iter()
+        .any(|r| r.stage == Stage::Push.name() && r.status == Status::Ok)
+}
