@@ -383,7 +383,7 @@ fn export_images(
     Ok((temp, images))
 }
 
-/// Runs `strata build`.
+/// Runs `strata build` (and `test` and `manifest`, which run some stages).
 pub fn run(
     cwd: &Path,
     images_flag: Option<&Path>,
@@ -392,6 +392,71 @@ pub fn run(
     format: Format,
     reporter: &Reporter,
 ) -> Result<ExitCode, Failure> {
+    let mut prepared = prepare(cwd, images_flag, args, reporter)?;
+    if args.dry_run || prepared.targets.is_empty() {
+        print_schedule(&prepared, args.dry_run, format)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    // `--head REV` builds and tests REV's own files, never the working tree's.
+    let head_files = match &prepared.planned.head_commit {
+        Some(commit) => Some(export_images(
+            &prepared.planned.repo,
+            &prepared.planned.dir,
+            commit,
+        )?),
+        None => None,
+    };
+    let out_dir = args.run.out.clone().unwrap_or_else(|| cwd.to_path_buf());
+    let options = run_options(
+        args,
+        &prepared,
+        stages,
+        head_files.as_ref(),
+        &out_dir,
+        reporter,
+    )?;
+    if strata_exec::runs_pytest(&options, &prepared.targets) {
+        check_pytest(&args.run.python)?;
+    }
+    let temporary = head_files
+        .as_ref()
+        .map(|(temp, _)| temp.path().to_path_buf());
+    crate::runtime()?.block_on(async {
+        let (record, untagged) = execute(&mut prepared, args, options, temporary, reporter).await?;
+        if format == Format::Json {
+            print_json(&record)?;
+        }
+        finish(
+            &prepared.planned.plan,
+            &record,
+            &untagged,
+            &out_dir,
+            reporter,
+        )
+    })
+}
+
+/// What a run is given once planned: the plan, its targets and where the
+/// images it does not rebuild stand.
+struct Prepared {
+    planned: planning::Planned,
+    targets: Vec<Target>,
+    /// Where each image the run does not rebuild stood when planned.
+    published: std::collections::BTreeMap<(String, String), String>,
+    coverage: strata_exec::publish::Coverage,
+    push: bool,
+}
+
+/// Plans the run and readies its targets: a job's parents pinned, each
+/// image's previous build (cache, comparison), the records of reused
+/// images, and where the images it does not rebuild stand. Refuses a push
+/// of uncommitted changes.
+fn prepare(
+    cwd: &Path,
+    images_flag: Option<&Path>,
+    args: &BuildArgs,
+    reporter: &Reporter,
+) -> Result<Prepared, Failure> {
     let mut planned = planning::make(cwd, images_flag, &args.run.plan, reporter)?;
     if let Some(only) = &args.run.only {
         if planned.stack.spec.image(only).is_none() {
@@ -400,12 +465,6 @@ pub fn run(
             )));
         }
     }
-    let timeouts = args
-        .run
-        .timeouts
-        .iter()
-        .map(|t| (t.stage.to_string(), t.limit))
-        .collect();
     let mut targets = strata_exec::targets(
         &planned.plan,
         &planned.stack.spec,
@@ -427,33 +486,7 @@ pub fn run(
             files.join(", ")
         )));
     }
-    // Published images: a prepull image's own previous build (its cache,
-    // and what its manifest is compared with; `prepull: false` pulls no
-    // earlier build at all), and, when pushing, every image the run does
-    // not rebuild (it gets the run's tag).
-    let prepull: Vec<(String, String)> = targets
-        .iter()
-        .filter(|t| t.image.prepull)
-        .map(|t| (t.build.image.clone(), t.build.plan.clone()))
-        .collect();
-    // Both are optional: when the registry cannot say where the previous
-    // build is, the build goes on without them.
-    let previous = planned
-        .published(|b| b.rebuild && prepull.contains(&(b.image.clone(), b.plan.clone())))
-        .unwrap_or_else(|e| {
-            reporter.note(&format!(
-                "warning: building without cache from earlier builds and without comparing with them: {e}"
-            ));
-            Default::default()
-        });
-    for t in &mut targets {
-        let found = previous.get(&(t.build.image.clone(), t.build.plan.clone()));
-        t.cache_from = found.cloned();
-        // A re-run of the same commit finds its own tag: nothing to compare.
-        t.previous = found
-            .filter(|r| r.split('@').next() != Some(t.build.reference.as_str()))
-            .cloned();
-    }
+    attach_previous(&mut planned, &mut targets, reporter);
     if !args.run.plan.offline {
         crate::build_records::attach(&mut targets);
     }
@@ -468,191 +501,312 @@ pub fn run(
     } else {
         Default::default()
     };
-    if args.dry_run {
-        let scheduled = schedule(&targets);
-        if format == Format::Json {
-            print_json(&serde_json::json!({
-                "head": planned.plan.head,
-                "base": planned.plan.base,
-                "dry_run": true,
-                "schedule": scheduled,
-            }))?;
-        } else {
-            print!("{}", schedule_text(&scheduled));
-        }
-        return Ok(ExitCode::SUCCESS);
+    Ok(Prepared {
+        planned,
+        targets,
+        published,
+        coverage,
+        push,
+    })
+}
+
+/// Gives each `prepull` image its own previous build: its cache, and what
+/// its manifest is compared with (`prepull: false` pulls no earlier build
+/// at all). Optional: when the registry cannot say where it is, the build
+/// goes on without.
+fn attach_previous(planned: &mut planning::Planned, targets: &mut [Target], reporter: &Reporter) {
+    let prepull: Vec<(String, String)> = targets
+        .iter()
+        .filter(|t| t.image.prepull)
+        .map(|t| (t.build.image.clone(), t.build.plan.clone()))
+        .collect();
+    let previous = planned
+        .published(|b| b.rebuild && prepull.contains(&(b.image.clone(), b.plan.clone())))
+        .unwrap_or_else(|e| {
+            reporter.note(&format!(
+                "warning: building without cache from earlier builds and without comparing with them: {e}"
+            ));
+            Default::default()
+        });
+    for t in targets {
+        let found = previous.get(&(t.build.image.clone(), t.build.plan.clone()));
+        t.cache_from = found.cloned();
+        // A re-run of the same commit finds its own tag: nothing to compare.
+        let own = |r: &String| {
+            let found = r.parse::<strata_core::reference::ImageRef>();
+            let run = t
+                .build
+                .reference
+                .parse::<strata_core::reference::ImageRef>();
+            matches!((found, run), (Ok(f), Ok(r)) if f.name() == r.name() && f.tag() == r.tag())
+        };
+        t.previous = found.filter(|r| !own(r)).cloned();
     }
-    if targets.is_empty() {
-        if format == Format::Json {
+}
+
+/// `--dry-run`'s schedule, or a run with nothing to build: its empty
+/// record (`--format json`) or `nothing to build`.
+fn print_schedule(prepared: &Prepared, dry_run: bool, format: Format) -> Result<(), Failure> {
+    let plan = &prepared.planned.plan;
+    let scheduled = schedule(&prepared.targets);
+    match (dry_run, format == Format::Json) {
+        (true, true) => print_json(&serde_json::json!({
+            "head": plan.head,
+            "base": plan.base,
+            "dry_run": true,
+            "schedule": scheduled,
+        })),
+        (false, true) => {
             let now = strata_exec::now_rfc3339();
             print_json(&strata_exec::RunRecord {
-                plan: strata_exec::PlanRecord::of(&planned.plan),
+                plan: strata_exec::PlanRecord::of(plan),
                 started: now.clone(),
                 finished: now,
                 success: true,
                 interrupted: false,
                 images: Vec::new(),
-            })?;
-        } else {
-            print!("{}", schedule_text(&[]));
+            })
         }
-        return Ok(ExitCode::SUCCESS);
+        (_, false) => {
+            print!("{}", schedule_text(&scheduled));
+            Ok(())
+        }
     }
-    let jobs = args.run.jobs.map_or_else(
-        || std::thread::available_parallelism().map_or(2, |n| n.get()),
-        |n| n.get(),
-    );
-    let out_dir = args.run.out.clone().unwrap_or_else(|| cwd.to_path_buf());
+}
+
+/// The executor's options for this run.
+fn run_options(
+    args: &BuildArgs,
+    prepared: &Prepared,
+    stages: &[strata_exec::Stage],
+    head_files: Option<&(tempfile::TempDir, PathBuf)>,
+    out_dir: &Path,
+    reporter: &Reporter,
+) -> Result<RunOptions, Failure> {
+    let planned = &prepared.planned;
     let secrets = args
         .secrets
         .iter()
         .map(|flag| strata_engine::BuildSecret::from_flag(flag))
         .collect::<Result<_, _>>()
         .map_err(|e| Failure::input(e.to_string()))?;
-    // `--head REV` builds and tests REV's own files, never the working tree's.
-    let head_files = match &planned.head_commit {
-        Some(commit) => Some(export_images(&planned.repo, &planned.dir, commit)?),
-        None => None,
-    };
     let revision = if planned.plan.dirty {
         format!("{}{}", planned.plan.head, strata_core::plan::DIRTY_SUFFIX)
     } else {
         planned.plan.head.clone()
     };
-    let options = RunOptions {
+    Ok(RunOptions {
         images_dir: head_files
-            .as_ref()
             .map_or_else(|| planned.dir.path.clone(), |(_, images)| images.clone()),
-        out_dir: out_dir.clone(),
-        jobs,
-        push,
+        out_dir: out_dir.to_path_buf(),
+        jobs: args.run.jobs.map_or_else(
+            || std::thread::available_parallelism().map_or(2, |n| n.get()),
+            |n| n.get(),
+        ),
+        push: prepared.push,
         revision,
         python: args.run.python.clone(),
         auth: crate::registry::auth_for(*reporter),
         stages: stages.to_vec(),
         builder: args.run.plan.builder.into(),
         secrets,
-        timeouts,
+        timeouts: args
+            .run
+            .timeouts
+            .iter()
+            .map(|t| (t.stage.to_string(), t.limit))
+            .collect(),
         retest: args.run.retest,
         platform: strata_core::inputs::host_platform(),
         source: planned
             .repo
             .remote_url()
             .and_then(|url| strata_core::source::public_url(&url)),
-    };
-    if strata_exec::runs_pytest(&options, &targets) {
-        check_pytest(&args.run.python)?;
-    }
-    let runtime = crate::runtime()?;
-    runtime.block_on(async {
-        let engine = crate::engine().await.map_err(|e| {
-            // An unreachable engine's message already names the engine.
-            Failure::env(if e.is_unreachable() { e.to_string() } else { format!("Docker engine: {e}") })
-        })?;
-        let (tx, rx) = mpsc::unbounded_channel();
-        let mode = Mode::detect(reporter.quiet);
-        let display = tokio::spawn(progress::show(mode, reporter.verbose, out_dir.join("logs"), rx));
-        let (cancel_tx, cancel_rx) = watch::channel(false);
-        let mut engines = std::collections::BTreeMap::new();
-        for flag in &args.run.engines {
-            let (platform, address) = (&flag.platform, &flag.address);
-            let other = strata_engine::Engine::connect_to(address)
-                .await
-                .map_err(|e| Failure::env(format!("--engine {platform}={address}: {e}")))?
-                .with_run_id(engine.run_id());
-            engines.insert(platform.to_string(), other);
-        }
-        // Asked after a failed run: did the engine itself go away?
-        let probes: Vec<strata_engine::Engine> =
-            std::iter::once(engine.clone()).chain(engines.values().cloned()).collect();
-        let leftovers = Leftovers {
-            engines: probes.clone(),
-            images: targets.iter().flat_map(Target::variants).map(|t| t.build.reference).collect(),
-            folder: head_files.as_ref().map(|(temp, _)| temp.path().to_path_buf()),
-        };
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!("interrupted: stopping running stages and cleaning up (press Ctrl-C again to abandon the run at once)");
-                let _ = cancel_tx.send(true);
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    eprintln!("abandoning the run: removing its containers and temporary folders");
-                    leftovers.remove().await;
-                    std::process::exit(130);
-                }
-            }
-        });
-        std::fs::create_dir_all(out_dir.join("logs"))
-            .map_err(|e| Failure::env(format!("cannot create {}: {e}", out_dir.join("logs").display())))?;
-        crate::trace::log_to(&out_dir.join("logs/run.log"));
-        let executor = Executor::new(engine, options, Some(tx)).with_engines(engines);
-        let record = executor
-            .run(&planned.plan, targets, cancel_rx)
-            .await
-            .map_err(|e| Failure::env(e.to_string()))?;
-        drop(executor);
-        let _ = display.await;
-        // References the registry failed to tag: the run's tag then does
-        // not name the whole stack, so the run fails.
-        let mut untagged = Vec::new();
-        if push && stages.contains(&strata_exec::Stage::Push) {
-            let registry = crate::registry::client()?;
-            let end = strata_exec::publish::RunEnd {
-                plan: &planned.plan,
-                record: &record,
-                published: &published,
-                coverage,
-                revision: &planned.plan.head,
-                out_dir: &out_dir,
-            };
-            for done in strata_exec::publish::publish(registry, &end).await {
-                report_published(reporter, &done);
-                untagged.extend(done.untagged().map(str::to_string));
-            }
-        }
-        if format == Format::Json {
-            print_json(&record)?;
-        }
-        if !record.success && !record.interrupted {
-            for probe in &probes {
-                if let Err(e) = probe.ping().await {
-                    return Err(Failure::env(format!(
-                        "{e}: the engine went away during the run; what finished, what was cut off and what never started is in {}",
-                        out_dir.join("artifacts").display()
-                    )));
-                }
-            }
-        }
-        let rows = progress::summary_rows(&planned.plan, &record.images);
-        let failed_tests = record.failed_tests();
-        let reclaimed = reclaimed_line(&record.images);
-        if !reporter.quiet {
-            eprint!("\n{}", strata_report::summary_text(&rows));
-            if let Some(line) = &reclaimed {
-                eprintln!("{line}");
-            }
-            for (suite, test) in &failed_tests {
-                eprintln!("failed test: {test} ({suite})");
-            }
-        }
-        if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) {
-            use std::io::Write;
-            let reclaimed = reclaimed.as_ref().map(|l| format!("\n{l}\n")).unwrap_or_default();
-            let markdown = strata_report::summary_markdown(&rows) + &reclaimed + &strata_report::failed_tests_markdown(&failed_tests);
-            let appended = std::fs::OpenOptions::new().append(true).create(true).open(&path).and_then(|mut f| f.write_all(markdown.as_bytes()));
-            if let Err(e) = appended {
-                reporter.note(&format!("cannot append to GITHUB_STEP_SUMMARY: {e}"));
-            }
-        }
-        reporter.detail(&format!("artifacts in {}", out_dir.join("artifacts").display()));
-        if record.interrupted {
-            Ok(ExitCode::from(130))
-        } else if record.success && !untagged.is_empty() {
-            Err(Failure::work(format!("the run's tag could not be put on {}: {}; the tag does not name the whole stack", count(untagged.len(), "unchanged image"), untagged.join(", "))))
-        } else if record.success {
-            Ok(ExitCode::SUCCESS)
-        } else {
-            let failed: Vec<&str> = record.images.iter().filter(|i| !i.success).map(|i| i.reference.as_str()).collect();
-            Err(Failure::work(format!("{} did not build: {}; see {}", count(failed.len(), "image"), failed.join(", "), out_dir.join("logs").display())))
-        }
     })
+}
+
+/// Runs the targets on the engines, then publishes the run's end: the run's
+/// record and the references the run's tag could not name. An engine that
+/// went away during a failed run is the environment's failure.
+async fn execute(
+    prepared: &mut Prepared,
+    args: &BuildArgs,
+    options: RunOptions,
+    temporary: Option<PathBuf>,
+    reporter: &Reporter,
+) -> Result<(strata_exec::RunRecord, Vec<String>), Failure> {
+    let engine = crate::engine().await.map_err(|e| {
+        // An unreachable engine's message already names the engine.
+        Failure::env(if e.is_unreachable() {
+            e.to_string()
+        } else {
+            format!("Docker engine: {e}")
+        })
+    })?;
+    let mut engines = std::collections::BTreeMap::new();
+    for flag in &args.run.engines {
+        let (platform, address) = (&flag.platform, &flag.address);
+        let other = strata_engine::Engine::connect_to(address)
+            .await
+            .map_err(|e| Failure::env(format!("--engine {platform}={address}: {e}")))?
+            .with_run_id(engine.run_id());
+        engines.insert(platform.to_string(), other);
+    }
+    // Asked after a failed run: did the engine itself go away?
+    let probes: Vec<strata_engine::Engine> = std::iter::once(engine.clone())
+        .chain(engines.values().cloned())
+        .collect();
+    let out_dir = options.out_dir.clone();
+    let cancel = on_interrupt(Leftovers {
+        engines: probes.clone(),
+        images: prepared
+            .targets
+            .iter()
+            .flat_map(Target::variants)
+            .map(|t| t.build.reference)
+            .collect(),
+        folder: temporary,
+    });
+    let (tx, rx) = mpsc::unbounded_channel();
+    let mode = Mode::detect(reporter.quiet);
+    let display = tokio::spawn(progress::show(
+        mode,
+        reporter.verbose,
+        out_dir.join("logs"),
+        rx,
+    ));
+    std::fs::create_dir_all(out_dir.join("logs")).map_err(|e| {
+        Failure::env(format!(
+            "cannot create {}: {e}",
+            out_dir.join("logs").display()
+        ))
+    })?;
+    crate::trace::log_to(&out_dir.join("logs/run.log"));
+    let push_stage = options.stages.contains(&strata_exec::Stage::Push);
+    let executor = Executor::new(engine, options, Some(tx)).with_engines(engines);
+    let targets = std::mem::take(&mut prepared.targets);
+    let record = executor
+        .run(&prepared.planned.plan, targets, cancel)
+        .await
+        .map_err(|e| Failure::env(e.to_string()))?;
+    drop(executor);
+    let _ = display.await;
+    // References the registry failed to tag: the run's tag then does not
+    // name the whole stack, so the run fails.
+    let mut untagged = Vec::new();
+    if prepared.push && push_stage {
+        let end = strata_exec::publish::RunEnd {
+            plan: &prepared.planned.plan,
+            record: &record,
+            published: &prepared.published,
+            coverage: prepared.coverage,
+            revision: &prepared.planned.plan.head,
+            out_dir: &out_dir,
+        };
+        for done in strata_exec::publish::publish(crate::registry::client()?, &end).await {
+            report_published(reporter, &done);
+            untagged.extend(done.untagged().map(str::to_string));
+        }
+    }
+    if !record.success && !record.interrupted {
+        for probe in &probes {
+            if let Err(e) = probe.ping().await {
+                return Err(Failure::env(format!(
+                    "{e}: the engine went away during the run; what finished, what was cut off and what never started is in {}",
+                    out_dir.join("artifacts").display()
+                )));
+            }
+        }
+    }
+    Ok((record, untagged))
+}
+
+/// The cancel signal of a run: the first Ctrl-C stops its stages, which
+/// clean up; a second abandons the run at once, after removing
+/// `leftovers`.
+fn on_interrupt(leftovers: Leftovers) -> watch::Receiver<bool> {
+    let (cancel_tx, cancel_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!(
+                "interrupted: stopping running stages and cleaning up (press Ctrl-C again to abandon the run at once)"
+            );
+            let _ = cancel_tx.send(true);
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("abandoning the run: removing its containers and temporary folders");
+                leftovers.remove().await;
+                std::process::exit(130);
+            }
+        }
+    });
+    cancel_rx
+}
+
+/// Tells how the run went (the summary, the failed tests, GitHub's step
+/// summary) and picks its exit code.
+fn finish(
+    plan: &strata_core::plan::Plan,
+    record: &strata_exec::RunRecord,
+    untagged: &[String],
+    out_dir: &Path,
+    reporter: &Reporter,
+) -> Result<ExitCode, Failure> {
+    let rows = progress::summary_rows(plan, &record.images);
+    let failed_tests = record.failed_tests();
+    let reclaimed = reclaimed_line(&record.images);
+    if !reporter.quiet {
+        eprint!("\n{}", strata_report::summary_text(&rows));
+        if let Some(line) = &reclaimed {
+            eprintln!("{line}");
+        }
+        for (suite, test) in &failed_tests {
+            eprintln!("failed test: {test} ({suite})");
+        }
+    }
+    if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) {
+        use std::io::Write;
+        let reclaimed = reclaimed
+            .as_ref()
+            .map(|l| format!("\n{l}\n"))
+            .unwrap_or_default();
+        let markdown = strata_report::summary_markdown(&rows)
+            + &reclaimed
+            + &strata_report::failed_tests_markdown(&failed_tests);
+        let appended = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(markdown.as_bytes()));
+        if let Err(e) = appended {
+            reporter.note(&format!("cannot append to GITHUB_STEP_SUMMARY: {e}"));
+        }
+    }
+    reporter.detail(&format!(
+        "artifacts in {}",
+        out_dir.join("artifacts").display()
+    ));
+    if record.interrupted {
+        Ok(ExitCode::from(130))
+    } else if record.success && !untagged.is_empty() {
+        Err(Failure::work(format!(
+            "the run's tag could not be put on {}: {}; the tag does not name the whole stack",
+            count(untagged.len(), "image"),
+            untagged.join(", ")
+        )))
+    } else if record.success {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        let failed: Vec<&str> = record
+            .images
+            .iter()
+            .filter(|i| !i.success)
+            .map(|i| i.reference.as_str())
+            .collect();
+        Err(Failure::work(format!(
+            "{} did not build: {}; see {}",
+            count(failed.len(), "image"),
+            failed.join(", "),
+            out_dir.join("logs").display()
+        )))
+    }
 }

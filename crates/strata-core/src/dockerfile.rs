@@ -4,6 +4,10 @@
 
 use std::collections::BTreeMap;
 
+/// The build arg a child gets for its base when its Dockerfile declares no
+/// other: the seed layout's convention.
+pub const DEFAULT_BASE_ARG: &str = "BASE_TAG";
+
 /// Which part of the base reference a build arg stands for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -174,7 +178,7 @@ pub fn base_warnings(
         && base
             .arg
             .as_ref()
-            .is_some_and(|(a, _)| a == crate::plan::DEFAULT_BASE_ARG)
+            .is_some_and(|(a, _)| a == DEFAULT_BASE_ARG)
     {
         out.push(crate::diag::Diagnostic::warning(file, pos, format!("'{}' has no depend_on, but its FROM line uses BASE_TAG", image.name()))
             .with_help("add depend_on: <parent> to its spec entry if it is built on another image of the stack"));

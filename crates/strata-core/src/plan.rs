@@ -2,6 +2,7 @@
 //! why, and with which tag, base reference and build args.
 
 use crate::changes::{Detected, Reason};
+pub use crate::dockerfile::DEFAULT_BASE_ARG;
 use crate::dockerfile::{ArgRole, DockerfileBase};
 use crate::graph::Graph;
 use crate::inputs::{self, InputParts};
@@ -9,10 +10,6 @@ use crate::reference::{MAX_TAG_LEN, Tag};
 use crate::spec::{ImageSpec, PlanSpec, Spec};
 use crate::test_folders::{self, TestFolders};
 use std::collections::{BTreeMap, BTreeSet};
-
-/// The build arg a child gets for its base when its Dockerfile declares no
-/// other: the seed layout's convention.
-pub const DEFAULT_BASE_ARG: &str = "BASE_TAG";
 
 /// Where the image of an unchanged parent stands, to build a child on.
 #[derive(Debug, Clone, PartialEq, Eq)]

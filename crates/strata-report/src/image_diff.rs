@@ -13,9 +13,7 @@ use serde::{Deserialize, Serialize};
 use similar::{ChangeTag, TextDiff};
 use strata_core::limits::format_size;
 
-use crate::manifest::{
-    COMMAND_MAX_CHARS, FOLD_LINES, InfoOutput, Layer, ManifestData, clean_command,
-};
+use crate::image::{COMMAND_MAX_CHARS, FOLD_LINES, InfoOutput, Layer, clean_command};
 use crate::text::{
     clean_output, code_span, collapse_whitespace, escape_cell, escape_inline, push_code_block,
     truncate_chars,
@@ -31,23 +29,10 @@ pub struct ImageSide {
     pub reference: String,
     /// Total image size in bytes.
     pub size: u64,
-    /// The history, OLDEST FIRST (the reverse of [`ManifestData::layers`]).
+    /// The history, OLDEST FIRST (the reverse of a manifest's layers).
     pub layers: Vec<Layer>,
     /// The info commands' results, in spec order.
     pub info: Vec<InfoOutput>,
-}
-
-impl From<&ManifestData> for ImageSide {
-    /// The side a manifest describes; its layers (newest first there) are
-    /// reversed to oldest first.
-    fn from(m: &ManifestData) -> Self {
-        ImageSide {
-            reference: m.reference.clone(),
-            size: m.size,
-            layers: m.layers.iter().rev().cloned().collect(),
-            info: m.info.clone(),
-        }
-    }
 }
 
 /// How one info command's output changed between the two images.
@@ -841,7 +826,7 @@ mod tests {
 
     #[test]
     fn side_from_manifest_is_oldest_first() {
-        let m = ManifestData {
+        let m = crate::manifest::ManifestData {
             reference: "r".into(),
             image: "img".into(),
             plan: String::new(),

@@ -12,6 +12,7 @@
 
 mod artifact;
 pub mod graph;
+mod image;
 pub mod image_diff;
 pub mod junit;
 mod manifest;
@@ -21,10 +22,8 @@ pub mod text;
 mod wiki;
 
 pub use artifact::{ReportError, to_json, to_yaml};
-pub use manifest::{
-    COMMAND_MAX_CHARS, FOLD_LINES, InfoOutput, Layer, ManifestData, clean_command, manifest_json,
-    manifest_markdown,
-};
+pub use image::{COMMAND_MAX_CHARS, FOLD_LINES, InfoOutput, Layer, clean_command};
+pub use manifest::{ManifestData, manifest_json, manifest_markdown};
 pub use stem::ref_file_stem;
 pub use summary::{
     MESSAGE_MAX_CHARS, SummaryRow, failed_tests_markdown, summary_markdown, summary_text,
