@@ -358,31 +358,11 @@ pub fn make(
         Some(b) => Some(repo.resolve(b)?),
         None => default_base(&repo, &head, reporter)?,
     };
-    let base = match &base_rev {
-        Some(b) => match repo.merge_base(b, &head)? {
-            Some(mb) => Some(mb),
-            None => {
-                let hint = if repo.is_shallow() {
-                    ": this is a shallow clone; fetch the full history (fetch-depth: 0)"
-                } else {
-                    ""
-                };
-                return Err(Failure::env(format!(
-                    "{} and {} share no history{hint}",
-                    &b[..7.min(b.len())],
-                    &head[..7]
-                )));
-            }
-        },
-        None => None,
-    };
-    let (mut paths, commits) = match &base {
-        Some(b) => (
-            repo.changed_paths(b, &head)?,
-            repo.commits_in_range(Some(b), &head)?,
-        ),
-        None => (Vec::new(), repo.commits_in_range(None, &head)?),
-    };
+    let Range {
+        base,
+        mut paths,
+        commits,
+    } = range(&repo, base_rev.as_deref(), &head)?;
     // The working tree's own edits are changes of the plan too.
     let uncommitted = match &args.head {
         Some(_) => Vec::new(),
@@ -405,27 +385,7 @@ pub fn make(
         })
         .collect();
 
-    // The CI's branch wins; HEAD is read only without it. A HEAD that names
-    // a ref git cannot read (e.g. `a..b`, written by another tool) is a
-    // problem only when the branch name is needed for the tag.
-    let ci_branch = env_nonempty("GITHUB_HEAD_REF").or_else(|| env_nonempty("GITHUB_REF_NAME"));
-    let branch = match ci_branch {
-        Some(b) => Some(b),
-        None => match repo.current_branch() {
-            Ok(b) => b,
-            Err(e) if args.tag_suffix == SuffixMode::Branch => {
-                return Err(Failure::input(format!(
-                    "--tag-suffix branch: the branch name cannot be read ({e}); use --tag-suffix hash"
-                )));
-            }
-            Err(e) => {
-                reporter.note(&format!(
-                    "note: the branch name cannot be read ({e}), so no full-rebuild branch applies"
-                ));
-                None
-            }
-        },
-    };
+    let branch = branch_of(&repo, args.tag_suffix, reporter)?;
     let forced = if args.all {
         Some(Reason::All)
     } else if base.is_none() {
@@ -437,23 +397,13 @@ pub fn make(
             .map(|b| Reason::FullRebuildBranch { branch: b.clone() })
     };
 
-    let spec_path = dir.repo_path("spec.yml");
-    let old_spec = match &base {
-        Some(b) if paths.contains(&spec_path) => repo.file_at(b, &spec_path)?.and_then(|text| {
-            let parsed = strata_core::spec::parse(&text, &format!("{}:{spec_path}", &b[..7]));
-            if parsed.has_errors() {
-                reporter.note(&format!(
-                    "note: {spec_path} at {} could not be read, so every image counts as changed",
-                    &b[..7]
-                ));
-                None
-            } else {
-                parsed.spec
-            }
-        }),
-        _ => None,
-    };
-
+    let old_spec = old_spec(
+        &repo,
+        base.as_deref(),
+        &dir.repo_path("spec.yml"),
+        &paths,
+        reporter,
+    )?;
     let set = ChangeSet {
         images_dir: &images_in_repo,
         paths: &paths,
@@ -466,18 +416,7 @@ pub fn make(
     let detected = changes::detect(&stack.spec, &set);
 
     if let Some(p) = &args.plan {
-        if stack.spec.plan(p).is_none() {
-            let names: Vec<&str> = stack
-                .spec
-                .plans
-                .iter()
-                .map(|p| p.name.value.as_str())
-                .collect();
-            return Err(Failure::input(format!(
-                "--plan {p}: the spec has no such plan (plans: {})",
-                names.join(", ")
-            )));
-        }
+        check_plan_name(&stack.spec, p)?;
     }
     let suffix_source = match args.tag_suffix {
         SuffixMode::Hash => SuffixSource::Hash(head.clone()),
@@ -515,36 +454,14 @@ pub fn make(
         only_platforms: only_platforms(&stack, &args.platforms)?,
     };
     let suffixes = lookup_suffixes(&repo, &head, base.as_deref(), branch.as_deref())?;
-    let (plan, lookup) = if args.offline {
-        let mut local = crate::local::LocalLookup::new(suffixes);
-        let plan = plan::plan(&stack.spec, &stack.graph, &detected, &options, &mut local);
-        if let Some(e) = &local.unreachable {
-            reporter.note(&format!(
-                "note: the local image store cannot be searched ({e}), so parents a rebuilt child needs are built in this run"
-            ));
-        }
-        (plan, None)
-    } else {
-        let mut lookup = crate::registry::RegistryLookup::new(suffixes)?;
-        let plan = plan::plan(
-            &stack.spec,
-            &stack.graph,
-            &detected,
-            &options,
-            &mut lookup as &mut dyn PublishedLookup,
-        );
-        if let Some(e) = lookup.error.take() {
-            return Err(Failure::env(format!(
-                "{e}; pass --offline to plan without the registry"
-            )));
-        }
-        if let Some(e) = lookup.reuse_error.take() {
-            reporter.note(&format!(
-                "warning: images already built from the same inputs cannot be looked up ({e}), so they are built again"
-            ));
-        }
-        (plan, Some(lookup))
-    };
+    let (plan, lookup) = plan_with_lookup(
+        &stack,
+        &detected,
+        &options,
+        suffixes,
+        args.offline,
+        reporter,
+    )?;
     Ok(Planned {
         stack,
         plan,
@@ -554,4 +471,160 @@ pub fn make(
         uncommitted,
         repo,
     })
+}
+
+/// The range `merge-base(base, head)..head`.
+struct Range {
+    /// The merge base; `None` for a first build.
+    base: Option<String>,
+    /// The paths changed in it.
+    paths: Vec<String>,
+    /// Its commits.
+    commits: Vec<Commit>,
+}
+
+/// The range of `base_rev` and `head`.
+fn range(repo: &Repo, base_rev: Option<&str>, head: &str) -> Result<Range, Failure> {
+    let base = match base_rev {
+        Some(b) => match repo.merge_base(b, head)? {
+            Some(mb) => Some(mb),
+            None => {
+                let hint = if repo.is_shallow() {
+                    ": this is a shallow clone; fetch the full history (fetch-depth: 0)"
+                } else {
+                    ""
+                };
+                return Err(Failure::env(format!(
+                    "{} and {} share no history{hint}",
+                    &b[..7.min(b.len())],
+                    &head[..7.min(head.len())]
+                )));
+            }
+        },
+        None => None,
+    };
+    let (paths, commits) = match &base {
+        Some(b) => (
+            repo.changed_paths(b, head)?,
+            repo.commits_in_range(Some(b), head)?,
+        ),
+        None => (Vec::new(), repo.commits_in_range(None, head)?),
+    };
+    let commits = commits
+        .into_iter()
+        .map(|c| Commit {
+            sha: c.sha,
+            message: c.message,
+        })
+        .collect();
+    Ok(Range {
+        base,
+        paths,
+        commits,
+    })
+}
+
+/// The branch built: the CI's wins; HEAD is read only without it. A HEAD
+/// that names a ref git cannot read (e.g. `a..b`, written by another tool)
+/// is a problem only when the branch name is needed for the tag.
+fn branch_of(
+    repo: &Repo,
+    suffix: SuffixMode,
+    reporter: &Reporter,
+) -> Result<Option<String>, Failure> {
+    if let Some(b) = env_nonempty("GITHUB_HEAD_REF").or_else(|| env_nonempty("GITHUB_REF_NAME")) {
+        return Ok(Some(b));
+    }
+    match repo.current_branch() {
+        Ok(b) => Ok(b),
+        Err(e) if suffix == SuffixMode::Branch => Err(Failure::input(format!(
+            "--tag-suffix branch: the branch name cannot be read ({e}); use --tag-suffix hash"
+        ))),
+        Err(e) => {
+            reporter.note(&format!(
+                "note: the branch name cannot be read ({e}), so no full-rebuild branch applies"
+            ));
+            Ok(None)
+        }
+    }
+}
+
+/// The base's spec, when the range changed it: what the entries are
+/// compared with. One that cannot be read makes every image changed.
+fn old_spec(
+    repo: &Repo,
+    base: Option<&str>,
+    spec_path: &str,
+    paths: &[String],
+    reporter: &Reporter,
+) -> Result<Option<strata_core::spec::Spec>, Failure> {
+    let Some(b) = base.filter(|_| paths.iter().any(|p| p == spec_path)) else {
+        return Ok(None);
+    };
+    Ok(repo.file_at(b, spec_path)?.and_then(|text| {
+        let parsed =
+            strata_core::spec::parse(&text, &format!("{}:{spec_path}", &b[..7.min(b.len())]));
+        if parsed.has_errors() {
+            reporter.note(&format!(
+                "note: {spec_path} at {} could not be read, so every image counts as changed",
+                &b[..7.min(b.len())]
+            ));
+            None
+        } else {
+            parsed.spec
+        }
+    }))
+}
+
+/// `--plan NAME` must name a plan of the spec.
+fn check_plan_name(spec: &strata_core::spec::Spec, name: &str) -> Result<(), Failure> {
+    if spec.plan(name).is_some() {
+        return Ok(());
+    }
+    let names: Vec<&str> = spec.plans.iter().map(|p| p.name.value.as_str()).collect();
+    Err(Failure::input(format!(
+        "--plan {name}: the spec has no such plan (plans: {})",
+        names.join(", ")
+    )))
+}
+
+/// The plan, its parents looked up in the local store (`offline`) or the
+/// registry, whose lookup the run keeps for later look-ups.
+fn plan_with_lookup(
+    stack: &Stack,
+    detected: &changes::Detected,
+    options: &PlanOptions,
+    suffixes: Vec<String>,
+    offline: bool,
+    reporter: &Reporter,
+) -> Result<(Plan, Option<crate::registry::RegistryLookup>), Failure> {
+    if offline {
+        let mut local = crate::local::LocalLookup::new(suffixes);
+        let plan = plan::plan(&stack.spec, &stack.graph, detected, options, &mut local);
+        if let Some(e) = &local.unreachable {
+            reporter.note(&format!(
+                "note: the local image store cannot be searched ({e}), so parents a rebuilt child needs are built in this run"
+            ));
+        }
+        return Ok((plan, None));
+    }
+    let mut lookup = crate::registry::RegistryLookup::new(suffixes)?;
+    let plan = plan::plan(
+        &stack.spec,
+        &stack.graph,
+        detected,
+        options,
+        &mut lookup as &mut dyn PublishedLookup,
+    );
+    if let Some(e) = lookup.error.take() {
+        return Err(Failure::env(format!(
+            "{e}; pass --offline to plan without the registry"
+        )));
+    }
+    if let Some(e) = lookup.reuse_error.take() {
+        reporter.note(&format!(
+            "warning: images already built from the same inputs cannot be looked up ({e}), so they are built again"
+        ));
+    }
+    Ok((plan, Some(lookup)))
 }

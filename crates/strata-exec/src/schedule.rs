@@ -72,62 +72,8 @@ impl<B: Backend> Executor<B> {
         for t in &mut targets {
             t.read_test_key(&self.options.images_dir);
         }
-        let dirs =
-            OutputDirs::create(&self.options.out_dir).map_err(|source| ExecError::Output {
-                dir: self.options.out_dir.clone(),
-                source,
-            })?;
-        let run_log =
-            RunLog::create(&dirs.logs.join("run.log")).map_err(|source| ExecError::Output {
-                dir: dirs.logs.clone(),
-                source,
-            })?;
-        let builder = self.options.builder.resolve(&self.engine)?;
-        let ctx = Arc::new(StageCtx {
-            engine: self.engine.clone(),
-            engines: self.engines.clone(),
-            options: self.options.clone(),
-            builder,
-            dirs,
-            run_log,
-            events: self.events.clone(),
-            cancel: cancel.clone(),
-            replaced: Default::default(),
-            growth: Default::default(),
-            reclaimed: Default::default(),
-            built: Default::default(),
-            built_on: targets
-                .iter()
-                .filter(|t| t.build.reuse.is_none())
-                .filter_map(|t| Some((t.build.parent.clone()?, t.build.plan.clone())))
-                .collect(),
-        });
-        ctx.run_log.line(&format!(
-            "run {}: {} to build, jobs={}, builder: {}",
-            self.engine.run_id(),
-            strata_core::text::count(targets.len(), "image"),
-            self.options.jobs,
-            builder.name()
-        ));
-
-        let index: BTreeMap<(String, String), usize> = targets
-            .iter()
-            .enumerate()
-            .map(|(i, t)| ((t.build.image.clone(), t.build.plan.clone()), i))
-            .collect();
-        let mut children: Vec<Vec<usize>> = vec![Vec::new(); targets.len()];
-        let mut roots = Vec::new();
-        for (i, t) in targets.iter().enumerate() {
-            match t
-                .build
-                .parent
-                .as_ref()
-                .and_then(|p| index.get(&(p.clone(), t.build.plan.clone())))
-            {
-                Some(&p) => children[p].push(i),
-                None => roots.push(i),
-            }
-        }
+        let ctx = Arc::new(self.context(&targets, cancel.clone())?);
+        let (children, roots) = family_tree(&targets);
 
         let permits = Arc::new(Semaphore::new(self.options.jobs.max(1)));
         let (gate_tx, mut gate_rx) =
@@ -270,22 +216,54 @@ impl<B: Backend> Executor<B> {
             interrupted,
             images,
         };
-        if let Err(e) = record::write_json(&ctx.dirs.artifacts.join("run.json"), &record) {
-            ctx.run_log
-                .line(&format!("cannot write artifacts/run.json: {e}"));
-        }
-        let junit = strata_report::junit::render(&record.junit_suites());
-        if let Err(e) =
-            record::write_atomic(&ctx.dirs.artifacts.join("junit.xml"), junit.as_bytes())
-        {
-            ctx.run_log
-                .line(&format!("cannot write artifacts/junit.xml: {e}"));
-        }
-        ctx.run_log.line(&format!(
-            "run finished: {}",
-            if record.success { "success" } else { "failed" }
-        ));
+        write_record(&ctx, &record);
         Ok(record)
+    }
+
+    /// What every stage of the run shares: its output folders and log, the
+    /// builder it resolved to, and the images built on for real.
+    fn context(
+        &self,
+        targets: &[Target],
+        cancel: watch::Receiver<bool>,
+    ) -> Result<StageCtx<B>, ExecError> {
+        let dirs =
+            OutputDirs::create(&self.options.out_dir).map_err(|source| ExecError::Output {
+                dir: self.options.out_dir.clone(),
+                source,
+            })?;
+        let run_log =
+            RunLog::create(&dirs.logs.join("run.log")).map_err(|source| ExecError::Output {
+                dir: dirs.logs.clone(),
+                source,
+            })?;
+        let builder = self.options.builder.resolve(&self.engine)?;
+        run_log.line(&format!(
+            "run {}: {} to build, jobs={}, builder: {}",
+            self.engine.run_id(),
+            strata_core::text::count(targets.len(), "image"),
+            self.options.jobs,
+            builder.name()
+        ));
+        Ok(StageCtx {
+            engine: self.engine.clone(),
+            engines: self.engines.clone(),
+            options: self.options.clone(),
+            builder,
+            dirs,
+            run_log,
+            events: self.events.clone(),
+            cancel,
+            replaced: Default::default(),
+            growth: Default::default(),
+            reclaimed: Default::default(),
+            built: Default::default(),
+            built_on: targets
+                .iter()
+                .filter(|t| t.build.reuse.is_none())
+                .filter_map(|t| Some((t.build.parent.clone()?, t.build.plan.clone())))
+                .collect(),
+        })
     }
 }
 
@@ -318,6 +296,48 @@ fn panic_message(e: tokio::task::JoinError) -> String {
         .map(|s| s.to_string())
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "a panic".to_string())
+}
+
+/// Each target's children among the targets (by index), and the targets
+/// with no parent among them.
+fn family_tree(targets: &[Target]) -> (Vec<Vec<usize>>, Vec<usize>) {
+    let index: BTreeMap<(String, String), usize> = targets
+        .iter()
+        .enumerate()
+        .map(|(i, t)| ((t.build.image.clone(), t.build.plan.clone()), i))
+        .collect();
+    let mut children: Vec<Vec<usize>> = vec![Vec::new(); targets.len()];
+    let mut roots = Vec::new();
+    for (i, t) in targets.iter().enumerate() {
+        match t
+            .build
+            .parent
+            .as_ref()
+            .and_then(|p| index.get(&(p.clone(), t.build.plan.clone())))
+        {
+            Some(&p) => children[p].push(i),
+            None => roots.push(i),
+        }
+    }
+    (children, roots)
+}
+
+/// Writes the run's `artifacts/run.json` and `junit.xml`; a file that
+/// cannot be written is said in the run log, the run goes on.
+fn write_record<B: Backend>(ctx: &StageCtx<B>, record: &RunRecord) {
+    if let Err(e) = record::write_json(&ctx.dirs.artifacts.join("run.json"), record) {
+        ctx.run_log
+            .line(&format!("cannot write artifacts/run.json: {e}"));
+    }
+    let junit = strata_report::junit::render(&record.junit_suites());
+    if let Err(e) = record::write_atomic(&ctx.dirs.artifacts.join("junit.xml"), junit.as_bytes()) {
+        ctx.run_log
+            .line(&format!("cannot write artifacts/junit.xml: {e}"));
+    }
+    ctx.run_log.line(&format!(
+        "run finished: {}",
+        if record.success { "success" } else { "failed" }
+    ));
 }
 
 /// The result of an image whose run broke off (its task panicked).

@@ -997,17 +997,7 @@ impl Registry {
         digest: &Digest,
         limit: usize,
     ) -> Result<Option<Vec<u8>>, RegistryError> {
-        let call = Call {
-            method: Method::GET,
-            name,
-            url: self.url(name, &format!("blobs/{digest}"))?,
-            accept: None,
-            content_type: None,
-            body: None,
-            push: false,
-            also_pull: None,
-            what: format!("GET blob {name}@{digest}"),
-        };
+        let call = self.blob_call(Method::GET, name, digest)?;
         let resp = self.send(&call).await?;
         match resp.status() {
             s if s.is_success() => {}
@@ -1034,14 +1024,16 @@ impl Registry {
         }
     }
 
-    /// Whether a repository has a blob.
-    pub async fn blob_exists(
+    /// A pull-side request for a blob of `name`.
+    fn blob_call<'c>(
         &self,
-        name: &ImageName,
+        method: Method,
+        name: &'c ImageName,
         digest: &Digest,
-    ) -> Result<bool, RegistryError> {
-        let call = Call {
-            method: Method::HEAD,
+    ) -> Result<Call<'c>, RegistryError> {
+        Ok(Call {
+            what: format!("{method} blob {name}@{digest}"),
+            method,
             name,
             url: self.url(name, &format!("blobs/{digest}"))?,
             accept: None,
@@ -1049,8 +1041,16 @@ impl Registry {
             body: None,
             push: false,
             also_pull: None,
-            what: format!("HEAD blob {name}@{digest}"),
-        };
+        })
+    }
+
+    /// Whether a repository has a blob.
+    pub async fn blob_exists(
+        &self,
+        name: &ImageName,
+        digest: &Digest,
+    ) -> Result<bool, RegistryError> {
+        let call = self.blob_call(Method::HEAD, name, digest)?;
         let resp = self.send(&call).await?;
         match resp.status() {
             s if s.is_success() => Ok(true),

@@ -107,7 +107,7 @@ pub(super) async fn reuse<B: Backend>(
 ) -> StageOutcome {
     let reference = &target.build.reference;
     if inputs::in_registry(from) && !needed_here(ctx, target) {
-        return Ok(Some(format!(
+        return Ok(Done::Said(format!(
             "same inputs as {from}: not built, and not pulled (nothing in this run needs it here)"
         )));
     }
@@ -123,7 +123,7 @@ pub(super) async fn reuse<B: Backend>(
         .tag(from, &repo, &tag)
         .await
         .map_err(|e| format!("cannot tag {from} as {reference}: {e}"))?;
-    Ok(Some(format!("same inputs as {from}: not built")))
+    Ok(Done::Said(format!("same inputs as {from}: not built")))
 }
 
 pub(super) async fn build<B: Backend>(
@@ -218,7 +218,7 @@ pub(super) async fn build<B: Backend>(
                 let _ = writeln!(log, "strata: {e}");
             })?;
     }
-    Ok(Some(built.id))
+    Ok(Done::Built { id: built.id })
 }
 
 /// How often a build samples its engine's free disk space.

@@ -29,7 +29,7 @@ pub(super) async fn manifest<B: Backend>(ctx: &StageCtx<B>, target: &Target) -> 
             record::write_atomic(&path, text.as_bytes())
                 .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
         }
-        return Ok(Some(format!(
+        return Ok(Done::Said(format!(
             "as its build recorded it ({})",
             target.earlier.as_ref().map_or("", |e| e.revision.as_str())
         )));
@@ -111,7 +111,7 @@ pub(super) async fn manifest<B: Backend>(ctx: &StageCtx<B>, target: &Target) -> 
         record::write_atomic(&path, text.as_bytes())
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
-    Ok(Some(if failing == 0 {
+    Ok(Done::Said(if failing == 0 {
         strata_core::text::count(data.info.len(), "info command") + &compared
     } else {
         format!(

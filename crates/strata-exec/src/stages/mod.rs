@@ -143,7 +143,38 @@ impl<B: Backend> StageCtx<B> {
     }
 }
 
-type StageOutcome = Result<Option<String>, String>;
+/// What a stage made, when it passed: the image it built, the digest the
+/// image stands at in the registry, or what it did in words. Its result's
+/// message says it; the pipeline reads the value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Done {
+    /// Nothing to tell.
+    Nothing,
+    /// What it did, in words.
+    Said(String),
+    /// The build made this image (its ID).
+    Built { id: String },
+    /// The image stands in the registry at this digest: pushed now, or
+    /// reused from there.
+    Pushed {
+        digest: strata_core::reference::Digest,
+    },
+}
+
+impl Done {
+    /// The message of the stage's result (`run.json`): an image ID or a
+    /// digest as it is, for tools that read them.
+    fn message(&self) -> Option<String> {
+        match self {
+            Done::Nothing => None,
+            Done::Said(said) => Some(said.clone()),
+            Done::Built { id } => Some(id.clone()),
+            Done::Pushed { digest } => Some(digest.to_string()),
+        }
+    }
+}
+
+type StageOutcome = Result<Done, String>;
 
 /// The test cases a test stage has run so far: kept outside the stage's
 /// future, so the cases that finished survive a time limit or an interrupt.
@@ -157,7 +188,7 @@ async fn stage<B: Backend, F>(
     stage: Stage,
     limit: Duration,
     run: F,
-) -> (StageResult, Result<Option<String>, String>)
+) -> (StageResult, StageOutcome)
 where
     F: std::future::Future<Output = StageOutcome>,
 {
@@ -183,7 +214,7 @@ where
         },
         duration_secs: secs_since(start),
         message: match &outcome {
-            Ok(m) => m.clone(),
+            Ok(done) => done.message(),
             Err(e) => Some(e.clone()),
         },
         tests: Vec::new(),
@@ -304,7 +335,11 @@ async fn run_stage<B: Backend>(
         Stage::Push => match reused(ctx, target).filter(|r| inputs::in_registry(r)) {
             // Tagged registry-side after the run, at the digest it stands
             // at: a push could change it.
-            Some(from) => Ok(from.split_once('@').map(|(_, d)| d.to_string())),
+            Some(from) => Ok(from
+                .parse::<ImageRef>()
+                .ok()
+                .and_then(|r| r.digest().cloned())
+                .map_or(Done::Nothing, |digest| Done::Pushed { digest })),
             None => push(ctx, target, key).await,
         },
         Stage::Manifest => manifest(ctx, target).await,
@@ -355,7 +390,6 @@ pub(crate) async fn run_image<B: Backend>(
     gate: impl FnOnce(Result<Pushed, String>),
     mut family: Family,
 ) -> ImageResult {
-    let reference = target.build.reference.as_str();
     let start = Instant::now();
     let mut gate = Some(gate);
     let mut open_gate = |g: Result<Pushed, String>| {
@@ -363,38 +397,17 @@ pub(crate) async fn run_image<B: Backend>(
             f(g);
         }
     };
+    let image = ImageRun::new(ctx, target, &parent).await;
     let mut stages = Vec::new();
     let mut failure: Option<(Stage, String)> = None;
     let mut digest: Option<String> = None;
-    let variants = target.variants();
-    // What each variant is built on: the parent's pushed image, of the
-    // same platform for a platform's image.
-    let parent_of = |v: &Target| match &v.platform {
-        Some(p) => parent.platforms.get(&p.to_string()).map(String::as_str),
-        None => parent.digest.as_deref(),
-    };
-    // Each variant's key (each platform's image has its own).
-    let mut variant_keys = Vec::with_capacity(variants.len());
-    for v in &variants {
-        variant_keys.push(input_key(ctx, v, parent_of(v)).await);
-    }
-    // The image's own key: a build of several platforms has only theirs.
-    let key = match variants.as_slice() {
-        [one] if one.platform.is_none() => variant_keys[0].clone(),
-        _ => None,
-    };
-    let pushed: std::sync::Mutex<Vec<PlatformImage>> = Default::default();
     for s in Stage::ALL {
         if let Some((failed, _)) = &failure {
             stages.push(not_run(s, &format!("{failed} failed")));
             continue;
         }
-        let limit =
-            strata_core::limits::timeout(s.key(), &target.image.timeouts, &ctx.options.timeouts)
-                .unwrap_or(Duration::MAX);
-        let cases = Cases::default();
-        let skip = skip_reason(&ctx.options, target, s);
         let in_registry = pushed_ok(&stages);
+        let skip = skip_reason(&ctx.options, target, s);
         if s == Stage::Prune && skip.is_none() && in_registry {
             // Its children are built on its local copy: prune waits for
             // them, without holding a slot they may need.
@@ -404,52 +417,104 @@ pub(crate) async fn run_image<B: Backend>(
                 () = ctx.cancelled() => {}
             }
         }
-        let (mut result, outcome) = if let Some(why) = skip {
-            (not_run(s, &why), Ok(None))
-        } else if variants.len() == 1 && variants[0].platform.is_none() {
-            let run = run_stage(
-                ctx,
-                target,
-                s,
-                &cases,
-                parent_of(target),
-                key.as_deref(),
-                in_registry,
-            );
-            stage(ctx, reference, s, limit, run).await
-        } else {
-            // Each platform in turn; the first that fails fails the image,
-            // so no index of part of its platforms is ever published.
-            let run = async {
-                let mut said = Vec::new();
-                for (v, key) in variants.iter().zip(&variant_keys) {
-                    let platform = v
-                        .platform
-                        .as_ref()
-                        .map(ToString::to_string)
-                        .unwrap_or_default();
-                    let from = cases.lock().map_or(0, |c| c.len());
-                    let m = run_stage(ctx, v, s, &cases, parent_of(v), key.as_deref(), in_registry)
-                        .await;
-                    name_cases_after(&cases, from, &platform);
-                    let m = m.map_err(|e| format!("{platform}: {e}"))?;
-                    if s == Stage::Push {
-                        if let Ok(mut pushed) = pushed.lock() {
-                            pushed.push(PlatformImage {
-                                platform: platform.clone(),
-                                reference: v.build.reference.clone(),
-                                image_id: ctx.built_id(&v.build.reference),
-                                digest: m.clone(),
-                                inputs: key.clone(),
-                            });
-                        }
-                    }
-                    said.push(format!("{platform}: {}", m.unwrap_or_else(|| "ok".into())));
-                }
-                // The image's digest is its index's, put after the run.
-                Ok((s != Stage::Push).then(|| said.join("; ")))
-            };
-            stage(ctx, reference, s, limit, run).await
+        let (result, outcome) = image.stage(s, skip, in_registry).await;
+        if s == Stage::Build {
+            let _ = family.built.send(true);
+        }
+        if s == Stage::BasicTests && outcome.is_ok() {
+            for (v, key) in image.variants.iter().zip(&image.keys) {
+                mark_tested(ctx, v, key.as_deref()).await;
+            }
+        }
+        stages.push(result);
+        match outcome {
+            Ok(Done::Pushed { digest: pushed }) => digest = Some(pushed.to_string()),
+            Ok(_) => {}
+            Err(e) => {
+                open_gate(Err(format!("{s} failed")));
+                failure = Some((s, e));
+            }
+        }
+        // Children build on what this image is once tested (and pushed).
+        if failure.is_none() && s == Stage::Push {
+            open_gate(Ok(pushed_now(&digest, &image.pushed)));
+        }
+    }
+    open_gate(Ok(pushed_now(&digest, &image.pushed)));
+    let result = image.result(failure, digest, stages, start);
+    ctx.finished(&result);
+    result
+}
+
+/// One image's run: its platforms' images (one, for an image of the
+/// engine's platform), their input keys and what each pushed.
+struct ImageRun<'r, B: Backend> {
+    ctx: &'r StageCtx<B>,
+    target: &'r Target,
+    parent: &'r Pushed,
+    variants: Vec<Target>,
+    /// Each variant's key (each platform's image has its own).
+    keys: Vec<Option<String>>,
+    /// The image's own key: a build of several platforms has only theirs.
+    key: Option<String>,
+    pushed: std::sync::Mutex<Vec<PlatformImage>>,
+}
+
+impl<'r, B: Backend> ImageRun<'r, B> {
+    async fn new(ctx: &'r StageCtx<B>, target: &'r Target, parent: &'r Pushed) -> Self {
+        let mut run = ImageRun {
+            ctx,
+            target,
+            parent,
+            variants: target.variants(),
+            keys: Vec::new(),
+            key: None,
+            pushed: Default::default(),
+        };
+        for v in &run.variants {
+            let key = input_key(ctx, v, run.parent_of(v)).await;
+            run.keys.push(key);
+        }
+        run.key = match run.variants.as_slice() {
+            [one] if one.platform.is_none() => run.keys[0].clone(),
+            _ => None,
+        };
+        run
+    }
+
+    /// What a variant is built on: the parent's pushed image, of the same
+    /// platform for a platform's image.
+    fn parent_of(&self, v: &Target) -> Option<&'r str> {
+        match &v.platform {
+            Some(p) => self
+                .parent
+                .platforms
+                .get(&p.to_string())
+                .map(String::as_str),
+            None => self.parent.digest.as_deref(),
+        }
+    }
+
+    /// Runs stage `s` (unless `skip` says why not) within its time limit,
+    /// with its test cases in its result.
+    async fn stage(
+        &self,
+        s: Stage,
+        skip: Option<String>,
+        in_registry: bool,
+    ) -> (StageResult, StageOutcome) {
+        let (ctx, target) = (self.ctx, self.target);
+        let reference = target.build.reference.as_str();
+        let limit =
+            strata_core::limits::timeout(s.key(), &target.image.timeouts, &ctx.options.timeouts)
+                .unwrap_or(Duration::MAX);
+        let cases = Cases::default();
+        let (mut result, outcome) = match skip {
+            Some(why) => (not_run(s, &why), Ok(Done::Nothing)),
+            None => {
+                let run = self.each_variant(s, &cases, in_registry);
+                stage(ctx, reference, s, limit, run).await
+            }
         };
         if outcome.is_err()
             && matches!(
@@ -458,7 +523,7 @@ pub(crate) async fn run_image<B: Backend>(
             )
         {
             // A stage cut off leaves the containers its tests started.
-            for v in &variants {
+            for v in &self.variants {
                 let _ = ctx
                     .engine_for(v)
                     .remove_containers_of_image(&v.build.reference)
@@ -466,9 +531,85 @@ pub(crate) async fn run_image<B: Backend>(
             }
         }
         result.tests = cases.into_inner().unwrap_or_default();
+        self.report_cases(s, &mut result, &outcome);
+        (result, outcome)
+    }
+
+    /// Runs stage `s` of the image: of its one image, or of each platform's
+    /// in turn, the first that fails failing the image (so no index of part
+    /// of its platforms is ever published).
+    async fn each_variant(&self, s: Stage, cases: &Cases, in_registry: bool) -> StageOutcome {
+        let ctx = self.ctx;
+        if let [one] = self.variants.as_slice()
+            && one.platform.is_none()
+        {
+            let parent = self.parent_of(self.target);
+            return run_stage(
+                ctx,
+                self.target,
+                s,
+                cases,
+                parent,
+                self.key.as_deref(),
+                in_registry,
+            )
+            .await;
+        }
+        let mut said = Vec::new();
+        for (v, key) in self.variants.iter().zip(&self.keys) {
+            let platform = v
+                .platform
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            let from = cases.lock().map_or(0, |c| c.len());
+            let m = run_stage(
+                ctx,
+                v,
+                s,
+                cases,
+                self.parent_of(v),
+                key.as_deref(),
+                in_registry,
+            )
+            .await;
+            name_cases_after(cases, from, &platform);
+            let done = m.map_err(|e| format!("{platform}: {e}"))?;
+            if s == Stage::Push
+                && let Ok(mut pushed) = self.pushed.lock()
+            {
+                pushed.push(PlatformImage {
+                    platform: platform.clone(),
+                    reference: v.build.reference.clone(),
+                    image_id: ctx.built_id(&v.build.reference),
+                    digest: match &done {
+                        Done::Pushed { digest } => Some(digest.to_string()),
+                        _ => None,
+                    },
+                    inputs: key.clone(),
+                });
+            }
+            said.push(format!(
+                "{platform}: {}",
+                done.message().unwrap_or_else(|| "ok".into())
+            ));
+        }
+        // The image's digest is its index's, put after the run.
+        Ok(if s == Stage::Push {
+            Done::Nothing
+        } else {
+            Done::Said(said.join("; "))
+        })
+    }
+
+    /// The test cases a test stage reports beyond those it ran: a reused
+    /// image's, as its build ran them, and a case for a stage that failed
+    /// with no failing case to say why (a time limit, a crash, a
+    /// collection error).
+    fn report_cases(&self, s: Stage, result: &mut StageResult, outcome: &StageOutcome) {
         if let (Stage::BasicTests, Status::Skipped, Some(earlier)) =
-            (s, &result.status, &target.earlier)
-            && reused(ctx, target).is_some()
+            (s, &result.status, &self.target.earlier)
+            && reused(self.ctx, self.target).is_some()
         {
             // Reported as run where they ran, which the message says.
             result.tests = earlier.cases.clone();
@@ -481,15 +622,13 @@ pub(crate) async fn run_image<B: Backend>(
                 earlier.finished
             ));
         }
-        if let Err(e) = &outcome
+        if let Err(e) = outcome
             && result.tests.iter().all(|c| !c.is_failure())
             && matches!(s, Stage::BasicTests | Stage::IntegrationTests)
         {
-            // The report must show a failed stage even when no test case
-            // says why (a time limit, a crash, a collection error).
             result.tests.push(TestCase {
                 name: s.name().to_string(),
-                classname: reference.to_string(),
+                classname: self.target.build.reference.clone(),
                 time_secs: result.duration_secs,
                 outcome: CaseOutcome::Error {
                     message: e.clone(),
@@ -498,72 +637,57 @@ pub(crate) async fn run_image<B: Backend>(
                 output: String::new(),
             });
         }
-        if s == Stage::Build {
-            let _ = family.built.send(true);
-        }
-        if s == Stage::BasicTests && outcome.is_ok() {
-            for (v, key) in variants.iter().zip(&variant_keys) {
-                mark_tested(ctx, v, key.as_deref()).await;
-            }
-        }
-        stages.push(result);
-        match outcome {
-            Ok(message) => {
-                if s == Stage::Push {
-                    digest = message;
-                }
-            }
-            Err(e) => {
-                open_gate(Err(format!("{s} failed")));
-                failure = Some((s, e));
-            }
-        }
-        // Children build on what this image is once tested (and pushed).
-        if failure.is_none() && (s == Stage::Push) {
-            open_gate(Ok(pushed_now(&digest, &pushed)));
+    }
+
+    /// The image's result, once its stages ran (or were not run).
+    fn result(
+        self,
+        failure: Option<(Stage, String)>,
+        digest: Option<String>,
+        stages: Vec<StageResult>,
+        start: Instant,
+    ) -> ImageResult {
+        let (ctx, target) = (self.ctx, self.target);
+        let reference = target.build.reference.as_str();
+        let reused = reused(ctx, target).map(str::to_string);
+        let (outcome, message) = match (&failure, &reused) {
+            (Some((s, e)), _) => (Outcome::Failed, format!("{s} failed: {e}")),
+            (None, Some(from)) if target.build.resumed => (
+                Outcome::Resumed,
+                format!(
+                    "already built and tested under this run's tag at the same inputs ({from}): not built again"
+                ),
+            ),
+            (None, Some(from)) => (Outcome::Reused, format!("same inputs as {from}: not built")),
+            (None, None) => (Outcome::Built, format!("built {reference}")),
+        };
+        ImageResult {
+            image: target.build.image.clone(),
+            plan: target.build.plan.clone(),
+            reference: reference.to_string(),
+            success: failure.is_none(),
+            outcome,
+            message,
+            image_id: if target.build.platforms.is_empty() {
+                ctx.built_id(reference)
+            } else {
+                None
+            },
+            test_key: target.test_key.clone(),
+            digest,
+            duration_secs: secs_since(start),
+            stages,
+            inputs: self.key,
+            reused,
+            platforms: self.pushed.into_inner().unwrap_or_default(),
+            growth: ctx.growth.lock().ok().and_then(|mut g| g.remove(reference)),
+            reclaimed_bytes: ctx
+                .reclaimed
+                .lock()
+                .ok()
+                .and_then(|mut r| r.remove(reference)),
         }
     }
-    open_gate(Ok(pushed_now(&digest, &pushed)));
-    let reused = reused(ctx, target).map(str::to_string);
-    let (outcome, message) = match (&failure, &reused) {
-        (Some((s, e)), _) => (Outcome::Failed, format!("{s} failed: {e}")),
-        (None, Some(from)) if target.build.resumed => (
-            Outcome::Resumed,
-            format!(
-                "already built and tested under this run's tag at the same inputs ({from}): not built again"
-            ),
-        ),
-        (None, Some(from)) => (Outcome::Reused, format!("same inputs as {from}: not built")),
-        (None, None) => (Outcome::Built, format!("built {reference}")),
-    };
-    let result = ImageResult {
-        image: target.build.image.clone(),
-        plan: target.build.plan.clone(),
-        reference: reference.to_string(),
-        success: failure.is_none(),
-        outcome,
-        message,
-        image_id: if target.build.platforms.is_empty() {
-            ctx.built_id(reference)
-        } else {
-            None
-        },
-        test_key: target.test_key.clone(),
-        digest,
-        duration_secs: secs_since(start),
-        stages,
-        inputs: key,
-        reused,
-        platforms: pushed.into_inner().unwrap_or_default(),
-        growth: ctx.growth.lock().ok().and_then(|mut g| g.remove(reference)),
-        reclaimed_bytes: ctx
-            .reclaimed
-            .lock()
-            .ok()
-            .and_then(|mut r| r.remove(reference)),
-    };
-    ctx.finished(&result);
-    result
 }
 
 /// Whether the image is in its registry: its push stage ran and passed, or

@@ -80,7 +80,7 @@ pub(super) async fn prune<B: Backend>(
         }
         _ => String::new(),
     };
-    Ok(Some(format!("{}{freed}", said.join("; "))))
+    Ok(Done::Said(format!("{}{freed}", said.join("; "))))
 }
 
 /// Removes the image this run's build replaced under the target's

@@ -84,8 +84,8 @@ pub(super) async fn push<B: Backend>(
         still_the_built_image(ctx, target, built, None).await?;
     }
     let digest = push_reference(ctx, target, &target.build.reference, &mut log, &log_path).await?;
-    if let (Some(built), Some(digest)) = (&built, &digest) {
-        still_the_built_image(ctx, target, built, Some(digest)).await?;
+    if let Some(built) = &built {
+        still_the_built_image(ctx, target, built, Some(&digest)).await?;
     }
     if let Some((name, tag)) = tested_reference(ctx, target, key) {
         let tested = format!("{name}:{tag}");
@@ -104,7 +104,7 @@ pub(super) async fn push<B: Backend>(
             ));
         }
     }
-    Ok(digest)
+    Ok(Done::Pushed { digest })
 }
 
 /// Checks that the target's reference still names `built`, the image this
@@ -116,7 +116,7 @@ pub(super) async fn still_the_built_image<B: Backend>(
     ctx: &StageCtx<B>,
     target: &Target,
     built: &str,
-    pushed: Option<&str>,
+    pushed: Option<&strata_core::reference::Digest>,
 ) -> Result<(), String> {
     let reference = &target.build.reference;
     let info = ctx
@@ -142,7 +142,7 @@ pub(super) async fn still_the_built_image<B: Backend>(
         // (`org/img@…` for Docker Hub): compared parsed.
         let carries = info.repo_digests.iter().any(|d| {
             d.parse::<ImageRef>()
-                .is_ok_and(|r| r.name() == name && r.digest().is_some_and(|d| d.as_str() == digest))
+                .is_ok_and(|r| r.name() == name && r.digest() == Some(digest))
         });
         if !carries {
             return Err(format!(
@@ -161,7 +161,7 @@ pub(super) async fn push_reference<B: Backend>(
     reference: &str,
     log: &mut std::fs::File,
     log_path: &Path,
-) -> Result<Option<String>, String> {
+) -> Result<strata_core::reference::Digest, String> {
     let auth = auth_for(ctx, registry_of(reference)).await;
     let policy = strata_core::retry::RetryPolicy::default();
     let mut attempt = 1;
@@ -173,7 +173,11 @@ pub(super) async fn push_reference<B: Backend>(
             })
             .await;
         match pushed {
-            Ok(digest) => return Ok(Some(digest)),
+            Ok(digest) => {
+                return digest.parse().map_err(|e| {
+                    format!("the engine reported {digest} for {reference}, not a digest: {e}")
+                });
+            }
             Err(e) if policy.tries_again(attempt) && e.is_transient() => {
                 let delay = policy.delay(attempt, None);
                 let _ = writeln!(

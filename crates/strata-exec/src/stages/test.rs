@@ -22,7 +22,7 @@ pub(super) async fn tests<B: Backend>(
 ) -> StageOutcome {
     let tests = target.tests(s);
     if tests.is_empty() {
-        return Ok(Some("no tests".into()));
+        return Ok(Done::Said("no tests".into()));
     }
     let reference = &target.build.reference;
     let log_path = ctx.log_path(reference, s.name());
@@ -98,7 +98,7 @@ pub(super) async fn tests<B: Backend>(
         }
     }
     let (failure, out_of_space) = match verdict(cases, &log_path) {
-        Verdict::Passed(message) => return Ok(Some(message)),
+        Verdict::Passed(message) => return Ok(Done::Said(message)),
         Verdict::Failed {
             message,
             out_of_space,
