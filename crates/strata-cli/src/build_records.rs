@@ -18,10 +18,10 @@ pub fn attach(targets: &mut [Target]) {
         .iter()
         .enumerate()
         .filter(|(_, t)| {
-            t.build
-                .reuse
-                .as_deref()
-                .is_some_and(strata_core::inputs::in_registry)
+            matches!(
+                t.build.reuse,
+                Some(strata_core::inputs::ReuseFrom::Registry(_))
+            )
         })
         .map(|(i, _)| i)
         .collect();

@@ -87,7 +87,7 @@ impl PublishedLookup for LocalLookup {
             .iter()
             .find(|i| i.value == key && i.repo_tags.contains(&tested))
             .map(|i| Reusable {
-                reference: i.id.clone(),
+                reference: strata_core::inputs::ReuseFrom::Local(i.id.clone()),
                 digest: i.id.clone(),
                 resumed: i.repo_tags.iter().any(|t| t == run_reference),
             })

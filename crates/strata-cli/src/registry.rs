@@ -93,7 +93,8 @@ impl PublishedLookup for RegistryLookup {
         }
         let image_name = image.image_name.as_ref()?.value.as_str();
         let tag = strata_core::inputs::reuse_tag(key);
-        let run_tag = run_reference.rsplit_once(':').map(|(_, t)| t)?;
+        let run_reference: strata_core::reference::ImageRef = run_reference.parse().ok()?;
+        let run_tag = run_reference.tag()?.as_str();
         let found = self.runtime.block_on(async {
             let Some((reference, digest)) =
                 self.tags.tagged(self.registry, image_name, &tag).await?
@@ -107,6 +108,14 @@ impl PublishedLookup for RegistryLookup {
                 .tagged(self.registry, image_name, run_tag)
                 .await?
                 .is_some_and(|(_, at)| at == digest);
+            // `tagged` pins what it finds by digest.
+            let Some(reference) = reference
+                .parse()
+                .ok()
+                .and_then(strata_core::inputs::ReuseFrom::pinned)
+            else {
+                return Ok(None);
+            };
             Ok(Some(Reusable {
                 reference,
                 digest,

@@ -90,6 +90,51 @@ pub fn record_tag(key: &str) -> String {
     format!("{}.record", reuse_tag(key))
 }
 
+/// An image already built from a build's inputs, which a run reuses
+/// instead of building: parsed once, where it is found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReuseFrom {
+    /// In a registry, pinned by digest (`name:inputs-<hex>@sha256:…`).
+    Registry(crate::reference::ImageRef),
+    /// Offline, in the local image store, by image ID (`sha256:…`).
+    Local(String),
+}
+
+impl ReuseFrom {
+    /// The registry image `reference` pins; `None` when it names no digest
+    /// (a tag alone could move under the run).
+    pub fn pinned(reference: crate::reference::ImageRef) -> Option<ReuseFrom> {
+        reference
+            .digest()
+            .is_some()
+            .then_some(ReuseFrom::Registry(reference))
+    }
+
+    /// The digest it stands at in its registry; `None` offline.
+    pub fn digest(&self) -> Option<&crate::reference::Digest> {
+        match self {
+            ReuseFrom::Registry(r) => r.digest(),
+            ReuseFrom::Local(_) => None,
+        }
+    }
+}
+
+impl std::fmt::Display for ReuseFrom {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReuseFrom::Registry(r) => write!(f, "{r}"),
+            ReuseFrom::Local(id) => f.write_str(id),
+        }
+    }
+}
+
+/// Written as the plan's JSON contract has it: the reference or the ID.
+impl serde::Serialize for ReuseFrom {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
 /// Whether an image to reuse stands in a registry (`name:tag@sha256:…`),
 /// rather than, offline, in the local store (a bare image ID, `sha256:…`).
 pub fn in_registry(reuse: &str) -> bool {

@@ -71,7 +71,7 @@ pub trait PublishedLookup {
 pub struct Reusable {
     /// Where it is: `name:inputs-<hex>@sha256:…` in a registry, or offline
     /// its local image ID.
-    pub reference: String,
+    pub reference: inputs::ReuseFrom,
     /// What a child built on it is built on: its manifest digest, or
     /// offline its image ID.
     pub digest: String,
@@ -195,7 +195,7 @@ pub struct Build {
     /// An image already built from the same inputs, which the run tags
     /// instead of building: a registry reference pinned by digest (offline,
     /// a local image ID).
-    pub reuse: Option<String>,
+    pub reuse: Option<inputs::ReuseFrom>,
     /// The reused image already carries this build's reference: an earlier
     /// attempt of this run finished it before the run stopped.
     pub resumed: bool,
@@ -241,7 +241,7 @@ pub struct PlatformInputs {
     /// The key of that platform's image, when the plan can tell it.
     pub inputs: Option<String>,
     /// The image of that platform to reuse (`name:inputs-<hex>@sha256:…`).
-    pub reuse: Option<String>,
+    pub reuse: Option<inputs::ReuseFrom>,
     /// It already carries the platform's tag of this run.
     pub resumed: bool,
     /// What a child's image of the same platform is built on when reused.
@@ -547,7 +547,7 @@ fn find_reusable(
             if let Some(found) = found {
                 let b = &mut builds[i];
                 b.reason = Reason::SameInputs {
-                    reference: found.reference.clone(),
+                    reference: found.reference.to_string(),
                     because: Box::new(b.reason.clone()),
                     resumed: found.resumed,
                 };
@@ -588,15 +588,15 @@ fn find_reusable(
         let b = &mut builds[i];
         let all_found = per_platform.values().all(|p| p.reuse.is_some());
         if all_found && let Some(first) = per_platform.values().next() {
-            let first = first.reuse.clone().unwrap_or_default();
+            let first = first.reuse.clone();
             let resumed = per_platform.values().all(|p| p.resumed);
             b.reason = Reason::SameInputs {
-                reference: first.clone(),
+                reference: first.as_ref().map(ToString::to_string).unwrap_or_default(),
                 because: Box::new(b.reason.clone()),
                 resumed,
             };
             b.resumed = resumed;
-            b.reuse = Some(first);
+            b.reuse = first;
         } else {
             // Reused whole or not at all: one platform rebuilt rebuilds all.
             for p in per_platform.values_mut() {
@@ -806,15 +806,21 @@ tag: {prefix: '2024.1'}
         ) -> Option<Reusable> {
             self.1.push((image.name().to_string(), key.to_string()));
             self.0.contains(image.name()).then(|| Reusable {
-                reference: format!(
-                    "ghcr.io/o/{}:inputs-x@sha256:{}",
-                    image.name(),
-                    image.name()
-                ),
+                reference: reused_at(image.name()),
                 digest: format!("sha256:{}", image.name()),
                 resumed: self.2.iter().any(|r| r == run_reference),
             })
         }
+    }
+
+    /// Where the fake registry has `image` built from the same inputs.
+    fn reused_at(image: &str) -> inputs::ReuseFrom {
+        let hex: String = image.bytes().map(|b| format!("{b:02x}")).collect();
+        format!("ghcr.io/o/{image}:inputs-x@sha256:{hex:0<64}")
+            .parse()
+            .ok()
+            .and_then(inputs::ReuseFrom::pinned)
+            .unwrap_or_else(|| panic!("the fake's reference of {image} parses"))
     }
 
     fn reuse_plan(
@@ -861,13 +867,13 @@ tag: {prefix: '2024.1'}
     fn a_reused_parent_lets_its_child_be_reused_on_its_digest() {
         let (p, asked) = reuse_plan("m", "1234567abc", &["mid", "leaf"]);
         let mid = p.build("mid", "default").unwrap();
-        assert_eq!(
-            mid.reuse.as_deref(),
-            Some("ghcr.io/o/mid:inputs-x@sha256:mid")
-        );
+        assert_eq!(mid.reuse, Some(reused_at("mid")));
         assert_eq!(
             mid.reason.to_string(),
-            "same inputs as ghcr.io/o/mid:inputs-x@sha256:mid (images/mid/Dockerfile)"
+            format!(
+                "same inputs as {} (images/mid/Dockerfile)",
+                reused_at("mid")
+            )
         );
         assert!(mid.rebuild);
         let leaf = p.build("leaf", "default").unwrap();
@@ -901,7 +907,10 @@ tag: {prefix: '2024.1'}
         assert!(mid.resumed);
         assert_eq!(
             mid.reason.to_string(),
-            "already built and tested under this run's tag: ghcr.io/o/mid:inputs-x@sha256:mid (images/mid/Dockerfile)"
+            format!(
+                "already built and tested under this run's tag: {} (images/mid/Dockerfile)",
+                reused_at("mid")
+            )
         );
         // Reused, but not tagged by this run yet: not resumed.
         let leaf = p.build("leaf", "default").unwrap();

@@ -103,24 +103,25 @@ pub(super) fn needed_here<B: Backend>(ctx: &StageCtx<B>, target: &Target) -> boo
 pub(super) async fn reuse<B: Backend>(
     ctx: &StageCtx<B>,
     target: &Target,
-    from: &str,
+    from: &ReuseFrom,
 ) -> StageOutcome {
     let reference = &target.build.reference;
-    if inputs::in_registry(from) && !needed_here(ctx, target) {
-        return Ok(Done::Said(format!(
-            "same inputs as {from}: not built, and not pulled (nothing in this run needs it here)"
-        )));
-    }
-    if inputs::in_registry(from) {
-        let auth = auth_for(ctx, registry_of(from)).await;
+    if let ReuseFrom::Registry(pinned) = from {
+        if !needed_here(ctx, target) {
+            return Ok(Done::Said(format!(
+                "same inputs as {from}: not built, and not pulled (nothing in this run needs it here)"
+            )));
+        }
+        let auth = auth_for(ctx, pinned.name().registry().to_string()).await;
         ctx.engine_for(target)
-            .pull(from, auth.as_ref())
+            .pull(&pinned.to_string(), auth.as_ref())
             .await
             .map_err(|e| format!("cannot pull {from}, which has the same inputs: {e}"))?;
     }
-    let (repo, tag) = strata_engine::split_reference(reference).map_err(|e| e.to_string())?;
+    let run = ImageRef::from_str(reference).map_err(|e| e.to_string())?;
+    let tag = run.tag().map_or("latest", |t| t.as_str());
     ctx.engine_for(target)
-        .tag(from, &repo, &tag)
+        .tag(&from.to_string(), &run.name().to_string(), tag)
         .await
         .map_err(|e| format!("cannot tag {from} as {reference}: {e}"))?;
     Ok(Done::Said(format!("same inputs as {from}: not built")))

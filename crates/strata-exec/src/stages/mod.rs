@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::str::FromStr;
 use std::time::{Duration, Instant};
-use strata_core::inputs;
+use strata_core::inputs::{self, ReuseFrom};
 use strata_core::reference::ImageRef;
 use strata_engine::BuildRequest;
 use strata_report::image_diff;
@@ -273,11 +273,11 @@ pub(crate) fn skip_reason(options: &RunOptions, target: &Target, s: Stage) -> Op
 /// The image a target reuses instead of building, if any: the plan's
 /// choice, unless this run's builder is not the one its key names (an
 /// engine without BuildKit under `--builder auto`).
-fn reused<'t, B: Backend>(ctx: &StageCtx<B>, target: &'t Target) -> Option<&'t str> {
+fn reused<'t, B: Backend>(ctx: &StageCtx<B>, target: &'t Target) -> Option<&'t ReuseFrom> {
     target
         .build
         .reuse
-        .as_deref()
+        .as_ref()
         .filter(|_| target.build.input_parts.builder == ctx.builder.name())
 }
 
@@ -332,14 +332,12 @@ async fn run_stage<B: Backend>(
             None => build(ctx, target, parent_digest, key).await,
         },
         Stage::BasicTests | Stage::IntegrationTests => tests(ctx, target, s, cases).await,
-        Stage::Push => match reused(ctx, target).filter(|r| inputs::in_registry(r)) {
+        Stage::Push => match reused(ctx, target).and_then(ReuseFrom::digest) {
             // Tagged registry-side after the run, at the digest it stands
             // at: a push could change it.
-            Some(from) => Ok(from
-                .parse::<ImageRef>()
-                .ok()
-                .and_then(|r| r.digest().cloned())
-                .map_or(Done::Nothing, |digest| Done::Pushed { digest })),
+            Some(digest) => Ok(Done::Pushed {
+                digest: digest.clone(),
+            }),
             None => push(ctx, target, key).await,
         },
         Stage::Manifest => manifest(ctx, target).await,
@@ -649,7 +647,7 @@ impl<'r, B: Backend> ImageRun<'r, B> {
     ) -> ImageResult {
         let (ctx, target) = (self.ctx, self.target);
         let reference = target.build.reference.as_str();
-        let reused = reused(ctx, target).map(str::to_string);
+        let reused = reused(ctx, target).map(ToString::to_string);
         let (outcome, message) = match (&failure, &reused) {
             (Some((s, e)), _) => (Outcome::Failed, format!("{s} failed: {e}")),
             (None, Some(from)) if target.build.resumed => (
