@@ -709,13 +709,23 @@ async fn execute(
         }
     }
     if !record.success && !record.interrupted {
+        // An image that failed for it, or an engine that does not answer
+        // now: the engine went away.
+        let gone = record
+            .images
+            .iter()
+            .find(|i| i.failure == Some(strata_exec::FailureKind::EngineGone))
+            .map(|i| i.message.clone());
         for probe in &probes {
-            if let Err(e) = probe.ping().await {
-                return Err(Failure::env(format!(
-                    "{e}: the engine went away during the run; what finished, what was cut off and what never started is in {}",
-                    out_dir.join("artifacts").display()
-                )));
-            }
+            let said = match (probe.ping().await, &gone) {
+                (Err(e), _) => e.to_string(),
+                (Ok(()), Some(message)) => message.clone(),
+                (Ok(()), None) => continue,
+            };
+            return Err(Failure::env(format!(
+                "{said}: the engine went away during the run; what finished, what was cut off and what never started is in {}",
+                out_dir.join("artifacts").display()
+            )));
         }
     }
     Ok((record, untagged))

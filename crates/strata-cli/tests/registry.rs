@@ -1123,6 +1123,7 @@ fn the_push_sends_the_built_image_or_nothing() {
     let said = push["message"].as_str().unwrap_or_default();
     let base_id = docker_ok(&["image", "inspect", "--format", "{{.Id}}", BASE_IMAGE]);
     assert_eq!(push["status"], "failed", "{}", describe(&out));
+    assert_eq!(run["images"][0]["failure"], "provenance");
     assert!(said.contains(&built) && said.contains(&base_id), "{said}");
     assert_eq!(
         client.digest(&root),
@@ -1169,6 +1170,7 @@ fn a_reused_image_is_tested_again_when_its_tests_changed() {
         describe(&out)
     );
     assert_eq!(basic_tests(&failing)["status"], "failed");
+    assert_eq!(run_json(&failing)["images"][0]["failure"], "tests");
     assert_eq!(client.digest(&stack.reference("root", &tag)), None);
 
     // Fixed: reused (not built), tested, tagged.
@@ -2793,6 +2795,7 @@ fn a_build_that_fills_the_disk_names_the_data_root_and_its_free_space() {
         let said = std::fs::read_to_string(&stderr).unwrap();
         assert_eq!(status.code(), Some(1), "{said}");
         let record = run_json(&out);
+        assert_eq!(record["images"][0]["failure"], "out_of_space", "{record:#}");
         record["images"][0]["message"].as_str().unwrap().to_string()
     };
     let message = failure(&stack, "build");

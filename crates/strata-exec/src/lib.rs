@@ -31,3 +31,4 @@ pub use run::{
     RunOptions, Stage, StageTests, Target, targets,
 };
 pub use schedule::{Executor, runs_pytest};
+pub use stages::FailureKind;

@@ -79,6 +79,12 @@ pub struct ImageResult {
     pub reference: String,
     /// Whether every stage that ran passed.
     pub success: bool,
+    /// What kind of failure ended it, when one did: `engine_gone`,
+    /// `out_of_space`, `engine`, `tests`, `timed_out`, `interrupted`,
+    /// `provenance` (what would be published is not what was built),
+    /// `registry`, `budget` or `other`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<crate::stages::FailureKind>,
     /// How it ended.
     pub outcome: Outcome,
     /// Why it failed or was skipped; what it produced otherwise.
@@ -406,6 +412,7 @@ mod tests {
             plan: "default".into(),
             reference: "x/a:1-abc".into(),
             success: false,
+            failure: Some(crate::stages::FailureKind::Engine),
             outcome: Outcome::Failed,
             message: "build failed".into(),
             image_id: None,

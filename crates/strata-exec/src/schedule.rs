@@ -344,6 +344,7 @@ fn write_record<B: Backend>(ctx: &StageCtx<B>, record: &RunRecord) {
 fn failed(target: &Target, why: String) -> ImageResult {
     ImageResult {
         outcome: Outcome::Failed,
+        failure: Some(crate::stages::FailureKind::Other),
         ..skipped(target, why)
     }
 }
@@ -355,6 +356,7 @@ fn skipped(target: &Target, why: String) -> ImageResult {
         plan: target.build.plan.clone(),
         reference: target.build.reference.clone(),
         success: false,
+        failure: None,
         outcome: Outcome::Skipped,
         message: why.clone(),
         image_id: None,

@@ -150,6 +150,7 @@ fn result(reference: &str, image: &str, outcome: Outcome) -> ImageResult {
         plan: "default".into(),
         reference: reference.into(),
         success,
+        failure: (!success).then_some(strata_exec::FailureKind::Tests),
         outcome,
         message: String::new(),
         image_id: None,

@@ -116,7 +116,12 @@ pub(super) async fn reuse<B: Backend>(
         ctx.engine_for(target)
             .pull(&pinned.to_string(), auth.as_ref())
             .await
-            .map_err(|e| format!("cannot pull {from}, which has the same inputs: {e}"))?;
+            .map_err(|e| {
+                StageError::new(
+                    FailureKind::Registry,
+                    format!("cannot pull {from}, which has the same inputs: {e}"),
+                )
+            })?;
     }
     let run = ImageRef::from_str(reference).map_err(|e| e.to_string())?;
     let tag = run.tag().map_or("latest", |t| t.as_str());
@@ -136,7 +141,9 @@ pub(super) async fn build<B: Backend>(
     let log_path = ctx.log_path(&target.build.reference, "build");
     let mut log = std::fs::File::create(&log_path)
         .map_err(|e| format!("cannot write {}: {e}", log_path.display()))?;
-    check_local_base(ctx, target).await?;
+    check_local_base(ctx, target)
+        .await
+        .map_err(|e| StageError::new(FailureKind::Provenance, e))?;
     let before = ctx
         .engine_for(target)
         .inspect_image(&target.build.reference)
@@ -199,9 +206,22 @@ pub(super) async fn build<B: Backend>(
     let built = match built {
         Ok(built) => built,
         Err(e) => {
+            let kind = match StageError::kind_of(&e) {
+                FailureKind::Engine
+                    if fullest
+                        .as_ref()
+                        .is_some_and(strata_engine::DiskSpace::is_nearly_full) =>
+                {
+                    FailureKind::OutOfSpace
+                }
+                kind => kind,
+            };
             let e = engine_error(engine, &e, fullest.as_ref()).await;
             let _ = writeln!(log, "ERROR: {e}");
-            return Err(format!("{e} (log: {})", log_path.display()));
+            return Err(StageError::new(
+                kind,
+                format!("{e} (log: {})", log_path.display()),
+            ));
         }
     };
     if let Ok(mut ids) = ctx.built.lock() {
@@ -213,11 +233,10 @@ pub(super) async fn build<B: Backend>(
         }
     }
     if let Some(max) = target.image.max_size {
-        check_size(ctx, target, &built.id, max)
-            .await
-            .inspect_err(|e| {
-                let _ = writeln!(log, "strata: {e}");
-            })?;
+        check_size(ctx, target, &built.id, max).await.map_err(|e| {
+            let _ = writeln!(log, "strata: {e}");
+            StageError::new(FailureKind::Budget, e)
+        })?;
     }
     Ok(Done::Built { id: built.id })
 }

@@ -22,12 +22,15 @@ use strata_report::{ManifestData, manifest_json, manifest_markdown, ref_file_ste
 use tokio::sync::{mpsc, watch};
 
 mod build;
+mod error;
 mod manifest;
 mod prune;
 mod push;
 mod test;
 
 use build::*;
+pub use error::FailureKind;
+use error::StageError;
 use manifest::*;
 pub(crate) use prune::remove_leftovers;
 use prune::*;
@@ -174,7 +177,7 @@ impl Done {
     }
 }
 
-type StageOutcome = Result<Done, String>;
+type StageOutcome = Result<Done, StageError>;
 
 /// The test cases a test stage has run so far: kept outside the stage's
 /// future, so the cases that finished survive a time limit or an interrupt.
@@ -199,11 +202,11 @@ where
     ctx.run_log.line(&format!("{reference} {stage} started"));
     let start = Instant::now();
     let outcome = tokio::select! {
-        r = tokio::time::timeout(limit, run) => r.unwrap_or_else(|_| Err(format!(
-            "timed out after {}",
-            strata_core::limits::format_duration(limit)
+        r = tokio::time::timeout(limit, run) => r.unwrap_or_else(|_| Err(StageError::new(
+            FailureKind::TimedOut,
+            format!("timed out after {}", strata_core::limits::format_duration(limit)),
         ))),
-        () = ctx.cancelled() => Err("interrupted".to_string()),
+        () = ctx.cancelled() => Err(StageError::new(FailureKind::Interrupted, "interrupted")),
     };
     let result = StageResult {
         stage: stage.name().to_string(),
@@ -215,7 +218,7 @@ where
         duration_secs: secs_since(start),
         message: match &outcome {
             Ok(done) => done.message(),
-            Err(e) => Some(e.clone()),
+            Err(e) => Some(e.message.clone()),
         },
         tests: Vec::new(),
     };
@@ -397,7 +400,7 @@ pub(crate) async fn run_image<B: Backend>(
     };
     let image = ImageRun::new(ctx, target, &parent).await;
     let mut stages = Vec::new();
-    let mut failure: Option<(Stage, String)> = None;
+    let mut failure: Option<(Stage, StageError)> = None;
     let mut digest: Option<String> = None;
     for s in Stage::ALL {
         if let Some((failed, _)) = &failure {
@@ -572,7 +575,7 @@ impl<'r, B: Backend> ImageRun<'r, B> {
             )
             .await;
             name_cases_after(cases, from, &platform);
-            let done = m.map_err(|e| format!("{platform}: {e}"))?;
+            let done = m.map_err(|e| e.within(&platform))?;
             if s == Stage::Push
                 && let Ok(mut pushed) = self.pushed.lock()
             {
@@ -629,8 +632,8 @@ impl<'r, B: Backend> ImageRun<'r, B> {
                 classname: self.target.build.reference.clone(),
                 time_secs: result.duration_secs,
                 outcome: CaseOutcome::Error {
-                    message: e.clone(),
-                    details: e.clone(),
+                    message: e.message.clone(),
+                    details: e.message.clone(),
                 },
                 output: String::new(),
             });
@@ -640,7 +643,7 @@ impl<'r, B: Backend> ImageRun<'r, B> {
     /// The image's result, once its stages ran (or were not run).
     fn result(
         self,
-        failure: Option<(Stage, String)>,
+        failure: Option<(Stage, StageError)>,
         digest: Option<String>,
         stages: Vec<StageResult>,
         start: Instant,
@@ -664,6 +667,7 @@ impl<'r, B: Backend> ImageRun<'r, B> {
             plan: target.build.plan.clone(),
             reference: reference.to_string(),
             success: failure.is_none(),
+            failure: failure.as_ref().map(|(_, e)| e.kind),
             outcome,
             message,
             image_id: if target.build.platforms.is_empty() {

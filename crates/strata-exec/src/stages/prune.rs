@@ -39,7 +39,9 @@ pub(super) async fn prune<B: Backend>(
                 said.push(format!("{reference} is gone already"));
                 continue;
             }
-            Err(e) if e.is_unreachable() => return Err(e.to_string()),
+            Err(e) if e.is_unreachable() => {
+                return Err(StageError::new(FailureKind::EngineGone, e.to_string()));
+            }
             Err(e) => {
                 said.push(format!("kept {reference}: {e}"));
                 continue;
@@ -54,7 +56,9 @@ pub(super) async fn prune<B: Backend>(
         for tag in &ours {
             match engine.remove_image(tag).await {
                 Ok(()) => {}
-                Err(e) if e.is_unreachable() => return Err(e.to_string()),
+                Err(e) if e.is_unreachable() => {
+                    return Err(StageError::new(FailureKind::EngineGone, e.to_string()));
+                }
                 Err(e) => said.push(format!("kept {tag}: {e}")),
             }
         }
@@ -123,12 +127,16 @@ pub(super) async fn prune_replaced<B: Backend>(
             for tag in markers {
                 match engine.remove_image(tag).await {
                     Ok(()) => {}
-                    Err(e) if e.is_unreachable() => return Err(e.to_string()),
+                    Err(e) if e.is_unreachable() => {
+                        return Err(e.to_string());
+                    }
                     Err(e) => return Ok(format!("kept {short}, the image it replaced: {e}")),
                 }
             }
         }
-        Err(e) if e.is_unreachable() => return Err(e.to_string()),
+        Err(e) if e.is_unreachable() => {
+            return Err(e.to_string());
+        }
         Err(e) => return Ok(format!("kept {short}, the image it replaced: {e}")),
     }
     // Its last marker took it away already.

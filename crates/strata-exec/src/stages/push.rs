@@ -80,12 +80,17 @@ pub(super) async fn push<B: Backend>(
     let mut log = std::fs::File::create(&log_path)
         .map_err(|e| format!("cannot write {}: {e}", log_path.display()))?;
     let built = ctx.built_id(&target.build.reference);
+    let provenance = |e: String| StageError::new(FailureKind::Provenance, e);
     if let Some(built) = &built {
-        still_the_built_image(ctx, target, built, None).await?;
+        still_the_built_image(ctx, target, built, None)
+            .await
+            .map_err(provenance)?;
     }
     let digest = push_reference(ctx, target, &target.build.reference, &mut log, &log_path).await?;
     if let Some(built) = &built {
-        still_the_built_image(ctx, target, built, Some(&digest)).await?;
+        still_the_built_image(ctx, target, built, Some(&digest))
+            .await
+            .map_err(provenance)?;
     }
     if let Some((name, tag)) = tested_reference(ctx, target, key) {
         let tested = format!("{name}:{tag}");
@@ -161,7 +166,7 @@ pub(super) async fn push_reference<B: Backend>(
     reference: &str,
     log: &mut std::fs::File,
     log_path: &Path,
-) -> Result<strata_core::reference::Digest, String> {
+) -> Result<strata_core::reference::Digest, StageError> {
     let auth = auth_for(ctx, registry_of(reference)).await;
     let policy = strata_core::retry::RetryPolicy::default();
     let mut attempt = 1;
@@ -175,7 +180,10 @@ pub(super) async fn push_reference<B: Backend>(
         match pushed {
             Ok(digest) => {
                 return digest.parse().map_err(|e| {
-                    format!("the engine reported {digest} for {reference}, not a digest: {e}")
+                    StageError::new(
+                        FailureKind::Engine,
+                        format!("the engine reported {digest} for {reference}, not a digest: {e}"),
+                    )
                 });
             }
             Err(e) if policy.tries_again(attempt) && e.is_transient() => {
@@ -192,11 +200,14 @@ pub(super) async fn push_reference<B: Backend>(
                 attempt += 1;
             }
             Err(e) => {
-                return Err(format!(
-                    "{e} (registry {}, after {}; log: {})",
-                    registry_of(reference),
-                    strata_core::text::count(attempt as usize, "attempt"),
-                    log_path.display()
+                return Err(StageError::new(
+                    StageError::kind_of(&e),
+                    format!(
+                        "{e} (registry {}, after {}; log: {})",
+                        registry_of(reference),
+                        strata_core::text::count(attempt as usize, "attempt"),
+                        log_path.display()
+                    ),
                 ));
             }
         }

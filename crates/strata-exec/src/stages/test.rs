@@ -41,11 +41,12 @@ pub(super) async fn tests<B: Backend>(
         let results = match results {
             Ok(results) => results,
             Err(e) => {
+                let kind = StageError::kind_of(&e);
                 let e = engine_error(ctx.engine_for(target), &e, None).await;
                 let _ = writeln!(log, "ERROR: {e}");
-                return Err(format!(
-                    "structure tests: {e} (log: {})",
-                    log_path.display()
+                return Err(StageError::new(
+                    kind,
+                    format!("structure tests: {e} (log: {})", log_path.display()),
                 ));
             }
         };
@@ -91,9 +92,12 @@ pub(super) async fn tests<B: Backend>(
             }
         };
         if ran? == PytestEnd::TestsFailed && !failing {
-            return Err(format!(
-                "pytest reported failed tests, but its report names none; see {}",
-                log_path.display()
+            return Err(StageError::new(
+                FailureKind::Tests,
+                format!(
+                    "pytest reported failed tests, but its report names none; see {}",
+                    log_path.display()
+                ),
             ));
         }
     }
@@ -105,14 +109,15 @@ pub(super) async fn tests<B: Backend>(
         } => (message, out_of_space),
     };
     if !out_of_space {
-        return Err(failure);
+        return Err(StageError::new(FailureKind::Tests, failure));
     }
     let space = match ctx.engine_for(target).disk_space().await {
         Ok(space) => space.to_string(),
         Err(e) => format!("the engine's data root could not be asked for ({e})"),
     };
-    Err(format!(
-        "{failure}; a failing test ran out of disk space: {space}"
+    Err(StageError::new(
+        FailureKind::OutOfSpace,
+        format!("{failure}; a failing test ran out of disk space: {space}"),
     ))
 }
 
