@@ -19,6 +19,8 @@ mod run;
 mod schedule;
 mod stages;
 mod test_inputs;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use backend::Backend;
 pub use describe::image_side;

@@ -5,17 +5,11 @@
 //! Time is paused (`start_paused`): a fake build "takes" its duration on
 //! tokio's virtual clock, so the schedule is deterministic.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
-use strata_engine::{
-    BuildRequest, BuiltImage, CommandOutput, EngineError, HistoryEntry, ImageInfo, RegistryAuth,
-};
-use strata_exec::{
-    Backend, BuilderChoice, Executor, Outcome, RunOptions, RunRecord, Stage, Target,
-};
-use strata_structure::{CaseResult, Kind, StructureFile};
+use strata_exec::testing::{Fake, pushed_digest};
+use strata_exec::{BuilderChoice, Executor, Outcome, RunOptions, RunRecord, Stage, Target};
 use support::{STACK, plan_of};
 use tokio::sync::watch;
 
@@ -31,227 +25,6 @@ images:
   c4: {image_name: t/c4, depend_on: root}
 tag: {prefix: '1'}
 ";
-
-#[derive(Default)]
-struct State {
-    /// `start <image>` / `end <image>`, in order.
-    events: Vec<String>,
-    running: usize,
-    most_running: usize,
-    /// The references pushed, which the engine then knows the digest of.
-    pushed: BTreeSet<String>,
-}
-
-/// An engine whose builds take `build_time` of tokio's clock and fail or
-/// panic for the images named.
-#[derive(Clone, Default)]
-struct Fake {
-    state: Arc<Mutex<State>>,
-    build_time: Duration,
-    failing: BTreeSet<String>,
-    panicking: BTreeSet<String>,
-    /// How long each image's structure tests take.
-    test_time: BTreeMap<String, Duration>,
-    /// Whether inspecting an image finds it (tagged with the reference
-    /// asked for), as after its build.
-    stores_images: bool,
-    /// Images whose structure tests fail.
-    failing_tests: BTreeSet<String>,
-    /// Images whose push the registry refuses.
-    failing_pushes: BTreeSet<String>,
-}
-
-impl Fake {
-    fn new(build_time: Duration) -> Fake {
-        Fake {
-            build_time,
-            ..Fake::default()
-        }
-    }
-
-    fn events(&self) -> Vec<String> {
-        self.state
-            .lock()
-            .map(|s| s.events.clone())
-            .unwrap_or_default()
-    }
-
-    fn most_running(&self) -> usize {
-        self.state
-            .lock()
-            .map(|s| s.most_running)
-            .unwrap_or_default()
-    }
-
-    fn record(&self, event: String, delta: isize) {
-        if let Ok(mut s) = self.state.lock() {
-            s.events.push(event);
-            s.running = s.running.saturating_add_signed(delta);
-            s.most_running = s.most_running.max(s.running);
-        }
-    }
-}
-
-/// The digest the fake registry gives `reference`'s image: its image's
-/// name in hex, padded to a digest's length.
-fn pushed_digest(reference: &str) -> String {
-    let hex: String = image_of(reference)
-        .bytes()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("sha256:{hex:0<64.64}")
-}
-
-/// `t/a:1-0123456` → `a`.
-fn image_of(reference: &str) -> String {
-    reference
-        .trim_start_matches("t/")
-        .split(':')
-        .next()
-        .unwrap_or_default()
-        .to_string()
-}
-
-impl Backend for Fake {
-    fn run_id(&self) -> &str {
-        "fake-run"
-    }
-    fn api_version(&self) -> &str {
-        "1.41"
-    }
-    fn offers_buildkit(&self) -> bool {
-        true
-    }
-    fn build<F>(
-        &self,
-        request: &BuildRequest,
-        mut log: F,
-    ) -> impl Future<Output = Result<BuiltImage, EngineError>> + Send
-    where
-        F: FnMut(&str) + Send,
-    {
-        let image = image_of(request.tags.first().map_or("", String::as_str));
-        let tags = request.tags.clone();
-        let fake = self.clone();
-        async move {
-            fake.record(format!("start {image}"), 1);
-            log(&format!("building {image}"));
-            tokio::time::sleep(fake.build_time).await;
-            fake.record(format!("end {image}"), -1);
-            if fake.panicking.contains(&image) {
-                panic!("the fake engine broke on {image}");
-            }
-            if fake.failing.contains(&image) {
-                return Err(EngineError::BuildFailed {
-                    message: format!("{image} does not build"),
-                });
-            }
-            Ok(BuiltImage {
-                id: format!("sha256:{image}"),
-                tags,
-            })
-        }
-    }
-    async fn inspect_image(&self, reference: &str) -> Result<Option<ImageInfo>, EngineError> {
-        let pushed = self
-            .state
-            .lock()
-            .is_ok_and(|s| s.pushed.contains(reference));
-        let name = reference.rsplit_once(':').map_or(reference, |(n, _)| n);
-        Ok(self.stores_images.then(|| ImageInfo {
-            id: format!("sha256:{}", image_of(reference)),
-            repo_tags: vec![reference.to_string()],
-            repo_digests: if pushed {
-                vec![format!("{name}@{}", pushed_digest(reference))]
-            } else {
-                Vec::new()
-            },
-            size: 1,
-            labels: BTreeMap::new(),
-            created: String::new(),
-            architecture: "amd64".into(),
-            os: "linux".into(),
-        }))
-    }
-    async fn history(&self, _: &str) -> Result<Vec<HistoryEntry>, EngineError> {
-        Ok(Vec::new())
-    }
-    async fn run_commands(&self, _: &str, _: &[String]) -> Result<Vec<CommandOutput>, EngineError> {
-        Ok(Vec::new())
-    }
-    async fn run_structure_tests(
-        &self,
-        image: &str,
-        files: &[StructureFile],
-    ) -> Result<Vec<Vec<CaseResult>>, EngineError> {
-        let image = image_of(image);
-        self.record(format!("test {image}"), 0);
-        tokio::time::sleep(self.test_time.get(&image).copied().unwrap_or_default()).await;
-        let passed = !self.failing_tests.contains(&image);
-        Ok(files
-            .iter()
-            .map(|f| {
-                f.command_tests
-                    .iter()
-                    .map(|t| CaseResult {
-                        name: t.name.clone(),
-                        kind: Kind::Command,
-                        passed,
-                        failures: Vec::new(),
-                        output: String::new(),
-                        duration_secs: 0.0,
-                    })
-                    .collect()
-            })
-            .collect())
-    }
-    async fn push<F>(
-        &self,
-        reference: &str,
-        _: Option<&RegistryAuth>,
-        _: F,
-    ) -> Result<String, EngineError>
-    where
-        F: FnMut(&str) + Send,
-    {
-        let image = image_of(reference);
-        if self.failing_pushes.contains(&image) {
-            return Err(EngineError::PushFailed {
-                reference: reference.to_string(),
-                message: "denied: requested access to the resource is denied".into(),
-                cause: strata_engine::PushCause::Denied,
-            });
-        }
-        self.record(format!("push {image}"), 0);
-        if let Ok(mut s) = self.state.lock() {
-            s.pushed.insert(reference.to_string());
-        }
-        Ok(pushed_digest(reference))
-    }
-    async fn pull(&self, _: &str, _: Option<&RegistryAuth>) -> Result<(), EngineError> {
-        Ok(())
-    }
-    async fn tag(&self, _: &str, _: &str, _: &str) -> Result<(), EngineError> {
-        Ok(())
-    }
-    async fn remove_image(&self, reference: &str) -> Result<(), EngineError> {
-        self.record(format!("remove {}", image_of(reference)), 0);
-        Ok(())
-    }
-    async fn disk_space(&self) -> Result<strata_engine::DiskSpace, EngineError> {
-        Ok(strata_engine::DiskSpace {
-            data_root: "/fake".into(),
-            free_bytes: None,
-            total_bytes: None,
-        })
-    }
-    async fn remove_containers(&self, _: &str) -> Result<usize, EngineError> {
-        Ok(0)
-    }
-    async fn remove_containers_of_image(&self, _: &str) -> Result<usize, EngineError> {
-        Ok(0)
-    }
-}
 
 /// Runs the build stage of every image of `stack` on `fake`.
 async fn run(
@@ -511,10 +284,8 @@ async fn a_platforms_builds_go_to_its_own_engine() {
 /// back, so one slot runs the whole stack.
 #[tokio::test(start_paused = true)]
 async fn prune_waits_for_the_children_built_on_the_image() {
-    let fake = Fake {
-        stores_images: true,
-        ..Fake::new(Duration::from_secs(1))
-    };
+    let mut fake = Fake::new(Duration::from_secs(1));
+    fake.stores_images = true;
     let run = run_with(&fake, STACK, 1, never_cancelled(), |options, targets| {
         options.push = true;
         options.stages = vec![Stage::Build, Stage::Push, Stage::Prune];
@@ -543,10 +314,8 @@ async fn prune_waits_for_the_children_built_on_the_image() {
 /// Without a push, the image's only copy stays.
 #[tokio::test(start_paused = true)]
 async fn prune_keeps_an_image_that_was_not_pushed() {
-    let fake = Fake {
-        stores_images: true,
-        ..Fake::new(Duration::from_secs(1))
-    };
+    let mut fake = Fake::new(Duration::from_secs(1));
+    fake.stores_images = true;
     let (record, _out) = run_with(&fake, STACK, 2, never_cancelled(), |options, targets| {
         options.stages = vec![Stage::Build, Stage::Push, Stage::Prune];
         for t in targets.iter_mut() {
@@ -675,4 +444,59 @@ proptest::proptest! {
         }
         proptest::prop_assert_eq!(record.success, all_pass);
     }
+}
+
+/// A reference that names other content once built (another process
+/// tagged it) is not pushed: the image fails for its provenance and its
+/// children are skipped; unrelated images carry on.
+#[tokio::test(start_paused = true)]
+async fn a_reference_retagged_after_its_build_is_not_pushed() {
+    let mut fake = Fake::new(Duration::from_secs(1));
+    fake.stores_images = true;
+    fake.retagged.insert("a".into());
+    let (record, _out) = run_with(&fake, STACK, 2, never_cancelled(), |options, _| {
+        options.push = true;
+        options.stages = vec![Stage::Build, Stage::Push];
+    })
+    .await;
+    let got = outcomes(&record);
+    assert_eq!(got["a"].0, Outcome::Failed, "{got:?}");
+    assert!(got["a"].1.contains("sha256:other-a"), "{got:?}");
+    assert_eq!(got["c"].0, Outcome::Skipped, "{got:?}");
+    for image in ["root", "b"] {
+        assert_eq!(got[image].0, Outcome::Built, "{got:?}");
+    }
+    let a = record.images.iter().find(|i| i.image == "a");
+    assert_eq!(
+        a.and_then(|a| a.failure),
+        Some(strata_exec::FailureKind::Provenance)
+    );
+    assert!(!fake.events().contains(&"push a".to_string()));
+}
+
+/// An engine that goes away mid-run fails what was running with
+/// `engine_gone` (which the CLI turns into exit 3); nothing after it is
+/// pushed.
+#[tokio::test(start_paused = true)]
+async fn an_engine_gone_mid_run_fails_its_images_as_engine_gone() {
+    let mut fake = Fake::new(Duration::from_secs(1));
+    fake.stores_images = true;
+    fake.gone_after = Some(1);
+    let (record, _out) = run_with(&fake, STACK, 1, never_cancelled(), |options, _| {
+        options.push = true;
+        options.stages = vec![Stage::Build, Stage::Push];
+    })
+    .await;
+    assert!(!record.success);
+    let root = record.images.iter().find(|i| i.image == "root");
+    assert_eq!(
+        root.and_then(|r| r.failure),
+        Some(strata_exec::FailureKind::EngineGone),
+        "{record:#?}"
+    );
+    assert!(
+        !fake.events().iter().any(|e| e.starts_with("push ")),
+        "{:?}",
+        fake.events()
+    );
 }

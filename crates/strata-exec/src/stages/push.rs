@@ -80,17 +80,12 @@ pub(super) async fn push<B: Backend>(
     let mut log = std::fs::File::create(&log_path)
         .map_err(|e| format!("cannot write {}: {e}", log_path.display()))?;
     let built = ctx.built_id(&target.build.reference);
-    let provenance = |e: String| StageError::new(FailureKind::Provenance, e);
     if let Some(built) = &built {
-        still_the_built_image(ctx, target, built, None)
-            .await
-            .map_err(provenance)?;
+        still_the_built_image(ctx, target, built, None).await?;
     }
     let digest = push_reference(ctx, target, &target.build.reference, &mut log, &log_path).await?;
     if let Some(built) = &built {
-        still_the_built_image(ctx, target, built, Some(&digest))
-            .await
-            .map_err(provenance)?;
+        still_the_built_image(ctx, target, built, Some(&digest)).await?;
     }
     if let Some((name, tag)) = tested_reference(ctx, target, key) {
         let tested = format!("{name}:{tag}");
@@ -122,13 +117,19 @@ pub(super) async fn still_the_built_image<B: Backend>(
     target: &Target,
     built: &str,
     pushed: Option<&strata_core::reference::Digest>,
-) -> Result<(), String> {
+) -> Result<(), StageError> {
     let reference = &target.build.reference;
     let info = ctx
         .engine_for(target)
         .inspect_image(reference)
         .await
-        .map_err(|e| format!("cannot check what {reference} names before pushing it: {e}"))?;
+        .map_err(|e| {
+            StageError::new(
+                StageError::kind_of(&e),
+                format!("cannot check what {reference} names before pushing it: {e}"),
+            )
+        })?;
+    let provenance = |message: String| StageError::new(FailureKind::Provenance, message);
     let now = info.as_ref().map_or("nothing", |i| i.id.as_str());
     let when = if pushed.is_some() {
         "while it was pushed"
@@ -136,12 +137,12 @@ pub(super) async fn still_the_built_image<B: Backend>(
         "after its tests"
     };
     if now != built {
-        return Err(format!(
+        return Err(provenance(format!(
             "{reference} names {now} on the engine, not {built}, the image this run built and tested: another process tagged it {when}; nothing of it is published (run again)"
-        ));
+        )));
     }
     if let (Some(digest), Some(info)) = (pushed, &info) {
-        let name = ImageRef::from_str(reference).map_err(|e| e.to_string())?;
+        let name = ImageRef::from_str(reference).map_err(|e| provenance(e.to_string()))?;
         let name = name.name();
         // The engine writes repository digests in Docker's short form
         // (`org/img@…` for Docker Hub): compared parsed.
@@ -150,9 +151,9 @@ pub(super) async fn still_the_built_image<B: Backend>(
                 .is_ok_and(|r| r.name() == name && r.digest() == Some(digest))
         });
         if !carries {
-            return Err(format!(
+            return Err(provenance(format!(
                 "the engine pushed {name}@{digest}, which is not the image this run built ({built}); its tag is not put (run again)"
-            ));
+            )));
         }
     }
     Ok(())
