@@ -4,7 +4,7 @@
 use crate::diag::{Diagnostic, closest};
 use crate::graph::{Graph, GraphError};
 use crate::reference::{ImageName, Tag};
-use crate::spec::Spec;
+use crate::spec::{ImageSpec, Spec};
 use std::collections::BTreeMap;
 
 /// Whether `key` can name a folder under `images/`: one plain path
@@ -28,148 +28,190 @@ pub fn validate(spec: &Spec) -> Vec<Diagnostic> {
     let keys: Vec<&str> = spec.image_keys().collect();
     let plans: Vec<&str> = spec.plans.iter().map(|p| p.name.value.as_str()).collect();
     let mut pushed_to: BTreeMap<String, &str> = BTreeMap::new();
-
     for image in &spec.images {
-        let key = image.name();
-        if !is_plain_folder_name(key) {
-            out.push(
-                Diagnostic::error(file, Some(image.key.pos), format!("image key '{key}' is not a plain folder name"))
-                    .with_help("an image key names its folder under images/: use letters, digits, '.', '_' and '-', starting with a letter or digit"),
-            );
-        }
-        if let Some(name) = &image.image_name {
-            match name.value.parse::<ImageName>() {
-                Ok(parsed) => {
-                    if let Some(other) = pushed_to.insert(parsed.to_string(), key) {
-                        out.push(Diagnostic::error(
-                            file,
-                            Some(name.pos),
-                            format!("images '{other}' and '{key}' both push to '{}'; their tags would overwrite each other", name.value),
-                        ));
-                    }
-                }
-                Err(e) => out.push(
-                    Diagnostic::error(
+        check_names(spec, image, &mut pushed_to, &mut out);
+        check_platforms(spec, image, &mut out);
+        check_references(spec, image, &keys, &mut out);
+        check_plans_of(spec, image, &plans, &mut out);
+    }
+    check_plans(spec, &mut out);
+    check_roots(spec, &keys, &mut out);
+    check_cycles(spec, &mut out);
+    out.sort_by_key(|d| (d.pos, d.severity));
+    out
+}
+
+/// An image's key is a folder name, and its image name a repository no
+/// other image pushes to.
+fn check_names<'s>(
+    spec: &'s Spec,
+    image: &'s ImageSpec,
+    pushed_to: &mut BTreeMap<String, &'s str>,
+    out: &mut Vec<Diagnostic>,
+) {
+    let file = spec.file.as_str();
+    let key = image.name();
+    if !is_plain_folder_name(key) {
+        out.push(
+            Diagnostic::error(file, Some(image.key.pos), format!("image key '{key}' is not a plain folder name"))
+                .with_help("an image key names its folder under images/: use letters, digits, '.', '_' and '-', starting with a letter or digit"),
+        );
+    }
+    if let Some(name) = &image.image_name {
+        match name.value.parse::<ImageName>() {
+            Ok(parsed) => {
+                if let Some(other) = pushed_to.insert(parsed.to_string(), key) {
+                    out.push(Diagnostic::error(
                         file,
                         Some(name.pos),
+                        format!("images '{other}' and '{key}' both push to '{}'; their tags would overwrite each other", name.value),
+                    ));
+                }
+            }
+            Err(e) => out.push(
+                Diagnostic::error(
+                    file,
+                    Some(name.pos),
+                    format!(
+                        "image_name '{}' of image '{key}' is not a valid image reference: {e}",
+                        name.value
+                    ),
+                )
+                .with_help("write a repository without tag, e.g. ghcr.io/org/name"),
+            ),
+        }
+    }
+}
+
+/// Every platform parses, and a child's are among its parent's.
+fn check_platforms(spec: &Spec, image: &ImageSpec, out: &mut Vec<Diagnostic>) {
+    let file = spec.file.as_str();
+    let key = image.name();
+    for p in spec.platforms.iter().chain(&image.platforms) {
+        if let Err(e) = p.value.parse::<crate::platform::Platform>() {
+            out.push(Diagnostic::error(file, Some(p.pos), e.to_string()));
+        }
+    }
+    // What held for the parent is built for every platform of the child.
+    if let Some(parent) = image.parent().and_then(|p| spec.image(p)) {
+        let theirs = crate::platform::declared(spec, parent);
+        for p in &image.platforms {
+            if !theirs.is_empty() && !theirs.contains(&p.value.as_str()) {
+                out.push(
+                    Diagnostic::error(
+                        file,
+                        Some(p.pos),
                         format!(
-                            "image_name '{}' of image '{key}' is not a valid image reference: {e}",
-                            name.value
+                            "image '{key}' is built for {}, which its parent '{}' is not built for",
+                            p.value,
+                            parent.name()
                         ),
                     )
-                    .with_help("write a repository without tag, e.g. ghcr.io/org/name"),
-                ),
-            }
-        }
-        for p in spec.platforms.iter().chain(&image.platforms) {
-            if let Err(e) = p.value.parse::<crate::platform::Platform>() {
-                out.push(Diagnostic::error(file, Some(p.pos), e.to_string()));
-            }
-        }
-        // What held for the parent is built for every platform of the child.
-        if let Some(parent) = image.parent().and_then(|p| spec.image(p)) {
-            let theirs = crate::platform::declared(spec, parent);
-            for p in &image.platforms {
-                if !theirs.is_empty() && !theirs.contains(&p.value.as_str()) {
-                    out.push(
-                        Diagnostic::error(
-                            file,
-                            Some(p.pos),
-                            format!(
-                                "image '{key}' is built for {}, which its parent '{}' is not built for",
-                                p.value,
-                                parent.name()
-                            ),
-                        )
-                        .with_help(format!(
-                            "a child's platforms must be among its parent's ({})",
-                            theirs.join(", ")
-                        )),
-                    );
-                }
-            }
-        }
-        if let Some(parent) = &image.depend_on {
-            if !keys.contains(&parent.value.as_str()) {
-                let mut d = Diagnostic::error(
-                    file,
-                    Some(parent.pos),
-                    format!(
-                        "image '{key}' depends on '{}', which is not an image of this spec",
-                        parent.value
-                    ),
-                );
-                d = match closest(&parent.value, keys.iter().copied()) {
-                    Some(near) => d.with_help(format!("did you mean '{near}'?")),
-                    None => d.with_help(format!(
-                        "add '{}' under images:, or fix depend_on (images: {})",
-                        parent.value,
-                        keys.join(", ")
+                    .with_help(format!(
+                        "a child's platforms must be among its parent's ({})",
+                        theirs.join(", ")
                     )),
-                };
-                out.push(d);
-            }
-        }
-        for cmd in &image.info_cmds {
-            if !spec.info_cmds.contains_key(&cmd.value) {
-                let mut d = Diagnostic::error(
-                    file,
-                    Some(cmd.pos),
-                    format!(
-                        "image '{key}' names info command '{}', which is not defined",
-                        cmd.value
-                    ),
                 );
-                d = match closest(&cmd.value, spec.info_cmds.keys().map(String::as_str)) {
-                    Some(near) => d.with_help(format!("did you mean '{near}'?")),
-                    None => d.with_help(
-                        "define it under all_info_cmds: with a description and a command",
-                    ),
-                };
-                out.push(d);
-            }
-        }
-        for skip in &image.skip_plans {
-            if !plans.contains(&skip.value.as_str()) {
-                out.push(unknown_plan_warning(
-                    file,
-                    skip.pos,
-                    &skip.value,
-                    &format!("skip_plans of image '{key}'"),
-                    &plans,
-                ));
-            }
-        }
-        for (plan, args) in &image.plan_args {
-            if !plans.contains(&plan.as_str()) {
-                out.push(unknown_plan_warning(
-                    file,
-                    args.pos,
-                    plan,
-                    &format!("dbuild_env of image '{key}'"),
-                    &plans,
-                ));
-            }
-        }
-        if !spec.plans.is_empty() && spec.plans.iter().all(|p| !image.in_plan(&p.name.value)) {
-            out.push(Diagnostic::warning(
-                file,
-                Some(image.key.pos),
-                format!("image '{key}' skips every plan, so it is never built"),
-            ));
-        }
-        if let Some(parent) = image.parent().and_then(|p| spec.image(p)) {
-            for plan in &plans {
-                if image.in_plan(plan) && !parent.in_plan(plan) {
-                    out.push(
-                        Diagnostic::error(file, Some(image.key.pos), format!("image '{key}' is built in plan {plan}, but its parent '{}' skips that plan", parent.name()))
-                            .with_help(format!("add {plan} to the skip_plans of '{key}', or build '{}' in it", parent.name())),
-                    );
-                }
             }
         }
     }
+}
 
+/// `depend_on` and `info_cmds` name what the spec has.
+fn check_references(spec: &Spec, image: &ImageSpec, keys: &[&str], out: &mut Vec<Diagnostic>) {
+    let file = spec.file.as_str();
+    let key = image.name();
+    if let Some(parent) = &image.depend_on {
+        if !keys.contains(&parent.value.as_str()) {
+            let mut d = Diagnostic::error(
+                file,
+                Some(parent.pos),
+                format!(
+                    "image '{key}' depends on '{}', which is not an image of this spec",
+                    parent.value
+                ),
+            );
+            d = match closest(&parent.value, keys.iter().copied()) {
+                Some(near) => d.with_help(format!("did you mean '{near}'?")),
+                None => d.with_help(format!(
+                    "add '{}' under images:, or fix depend_on (images: {})",
+                    parent.value,
+                    keys.join(", ")
+                )),
+            };
+            out.push(d);
+        }
+    }
+    for cmd in &image.info_cmds {
+        if !spec.info_cmds.contains_key(&cmd.value) {
+            let mut d = Diagnostic::error(
+                file,
+                Some(cmd.pos),
+                format!(
+                    "image '{key}' names info command '{}', which is not defined",
+                    cmd.value
+                ),
+            );
+            d = match closest(&cmd.value, spec.info_cmds.keys().map(String::as_str)) {
+                Some(near) => d.with_help(format!("did you mean '{near}'?")),
+                None => {
+                    d.with_help("define it under all_info_cmds: with a description and a command")
+                }
+            };
+            out.push(d);
+        }
+    }
+}
+
+/// An image's plan entries name plans of the spec, it is built in one at
+/// least, and only in plans its parent is built in.
+fn check_plans_of(spec: &Spec, image: &ImageSpec, plans: &[&str], out: &mut Vec<Diagnostic>) {
+    let file = spec.file.as_str();
+    let key = image.name();
+    for skip in &image.skip_plans {
+        if !plans.contains(&skip.value.as_str()) {
+            out.push(unknown_plan_warning(
+                file,
+                skip.pos,
+                &skip.value,
+                &format!("skip_plans of image '{key}'"),
+                plans,
+            ));
+        }
+    }
+    for (plan, args) in &image.plan_args {
+        if !plans.contains(&plan.as_str()) {
+            out.push(unknown_plan_warning(
+                file,
+                args.pos,
+                plan,
+                &format!("dbuild_env of image '{key}'"),
+                plans,
+            ));
+        }
+    }
+    if !spec.plans.is_empty() && spec.plans.iter().all(|p| !image.in_plan(&p.name.value)) {
+        out.push(Diagnostic::warning(
+            file,
+            Some(image.key.pos),
+            format!("image '{key}' skips every plan, so it is never built"),
+        ));
+    }
+    if let Some(parent) = image.parent().and_then(|p| spec.image(p)) {
+        for plan in plans {
+            if image.in_plan(plan) && !parent.in_plan(plan) {
+                out.push(
+                    Diagnostic::error(file, Some(image.key.pos), format!("image '{key}' is built in plan {plan}, but its parent '{}' skips that plan", parent.name()))
+                        .with_help(format!("add {plan} to the skip_plans of '{key}', or build '{}' in it", parent.name())),
+                );
+            }
+        }
+    }
+}
+
+/// Each plan's tag prefix and stable tag are valid tags.
+fn check_plans(spec: &Spec, out: &mut Vec<Diagnostic>) {
+    let file = spec.file.as_str();
     for plan in &spec.plans {
         let prefix = &plan.tag_prefix;
         if Tag::sanitize(&prefix.value).map(|t| t.as_str() == prefix.value) != Some(true)
@@ -191,7 +233,11 @@ pub fn validate(spec: &Spec) -> Vec<Diagnostic> {
             ));
         }
     }
+}
 
+/// `root` names one image of the spec, which has no parent.
+fn check_roots(spec: &Spec, keys: &[&str], out: &mut Vec<Diagnostic>) {
+    let file = spec.file.as_str();
     if spec.roots.len() > 1 {
         out.push(
             Diagnostic::error(
@@ -227,7 +273,11 @@ pub fn validate(spec: &Spec) -> Vec<Diagnostic> {
             Some(_) => {}
         }
     }
+}
 
+/// No image depends on itself through its ancestors.
+fn check_cycles(spec: &Spec, out: &mut Vec<Diagnostic>) {
+    let file = spec.file.as_str();
     if let Err(errors) = Graph::new(spec) {
         for e in errors {
             if let GraphError::Cycle(cycle) = e {
@@ -239,8 +289,6 @@ pub fn validate(spec: &Spec) -> Vec<Diagnostic> {
             }
         }
     }
-    out.sort_by_key(|d| (d.pos, d.severity));
-    out
 }
 
 fn unknown_plan_warning(
