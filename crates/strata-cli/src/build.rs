@@ -19,6 +19,11 @@ pub struct RunArgs {
     /// Images to run at once (default: the number of cores).
     #[arg(long, short = 'j', value_name = "N")]
     pub jobs: Option<std::num::NonZeroUsize>,
+    /// pytest runs at once (default 1: image tests may publish fixed host
+    /// ports; builds, structure tests and pushes stay parallel). Raise it
+    /// when the tests share nothing on the host.
+    #[arg(long, value_name = "N", default_value = "1", env = "STRATA_TEST_JOBS")]
+    pub test_jobs: std::num::NonZeroUsize,
     /// Only this image (its parent must be published or built already).
     #[arg(long, value_name = "IMAGE")]
     pub only: Option<String>,
@@ -603,6 +608,7 @@ fn run_options(
             || std::thread::available_parallelism().map_or(2, |n| n.get()),
             |n| n.get(),
         ),
+        test_jobs: args.run.test_jobs.get(),
         push: prepared.push,
         revision,
         python: args.run.python.clone(),

@@ -91,7 +91,13 @@ fn rows(plan: &Plan) -> Vec<[String; 6]> {
             [
                 b.image.clone(),
                 b.plan.clone(),
-                if b.rebuild { "yes".into() } else { "no".into() },
+                // A build the run does not make says what it does instead.
+                match (b.rebuild, &b.reuse, b.resumed) {
+                    (false, _, _) => "no".into(),
+                    (true, Some(_), true) => "resume".into(),
+                    (true, Some(_), false) => "reuse".into(),
+                    (true, None, _) => "yes".into(),
+                },
                 b.reason.to_string(),
                 b.tag.clone(),
                 // Where a rebuilt child's base comes from.
@@ -149,7 +155,11 @@ pub fn render_plan(plan: &Plan, format: Format) -> String {
                 "| image | plan | rebuild | reason | tag | base |\n|---|---|---|---|---|---|\n",
             );
             for [image, plan_name, rebuild, reason, tag, base] in rows(plan) {
-                let rebuild = if rebuild == "yes" { "✅ yes" } else { "no" };
+                let rebuild = if rebuild == "yes" {
+                    "✅ yes"
+                } else {
+                    rebuild.as_str()
+                };
                 out.push_str(&format!(
                     "| `{image}` | {plan_name} | {rebuild} | {} | `{tag}` | {base} |\n",
                     reason.replace('|', "\\|")

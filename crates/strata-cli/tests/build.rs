@@ -822,6 +822,36 @@ fn interrupt_during_the_tests(prefix: &str, signals: usize) {
     assert_no_containers(&out, &[base]);
 }
 
+/// The tests teams already have publish fixed host ports (their conftest
+/// runs every test container with `ports={"8888/tcp": 8888}`): with the
+/// default flags, a root and four children whose inherited test publishes
+/// 8888 (and holds it for two seconds) all pass: their pytest runs take
+/// turns, where four at once would clash on the port.
+#[test]
+fn tests_that_publish_a_host_port_pass_with_the_default_flags() {
+    let images = [
+        ("portroot", None),
+        ("c1", Some("portroot")),
+        ("c2", Some("portroot")),
+        ("c3", Some("portroot")),
+        ("c4", Some("portroot")),
+    ];
+    let stack = Stack::with_images("ports", &images, &[]);
+    stack.write(
+        "images/portroot/test/test_port.py",
+        "import os\n\nimport docker\n\n\ndef test_publishes_8888():\n    client = docker.from_env()\n    c = client.containers.run(\n        os.environ['TEST_IMAGE'], ['sh', '-c', 'sleep 2'], detach=True,\n        ports={'8888/tcp': 8888}, labels={'io.strata.test': '1'},\n    )\n    try:\n        assert c.wait(timeout=60)['StatusCode'] == 0\n    finally:\n        c.remove(force=True)\n",
+    );
+    stack.commit();
+    let out = stack.out("out");
+    let built = stack.build(&out, &["--jobs", "4"]);
+    assert_eq!(built.status.code(), Some(0), "{}", describe(&built));
+    let run = run_json(&out);
+    for (image, _) in images {
+        let tests = stage(result(&run, image), "basic-tests");
+        assert_eq!(tests["status"], "ok", "{image}: {tests:#}");
+    }
+}
+
 #[test]
 fn dry_run_prints_the_schedule_and_builds_nothing() {
     let stack = Stack::with_images(

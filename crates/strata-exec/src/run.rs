@@ -333,6 +333,10 @@ pub struct RunOptions {
     pub out_dir: PathBuf,
     /// Images run at once.
     pub jobs: usize,
+    /// pytest runs at once (the image tests teams write start containers
+    /// that may publish fixed host ports, so by default one at a time);
+    /// builds, structure tests, pushes and manifests stay parallel.
+    pub test_jobs: usize,
     /// Push images after their basic tests.
     pub push: bool,
     /// The head commit, for the images' revision label.

@@ -258,6 +258,7 @@ impl<B: Backend> Executor<B> {
             growth: Default::default(),
             reclaimed: Default::default(),
             built: Default::default(),
+            pytest_slots: Arc::new(Semaphore::new(self.options.test_jobs.max(1))),
             built_on: targets
                 .iter()
                 .filter(|t| t.build.reuse.is_none())

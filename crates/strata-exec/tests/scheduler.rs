@@ -42,6 +42,7 @@ fn build_options(out: &std::path::Path, jobs: usize) -> RunOptions {
         images_dir: out.join("images"),
         out_dir: out.join("out"),
         jobs,
+        test_jobs: 1,
         push: false,
         revision: "0123456789abcdef".into(),
         python: "python3".into(),

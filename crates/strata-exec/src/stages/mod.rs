@@ -58,6 +58,8 @@ pub(crate) struct StageCtx<B: Backend> {
     pub growth: std::sync::Mutex<std::collections::HashMap<String, Growth>>,
     /// The bytes each image's prune stage freed, by reference.
     pub reclaimed: std::sync::Mutex<std::collections::HashMap<String, u64>>,
+    /// The pytest runs that may run at once (`RunOptions::test_jobs`).
+    pub pytest_slots: std::sync::Arc<tokio::sync::Semaphore>,
     /// The image ID each build of this run made, by reference: what its
     /// tests ran on and what its push must send.
     pub built: std::sync::Mutex<std::collections::HashMap<String, String>>,

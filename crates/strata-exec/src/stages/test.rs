@@ -25,6 +25,7 @@ pub(super) async fn tests<B: Backend>(
         return Ok(Done::Said("no tests".into()));
     }
     let reference = &target.build.reference;
+    let from = cases.lock().map_or(0, |c| c.len());
     let log_path = ctx.log_path(reference, s.name());
     let mut log = std::fs::File::create(&log_path)
         .map_err(|e| format!("cannot write {}: {e}", log_path.display()))?;
@@ -52,19 +53,24 @@ pub(super) async fn tests<B: Backend>(
         };
         let mut new = Vec::new();
         for (file, file_cases) in tests.structure.iter().zip(results) {
+            // Named by its path in the images folder: the same on every
+            // runner, so CI reports group a test's runs together.
+            let shown = Path::new(&file.file)
+                .strip_prefix(&ctx.options.images_dir)
+                .map_or_else(|_| file.file.clone(), |p| p.display().to_string());
             for case in file_cases {
                 let _ = writeln!(
                     log,
                     "{} {}: {}{}",
                     if case.passed { "PASS" } else { "FAIL" },
-                    file.file,
+                    shown,
                     case.name,
                     case.failures
                         .iter()
                         .map(|f| format!("\n    {f}"))
                         .collect::<String>()
                 );
-                new.push(structure_case(&file.file, case));
+                new.push(structure_case(&shown, case));
             }
         }
         record(new);
@@ -75,7 +81,11 @@ pub(super) async fn tests<B: Backend>(
             ref_file_stem(reference),
             s.name()
         ));
+        // A slot among the pytest runs of the run: teams' tests may publish
+        // fixed host ports, which two at once would both bind.
+        let slot = ctx.pytest_slots.clone().acquire_owned().await;
         let ran = pytest(ctx, target, &tests.pytest, &report, &log_path, &mut log).await;
+        drop(slot);
         // pytest writes its report even when tests fail.
         let found = std::fs::read_to_string(&report)
             .map_err(|e| e.to_string())
@@ -101,7 +111,7 @@ pub(super) async fn tests<B: Backend>(
             ));
         }
     }
-    let (failure, out_of_space) = match verdict(cases, &log_path) {
+    let (failure, out_of_space) = match verdict(cases, from, &log_path) {
         Verdict::Passed(message) => return Ok(Done::Said(message)),
         Verdict::Failed {
             message,
@@ -133,13 +143,15 @@ pub(super) enum Verdict {
 
 /// The verdict over every case, read under the lock (outputs can be large:
 /// no copy).
-pub(super) fn verdict(cases: &Cases, log_path: &Path) -> Verdict {
+pub(super) fn verdict(cases: &Cases, from: usize, log_path: &Path) -> Verdict {
     let Ok(all) = cases.lock() else {
         return Verdict::Failed {
             message: "the test results could not be read".into(),
             out_of_space: false,
         };
     };
+    // This run's own cases: another platform's of the same stage come first.
+    let all = all.get(from..).unwrap_or_default();
     let failed: Vec<&TestCase> = all.iter().filter(|c| c.is_failure()).collect();
     if all.is_empty() {
         return Verdict::Passed("no tests collected".into());
