@@ -12,6 +12,7 @@ dpkg -s busybox-static >/dev/null 2>&1 || need_apt+=(busybox-static)
 [ -x /usr/bin/docker-registry ] || need_apt+=(docker-registry)
 command -v htpasswd >/dev/null 2>&1 || need_apt+=(apache2-utils)
 command -v git >/dev/null 2>&1 || need_apt+=(git)
+command -v man >/dev/null 2>&1 || need_apt+=(man-db)
 dpkg -s qemu-user-static >/dev/null 2>&1 || need_apt+=(qemu-user-static)
 dpkg -s binfmt-support >/dev/null 2>&1 || need_apt+=(binfmt-support)
 if ! docker info >/dev/null 2>&1 && ! command -v dockerd >/dev/null 2>&1; then need_apt+=(docker.io); fi

@@ -64,6 +64,15 @@ enum Command {
     Wiki(promote::WikiArgs),
     /// Compare two built images: size, layers, and each info command's output.
     Diff(diff::DiffArgs),
+    /// Print the shell completion script for bash, zsh, fish, elvish or
+    /// powershell (e.g. `strata completions bash > /etc/bash_completion.d/strata`).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print strata's man page (roff: `strata man > strata.1; man -l strata.1`).
+    Man,
     /// Draw the stack (with rebuild marks when a range is given).
     Graph {
         /// mermaid, dot or text.
@@ -143,6 +152,23 @@ fn run(cli: &Cli, reporter: &Reporter) -> Result<ExitCode, Failure> {
         ));
     }
     match &cli.command {
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(
+                *shell,
+                &mut Cli::command(),
+                "strata",
+                &mut std::io::stdout(),
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man => {
+            use clap::CommandFactory;
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut std::io::stdout())
+                .map_err(|e| Failure::env(format!("cannot write the man page: {e}")))?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Validate => validate(&cwd, cli, reporter),
         Command::Plan(args) if cli.format == Format::Jobs => {
             let planned = planning::make(&cwd, cli.images_dir.as_deref(), args, reporter)?;

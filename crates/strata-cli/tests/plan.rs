@@ -1829,3 +1829,55 @@ fn the_bake_file_of_the_example_stack_points_children_at_their_parents() {
         }
     }
 }
+
+/// The completion scripts and the man page come from the same clap
+/// definitions as the parser; bash completes a subcommand with the script,
+/// and man renders the page.
+#[test]
+fn completions_and_the_man_page_are_read_by_bash_and_man() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = run(strata_in(dir.path()).args(["completions", "bash"]));
+    assert_eq!(script.code, Some(0), "{}", script.stderr);
+    let path = dir.path().join("strata.bash");
+    std::fs::write(&path, &script.stdout).unwrap();
+    let completed = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "source {}; COMP_WORDS=(strata pro); COMP_CWORD=1; _strata strata pro strata; echo \"${{COMPREPLY[*]}}\"",
+            path.display()
+        ))
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&completed.stdout).trim(),
+        "promote",
+        "{}",
+        String::from_utf8_lossy(&completed.stderr)
+    );
+    for shell in ["zsh", "fish"] {
+        let out = run(strata_in(dir.path()).args(["completions", shell]));
+        assert!(
+            out.code == Some(0) && out.stdout.contains("promote"),
+            "{shell}"
+        );
+    }
+
+    let page = run(strata_in(dir.path()).arg("man"));
+    assert_eq!(page.code, Some(0), "{}", page.stderr);
+    let roff = dir.path().join("strata.1");
+    std::fs::write(&roff, &page.stdout).unwrap();
+    let shown = std::process::Command::new("man")
+        .arg("-l")
+        .arg(&roff)
+        .env("MANPAGER", "cat")
+        .env("MANWIDTH", "100")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&shown.stdout);
+    assert!(
+        shown.status.success(),
+        "{}",
+        String::from_utf8_lossy(&shown.stderr)
+    );
+    assert!(text.contains("NAME") && text.contains("promote"), "{text}");
+}
