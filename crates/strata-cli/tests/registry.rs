@@ -2195,6 +2195,30 @@ fn the_github_actions_workflow_runs_the_plans_levels() {
             );
         }
     }
+    // strata is compiled once, by the strata job; every other job takes
+    // its binary from the artifact and compiles nothing.
+    for (name, job) in jobs.as_map().unwrap() {
+        let name = name.as_scalar().unwrap();
+        let steps = match &yaml_get(job, "steps").unwrap().value {
+            strata_core::yaml::Value::Seq(steps) => steps,
+            _ => panic!("{name}: no steps"),
+        };
+        let runs: Vec<&str> = steps
+            .iter()
+            .filter_map(|st| yaml_get(st, "run").and_then(|r| r.as_scalar()))
+            .collect();
+        let compiles = runs.iter().any(|r| r.contains("cargo"));
+        assert_eq!(compiles, name == "strata", "{name}: {runs:?}");
+        if name != "strata" {
+            let fetches = steps.iter().any(|st| {
+                yaml_get(st, "with")
+                    .and_then(|w| yaml_get(w, "name"))
+                    .and_then(|n| n.as_scalar())
+                    == Some("strata-bin")
+            });
+            assert!(fetches, "{name} does not fetch the strata binary");
+        }
+    }
     let plan_step = yaml_get(yaml_get(jobs, "plan").unwrap(), "steps")
         .and_then(|s| match &s.value {
             strata_core::yaml::Value::Seq(steps) => steps
