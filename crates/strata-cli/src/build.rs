@@ -420,6 +420,7 @@ pub fn run(
         &out_dir,
         reporter,
     )?;
+    strata_exec::read_test_keys(&mut prepared.targets, &options.images_dir);
     if strata_exec::runs_pytest(&options, &prepared.targets) {
         check_pytest(&args.run.python)?;
     }

@@ -1436,21 +1436,33 @@ fn hostile_spec_files_fail_fast() {
     }
 }
 
-#[test]
-fn the_example_stack_validates_and_plans() {
-    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../example");
-    let out = run(strata_in(&example).arg("validate"));
-    assert_eq!(out.code, Some(0), "{}", out.stderr);
-    // `--no-reuse`: what `scripts/example.sh` left in the local store (its
-    // images, tested under their inputs tags) must not change this plan.
-    let plan = plan_of(strata_in(&example).args([
+/// `strata plan --all --offline --no-reuse --format FORMAT` of the example
+/// stack: `--no-reuse`, so that what `scripts/example.sh` left in the local
+/// store (its images, tested under their inputs tags) does not change it.
+fn example_plan_command(example: &Path, format: &str) -> Command {
+    let mut cmd = strata_in(example);
+    cmd.args([
         "plan",
         "--all",
         "--offline",
         "--no-reuse",
         "--format",
-        "json",
-    ]));
+        format,
+    ]);
+    cmd
+}
+
+/// [`example_plan_command`], its JSON read.
+fn example_plan(example: &Path, format: &str) -> Value {
+    plan_of(&mut example_plan_command(example, format))
+}
+
+#[test]
+fn the_example_stack_validates_and_plans() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../example");
+    let out = run(strata_in(&example).arg("validate"));
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let plan = example_plan(&example, "json");
     let mut images: Vec<&str> = builds(&plan)
         .iter()
         .map(|b| b["image"].as_str().unwrap())
@@ -1784,17 +1796,8 @@ fn wiki_refuses_a_run_json_it_cannot_read_instead_of_writing_empty_rows() {
 #[test]
 fn the_bake_file_of_the_example_stack_points_children_at_their_parents() {
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../example");
-    // `--no-reuse`: what `scripts/example.sh` left in the local store (its
-    // images, tested under their inputs tags) must not change this plan.
-    let plan = plan_of(strata_in(&example).args([
-        "plan",
-        "--all",
-        "--offline",
-        "--no-reuse",
-        "--format",
-        "json",
-    ]));
-    let out = run(strata_in(&example).args(["plan", "--all", "--offline", "--format", "bake"]));
+    let plan = example_plan(&example, "json");
+    let out = run(&mut example_plan_command(&example, "bake"));
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     let bake: Value = serde_json::from_str(&out.stdout).unwrap();
     let targets = bake["target"].as_object().unwrap();

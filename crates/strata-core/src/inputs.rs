@@ -135,12 +135,6 @@ impl serde::Serialize for ReuseFrom {
     }
 }
 
-/// Whether an image to reuse stands in a registry (`name:tag@sha256:…`),
-/// rather than, offline, in the local store (a bare image ID, `sha256:…`).
-pub fn in_registry(reuse: &str) -> bool {
-    reuse.contains('@')
-}
-
 /// The platform of the machine strata runs on, as the engine names it
 /// (`linux/amd64`): the default target of a local engine.
 pub fn host_platform() -> String {

@@ -32,5 +32,5 @@ pub use run::{
     AuthFor, BuilderChoice, EarlierBuild, Event, ExecError, FolderTests, RecordedManifest,
     RunOptions, Stage, StageTests, Target, targets,
 };
-pub use schedule::{Executor, runs_pytest};
+pub use schedule::{Executor, read_test_keys, runs_pytest};
 pub use stages::FailureKind;

@@ -224,19 +224,18 @@ pub async fn publish<P: Publisher>(registry: &P, end: &RunEnd<'_>) -> Vec<Publis
     for image in end.record.images.iter().filter(|i| {
         i.platforms.is_empty() && matches!(i.outcome, Outcome::Reused | Outcome::Resumed)
     }) {
+        // Reused from a registry: pinned by digest (offline, an image ID).
         let Some(from) = image
             .reused
             .as_deref()
-            .filter(|r| strata_core::inputs::in_registry(r))
+            .and_then(|r| r.parse::<ImageRef>().ok())
+            .filter(|r| r.digest().is_some())
         else {
             continue;
         };
-        let result = match (
-            from.parse::<ImageRef>(),
-            image.reference.parse::<ImageRef>(),
-        ) {
-            (Ok(from), Ok(to)) => registry.copy(&from, &to).await,
-            (Err(e), _) | (_, Err(e)) => Err(e.into()),
+        let result = match image.reference.parse::<ImageRef>() {
+            Ok(to) => registry.copy(&from, &to).await,
+            Err(e) => Err(e.into()),
         };
         done.push(Published::Reused {
             reference: image.reference.clone(),

@@ -18,12 +18,19 @@ use tokio::task::JoinSet;
 /// that pytest is installed before building anything.)
 pub fn runs_pytest(options: &RunOptions, targets: &[Target]) -> bool {
     targets.iter().any(|t| {
-        let mut t = t.clone();
-        t.read_test_key(&options.images_dir);
         [Stage::BasicTests, Stage::IntegrationTests]
             .into_iter()
-            .any(|s| stages::skip_reason(options, &t, s).is_none() && !t.tests(s).pytest.is_empty())
+            .any(|s| stages::skip_reason(options, t, s).is_none() && !t.tests(s).pytest.is_empty())
     })
+}
+
+/// Reads each target's test key ([`Target::test_key`]) from the images
+/// folder its tests run from, where not read yet: before
+/// [`runs_pytest`] asks which tests run, or by the run itself.
+pub fn read_test_keys(targets: &mut [Target], images_dir: &std::path::Path) {
+    for t in targets.iter_mut().filter(|t| t.test_key.is_none()) {
+        t.read_test_key(images_dir);
+    }
 }
 
 /// Runs plans on an engine (the Docker engine, or any [`Backend`]).
@@ -69,9 +76,7 @@ impl<B: Backend> Executor<B> {
     ) -> Result<RunRecord, ExecError> {
         let started = record::now_rfc3339();
         let mut targets = targets;
-        for t in &mut targets {
-            t.read_test_key(&self.options.images_dir);
-        }
+        read_test_keys(&mut targets, &self.options.images_dir);
         let ctx = Arc::new(self.context(&targets, cancel.clone())?);
         let (children, roots) = family_tree(&targets);
 
