@@ -534,7 +534,7 @@ fn attach_previous(planned: &mut planning::Planned, targets: &mut [Target], repo
             ));
             Default::default()
         });
-    for t in targets {
+    for t in targets.iter_mut() {
         let found = previous.get(&(t.build.image.clone(), t.build.plan.clone()));
         t.cache_from = found.cloned();
         // A re-run of the same commit finds its own tag: nothing to compare.
@@ -548,6 +548,7 @@ fn attach_previous(planned: &mut planning::Planned, targets: &mut [Target], repo
         };
         t.previous = found.filter(|r| !own(r)).cloned();
     }
+    crate::build_records::attach_previous_manifests(targets);
 }
 
 /// `--dry-run`'s schedule, or a run with nothing to build: its empty

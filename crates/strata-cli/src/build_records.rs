@@ -5,7 +5,8 @@
 //! run for each image it reuses, whose basic tests are then reported as
 //! they ran and whose manifest is written as it was (in the finish of a
 //! job graph, every job's), without pulling the image when nothing else
-//! needs it.
+//! needs it. The same records give each rebuilt image the manifest of its
+//! previous build, which its own is compared with.
 
 use strata_exec::Target;
 
@@ -75,4 +76,63 @@ pub fn attach(targets: &mut [Target]) {
             merged
         };
     }
+}
+
+/// Gives each target with a previous build the manifest that build
+/// recorded, per platform: its images' configs name their input keys
+/// (`io.strata.inputs`), which name their records. A previous build that
+/// cannot be read is only not compared.
+pub fn attach_previous_manifests(targets: &mut [Target]) {
+    if targets.iter().all(|t| t.previous.is_none()) {
+        return;
+    }
+    let (Ok(registry), Ok(runtime)) = (crate::registry::client(), crate::runtime()) else {
+        return;
+    };
+    for t in targets.iter_mut() {
+        let Some(previous) = t
+            .previous
+            .as_deref()
+            .and_then(|p| p.parse::<strata_core::reference::ImageRef>().ok())
+        else {
+            continue;
+        };
+        t.previous_manifests = runtime.block_on(previous_manifests(registry, &previous));
+    }
+}
+
+/// The recorded manifest of each platform's image of `previous`.
+async fn previous_manifests(
+    registry: &strata_registry::Registry,
+    previous: &strata_core::reference::ImageRef,
+) -> std::collections::BTreeMap<String, strata_report::ManifestData> {
+    let mut found = std::collections::BTreeMap::new();
+    let Ok(configs) = strata_registry::image_configs(registry, previous).await else {
+        return found;
+    };
+    for config in configs {
+        let Some(key) = config.labels.get(strata_core::inputs::LABEL) else {
+            continue;
+        };
+        let Ok(tag) = strata_core::inputs::record_tag(key).parse() else {
+            continue;
+        };
+        let at = previous.name().with_tag(tag);
+        let Ok(Some(mut note)) =
+            strata_registry::get_note(registry, &at, strata_exec::EarlierBuild::ARTIFACT_TYPE)
+                .await
+        else {
+            continue;
+        };
+        let record: Option<strata_exec::EarlierBuild> = note
+            .remove(strata_exec::EarlierBuild::ANNOTATION)
+            .and_then(|json| serde_json::from_str(&json).ok());
+        let manifest = record
+            .and_then(|r| r.manifests.into_values().next())
+            .and_then(|m| serde_json::from_str::<strata_report::ManifestData>(&m.json).ok());
+        if let Some(manifest) = manifest {
+            found.insert(config.platform.to_string(), manifest);
+        }
+    }
+    found
 }

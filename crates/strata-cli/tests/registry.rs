@@ -1341,6 +1341,80 @@ fn push_retries_after_dropped_connections() {
     assert_pushed(&registry, "dropped", &stack, &out_dir);
 }
 
+/// A rebuilt image's manifest is compared with its previous build as that
+/// build recorded it in the registry: the previous image is neither pulled
+/// nor run (its local copy is gone and stays gone), and BuildKit reads its
+/// cache from the registry.
+#[test]
+fn the_manifest_compares_with_the_recorded_previous_build_without_pulling_it() {
+    ensure_base_image();
+    let registry = start_registry();
+    let stack = Stack::new(&registry.host(), "compared", 1);
+    let spec = std::fs::read_to_string(stack.dir.join("images/spec.yml")).unwrap();
+    stack.write(
+        "images/spec.yml",
+        &format!(
+            "{}all_info_cmds:\n  CONTENT:\n    description: The image's file\n    command: cat /root.txt\n",
+            spec.replace("    image_name:", "    info_cmds: [CONTENT]\n    image_name:")
+        ),
+    );
+    stack.commit("an info command");
+    let sha1 = stack.git(&["rev-parse", "--short=7", "HEAD"]);
+    let work = tempfile::tempdir().unwrap();
+    let out1 = work.path().join("run1");
+    expect_code(&stack.build_push(&out1), 0);
+    let first = artifact_digests(&out1)["root"].clone();
+    let previous = format!(
+        "{}@{first}",
+        stack.reference("root", &format!("{PREFIX}-{sha1}"))
+    );
+    // The engine forgets the first build: a pull would bring it back.
+    let pinned = format!("{}@{first}", stack.name("root"));
+    let removed = std::process::Command::new("docker")
+        .args(["rmi", "-f", &pinned])
+        .output()
+        .unwrap();
+    assert!(removed.status.success(), "{removed:?}");
+
+    stack.set_content("root", "2");
+    stack.commit("root: 2");
+    let out2 = work.path().join("run2");
+    let built = stack.build_push(&out2);
+    expect_code(&built, 0);
+    let run2 = run_json(&out2);
+    let root = &run2["images"][0];
+    assert_eq!(root["growth"]["since"], previous.as_str(), "{root:#}");
+    let manifest = files_under(&out2.join("manifests"))
+        .into_iter()
+        .find(|p| p.extension().is_some_and(|e| e == "md"))
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .unwrap_or_default();
+    assert!(manifest.contains("## Changes since"), "{manifest}");
+    // The previous side's output is the one its build recorded.
+    assert!(
+        manifest.contains("-root 1") && manifest.contains("+root 2"),
+        "{manifest}"
+    );
+    let inspected = std::process::Command::new("docker")
+        .args(["image", "inspect", &pinned])
+        .output()
+        .unwrap();
+    assert!(
+        !inspected.status.success(),
+        "the previous build was pulled: {}",
+        String::from_utf8_lossy(&inspected.stdout)
+    );
+    let build_log = files_under(&out2.join("logs"))
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains("build"))
+        .map(|p| std::fs::read_to_string(p).unwrap_or_default())
+        .collect::<String>();
+    assert!(
+        build_log.contains(&format!("BuildKit reads build cache from {previous}")),
+        "{build_log}"
+    );
+}
+
 /// A manifest PUT failing part-way through a promotion: every tag is put
 /// back where it was, and strata exits 1.
 #[test]

@@ -1,6 +1,7 @@
 //! An image as manifests and comparisons describe it: its layers and its
-//! info commands' output, read from an engine. The manifest stage, its
-//! comparison with the previous build and `strata diff` all read it here.
+//! info commands' output, read from an engine. The manifest stage and
+//! `strata diff` read it here (a build's comparison with its previous build
+//! reads the previous side from the registry, as that build recorded it).
 
 use crate::backend::Backend;
 use strata_core::spec::InfoCmd;

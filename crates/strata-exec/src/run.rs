@@ -116,6 +116,11 @@ pub struct Target {
     /// `prepull: true` images, which pull it anyway), which its
     /// manifest is compared with; never this run's own tag.
     pub previous: Option<String>,
+    /// The manifest of `previous` as its build recorded it in the registry,
+    /// by platform (`linux/amd64`): what the manifest stage compares with,
+    /// never running a container of the previous image. Empty when there is
+    /// no previous build or it left no record.
+    pub previous_manifests: BTreeMap<String, strata_report::ManifestData>,
     /// What its basic tests run.
     pub basic_tests: StageTests,
     /// What its integration tests run.
@@ -217,6 +222,19 @@ impl Target {
             .collect()
     }
 
+    /// The recorded manifest of its previous build on its own platform
+    /// (for a target of the engine's platform, the only one recorded, or
+    /// the engine's).
+    pub fn previous_manifest(&self) -> Option<&strata_report::ManifestData> {
+        match &self.platform {
+            Some(p) => self.previous_manifests.get(&p.to_string()),
+            None if self.previous_manifests.len() == 1 => self.previous_manifests.values().next(),
+            None => self
+                .previous_manifests
+                .get(&strata_core::inputs::host_platform()),
+        }
+    }
+
     /// Reads the key of its basic tests' inputs under `images_dir`.
     pub(crate) fn read_test_key(&mut self, images_dir: &std::path::Path) {
         self.test_key = crate::test_inputs::basic_test_key(images_dir, &self.build.tests.basic);
@@ -311,6 +329,7 @@ pub fn targets(
                 info_cmds,
                 cache_from: None,
                 previous: None,
+                previous_manifests: BTreeMap::new(),
                 basic_tests: stage_tests(&b.tests.basic, found),
                 integration_tests: stage_tests(&b.tests.integration, found),
                 platform: None,

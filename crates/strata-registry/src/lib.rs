@@ -18,6 +18,7 @@
 
 mod auth;
 mod client;
+mod config;
 mod credentials;
 mod error;
 pub mod manifest;
@@ -33,6 +34,7 @@ pub use client::{
     Copied, CredentialSource, INSECURE_REGISTRIES_ENV, Registry, RegistryOptions, RetryPolicy,
     insecure_registries_from_env, uses_plain_http,
 };
+pub use config::{ImageConfig, image_configs};
 pub use credentials::{
     CredentialError, Credentials, DockerConfig, HELPER_TIMEOUT, credentials_for_registry,
 };

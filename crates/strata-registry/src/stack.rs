@@ -251,9 +251,6 @@ pub async fn put_index(
     registry.put_manifest(target, &manifest).await
 }
 
-/// The most an image config may weigh when its platform is checked.
-const MAX_CONFIG_BYTES: usize = 4 * 1024 * 1024;
-
 /// Checks that the image `image.manifest` names is of the platform it is to
 /// be listed under: its config's `os`, `architecture` and `variant` (a
 /// missing variant matches any, as registries and engines treat it).
@@ -270,49 +267,13 @@ async fn check_platform(
             .ok_or_else(|| RegistryError::NotFound {
                 reference: Box::new(reference.clone()),
             })?;
-    let crate::manifest::Contents::Image { config, .. } = manifest.contents() else {
-        return Err(RegistryError::BadManifest {
-            reference: reference.to_string(),
-            problem: crate::manifest::ManifestError::BadField(
-                "an index cannot be one platform's image of another index".to_string(),
-            ),
-        });
-    };
-    let bytes = registry
-        .get_blob(reference.name(), &config.digest, MAX_CONFIG_BYTES)
-        .await?
-        .ok_or_else(|| RegistryError::NotFound {
-            reference: Box::new(reference.clone()),
-        })?;
-    #[derive(serde::Deserialize)]
-    struct Config {
-        #[serde(default)]
-        os: String,
-        #[serde(default)]
-        architecture: String,
-        variant: Option<String>,
-    }
-    let found: Config = serde_json::from_slice(&bytes).map_err(|e| RegistryError::BadResponse {
-        host: reference.name().api_host().to_string(),
-        what: format!("the image config of {reference}"),
-        problem: e.to_string(),
-    })?;
-    let listed = &image.platform;
-    let variant_matches = match (&listed.variant, &found.variant) {
-        (Some(want), Some(got)) => want == got,
-        _ => true,
-    };
-    if found.os != listed.os || found.architecture != listed.arch || !variant_matches {
-        let mut actual = format!("{}/{}", found.os, found.architecture);
-        if let Some(v) = &found.variant {
-            actual.push('/');
-            actual.push_str(v);
-        }
+    let found = crate::config::config_of(registry, reference, &manifest).await?;
+    if !found.is_for(&image.platform) {
         return Err(RegistryError::PlatformMismatch {
             target: target.to_string(),
             manifest: reference.to_string(),
-            listed: listed.to_string(),
-            actual,
+            listed: image.platform.to_string(),
+            actual: found.platform.to_string(),
         });
     }
     Ok(())

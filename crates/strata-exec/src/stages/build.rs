@@ -164,16 +164,25 @@ pub(super) async fn build<B: Backend>(
             labels
         },
         cache_from: match &target.cache_from {
-            Some(cache) => pull_cache(ctx, target, cache, &mut log).await,
+            Some(cache) => cache_for(ctx, target, cache, &mut log).await,
             None => Vec::new(),
         },
         builder: ctx.builder,
         platform: target.platform.as_ref().map(ToString::to_string),
         secrets: ctx.options.secrets.clone(),
-        // The base may be pulled from a private registry.
-        registry_auth: match &target.build.base_ref {
-            Some(base) => auth_for(ctx, registry_of(base)).await.into_iter().collect(),
-            None => Vec::new(),
+        // The base and the cache may come from private registries.
+        registry_auth: {
+            let mut auths = Vec::new();
+            for from in [&target.build.base_ref, &target.cache_from]
+                .into_iter()
+                .flatten()
+            {
+                let auth = auth_for(ctx, registry_of(from)).await;
+                if let Some(auth) = auth.filter(|a| !auths.contains(a)) {
+                    auths.push(auth);
+                }
+            }
+            auths
         },
     };
     let engine = ctx.engine_for(target);
@@ -317,14 +326,21 @@ pub(super) async fn check_size<B: Backend>(
     ))
 }
 
-/// Pulls a published image to use as build cache; a failed pull only costs
-/// the cache, so it is logged, not fatal.
-pub(super) async fn pull_cache<B: Backend>(
+/// A published image as build cache. BuildKit reads the cache metadata
+/// the image carries (`BUILDKIT_INLINE_CACHE`) from the registry and fetches
+/// only the layers of the steps it hits, so nothing is pulled; the classic
+/// builder uses only local images, so it is pulled. A failed pull only
+/// costs the cache, so it is logged, not fatal.
+pub(super) async fn cache_for<B: Backend>(
     ctx: &StageCtx<B>,
     target: &Target,
     cache: &str,
     log: &mut std::fs::File,
 ) -> Vec<String> {
+    if ctx.builder == strata_engine::Builder::BuildKit {
+        let _ = writeln!(log, "strata: BuildKit reads build cache from {cache}");
+        return vec![cache.to_string()];
+    }
     let registry = registry_of(cache);
     match ctx
         .engine_for(target)

@@ -79,8 +79,9 @@ pub(super) async fn manifest<B: Backend>(ctx: &StageCtx<B>, target: &Target) -> 
     let mut data = data;
     let mut compared = String::new();
     if let Some(previous) = &target.previous {
-        match previous_side(ctx, target, previous, &target.info_cmds).await {
-            Ok(side) => {
+        match target.previous_manifest() {
+            Some(recorded) => {
+                let side = image_diff::ImageSide::from(recorded);
                 let diff = image_diff::compare(&side, &image_diff::ImageSide::from(&data));
                 compared = format!(
                     "; {} since {previous}",
@@ -97,8 +98,10 @@ pub(super) async fn manifest<B: Backend>(ctx: &StageCtx<B>, target: &Target) -> 
                 }
                 data.changes = Some(diff);
             }
-            // The comparison documents; it never fails the image.
-            Err(e) => compared = format!("; not compared with {previous}: {e}"),
+            // Running the previous image's info commands again would cost
+            // a pull and a container per build; a build that left no
+            // record (made by an older strata, or by hand) is not compared.
+            None => compared = format!("; not compared with {previous}: its build left no record"),
         }
     }
     let stem = ref_file_stem(reference);
@@ -119,34 +122,4 @@ pub(super) async fn manifest<B: Backend>(ctx: &StageCtx<B>, target: &Target) -> 
             strata_core::text::count(data.info.len(), "info command")
         )
     }))
-}
-
-/// The previous published build of an image as the manifest compares it:
-/// pulled when the engine does not have it, its layers and the same info
-/// commands' output.
-pub(super) async fn previous_side<B: Backend>(
-    ctx: &StageCtx<B>,
-    target: &Target,
-    previous: &str,
-    info_cmds: &[(String, strata_core::spec::InfoCmd)],
-) -> Result<image_diff::ImageSide, String> {
-    let info = match ctx.engine_for(target).inspect_image(previous).await {
-        Ok(Some(info)) => info,
-        Ok(None) => {
-            let auth = auth_for(ctx, registry_of(previous)).await;
-            ctx.engine_for(target)
-                .pull(previous, auth.as_ref())
-                .await
-                .map_err(|e| e.to_string())?;
-            ctx.engine_for(target)
-                .inspect_image(previous)
-                .await
-                .map_err(|e| e.to_string())?
-                .ok_or_else(|| "not in the engine after its pull".to_string())?
-        }
-        Err(e) => return Err(e.to_string()),
-    };
-    crate::describe::image_side(ctx.engine_for(target), previous, info.size, info_cmds)
-        .await
-        .map_err(|e| e.to_string())
 }
