@@ -42,6 +42,9 @@ use std::path::{Path, PathBuf};
 
 use git2::{ErrorCode, ObjectType, Oid, Repository, Sort, Tree};
 
+mod status;
+pub use status::{Uncommitted, UncommittedPath};
+
 /// File mode git records for a symbolic link.
 const MODE_SYMLINK: i32 = 0o120000;
 /// File mode git records for an executable file.
@@ -519,67 +522,6 @@ impl Repo {
         })
     }
 
-    /// The files under `dir` (relative to the repository root, `""` for the
-    /// whole tree) that differ between commit `head` (normally HEAD's) and
-    /// the working tree, staged or not: modified, deleted, and untracked
-    /// files that git does not ignore, as `git status
-    /// --untracked-files=all -- <dir>` lists them. Renames are not detected
-    /// (a moved file is its old path deleted and its new one added). Sorted
-    /// by path.
-    ///
-    /// The commit is given rather than read from HEAD, so a HEAD that names
-    /// a ref git cannot read does not stop it.
-    ///
-    /// # Errors
-    ///
-    /// The errors of [`Repo::resolve`]; [`GitError::Git`] when the index or
-    /// working tree cannot be read.
-    pub fn uncommitted_paths(
-        &self,
-        head: &str,
-        dir: &str,
-    ) -> Result<Vec<UncommittedPath>, GitError> {
-        let tree = self
-            .commit(head)?
-            .tree()
-            .map_err(|e| GitError::git(format!("reading the tree of '{head}'"), &e))?;
-        let mut options = git2::DiffOptions::new();
-        options
-            .include_untracked(true)
-            .recurse_untracked_dirs(true)
-            .include_ignored(false)
-            .include_typechange(true);
-        let dir = dir.trim_matches('/');
-        if !dir.is_empty() {
-            // A literal prefix: a folder named `images[1]` is not a pattern.
-            options.pathspec(dir).disable_pathspec_match(true);
-        }
-        let diff = self
-            .repo
-            .diff_tree_to_workdir_with_index(Some(&tree), Some(&mut options))
-            .map_err(|e| GitError::git("comparing the working tree with the head commit", &e))?;
-        let mut out: Vec<UncommittedPath> = diff
-            .deltas()
-            .filter_map(|delta| {
-                let change = match delta.status() {
-                    git2::Delta::Deleted => Uncommitted::Deleted,
-                    git2::Delta::Added | git2::Delta::Untracked => Uncommitted::Added,
-                    git2::Delta::Unmodified | git2::Delta::Ignored => return None,
-                    _ => Uncommitted::Modified,
-                };
-                let file = match change {
-                    Uncommitted::Deleted => delta.old_file(),
-                    _ => delta.new_file(),
-                };
-                let path = String::from_utf8_lossy(file.path_bytes()?).into_owned();
-                Some(UncommittedPath { path, change })
-            })
-            .collect();
-        out.sort_by(|a, b| a.path.cmp(&b.path));
-        out.dedup_by(|a, b| a.path == b.path);
-        Ok(out)
-    }
-
     /// The URL of the `origin` remote, or of the only remote, as configured
     /// (it may hold credentials: see `strata_core::source::public_url`);
     /// `None` when there is no such remote.
@@ -648,37 +590,6 @@ impl Repo {
             })
             .collect())
     }
-}
-
-/// How a file of the working tree differs from the HEAD commit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Uncommitted {
-    /// Changed in content, mode or type (staged or not).
-    Modified,
-    /// Deleted (staged or not).
-    Deleted,
-    /// New: untracked and not ignored, or staged but not committed.
-    Added,
-}
-
-impl Uncommitted {
-    /// How `git status --short` would say it, in words.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Uncommitted::Modified => "modified",
-            Uncommitted::Deleted => "deleted",
-            Uncommitted::Added => "untracked",
-        }
-    }
-}
-
-/// One uncommitted file (see [`Repo::uncommitted_paths`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UncommittedPath {
-    /// The path relative to the repository root, `/`-separated.
-    pub path: String,
-    /// How it differs from HEAD.
-    pub change: Uncommitted,
 }
 
 /// A tree entry without its name.

@@ -799,6 +799,47 @@ fn uncommitted_paths_are_modified_deleted_and_untracked_unignored_files_under_th
     assert!(repo.uncommitted_paths(&head, "images").unwrap().is_empty());
 }
 
+/// A folder of many image folders is scanned in shares, in parallel: what
+/// it finds is exactly what `git status` finds, folders deleted whole or
+/// new, and names that are prefixes of others, included.
+#[test]
+fn uncommitted_paths_of_many_folders_are_what_git_status_lists() {
+    let f = Fixture::new();
+    f.write(".gitignore", "*.log\n");
+    for i in 0..60 {
+        f.write(&format!("images/img-{i}/Dockerfile"), "FROM scratch\n");
+        f.write(&format!("images/img-{i}/files/a.txt"), "a\n");
+    }
+    f.write("images/spec.yml", "root: img-0\n");
+    f.commit("sixty images");
+    f.write("images/img-1/files/a.txt", "edited\n");
+    f.remove("images/img-10");
+    f.write("images/img-100/Dockerfile", "FROM scratch\n");
+    f.write("images/img-25/new/deep.txt", "untracked\n");
+    f.write("images/img-33/build.log", "ignored\n");
+    f.remove("images/img-47/files/a.txt");
+    f.write("images/spec.yml", "root: img-1\n");
+    f.write("images/staged.txt", "staged\n");
+    f.git(&["add", "images/staged.txt"]);
+
+    let repo = open(&f);
+    let head = repo.head_sha().unwrap();
+    let got: Vec<String> = repo
+        .uncommitted_paths(&head, "images")
+        .unwrap()
+        .into_iter()
+        .map(|u| u.path)
+        .collect();
+    let mut want: Vec<String> = f
+        .git(&["status", "--porcelain", "--untracked-files=all", "--", "images"])
+        .lines()
+        .map(|l| l[3..].to_string())
+        .collect();
+    want.sort();
+    assert_eq!(got, want);
+    assert_eq!(got.len(), 8, "{got:?}");
+}
+
 #[test]
 fn ancestors_are_git_logs_first_commits() {
     let f = Fixture::new();
