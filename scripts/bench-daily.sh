@@ -14,8 +14,11 @@
 #
 #  1. one-image change (scipy-ml-notebook, a leaf) after a pushed build:
 #     `strata build --push` against the same by hand with plain tools:
-#     `docker build` (BuildKit), pytest with the conftest, `docker push`, one
-#     `docker run` for the info commands. Goal: <= 1.2.
+#     `docker build` with BuildKit (the docker CLI has no buildx here, so
+#     crates/strata-engine/examples/buildkit_build.rs: one API call, nothing
+#     else), pytest with the conftest on the same test folders (the image's
+#     and its ancestors', as strata runs them), `docker push`, one `docker
+#     run` for the info commands. Goal: <= 1.2.
 #  2. full build with default flags against the same by hand, one image at a
 #     time. Goal: <= 0.6.
 #  3. planning on a 300-image repository (crates/strata-git/examples/
@@ -35,6 +38,8 @@ PORT_RUNS="${PORT_RUNS:-20}"
 . scripts/bench-lib.sh
 . scripts/registry.sh
 bench_strata
+cargo build --quiet --release --locked -p strata-engine --example buildkit_build
+BUILDKIT_BUILD="$ROOT/target/release/examples/buildkit_build"
 for tool in hyperfine debootstrap; do
   command -v "$tool" >/dev/null || apt-get install -y "$tool" >/dev/null
 done
@@ -166,9 +171,14 @@ by_hand() { # TAG NONCE IMAGE...: build, test, push, info of each, one at a time
   shift 2
   for img in "$@"; do
     ref="$host/bench-hand/$img:$tag"
-    DOCKER_BUILDKIT=1 docker build -q -t "$ref" --build-arg BASE_TAG="$tag" \
-      --build-arg NONCE="$nonce" "$hand/images/$img" >/dev/null
-    (cd "$hand/images" && TEST_IMAGE="$ref" python3 -m pytest -q -p no:cacheprovider "$img/test" >/dev/null)
+    "$BUILDKIT_BUILD" "$hand/images/$img" "$ref" BASE_TAG="$tag" NONCE="$nonce"
+    # The folders strata runs: the image's tests and its ancestors'.
+    local folders=() up="$img"
+    while [[ -n "$up" ]]; do
+      folders+=("$up/test")
+      up="${PARENT[$up]:-}"
+    done
+    (cd "$hand/images" && TEST_IMAGE="$ref" python3 -m pytest -q -p no:cacheprovider "${folders[@]}" >/dev/null)
     docker push -q "$ref" >/dev/null
     docker run --rm "$ref" sh -c 'python3 --version; du -sk /opt/stack; cat /opt/stack/tools.txt' >/dev/null
   done

@@ -831,7 +831,13 @@ fn uncommitted_paths_of_many_folders_are_what_git_status_lists() {
         .map(|u| u.path)
         .collect();
     let mut want: Vec<String> = f
-        .git(&["status", "--porcelain", "--untracked-files=all", "--", "images"])
+        .git(&[
+            "status",
+            "--porcelain",
+            "--untracked-files=all",
+            "--",
+            "images",
+        ])
         .lines()
         .map(|l| l[3..].to_string())
         .collect();
