@@ -242,6 +242,14 @@ fn pin_parents_of_this_run(targets: &mut [Target]) -> Result<(), Failure> {
                 "{base} is not in the registry: job {job} builds and pushes it, and has failed or not finished; run this job after it"
             )));
         };
+        // Its key is made on the parent's image ID, as where the parent
+        // is built in the same run.
+        let pinned = reference.name().with_digest(info.digest.clone());
+        t.build.base_ids = runtime
+            .block_on(strata_registry::image_ids(registry, &pinned))
+            .map_err(|e| {
+                Failure::env(format!("cannot read {pinned}, which job {job} pushed: {e}"))
+            })?;
         t.build.extend_base(&format!("{suffix}@{}", info.digest));
         t.build.base_source = Some(strata_core::plan::BaseSource::Registry);
     }

@@ -88,7 +88,7 @@ impl PublishedLookup for LocalLookup {
             .find(|i| i.value == key && i.repo_tags.contains(&tested))
             .map(|i| Reusable {
                 reference: strata_core::inputs::ReuseFrom::Local(i.id.clone()),
-                digest: i.id.clone(),
+                image_id: i.id.clone(),
                 resumed: i.repo_tags.iter().any(|t| t == run_reference),
             })
     }

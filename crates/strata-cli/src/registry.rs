@@ -85,8 +85,8 @@ impl RegistryLookup {
 
 impl PublishedLookup for RegistryLookup {
     /// The image's `inputs-<hex>` tag, from the repository's tag list that
-    /// the parent lookups read anyway: at most one more request (its
-    /// digest) per image, however many tags the repository holds.
+    /// the parent lookups read anyway: when it is there, its digest and its
+    /// manifest (the image ID), however many tags the repository holds.
     fn reusable(&mut self, image: &ImageSpec, key: &str, run_reference: &str) -> Option<Reusable> {
         if self.error.is_some() || self.reuse_error.is_some() {
             return None;
@@ -109,16 +109,20 @@ impl PublishedLookup for RegistryLookup {
                 .await?
                 .is_some_and(|(_, at)| at == digest);
             // `tagged` pins what it finds by digest.
-            let Some(reference) = reference
-                .parse()
-                .ok()
-                .and_then(strata_core::inputs::ReuseFrom::pinned)
-            else {
+            let Some(pinned) = reference.parse::<strata_core::reference::ImageRef>().ok() else {
+                return Ok(None);
+            };
+            // A child's key is made on its image ID: one more request.
+            let ids = strata_registry::image_ids(self.registry, &pinned).await?;
+            let (Some(image_id), Some(reference)) = (
+                ids.get("").cloned(),
+                strata_core::inputs::ReuseFrom::pinned(pinned),
+            ) else {
                 return Ok(None);
             };
             Ok(Some(Reusable {
                 reference,
-                digest,
+                image_id,
                 resumed,
             }))
         });
@@ -129,6 +133,16 @@ impl PublishedLookup for RegistryLookup {
                 None
             }
         }
+    }
+
+    /// A published parent's image IDs: one request for an image, one more
+    /// per platform for an index. A failure only leaves the child's key to
+    /// its build.
+    fn image_ids(&mut self, reference: &str) -> Option<strata_core::plan::ImageIds> {
+        let reference = reference.parse().ok()?;
+        self.runtime
+            .block_on(strata_registry::image_ids(self.registry, &reference))
+            .ok()
     }
 
     fn lookup(&mut self, image: &ImageSpec, plan: &PlanSpec) -> Published {

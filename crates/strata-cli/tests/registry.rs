@@ -619,6 +619,41 @@ fn build_push_then_rebuild_one_then_promote_and_wiki() {
             first.get(i["image"].as_str().unwrap()).map(String::as_str)
         );
     }
+    // Each child was built on its parent's local image while the parent
+    // pushed: its label names the image ID the parent then pushed, and
+    // its own push came after the parent's.
+    let run_log = std::fs::read_to_string(out1.join("logs/run.log")).unwrap();
+    let line_of = |needle: &str| {
+        run_log
+            .lines()
+            .position(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no '{needle}' in\n{run_log}"))
+    };
+    for (parent, child) in [("root", "child"), ("child", "grand")] {
+        let parent_ref = stack.reference(parent, &tag1);
+        let child_ref = stack.reference(child, &tag1);
+        let parent_id = run1["images"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["image"] == parent)
+            .and_then(|i| i["image_id"].as_str())
+            .unwrap_or_default()
+            .to_string();
+        let built_on = docker_ok(&[
+            "image",
+            "inspect",
+            "--format",
+            "{{index .Config.Labels \"io.strata.base.id\"}}",
+            &child_ref,
+        ]);
+        assert_eq!(built_on, parent_id, "{child}");
+        assert!(
+            line_of(&format!("{parent_ref} push ok"))
+                < line_of(&format!("{child_ref} push started")),
+            "{run_log}"
+        );
+    }
 
     // 2. Change only the grandchild.
     stack.set_content("grand", "2");

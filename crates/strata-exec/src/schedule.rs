@@ -82,7 +82,7 @@ impl<B: Backend> Executor<B> {
 
         let permits = Arc::new(Semaphore::new(self.options.jobs.max(1)));
         let (gate_tx, mut gate_rx) =
-            mpsc::unbounded_channel::<(usize, Result<stages::Pushed, String>)>();
+            mpsc::unbounded_channel::<(usize, Result<stages::Parent, String>)>();
         let mut results: Vec<Option<ImageResult>> = vec![None; targets.len()];
         let mut set: JoinSet<(usize, ImageResult)> = JoinSet::new();
         // Which image each task runs, to tell a panicked task's image.
@@ -94,7 +94,7 @@ impl<B: Backend> Executor<B> {
         let (built, built_rx): (Vec<_>, Vec<_>) =
             targets.iter().map(|_| watch::channel(false)).unzip();
         let built = std::cell::RefCell::new(built.into_iter().map(Some).collect::<Vec<_>>());
-        let start = |set: &mut JoinSet<(usize, ImageResult)>, i: usize, parent: stages::Pushed| {
+        let start = |set: &mut JoinSet<(usize, ImageResult)>, i: usize, parent: stages::Parent| {
             let ctx = ctx.clone();
             let target = targets[i].clone();
             let permits = permits.clone();
@@ -135,21 +135,21 @@ impl<B: Backend> Executor<B> {
                          results: &mut [Option<ImageResult>],
                          gated: &mut [bool],
                          i: usize,
-                         gate: Result<stages::Pushed, String>| {
+                         gate: Result<stages::Parent, String>| {
             if std::mem::replace(&mut gated[i], true) {
                 return;
             }
             match gate {
-                Ok(pushed) => {
+                Ok(parent) => {
                     for &c in &children[i] {
-                        start(set, c, pushed.clone());
+                        start(set, c, parent.clone());
                     }
                 }
                 Err(why) => skip_descendants(&ctx, &targets, &children, results, i, &why),
             }
         };
         for &r in &roots {
-            start(&mut set, r, stages::Pushed::default());
+            start(&mut set, r, stages::Parent::default());
         }
         loop {
             tokio::select! {

@@ -38,12 +38,15 @@ pub struct Fake {
     /// How long each image's structure tests take.
     pub test_time: BTreeMap<String, Duration>,
     /// Whether inspecting an image finds it (tagged with the reference
-    /// asked for), as after its build.
+    /// asked for) although it was not built: an image built is always
+    /// found, as in an engine.
     pub stores_images: bool,
     /// Images whose structure tests fail.
     pub failing_tests: BTreeSet<String>,
     /// Images whose push the registry refuses.
     pub failing_pushes: BTreeSet<String>,
+    /// How long each push takes; `push <image>` is recorded at its end.
+    pub push_time: Duration,
     /// Images whose reference names another image once built: another
     /// process tagged something else with it.
     pub retagged: BTreeSet<String>,
@@ -173,7 +176,7 @@ impl Backend for Fake {
             .parse::<strata_core::reference::ImageRef>()
             .map_or_else(|_| reference.to_string(), |r| r.name().to_string());
         let image = image_of(reference);
-        Ok(self.stores_images.then(|| ImageInfo {
+        Ok((self.stores_images || built).then(|| ImageInfo {
             id: if built && self.retagged.contains(&image) {
                 format!("sha256:other-{image}")
             } else {
@@ -243,6 +246,7 @@ impl Backend for Fake {
                 cause: strata_engine::PushCause::Denied,
             });
         }
+        tokio::time::sleep(self.push_time).await;
         self.record(format!("push {image}"), 0);
         if let Ok(mut s) = self.state.lock() {
             s.pushed.insert(reference.to_string());

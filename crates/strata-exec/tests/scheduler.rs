@@ -360,8 +360,9 @@ proptest::proptest! {
     #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
 
     /// Over random stacks and random failures of builds, tests and pushes:
-    /// no child starts before its parent is built, tested and pushed;
-    /// nothing is pushed after its tests failed; an image passes exactly
+    /// no child starts before its parent is built and tested, nor is pushed
+    /// before its parent is; nothing is pushed after its tests failed, nor
+    /// after its parent's push failed; an image passes exactly
     /// when it and every ancestor passed every stage; every pushed digest
     /// is that of an image built in the run.
     #[test]
@@ -422,12 +423,19 @@ proptest::proptest! {
             let expected = chain.iter().all(|i| passes(i));
             all_pass &= expected;
             proptest::prop_assert_eq!(result.success, expected, "{}: {:?}", image, events);
-            if let Some(start) = at(&format!("start {image}")) {
-                if let Some(Some(parent)) = parent_of.get(image) {
-                    let pushed = at(&format!("push {parent}"));
+            if let Some(Some(parent)) = parent_of.get(image) {
+                if let Some(start) = at(&format!("start {image}")) {
+                    let tested = at(&format!("test {parent}"));
                     proptest::prop_assert!(
-                        pushed.is_some_and(|p| p < start),
-                        "{} started before {} was pushed: {:?}", image, parent, events
+                        tested.is_some_and(|t| t < start),
+                        "{} started before {} was tested: {:?}", image, parent, events
+                    );
+                }
+                if let Some(pushed) = at(&format!("push {image}")) {
+                    let parent_pushed = at(&format!("push {parent}"));
+                    proptest::prop_assert!(
+                        parent_pushed.is_some_and(|p| p < pushed),
+                        "{} pushed before {}: {:?}", image, parent, events
                     );
                 }
             }
@@ -448,8 +456,9 @@ proptest::proptest! {
 }
 
 /// A reference that names other content once built (another process
-/// tagged it) is not pushed: the image fails for its provenance and its
-/// children are skipped; unrelated images carry on.
+/// tagged it) is not pushed: the image fails for its provenance, and so
+/// does its child, whose build checks its base first (it builds while its
+/// parent pushes); unrelated images carry on.
 #[tokio::test(start_paused = true)]
 async fn a_reference_retagged_after_its_build_is_not_pushed() {
     let mut fake = Fake::new(Duration::from_secs(1));
@@ -463,7 +472,8 @@ async fn a_reference_retagged_after_its_build_is_not_pushed() {
     let got = outcomes(&record);
     assert_eq!(got["a"].0, Outcome::Failed, "{got:?}");
     assert!(got["a"].1.contains("sha256:other-a"), "{got:?}");
-    assert_eq!(got["c"].0, Outcome::Skipped, "{got:?}");
+    assert_eq!(got["c"].0, Outcome::Failed, "{got:?}");
+    assert!(got["c"].1.contains("re-tagged"), "{got:?}");
     for image in ["root", "b"] {
         assert_eq!(got[image].0, Outcome::Built, "{got:?}");
     }
@@ -472,7 +482,62 @@ async fn a_reference_retagged_after_its_build_is_not_pushed() {
         a.and_then(|a| a.failure),
         Some(strata_exec::FailureKind::Provenance)
     );
-    assert!(!fake.events().contains(&"push a".to_string()));
+    for image in ["a", "c"] {
+        assert!(!fake.events().contains(&format!("push {image}")));
+        let result = record.images.iter().find(|i| i.image == image);
+        assert_eq!(
+            result.and_then(|r| r.failure),
+            Some(strata_exec::FailureKind::Provenance)
+        );
+    }
+}
+
+/// The critical path: a child builds and is tested on its parent's local
+/// image while the parent pushes, and is pushed only after it. A parent
+/// whose push fails leaves its child built and tested but not pushed.
+#[tokio::test(start_paused = true)]
+async fn a_child_builds_while_its_parent_pushes_and_is_pushed_after_it() {
+    let run = |failing_push: Option<&str>| {
+        let mut fake = Fake::new(Duration::from_secs(1));
+        fake.push_time = Duration::from_secs(5);
+        fake.failing_pushes.extend(failing_push.map(str::to_string));
+        async move {
+            let (record, _out) = run_with(&fake, STACK, 4, never_cancelled(), |options, _| {
+                options.push = true;
+                options.stages = vec![Stage::Build, Stage::Push];
+            })
+            .await;
+            (fake.events(), outcomes(&record), record)
+        }
+    };
+    let (events, got, _) = run(None).await;
+    let at = |e: &str| {
+        events
+            .iter()
+            .position(|x| x == e)
+            .unwrap_or_else(|| panic!("no {e} in {events:?}"))
+    };
+    // `c` is built on `a`: it starts once `a` is built and ends while `a`
+    // still pushes; its own push comes after `a`'s.
+    assert!(at("end a") < at("start c"), "{events:?}");
+    assert!(at("end c") < at("push a"), "{events:?}");
+    assert!(at("push a") < at("push c"), "{events:?}");
+    assert!(got.values().all(|(o, _)| *o == Outcome::Built), "{got:?}");
+
+    let (events, got, record) = run(Some("a")).await;
+    assert!(events.contains(&"end c".to_string()), "{events:?}");
+    assert!(!events.contains(&"push c".to_string()), "{events:?}");
+    assert_eq!(got["c"].0, Outcome::Failed, "{got:?}");
+    assert!(
+        got["c"].1.contains("its parent t/a:1-0123456 was not"),
+        "{got:?}"
+    );
+    let c = record.images.iter().find(|i| i.image == "c");
+    assert_eq!(
+        c.and_then(|c| c.failure),
+        Some(strata_exec::FailureKind::Provenance)
+    );
+    assert_eq!(got["b"].0, Outcome::Built, "{got:?}");
 }
 
 /// An engine that goes away mid-run fails what was running with

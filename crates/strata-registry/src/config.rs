@@ -1,5 +1,5 @@
-//! Image configs read from the registry: the platform an image is for and
-//! the labels its build gave it, without pulling a layer.
+//! Image configs read from the registry: the platform an image is for, the
+//! labels its build gave it and its image ID, without pulling a layer.
 
 use crate::{Registry, RegistryError};
 use std::collections::BTreeMap;
@@ -57,6 +57,39 @@ pub async fn image_configs(
             Ok(configs)
         }
     }
+}
+
+/// The image ID (config digest) of each image `reference` names: under
+/// `""` for an image manifest, by platform for an index (one request per
+/// platform; entries that name no platform are left out).
+///
+/// # Errors
+/// The registry's; nothing at `reference` is [`RegistryError::NotFound`].
+pub async fn image_ids(
+    registry: &Registry,
+    reference: &ImageRef,
+) -> Result<strata_core::plan::ImageIds, RegistryError> {
+    let manifest = get(registry, reference).await?;
+    let mut ids = strata_core::plan::ImageIds::new();
+    match manifest.contents() {
+        crate::manifest::Contents::Image { config, .. } => {
+            ids.insert(String::new(), config.digest.to_string());
+        }
+        crate::manifest::Contents::Index { manifests } => {
+            for entry in manifests {
+                let Some(platform) = &entry.platform else {
+                    continue;
+                };
+                let pinned = reference.name().with_digest(entry.digest.clone());
+                if let crate::manifest::Contents::Image { config, .. } =
+                    get(registry, &pinned).await?.contents()
+                {
+                    ids.insert(platform.clone(), config.digest.to_string());
+                }
+            }
+        }
+    }
+    Ok(ids)
 }
 
 /// The config of the image manifest `manifest` (found at `reference`).

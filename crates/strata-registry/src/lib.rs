@@ -34,7 +34,7 @@ pub use client::{
     Copied, CredentialSource, INSECURE_REGISTRIES_ENV, Registry, RegistryOptions, RetryPolicy,
     insecure_registries_from_env, uses_plain_http,
 };
-pub use config::{ImageConfig, image_configs};
+pub use config::{ImageConfig, image_configs, image_ids};
 pub use credentials::{
     CredentialError, Credentials, DockerConfig, HELPER_TIMEOUT, credentials_for_registry,
 };

@@ -55,6 +55,9 @@ pub struct Descriptor {
     pub digest: Digest,
     /// Size in bytes.
     pub size: u64,
+    /// For an entry of an index: the platform it names (`linux/arm64/v8`),
+    /// when it names one.
+    pub platform: Option<String>,
 }
 
 /// What a manifest refers to.
@@ -130,6 +133,15 @@ fn descriptor(v: &serde_json::Value, what: &str) -> Result<Descriptor, ManifestE
         .get("size")
         .and_then(|s| s.as_u64())
         .ok_or_else(|| ManifestError::BadField(format!("{what} has no size")))?;
+    let platform = obj.get("platform").and_then(|p| {
+        let field = |k: &str| p.get(k).and_then(|v| v.as_str()).filter(|v| !v.is_empty());
+        let mut text = format!("{}/{}", field("os")?, field("architecture")?);
+        if let Some(variant) = field("variant") {
+            text.push('/');
+            text.push_str(variant);
+        }
+        Some(text)
+    });
     Ok(Descriptor {
         media_type: obj
             .get("mediaType")
@@ -137,6 +149,7 @@ fn descriptor(v: &serde_json::Value, what: &str) -> Result<Descriptor, ManifestE
             .map(str::to_string),
         digest,
         size,
+        platform,
     })
 }
 

@@ -40,6 +40,12 @@ pub enum Published {
     Missing,
 }
 
+/// The image ID (its config's digest) of each image a reference names: by
+/// platform (`linux/arm64`) for an index, under `""` for an image. What a
+/// child's input key is made on: the same whether the parent was built in
+/// the run, pulled, or found in the local store.
+pub type ImageIds = BTreeMap<String, String>;
+
 /// Looks up an image's most recent published reference for a plan, and
 /// images already built from given inputs. The shell implements it over the
 /// registry (or, offline, the local store); tests over a map.
@@ -53,6 +59,14 @@ pub trait PublishedLookup {
     /// carries it is [`Reusable::resumed`].
     fn reusable(&mut self, image: &ImageSpec, key: &str, run_reference: &str) -> Option<Reusable> {
         let _ = (image, key, run_reference);
+        None
+    }
+
+    /// The image IDs of what `reference` (a [`Published::At`] reference,
+    /// pinned by digest) names, or `None` when they cannot be read: the
+    /// keys of the children built on it are then made when they build.
+    fn image_ids(&mut self, reference: &str) -> Option<ImageIds> {
+        let _ = reference;
         None
     }
 }
@@ -84,6 +98,10 @@ pub struct Build {
     /// The local image ID the base is pinned to, when `base_source` is
     /// `local`: the build fails rather than use another image.
     pub base_image_id: Option<String>,
+    /// The image IDs of a published base (`base_source` `registry`), which
+    /// its input key is made on; empty when not read.
+    #[serde(skip)]
+    pub base_ids: ImageIds,
     /// The build args strata passes (spec, plan and `--build-arg`, and the
     /// base arg when known); Dockerfile defaults apply beneath them.
     pub build_args: BTreeMap<String, String>,
@@ -111,9 +129,9 @@ pub struct Build {
     #[serde(skip)]
     pub base_arg: Option<String>,
     /// What a child of this build is built on when it is reused: the reused
-    /// image's digest (offline, its image ID).
+    /// image's ID.
     #[serde(skip)]
-    pub reuse_digest: Option<String>,
+    pub reuse_id: Option<String>,
     /// For a build of several platforms, each platform's own input key and
     /// reuse, by platform (`linux/arm64`): each platform's image is found
     /// and reused on its own (an image is reused when every platform is).
@@ -121,6 +139,14 @@ pub struct Build {
 }
 
 impl Build {
+    /// The image ID of its published base for `platform` (an image's own
+    /// for an image that is not an index), if read.
+    pub fn base_id(&self, platform: &str) -> Option<&String> {
+        self.base_ids
+            .get("")
+            .or_else(|| self.base_ids.get(platform))
+    }
+
     /// Appends `tail` to what the build is built on, in both places that
     /// name it: its base reference and its base arg's value (the parent's
     /// tag). A platform's image takes its parent's of the same platform
@@ -149,9 +175,10 @@ pub struct PlatformInputs {
     pub reuse: Option<inputs::ReuseFrom>,
     /// It already carries the platform's tag of this run.
     pub resumed: bool,
-    /// What a child's image of the same platform is built on when reused.
+    /// What a child's image of the same platform is built on when reused:
+    /// its image ID.
     #[serde(skip)]
-    pub reuse_digest: Option<String>,
+    pub reuse_id: Option<String>,
 }
 
 /// Where a child's base comes from.
@@ -292,6 +319,7 @@ pub fn plan(
             }
         };
         let tag = format!("{}-{}", plan.tag_prefix.value, options.suffix);
+        let mut ids_of: BTreeMap<usize, Option<ImageIds>> = BTreeMap::new();
         for &i in &in_plan {
             let image = &spec.images[i];
             let parent = graph.parent(i);
@@ -315,6 +343,15 @@ pub fn plan(
                     ),
                     _ => (None, None, None),
                 },
+            };
+            // A rebuilt child's key is made on its published base's image.
+            let base_ids = match (&base_source, &base_ref, parent) {
+                (Some(BaseSource::Registry), Some(r), Some(p)) if rebuild => ids_of
+                    .entry(p)
+                    .or_insert_with(|| published.image_ids(r))
+                    .clone()
+                    .unwrap_or_default(),
+                _ => ImageIds::new(),
             };
             let mut build_args = image.build_args.clone();
             if let Some(args) = image.plan_args.get(plan_name) {
@@ -376,6 +413,7 @@ pub fn plan(
                 base_ref,
                 base_source,
                 base_image_id,
+                base_ids,
                 build_args,
                 tests: test_folders::of_image(spec, image.name(), &options.test_folders),
                 platforms,
@@ -384,7 +422,7 @@ pub fn plan(
                 resumed: false,
                 input_parts,
                 base_arg: base_arg.filter(|_| parent.is_some()),
-                reuse_digest: None,
+                reuse_id: None,
                 per_platform: BTreeMap::new(),
             });
         }

@@ -9,9 +9,9 @@ pub struct Reusable {
     /// Where it is: `name:inputs-<hex>@sha256:…` in a registry, or offline
     /// its local image ID.
     pub reference: inputs::ReuseFrom,
-    /// What a child built on it is built on: its manifest digest, or
-    /// offline its image ID.
-    pub digest: String,
+    /// Its image ID (its config's digest): what the key of a child built on
+    /// it is made on.
+    pub image_id: String,
     /// It already carries the run's own reference: an earlier attempt of
     /// this run finished it (a rerun after a fault picks up from there).
     pub resumed: bool,
@@ -20,7 +20,7 @@ pub struct Reusable {
 /// Gives each build of one plan (parents first) its input key where the
 /// plan can tell it, and, when `reuse`, an image already built from the
 /// same inputs: such a build is tagged, not built, and its children's keys
-/// then use the reused image's digest, so they can be reused too. A build
+/// then use the reused image's ID, so they can be reused too. A build
 /// of several platforms has a key per platform (its base: the parent's
 /// image of that platform) and is reused when every platform's image is.
 pub(super) fn find_reusable(
@@ -35,17 +35,15 @@ pub(super) fn find_reusable(
         let base_of = |platform: Option<&str>| match (&builds[i].parent, builds[i].base_source) {
             (None, _) => Some(None),
             (Some(_), Some(BaseSource::Registry)) => builds[i]
-                .base_ref
-                .as_deref()
-                .and_then(|r| r.split_once('@'))
-                .map(|(_, digest)| Some(digest.to_string())),
+                .base_id(platform.unwrap_or(&builds[i].input_parts.platform))
+                .map(|id| Some(id.clone())),
             (Some(_), Some(BaseSource::Local)) => Some(builds[i].base_image_id.clone()),
             (Some(parent), Some(BaseSource::ThisRun)) => builds[..i]
                 .iter()
                 .find(|b| &b.image == parent)
                 .and_then(|b| match platform {
-                    Some(p) => b.per_platform.get(p).and_then(|pp| pp.reuse_digest.clone()),
-                    None => b.reuse_digest.clone(),
+                    Some(p) => b.per_platform.get(p).and_then(|pp| pp.reuse_id.clone()),
+                    None => b.reuse_id.clone(),
                 })
                 .map(Some),
             (Some(_), None) => None,
@@ -69,7 +67,7 @@ pub(super) fn find_reusable(
                 };
                 b.resumed = found.resumed;
                 b.reuse = Some(found.reference);
-                b.reuse_digest = Some(found.digest);
+                b.reuse_id = Some(found.image_id);
             }
             builds[i].inputs = Some(key);
             continue;
@@ -96,7 +94,7 @@ pub(super) fn find_reusable(
                 PlatformInputs {
                     inputs: Some(key),
                     resumed: found.as_ref().is_some_and(|f| f.resumed),
-                    reuse_digest: found.as_ref().map(|f| f.digest.clone()),
+                    reuse_id: found.as_ref().map(|f| f.image_id.clone()),
                     reuse: found.map(|f| f.reference),
                 },
             );
@@ -118,7 +116,7 @@ pub(super) fn find_reusable(
             for p in per_platform.values_mut() {
                 p.reuse = None;
                 p.resumed = false;
-                p.reuse_digest = None;
+                p.reuse_id = None;
             }
         }
         b.per_platform = per_platform;

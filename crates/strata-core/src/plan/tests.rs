@@ -124,8 +124,17 @@ impl PublishedLookup for Reuse {
         self.1.push((image.name().to_string(), key.to_string()));
         self.0.contains(image.name()).then(|| Reusable {
             reference: reused_at(image.name()),
-            digest: format!("sha256:{}", image.name()),
+            image_id: format!("sha256:{}", image.name()),
             resumed: self.2.iter().any(|r| r == run_reference),
+        })
+    }
+    /// The published root is an index of two platforms.
+    fn image_ids(&mut self, reference: &str) -> Option<ImageIds> {
+        (reference == "ghcr.io/o/root:2024.1-aaaaaaa@sha256:r00t").then(|| {
+            ImageIds::from([
+                ("linux/amd64".to_string(), "sha256:root-amd64".to_string()),
+                ("linux/arm64".to_string(), "sha256:root-arm64".to_string()),
+            ])
         })
     }
 }
@@ -181,7 +190,7 @@ fn reuse_plan_tagged(
 }
 
 #[test]
-fn a_reused_parent_lets_its_child_be_reused_on_its_digest() {
+fn a_reused_parent_lets_its_child_be_reused_on_its_image_id() {
     let (p, asked) = reuse_plan("m", "1234567abc", &["mid", "leaf"]);
     let mid = p.build("mid", "default").unwrap();
     assert_eq!(mid.reuse, Some(reused_at("mid")));
@@ -195,18 +204,19 @@ fn a_reused_parent_lets_its_child_be_reused_on_its_digest() {
     assert!(mid.rebuild);
     let leaf = p.build("leaf", "default").unwrap();
     assert!(leaf.reuse.is_some());
-    // The child's key is made on the reused parent's digest.
+    // The child's key is made on the reused parent's image ID.
     let expected = inputs::key(&leaf.input_parts, Some("sha256:mid"));
     assert_eq!(leaf.inputs.as_deref(), Some(expected.as_str()));
     assert_eq!(
         asked.iter().map(|(i, _)| i.as_str()).collect::<Vec<_>>(),
         ["mid", "leaf"]
     );
-    // The base arg (the parent's tag) is not an input; the base digest is.
+    // The base arg (the parent's tag) is not an input; the image ID of the
+    // base for the platform built is.
     assert!(!mid.input_parts.build_args.contains_key(DEFAULT_BASE_ARG));
     assert_eq!(
         mid.inputs.as_deref(),
-        Some(inputs::key(&mid.input_parts, Some("sha256:r00t")).as_str())
+        Some(inputs::key(&mid.input_parts, Some("sha256:root-amd64")).as_str())
     );
     // Unchanged images are never looked up.
     assert!(p.build("root", "default").unwrap().reuse.is_none());

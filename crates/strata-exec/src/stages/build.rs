@@ -5,20 +5,23 @@ use super::*;
 
 pub(super) const REVISION_LABEL: &str = "org.opencontainers.image.revision";
 pub(super) const CREATED_LABEL: &str = "org.opencontainers.image.created";
-/// The local image ID of an offline build's base.
+/// The image ID of the build's base, which its input key is made on.
 pub(super) const BASE_ID_LABEL: &str = "io.strata.base.id";
 
-/// Checks that a base pinned to a local image ID (offline) still is that
-/// image: a tag moved since the plan must not slip another base in.
+/// Checks that a local base (offline, or the parent this run built) still
+/// is the image it was pinned to: a tag moved since must not slip another
+/// base in.
 pub(super) async fn check_local_base<B: Backend>(
     ctx: &StageCtx<B>,
     target: &Target,
+    parent_id: Option<&str>,
 ) -> Result<(), String> {
-    let (Some(base), Some(id)) = (&target.build.base_ref, &target.build.base_image_id) else {
+    let planned = parent_id.or(target.build.base_image_id.as_deref());
+    let (Some(base), Some(id)) = (&target.build.base_ref, planned) else {
         return Ok(());
     };
     match ctx.engine_for(target).inspect_image(base).await {
-        Ok(Some(info)) if info.id == *id => Ok(()),
+        Ok(Some(info)) if info.id == id => Ok(()),
         Ok(Some(info)) => Err(format!(
             "the base {base} is now image {}, not {id} as planned: it was re-tagged since; run strata again",
             info.id
@@ -35,7 +38,7 @@ pub(super) async fn check_local_base<B: Backend>(
 pub(super) fn labels<B: Backend>(
     ctx: &StageCtx<B>,
     target: &Target,
-    parent_digest: Option<&str>,
+    parent_id: Option<&str>,
     created: String,
 ) -> BTreeMap<String, String> {
     let mut labels = BTreeMap::from([
@@ -53,16 +56,27 @@ pub(super) fn labels<B: Backend>(
     }
     if let Some(base) = &target.build.base_ref {
         labels.insert("org.opencontainers.image.base.name".into(), base.clone());
+        // A parent built in this run is pushed while its children build:
+        // its digest is known only to a base pinned by it.
         let pinned = base
             .parse::<ImageRef>()
             .ok()
             .and_then(|r| r.digest().map(ToString::to_string));
-        if let Some(d) = parent_digest.map(str::to_string).or(pinned) {
+        if let Some(d) = pinned {
             labels.insert("org.opencontainers.image.base.digest".into(), d);
         }
-        // Offline, the base is a local image: its ID is what it was pinned to.
-        if let Some(id) = &target.build.base_image_id {
-            labels.insert(BASE_ID_LABEL.into(), id.clone());
+        // The base's image ID: what the input key is made on.
+        let id = parent_id
+            .map(str::to_string)
+            .or_else(|| target.build.base_image_id.clone())
+            .or_else(|| {
+                target
+                    .build
+                    .base_id(&target.build.input_parts.platform)
+                    .cloned()
+            });
+        if let Some(id) = id {
+            labels.insert(BASE_ID_LABEL.into(), id);
         }
     }
     labels
@@ -135,13 +149,13 @@ pub(super) async fn reuse<B: Backend>(
 pub(super) async fn build<B: Backend>(
     ctx: &StageCtx<B>,
     target: &Target,
-    parent_digest: Option<&str>,
+    parent_id: Option<&str>,
     key: Option<&str>,
 ) -> StageOutcome {
     let log_path = ctx.log_path(&target.build.reference, "build");
     let mut log = std::fs::File::create(&log_path)
         .map_err(|e| format!("cannot write {}: {e}", log_path.display()))?;
-    check_local_base(ctx, target)
+    check_local_base(ctx, target, parent_id)
         .await
         .map_err(|e| StageError::new(FailureKind::Provenance, e))?;
     let before = ctx
@@ -157,7 +171,7 @@ pub(super) async fn build<B: Backend>(
         tags: vec![target.build.reference.clone()],
         build_args: target.build.build_args.clone(),
         labels: {
-            let mut labels = labels(ctx, target, parent_digest, created);
+            let mut labels = labels(ctx, target, parent_id, created);
             if let Some(key) = key {
                 labels.insert(inputs::LABEL.to_string(), key.to_string());
             }

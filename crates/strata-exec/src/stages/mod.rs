@@ -287,11 +287,13 @@ fn reused<'t, B: Backend>(ctx: &StageCtx<B>, target: &'t Target) -> Option<&'t R
 }
 
 /// The target's input key: the plan's, or computed now that its base is
-/// known (the parent this run built: its pushed digest, else its image ID).
+/// known. A key is made on the image ID of the base (see
+/// [`strata_core::plan::ImageIds`]): the parent this run built (`parent_id`),
+/// the published base's as the plan read it, or the local base's.
 async fn input_key<B: Backend>(
     ctx: &StageCtx<B>,
     target: &Target,
-    parent_digest: Option<&str>,
+    parent_id: Option<&str>,
 ) -> Option<String> {
     let mut parts = target.build.input_parts.clone();
     if parts.builder == ctx.builder.name()
@@ -303,10 +305,9 @@ async fn input_key<B: Backend>(
     let Some(base_ref) = &target.build.base_ref else {
         return Some(inputs::key(&parts, None));
     };
-    let pinned = base_ref.split_once('@').map(|(_, d)| d.to_string());
-    let base = match parent_digest
+    let base = match parent_id
         .map(str::to_string)
-        .or(pinned)
+        .or_else(|| target.build.base_id(&parts.platform).cloned())
         .or_else(|| target.build.base_image_id.clone())
     {
         Some(base) => base,
@@ -327,14 +328,14 @@ async fn run_stage<B: Backend>(
     target: &Target,
     s: Stage,
     cases: &Cases,
-    parent_digest: Option<&str>,
+    parent_id: Option<&str>,
     key: Option<&str>,
     pushed: bool,
 ) -> StageOutcome {
     match s {
         Stage::Build => match reused(ctx, target) {
             Some(from) => reuse(ctx, target, from).await,
-            None => build(ctx, target, parent_digest, key).await,
+            None => build(ctx, target, parent_id, key).await,
         },
         Stage::BasicTests | Stage::IntegrationTests => tests(ctx, target, s, cases).await,
         Stage::Push => match reused(ctx, target).and_then(ReuseFrom::digest) {
@@ -350,13 +351,93 @@ async fn run_stage<B: Backend>(
     }
 }
 
-/// What an image's children are built on once its gate opens: its pushed
-/// digest, and for an image of several platforms each platform's, by
-/// platform (`linux/arm64`). Empty when nothing was pushed.
+/// What an image's children are built on once its gate opens (its basic
+/// tests passed): the image ID of each of its images (keyed as
+/// [`strata_core::plan::ImageIds`]), and its push, which a child's push
+/// waits for. Children build while it pushes, on its local image; none is
+/// pushed before it, nor if what it pushed is not what they were built on.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Pushed {
-    pub digest: Option<String>,
-    pub platforms: BTreeMap<String, String>,
+pub(crate) struct Parent {
+    /// Its reference, for messages.
+    pub reference: String,
+    /// Its images' IDs: under `""` for one of the engine's platform, by
+    /// platform (`linux/arm64`) for each platform's.
+    pub ids: strata_core::plan::ImageIds,
+    /// Its push; `None` for a root.
+    pub push: Option<watch::Receiver<ParentPush>>,
+}
+
+/// Where a parent's push stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ParentPush {
+    /// Not ended yet.
+    Running,
+    /// It pushed (or it stood in the registry already): the image ID of
+    /// each image, keyed as [`Parent::ids`].
+    Pushed(strata_core::plan::ImageIds),
+    /// It did not push, and why: it failed, or the run does not push.
+    NotPushed(String),
+}
+
+/// The key of a target's image among its parent's [`Parent::ids`].
+fn id_key(target: &Target) -> String {
+    target
+        .platform
+        .as_ref()
+        .map(ToString::to_string)
+        .unwrap_or_default()
+}
+
+/// Waits for the parent's push before the child's: fails when the parent
+/// was not pushed, or pushed other images than the child was built on.
+async fn parent_pushed<B: Backend>(
+    ctx: &StageCtx<B>,
+    parent: &Parent,
+    variants: &[Target],
+) -> Result<(), StageError> {
+    let Some(push) = &parent.push else {
+        return Ok(());
+    };
+    let mut push = push.clone();
+    let state = tokio::select! {
+        state = push.wait_for(|p| *p != ParentPush::Running) => state
+            .map(|s| s.clone())
+            .unwrap_or_else(|_| ParentPush::NotPushed("it stopped before its push".into())),
+        () = ctx.cancelled() => return Err(StageError::new(FailureKind::Interrupted, "interrupted")),
+    };
+    let pushed = match state {
+        ParentPush::Pushed(ids) => ids,
+        // `wait_for` returned it: never `Running`.
+        ParentPush::Running => strata_core::plan::ImageIds::new(),
+        ParentPush::NotPushed(why) => {
+            return Err(StageError::new(
+                FailureKind::Provenance,
+                format!(
+                    "not pushed: its parent {} was not ({why})",
+                    parent.reference
+                ),
+            ));
+        }
+    };
+    for v in variants {
+        let key = id_key(v);
+        let Some(built_on) = parent.ids.get(&key) else {
+            continue;
+        };
+        if pushed.get(&key) != Some(built_on) {
+            return Err(StageError::new(
+                FailureKind::Provenance,
+                format!(
+                    "not pushed: it was built on {built_on}, but its parent {} pushed {}",
+                    parent.reference,
+                    pushed
+                        .get(&key)
+                        .map_or("nothing of its platform", String::as_str)
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Names the cases from `from` on after the platform they ran on
@@ -369,37 +450,26 @@ fn name_cases_after(cases: &Cases, from: usize, platform: &str) {
     }
 }
 
-/// What the image's push left: its digest and its platforms'.
-fn pushed_now(digest: &Option<String>, platforms: &std::sync::Mutex<Vec<PlatformImage>>) -> Pushed {
-    Pushed {
-        digest: digest.clone(),
-        platforms: platforms
-            .lock()
-            .map(|p| {
-                p.iter()
-                    .filter_map(|i| Some((i.platform.clone(), i.digest.clone()?)))
-                    .collect()
-            })
-            .unwrap_or_default(),
-    }
-}
-
-/// Runs an image's whole pipeline. `gate` is called exactly once: with the
-/// pushed digest (if any) when children may start, or with the failure.
+/// Runs an image's whole pipeline. `gate` is called exactly once: with
+/// what its children are built on once its basic tests passed (they build
+/// while it pushes), or with the failure.
 pub(crate) async fn run_image<B: Backend>(
     ctx: &StageCtx<B>,
     target: &Target,
-    parent: Pushed,
-    gate: impl FnOnce(Result<Pushed, String>),
+    parent: Parent,
+    gate: impl FnOnce(Result<Parent, String>),
     mut family: Family,
 ) -> ImageResult {
     let start = Instant::now();
     let mut gate = Some(gate);
-    let mut open_gate = |g: Result<Pushed, String>| {
+    let mut open_gate = |g: Result<Parent, String>| {
         if let Some(f) = gate.take() {
             f(g);
         }
     };
+    // Dropped unsent when the image fails before its push: its children,
+    // already building, are then not pushed.
+    let (push_tx, push_rx) = watch::channel(ParentPush::Running);
     let image = ImageRun::new(ctx, target, &parent).await;
     let mut stages = Vec::new();
     let mut failure: Option<(Stage, StageError)> = None;
@@ -420,7 +490,16 @@ pub(crate) async fn run_image<B: Backend>(
                 () = ctx.cancelled() => {}
             }
         }
-        let (result, outcome) = image.stage(s, skip, in_registry).await;
+        let not_pushing = skip.clone().filter(|_| s == Stage::Push);
+        let (result, outcome) = match s {
+            Stage::Push if skip.is_none() => {
+                match parent_pushed(ctx, &parent, &image.variants).await {
+                    Ok(()) => image.stage(s, skip, in_registry).await,
+                    Err(e) => image.refused(s, e).await,
+                }
+            }
+            _ => image.stage(s, skip, in_registry).await,
+        };
         if s == Stage::Build {
             let _ = family.built.send(true);
         }
@@ -438,15 +517,31 @@ pub(crate) async fn run_image<B: Backend>(
                 failure = Some((s, e));
             }
         }
-        // Children build on what this image is once tested (and pushed).
-        if failure.is_none() && s == Stage::Push {
-            open_gate(Ok(pushed_now(&digest, &image.pushed)));
+        // Children build on what this image is once tested, on its local
+        // image, while it pushes.
+        if failure.is_none() && s == Stage::BasicTests {
+            open_gate(Ok(image.as_parent(push_rx.clone())));
+        }
+        if s == Stage::Push {
+            let _ = push_tx.send(match (&failure, not_pushing) {
+                (Some((_, e)), _) => ParentPush::NotPushed(format!("its push failed: {e}")),
+                (None, Some(why)) => ParentPush::NotPushed(why),
+                (None, None) => ParentPush::Pushed(image.image_ids()),
+            });
         }
     }
-    open_gate(Ok(pushed_now(&digest, &image.pushed)));
+    open_gate(Ok(image.as_parent(push_rx)));
     let result = image.result(failure, digest, stages, start);
     ctx.finished(&result);
     result
+}
+
+/// The image ID among `ids` that `v` is built on: its platform's, else the
+/// image's of the engine's platform.
+fn id_for<'i>(ids: &'i strata_core::plan::ImageIds, v: &Target) -> Option<&'i String> {
+    ids.get(&id_key(v))
+        .or_else(|| ids.get(&v.build.input_parts.platform))
+        .or_else(|| ids.get(""))
 }
 
 /// One image's run: its platforms' images (one, for an image of the
@@ -454,7 +549,7 @@ pub(crate) async fn run_image<B: Backend>(
 struct ImageRun<'r, B: Backend> {
     ctx: &'r StageCtx<B>,
     target: &'r Target,
-    parent: &'r Pushed,
+    parent: &'r Parent,
     variants: Vec<Target>,
     /// Each variant's key (each platform's image has its own).
     keys: Vec<Option<String>>,
@@ -464,7 +559,7 @@ struct ImageRun<'r, B: Backend> {
 }
 
 impl<'r, B: Backend> ImageRun<'r, B> {
-    async fn new(ctx: &'r StageCtx<B>, target: &'r Target, parent: &'r Pushed) -> Self {
+    async fn new(ctx: &'r StageCtx<B>, target: &'r Target, parent: &'r Parent) -> Self {
         let mut run = ImageRun {
             ctx,
             target,
@@ -485,17 +580,45 @@ impl<'r, B: Backend> ImageRun<'r, B> {
         run
     }
 
-    /// What a variant is built on: the parent's pushed image, of the same
-    /// platform for a platform's image.
+    /// What a variant is built on when its parent is built in this run:
+    /// the parent's image ID, of the same platform for a platform's image.
     fn parent_of(&self, v: &Target) -> Option<&'r str> {
-        match &v.platform {
-            Some(p) => self
-                .parent
-                .platforms
-                .get(&p.to_string())
-                .map(String::as_str),
-            None => self.parent.digest.as_deref(),
+        id_for(&self.parent.ids, v).map(String::as_str)
+    }
+
+    /// Its images' IDs, keyed as [`Parent::ids`]: built in this run, or
+    /// reused.
+    fn image_ids(&self) -> strata_core::plan::ImageIds {
+        self.variants
+            .iter()
+            .filter_map(|v| {
+                let reused = match &v.platform {
+                    Some(p) => v
+                        .build
+                        .per_platform
+                        .get(&p.to_string())
+                        .and_then(|pp| pp.reuse_id.clone()),
+                    None => v.build.reuse_id.clone(),
+                };
+                let id = self.ctx.built_id(&v.build.reference).or(reused)?;
+                Some((id_key(v), id))
+            })
+            .collect()
+    }
+
+    /// What its children are built on (see [`Parent`]).
+    fn as_parent(&self, push: watch::Receiver<ParentPush>) -> Parent {
+        Parent {
+            reference: self.target.build.reference.clone(),
+            ids: self.image_ids(),
+            push: Some(push),
         }
+    }
+
+    /// Stage `s`, failed before it ran.
+    async fn refused(&self, s: Stage, e: StageError) -> (StageResult, StageOutcome) {
+        let reference = self.target.build.reference.as_str();
+        stage(self.ctx, reference, s, Duration::MAX, async { Err(e) }).await
     }
 
     /// Runs stage `s` (unless `skip` says why not) within its time limit,
