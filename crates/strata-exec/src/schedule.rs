@@ -104,12 +104,13 @@ impl<B: Backend> Executor<B> {
             };
             let children_built = children[i].iter().map(|&c| built_rx[c].clone()).collect();
             let handle = set.spawn(async move {
-                let result = match permits.acquire_owned().await {
+                let result = match permits.clone().acquire_owned().await {
                     Ok(permit) => {
                         let family = stages::Family {
                             built,
                             children_built,
                             permit: Some(permit),
+                            slots: permits.clone(),
                         };
                         stages::run_image(
                             &ctx,

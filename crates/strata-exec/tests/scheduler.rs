@@ -497,12 +497,12 @@ async fn a_reference_retagged_after_its_build_is_not_pushed() {
 /// whose push fails leaves its child built and tested but not pushed.
 #[tokio::test(start_paused = true)]
 async fn a_child_builds_while_its_parent_pushes_and_is_pushed_after_it() {
-    let run = |failing_push: Option<&str>| {
+    let run = |failing_push: Option<&str>, jobs: usize| {
         let mut fake = Fake::new(Duration::from_secs(1));
         fake.push_time = Duration::from_secs(5);
         fake.failing_pushes.extend(failing_push.map(str::to_string));
         async move {
-            let (record, _out) = run_with(&fake, STACK, 4, never_cancelled(), |options, _| {
+            let (record, _out) = run_with(&fake, STACK, jobs, never_cancelled(), |options, _| {
                 options.push = true;
                 options.stages = vec![Stage::Build, Stage::Push];
             })
@@ -510,7 +510,7 @@ async fn a_child_builds_while_its_parent_pushes_and_is_pushed_after_it() {
             (fake.events(), outcomes(&record), record)
         }
     };
-    let (events, got, _) = run(None).await;
+    let (events, got, _) = run(None, 4).await;
     let at = |e: &str| {
         events
             .iter()
@@ -524,7 +524,14 @@ async fn a_child_builds_while_its_parent_pushes_and_is_pushed_after_it() {
     assert!(at("push a") < at("push c"), "{events:?}");
     assert!(got.values().all(|(o, _)| *o == Outcome::Built), "{got:?}");
 
-    let (events, got, record) = run(Some("a")).await;
+    // A push holds no `--jobs` slot: with one, `c` still builds while `a`
+    // pushes.
+    let (events, _, _) = run(None, 1).await;
+    let start_c = events.iter().position(|e| e == "start c");
+    let push_a = events.iter().position(|e| e == "push a");
+    assert!(start_c < push_a && start_c.is_some(), "{events:?}");
+
+    let (events, got, record) = run(Some("a"), 4).await;
     assert!(events.contains(&"end c".to_string()), "{events:?}");
     assert!(!events.contains(&"push c".to_string()), "{events:?}");
     assert_eq!(got["c"].0, Outcome::Failed, "{got:?}");

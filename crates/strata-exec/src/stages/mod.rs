@@ -80,6 +80,10 @@ pub(crate) struct Family {
     /// The image's slot among the `--jobs` running at once, given back
     /// while it waits for its children, who may need it to run at all.
     pub permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    /// The `--jobs` slots, to take one again after a push: a push (and the
+    /// wait for the parent's) holds none, so that builds and tests go on
+    /// while images upload.
+    pub slots: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
 impl Family {
@@ -493,10 +497,16 @@ pub(crate) async fn run_image<B: Backend>(
         let not_pushing = skip.clone().filter(|_| s == Stage::Push);
         let (result, outcome) = match s {
             Stage::Push if skip.is_none() => {
-                match parent_pushed(ctx, &parent, &image.variants).await {
+                drop(family.permit.take());
+                let pushed = match parent_pushed(ctx, &parent, &image.variants).await {
                     Ok(()) => image.stage(s, skip, in_registry).await,
                     Err(e) => image.refused(s, e).await,
+                };
+                tokio::select! {
+                    permit = family.slots.clone().acquire_owned() => family.permit = permit.ok(),
+                    () = ctx.cancelled() => {}
                 }
+                pushed
             }
             _ => image.stage(s, skip, in_registry).await,
         };
