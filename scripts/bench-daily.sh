@@ -230,6 +230,9 @@ synth="$work/synth"
 synth_out="$("$ROOT/target/release/examples/synth_repo" "$synth")"
 BASE="$(sed -n 's/^BASE=//p' <<<"$synth_out")"
 plan_json="$work/plan.json"
+# A checkout as users have it: git status has refreshed the index once (a
+# fresh one holds racily clean entries, which every scan then hashes).
+git -C "$synth" status >/dev/null
 hyperfine --warmup 3 --min-runs 20 -N --export-json "$plan_json" \
   -n strata "$STRATA -C $synth plan --base $BASE --offline --no-reuse --format json" \
   -n git-diff "git -C $synth diff --name-only $BASE HEAD" \
