@@ -846,6 +846,61 @@ fn uncommitted_paths_of_many_folders_are_what_git_status_lists() {
     assert_eq!(got.len(), 8, "{got:?}");
 }
 
+/// The walk trusts the index's stat data only where git would: a file
+/// changed in place with its size and mtime put back is found by its ctime;
+/// an untracked folder git ignores is not listed; a name that is not UTF-8
+/// is still found (the folder is then diffed whole).
+#[test]
+fn uncommitted_paths_trust_stat_data_as_git_does() {
+    let f = Fixture::new();
+    f.write(".gitignore", "cache/\n");
+    for i in 0..40 {
+        f.write(&format!("images/img-{i}/Dockerfile"), "FROM scratch\n");
+    }
+    f.commit("forty images");
+    // Old mtimes, recorded by a refreshed index written after them: no
+    // entry is racily clean.
+    let touch_old = |rel: &str| {
+        let out = std::process::Command::new("touch")
+            .args(["-d", "2001-01-01 00:00:00"])
+            .arg(f.path().join(rel))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+    };
+    for i in 0..40 {
+        touch_old(&format!("images/img-{i}/Dockerfile"));
+    }
+    f.git(&["update-index", "--refresh"]);
+    let repo = open(&f);
+    let head = repo.head_sha().unwrap();
+    assert!(repo.uncommitted_paths(&head, "images").unwrap().is_empty());
+
+    // Same size, same mtime, other content: only its ctime tells.
+    f.write("images/img-3/Dockerfile", "FROM scratcX\n");
+    touch_old("images/img-3/Dockerfile");
+    f.write("images/img-9/cache/big/blob", "ignored\n");
+    let listed = |repo: &strata_git::Repo| -> Vec<String> {
+        repo.uncommitted_paths(&head, "images")
+            .unwrap()
+            .into_iter()
+            .map(|u| format!("{} {}", u.change.as_str(), u.path))
+            .collect()
+    };
+    assert_eq!(listed(&repo), ["modified images/img-3/Dockerfile"]);
+
+    use std::os::unix::ffi::OsStrExt as _;
+    let odd = std::path::Path::new("images/img-5").join(std::ffi::OsStr::from_bytes(b"n\xffme"));
+    f.write_bytes(&odd, b"x\n");
+    let found = listed(&repo);
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert_eq!(found[0], "modified images/img-3/Dockerfile");
+    assert!(
+        found[1].starts_with("untracked images/img-5/n"),
+        "{found:?}"
+    );
+}
+
 #[test]
 fn ancestors_are_git_logs_first_commits() {
     let f = Fixture::new();
