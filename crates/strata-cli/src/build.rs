@@ -1,7 +1,7 @@
 //! `strata build`: execute the plan on the local engine.
 
 use crate::failure::Failure;
-use crate::output::{Format, Reporter, print_json};
+use crate::output::{Format, Reporter, print_json, print_out};
 use crate::planning::{self, PlanArgs};
 use crate::progress::{self, Mode};
 use std::path::{Path, PathBuf};
@@ -582,10 +582,7 @@ fn print_schedule(prepared: &Prepared, dry_run: bool, format: Format) -> Result<
                 images: Vec::new(),
             })
         }
-        (_, false) => {
-            print!("{}", schedule_text(&scheduled));
-            Ok(())
-        }
+        (_, false) => print_out(&schedule_text(&scheduled)),
     }
 }
 

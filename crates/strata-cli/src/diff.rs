@@ -2,7 +2,7 @@
 //! builds: size, layers added and removed, and each info command's output.
 
 use crate::failure::Failure;
-use crate::output::{Format, Reporter, print_json};
+use crate::output::{Format, Reporter, print_json, print_out};
 use crate::stack;
 use std::path::Path;
 use std::process::ExitCode;
@@ -148,8 +148,8 @@ pub fn run(
             Format::Json | Format::Jobs | Format::Bake | Format::GithubActions => {
                 print_json(&diff)?
             }
-            Format::Markdown => print!("{}", image_diff::diff_markdown(&diff)),
-            Format::Table => print!("{}", image_diff::diff_text(&diff)),
+            Format::Markdown => print_out(&image_diff::diff_markdown(&diff))?,
+            Format::Table => print_out(&image_diff::diff_text(&diff))?,
         }
         Ok(ExitCode::SUCCESS)
     })

@@ -154,19 +154,18 @@ fn run(cli: &Cli, reporter: &Reporter) -> Result<ExitCode, Failure> {
     match &cli.command {
         Command::Completions { shell } => {
             use clap::CommandFactory;
-            clap_complete::generate(
-                *shell,
-                &mut Cli::command(),
-                "strata",
-                &mut std::io::stdout(),
-            );
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut Cli::command(), "strata", &mut script);
+            output::print_out(&String::from_utf8_lossy(&script))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Man => {
             use clap::CommandFactory;
+            let mut page = Vec::new();
             clap_mangen::Man::new(Cli::command())
-                .render(&mut std::io::stdout())
+                .render(&mut page)
                 .map_err(|e| Failure::env(format!("cannot write the man page: {e}")))?;
+            output::print_out(&String::from_utf8_lossy(&page))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Validate => validate(&cwd, cli, reporter),
@@ -179,7 +178,7 @@ fn run(cli: &Cli, reporter: &Reporter) -> Result<ExitCode, Failure> {
             let planned = planning::make(&cwd, cli.images_dir.as_deref(), args, reporter)?;
             let graph = planning::job_graph(&planned, args)?;
             // One line: a GitHub Actions output.
-            println!("{}", strata_core::jobs::github_actions(&graph));
+            output::print_out(&format!("{}\n", strata_core::jobs::github_actions(&graph)))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Plan(args) if cli.format == Format::Bake => {
@@ -190,7 +189,7 @@ fn run(cli: &Cli, reporter: &Reporter) -> Result<ExitCode, Failure> {
         }
         Command::Plan(args) => {
             let planned = planning::make(&cwd, cli.images_dir.as_deref(), args, reporter)?;
-            print!("{}", output::render_plan(&planned.plan, cli.format));
+            output::print_out(&output::render_plan(&planned.plan, cli.format))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Build(args) => build::run(
@@ -245,12 +244,12 @@ fn run(cli: &Cli, reporter: &Reporter) -> Result<ExitCode, Failure> {
             };
             if plan.chooses_range() {
                 let planned = planning::make(&cwd, cli.images_dir.as_deref(), plan, reporter)?;
-                print!("{}", render(&planned.stack, Some(&planned.plan)));
+                output::print_out(&render(&planned.stack, Some(&planned.plan)))?;
             } else {
                 let repo = strata_git::Repo::discover(&cwd).ok();
                 let dir = stack::images_dir(&cwd, cli.images_dir.as_deref(), repo.as_ref());
                 let stack = stack::load_or_fail(&stack::Source::WorkTree, &dir, reporter)?;
-                print!("{}", render(&stack, None));
+                output::print_out(&render(&stack, None))?;
             }
             Ok(ExitCode::SUCCESS)
         }

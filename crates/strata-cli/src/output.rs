@@ -40,8 +40,21 @@ impl Reporter {
 pub fn print_json(value: &impl serde::Serialize) -> Result<(), crate::failure::Failure> {
     let text = strata_report::to_json(value)
         .map_err(|e| crate::failure::Failure::env(format!("cannot write JSON: {e}")))?;
-    print!("{text}");
-    Ok(())
+    print_out(&text)
+}
+
+/// Writes `text` to standard output. A reader that went away (`strata plan
+/// | head`) is not a failure: what it did not read, it did not want (as
+/// ripgrep and git take it); `print!` would panic.
+pub fn print_out(text: &str) -> Result<(), crate::failure::Failure> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(crate::failure::Failure::env(
+            format!("cannot write to standard output: {e}"),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// The output formats of `strata plan`.

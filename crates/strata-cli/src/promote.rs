@@ -3,7 +3,7 @@
 //! promotions.
 
 use crate::failure::Failure;
-use crate::output::{Format, Reporter, print_json};
+use crate::output::{Format, Reporter, print_json, print_out};
 use crate::stack::{self, Source};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -120,7 +120,10 @@ pub fn promote(
         print_json(&serde_json::json!({"dry_run": report.dry_run, "moves": moved}))?;
     } else {
         for m in &report.moves {
-            println!("{}{m}", if report.dry_run { "would move " } else { "" });
+            print_out(&format!(
+                "{}{m}\n",
+                if report.dry_run { "would move " } else { "" }
+            ))?;
         }
     }
     if !args.dry_run {

@@ -1833,6 +1833,27 @@ fn the_bake_file_of_the_example_stack_points_children_at_their_parents() {
     }
 }
 
+/// A reader that goes away (`strata man | head`) ends the output quietly,
+/// as ripgrep and git do: exit 0, no panic, for every command that prints.
+#[test]
+fn a_closed_pipe_on_standard_output_is_not_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [&["man"][..], &["completions", "bash"][..]] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        // Closed before strata writes: its first write meets EPIPE.
+        drop(reader);
+        let out = common::strata(dir.path())
+            .args(args)
+            .stdout(writer)
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}
+
 /// The completion scripts and the man page come from the same clap
 /// definitions as the parser; bash completes a subcommand with the script,
 /// and man renders the page.
