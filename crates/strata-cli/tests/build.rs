@@ -1218,6 +1218,54 @@ fn buildkit_by_default_labels_without_history_steps_and_classic_on_request() {
     assert_eq!(run_in(&refs["base"], "cat /x"), "classic");
 }
 
+/// An offline run that does not push asks no registry anything, though
+/// its images are named on one: a listener at that host sees no
+/// connection, through a first build and a build of one changed child on
+/// its parent's local image (no cache lookup, no previous build).
+#[test]
+fn an_offline_run_without_push_asks_no_registry() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let host = listener.local_addr().unwrap().to_string();
+    let stack = Stack::new("noregistry");
+    let name = |image: &str| format!("{host}/{}/{image}", stack.prefix);
+    stack.write(
+        "images/spec.yml",
+        &format!(
+            "root: base\nimages:\n  base:\n    image_name: {}\n  child:\n    image_name: {}\n    depend_on: base\ntag:\n  prefix: \"t1\"\n",
+            name("base"),
+            name("child")
+        ),
+    );
+    stack.write(
+        "images/base/Dockerfile",
+        &format!("FROM {BASE_IMAGE}\nRUN echo base > /base.txt\n"),
+    );
+    stack.write(
+        "images/child/Dockerfile",
+        &format!(
+            "ARG BASE_TAG\nFROM {}:${{BASE_TAG}}\nCOPY app.txt /app.txt\n",
+            name("base")
+        ),
+    );
+    stack.write("images/child/app.txt", "1\n");
+    stack.commit();
+    let out = stack.out("first");
+    let built = stack.build(&out, &[]);
+    assert_eq!(built.status.code(), Some(0), "{}", describe(&built));
+    stack.write("images/child/app.txt", "2\n");
+    stack.commit();
+    let out = stack.out("second");
+    let built = stack.build_range(&out, &[]);
+    assert_eq!(built.status.code(), Some(0), "{}", describe(&built));
+    let run = run_json(&out);
+    assert_eq!(run["images"].as_array().unwrap().len(), 1, "{run:#}");
+    match listener.accept() {
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+        other => panic!("the registry was asked: {other:?}"),
+    }
+}
+
 #[test]
 fn an_offline_build_builds_a_never_built_parent_then_pins_its_local_image() {
     let stack = Stack::with_images("pin", &[("base", None), ("child", Some("base"))], &[]);
