@@ -498,15 +498,10 @@ pub(crate) async fn run_image<B: Backend>(
         let (result, outcome) = match s {
             Stage::Push if skip.is_none() => {
                 drop(family.permit.take());
-                let pushed = match parent_pushed(ctx, &parent, &image.variants).await {
+                match parent_pushed(ctx, &parent, &image.variants).await {
                     Ok(()) => image.stage(s, skip, in_registry).await,
                     Err(e) => image.refused(s, e).await,
-                };
-                tokio::select! {
-                    permit = family.slots.clone().acquire_owned() => family.permit = permit.ok(),
-                    () = ctx.cancelled() => {}
                 }
-                pushed
             }
             _ => image.stage(s, skip, in_registry).await,
         };
@@ -538,6 +533,13 @@ pub(crate) async fn run_image<B: Backend>(
                 (None, Some(why)) => ParentPush::NotPushed(why),
                 (None, None) => ParentPush::Pushed(image.image_ids()),
             });
+            // Its children know; the stages after the push take a slot.
+            if family.permit.is_none() {
+                tokio::select! {
+                    permit = family.slots.clone().acquire_owned() => family.permit = permit.ok(),
+                    () = ctx.cancelled() => {}
+                }
+            }
         }
     }
     open_gate(Ok(image.as_parent(push_rx)));
