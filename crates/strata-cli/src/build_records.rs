@@ -33,16 +33,8 @@ pub fn attach(targets: &mut [Target]) {
         return;
     };
     let read = |name: &str, key: &str| -> Option<strata_exec::EarlierBuild> {
-        let reference = format!("{name}:{}", strata_core::inputs::record_tag(key))
-            .parse::<strata_core::reference::ImageRef>()
-            .ok()?;
-        let note = runtime.block_on(strata_registry::get_note(
-            registry,
-            &reference,
-            strata_exec::EarlierBuild::ARTIFACT_TYPE,
-        ));
-        let json = note.ok()??.remove(strata_exec::EarlierBuild::ANNOTATION)?;
-        serde_json::from_str(&json).ok()
+        let name = name.parse::<strata_core::reference::ImageName>().ok()?;
+        runtime.block_on(read_record(registry, &name, key))
     };
     for i in wanted {
         let t = &mut targets[i];
@@ -114,20 +106,8 @@ async fn previous_manifests(
         let Some(key) = config.labels.get(strata_core::inputs::LABEL) else {
             continue;
         };
-        let Ok(tag) = strata_core::inputs::record_tag(key).parse() else {
-            continue;
-        };
-        let at = previous.name().with_tag(tag);
-        let Ok(Some(mut note)) =
-            strata_registry::get_note(registry, &at, strata_exec::EarlierBuild::ARTIFACT_TYPE)
-                .await
-        else {
-            continue;
-        };
-        let record: Option<strata_exec::EarlierBuild> = note
-            .remove(strata_exec::EarlierBuild::ANNOTATION)
-            .and_then(|json| serde_json::from_str(&json).ok());
-        let manifest = record
+        let manifest = read_record(registry, previous.name(), key)
+            .await
             .and_then(|r| r.manifests.into_values().next())
             .and_then(|m| serde_json::from_str::<strata_report::ManifestData>(&m.json).ok());
         if let Some(manifest) = manifest {
@@ -135,4 +115,22 @@ async fn previous_manifests(
         }
     }
     found
+}
+
+/// The record the build of input key `key` left in repository `name`, when
+/// there is one that can be read.
+async fn read_record(
+    registry: &strata_registry::Registry,
+    name: &strata_core::reference::ImageName,
+    key: &str,
+) -> Option<strata_exec::EarlierBuild> {
+    let tag = strata_core::inputs::record_tag(key).parse().ok()?;
+    let note = strata_registry::get_note(
+        registry,
+        &name.with_tag(tag),
+        strata_exec::EarlierBuild::ARTIFACT_TYPE,
+    )
+    .await
+    .ok()??;
+    serde_json::from_str(note.get(strata_exec::EarlierBuild::ANNOTATION)?).ok()
 }
