@@ -901,6 +901,78 @@ fn uncommitted_paths_trust_stat_data_as_git_does() {
     );
 }
 
+/// What `git status --porcelain --untracked-files=all -- images` lists.
+fn git_status_of_images(f: &Fixture) -> Vec<String> {
+    let mut want: Vec<String> = f
+        .git(&[
+            "status",
+            "--porcelain",
+            "--untracked-files=all",
+            "--",
+            "images",
+        ])
+        .lines()
+        .map(|l| l[3..].to_string())
+        .collect();
+    want.sort();
+    want
+}
+
+/// The quick check's edges, each against git's own status: names that
+/// sort around a folder's (`a-b` and `a.b` before `a/`), a file become a
+/// folder and a folder become a link, a staged edit whose file now matches
+/// the index (only the index's tree tells), an edit within the index's
+/// own second (racily clean), and a split index, which the quick check
+/// does not read (the whole folder is then diffed).
+#[test]
+fn uncommitted_paths_match_git_status_at_the_quick_checks_edges() {
+    let f = Fixture::new();
+    for rel in [
+        "images/a-b/x",
+        "images/a.b/y",
+        "images/a/z",
+        "images/a/sub/w",
+        "images/b/kept",
+        "images/c/f",
+        "images/d/f",
+    ] {
+        f.write(rel, "one\n");
+    }
+    f.commit("edges");
+    let repo = open(&f);
+    let head = repo.head_sha().unwrap();
+    let listed = |repo: &Repo| -> Vec<String> {
+        repo.uncommitted_paths(&head, "images")
+            .unwrap()
+            .into_iter()
+            .map(|u| u.path)
+            .collect()
+    };
+    assert!(listed(&repo).is_empty());
+    assert!(git_status_of_images(&f).is_empty());
+
+    f.write("images/b/kept", "two\n");
+    f.git(&["add", "images/b/kept"]);
+    assert_eq!(listed(&repo), ["images/b/kept"], "a staged edit");
+
+    f.remove("images/a/z");
+    f.write("images/a/z/inner", "now a folder\n");
+    f.remove("images/c");
+    std::os::unix::fs::symlink("a", f.path().join("images/c")).unwrap();
+    // Same size, written now: the index's stat data cannot tell.
+    f.write("images/a.b/y", "two\n");
+    f.write("images/a-b/new", "untracked\n");
+    let want = git_status_of_images(&f);
+    assert_eq!(listed(&repo), want);
+    assert!(want.len() >= 6, "{want:?}");
+
+    f.git(&["update-index", "--split-index"]);
+    f.write("images/d/f", "three\n");
+    let want = git_status_of_images(&f);
+    assert!(want.contains(&"images/d/f".to_string()), "{want:?}");
+    assert_eq!(listed(&repo), want);
+}
+
 #[test]
 fn ancestors_are_git_logs_first_commits() {
     let f = Fixture::new();
