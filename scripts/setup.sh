@@ -2,7 +2,8 @@
 # Installs everything strata's tests and example stack need on a fresh Debian
 # machine: the static busybox (base images are made locally, nothing is
 # pulled), Debian's docker-registry and htpasswd (a real registry on loopback),
-# pytest plus the docker Python package for the image tests, and QEMU's
+# pytest plus the docker Python package for the image tests, spdx-tools and
+# jsonschema (the SBOMs' validators), debootstrap, and QEMU's
 # user-mode emulators registered with binfmt_misc for builds of other
 # platforms (linux/arm64 on an amd64 machine), with arm64's static busybox.
 set -euo pipefail
@@ -12,6 +13,7 @@ dpkg -s busybox-static >/dev/null 2>&1 || need_apt+=(busybox-static)
 [ -x /usr/bin/docker-registry ] || need_apt+=(docker-registry)
 command -v htpasswd >/dev/null 2>&1 || need_apt+=(apache2-utils)
 command -v git >/dev/null 2>&1 || need_apt+=(git)
+command -v debootstrap >/dev/null 2>&1 || need_apt+=(debootstrap)
 command -v man >/dev/null 2>&1 || need_apt+=(man-db)
 dpkg -s qemu-user-static >/dev/null 2>&1 || need_apt+=(qemu-user-static)
 dpkg -s binfmt-support >/dev/null 2>&1 || need_apt+=(binfmt-support)
@@ -48,6 +50,11 @@ fi
 
 if ! python3 -c 'import pytest, docker' >/dev/null 2>&1; then
   python3 -m pip install --quiet --disable-pip-version-check pytest docker
+fi
+# Validators of the SBOMs strata writes, written by others: SPDX's
+# pyspdxtools, and jsonschema for CycloneDX's schema.
+if ! command -v pyspdxtools >/dev/null 2>&1 || ! python3 -c 'import jsonschema, referencing' >/dev/null 2>&1; then
+  python3 -m pip install --quiet --disable-pip-version-check spdx-tools jsonschema
 fi
 
 # An engine that is not running yet: start Debian's dockerd with settings that

@@ -52,6 +52,15 @@ pub struct RunArgs {
         env = "STRATA_PYTHON"
     )]
     pub python: String,
+    /// The format of each image's SBOM (per platform), written to
+    /// artifacts/sbom/ and pushed beside the image.
+    #[arg(
+        long,
+        value_name = "FORMAT",
+        default_value = "spdx",
+        env = "STRATA_SBOM_FORMAT"
+    )]
+    pub sbom_format: crate::flags::SbomFormat,
 }
 
 /// The options of `strata build`: those of a run, and what only a build
@@ -312,6 +321,16 @@ fn report_published(reporter: &Reporter, done: &strata_exec::publish::Published)
             "warning: {reference}: {e}; runs reusing it will not list its tests"
         )),
         Published::Record { result: Ok(()), .. } => {}
+        Published::Sbom {
+            reference,
+            result: Ok(digest),
+        } => reporter.note(&format!("{reference}: SBOM beside it at {digest}")),
+        Published::Sbom {
+            reference,
+            result: Err(e),
+        } => reporter.note(&format!(
+            "warning: {reference}: its SBOM could not be put beside it: {e}; it is in the run's artifacts/sbom/"
+        )),
         Published::Index {
             reference,
             platforms,
@@ -631,6 +650,7 @@ fn run_options(
             .collect(),
         retest: args.run.retest,
         platform: strata_core::inputs::host_platform(),
+        sbom_format: args.run.sbom_format.into(),
         source: planned
             .repo
             .remote_url()

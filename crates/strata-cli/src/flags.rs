@@ -143,3 +143,21 @@ mod tests {
         }
     }
 }
+
+/// An SBOM format (`--sbom-format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SbomFormat {
+    /// SPDX 2.3 JSON.
+    Spdx,
+    /// CycloneDX 1.5 JSON.
+    Cyclonedx,
+}
+
+impl From<SbomFormat> for strata_sbom::Format {
+    fn from(f: SbomFormat) -> Self {
+        match f {
+            SbomFormat::Spdx => strata_sbom::Format::Spdx,
+            SbomFormat::Cyclonedx => strata_sbom::Format::CycloneDx,
+        }
+    }
+}

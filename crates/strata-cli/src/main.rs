@@ -12,6 +12,7 @@ mod planning;
 mod progress;
 mod promote;
 mod registry;
+mod sbom;
 mod stack;
 mod trace;
 
@@ -62,8 +63,11 @@ enum Command {
     Promote(promote::PromoteArgs),
     /// Write wiki pages: manifests, the Home.md build table, Stable_Tag.md.
     Wiki(promote::WikiArgs),
-    /// Compare two built images: size, layers, and each info command's output.
+    /// Compare two built images: size, layers, each info command's output
+    /// and their packages.
     Diff(diff::DiffArgs),
+    /// Print an image's SBOM, read from the registry beside it.
+    Sbom(sbom::SbomArgs),
     /// Print the shell completion script for bash, zsh, fish, elvish or
     /// powershell (e.g. `strata completions bash > /etc/bash_completion.d/strata`).
     Completions {
@@ -226,6 +230,7 @@ fn run(cli: &Cli, reporter: &Reporter) -> Result<ExitCode, Failure> {
             promote::promote(&cwd, cli.images_dir.as_deref(), cli.format, args, reporter)
         }
         Command::Wiki(args) => promote::wiki(&cwd, args, cli.format, reporter),
+        Command::Sbom(args) => sbom::run(args),
         Command::Diff(args) => {
             diff::run(&cwd, cli.images_dir.as_deref(), args, cli.format, reporter)
         }

@@ -7,6 +7,7 @@ use strata_engine::{
     BuildRequest, BuiltImage, CommandOutput, Engine, EngineError, HistoryEntry, ImageInfo,
     RegistryAuth,
 };
+use strata_sbom::{ImageInventory, SbomError};
 use strata_structure::{CaseResult, StructureFile};
 
 /// The engine operations a run uses. Futures are `Send`: images run on
@@ -42,6 +43,13 @@ pub trait Backend: Clone + Send + Sync + 'static {
         image: &str,
         commands: &[String],
     ) -> impl Future<Output = Result<Vec<CommandOutput>, EngineError>> + Send;
+    /// What is inside local image `reference`: its packages, read from the
+    /// engine's export of it (the outer error is the engine's, the inner
+    /// one what the export held).
+    fn inventory(
+        &self,
+        reference: &str,
+    ) -> impl Future<Output = Result<Result<ImageInventory, SbomError>, EngineError>> + Send;
     /// Runs structure-test files in one container of `image`, removed
     /// afterwards: each file's cases, in order.
     fn run_structure_tests(
@@ -128,6 +136,12 @@ impl Backend for Engine {
         commands: &[String],
     ) -> impl Future<Output = Result<Vec<CommandOutput>, EngineError>> + Send {
         Engine::run_commands(self, image, commands)
+    }
+    fn inventory(
+        &self,
+        reference: &str,
+    ) -> impl Future<Output = Result<Result<ImageInventory, SbomError>, EngineError>> + Send {
+        self.read_export(reference, |export| strata_sbom::inventory(export))
     }
     async fn run_structure_tests(
         &self,

@@ -25,12 +25,16 @@ pub async fn image_side<B: Backend>(
     } else {
         engine.run_commands(reference, &commands).await?
     };
+    // An export that cannot be read leaves the packages out of the
+    // comparison rather than failing it.
+    let packages = engine.inventory(reference).await?.ok().map(|i| i.packages);
     Ok(ImageSide {
         reference: reference.to_string(),
         size,
         // The engine gives the history newest first.
         layers: history.into_iter().rev().map(layer_of).collect(),
         info: info_outputs(info_cmds, outputs),
+        packages,
     })
 }
 

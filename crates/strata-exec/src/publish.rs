@@ -45,6 +45,15 @@ pub trait Publisher: Sync {
         from: &ImageRef,
         to: &ImageRef,
     ) -> impl Future<Output = Result<Digest, RegistryError>> + Send;
+    /// Puts an SBOM (`content`, in `format`, named `file_name`) beside the
+    /// image `subject` names by digest, as a referrer of it.
+    fn put_sbom(
+        &self,
+        subject: &ImageRef,
+        format: strata_sbom::Format,
+        file_name: &str,
+        content: Vec<u8>,
+    ) -> impl Future<Output = Result<Digest, RegistryError>> + Send;
     /// Puts `to`'s tag on the manifest `from` (`name:tag@digest`) pins,
     /// once `from`'s tag is checked to still name it.
     fn tag_pinned(
@@ -88,6 +97,22 @@ impl Publisher for strata_registry::Registry {
 
     async fn tag_pinned(&self, from: &ImageRef, to: &ImageRef) -> Result<Digest, TagError> {
         strata_registry::tag_pinned(self, from, to).await
+    }
+
+    async fn put_sbom(
+        &self,
+        subject: &ImageRef,
+        format: strata_sbom::Format,
+        file_name: &str,
+        content: Vec<u8>,
+    ) -> Result<Digest, RegistryError> {
+        let artifact = strata_registry::referrers::Artifact {
+            artifact_type: format.media_type(),
+            file_name,
+            content,
+            annotations: BTreeMap::new(),
+        };
+        strata_registry::referrers::put_referrer(self, subject, artifact).await
     }
 }
 
@@ -153,6 +178,14 @@ pub enum Published {
         /// The digest the run's tag names.
         result: Result<Digest, RegistryError>,
     },
+    /// An image's SBOM (one platform's, for a multi-platform image), beside
+    /// it as a referrer of its digest.
+    Sbom {
+        /// The image's reference (its platform's).
+        reference: String,
+        /// The SBOM artifact's digest.
+        result: Result<Digest, RegistryError>,
+    },
     /// An image the run did not rebuild, given the run's tag.
     Unchanged {
         /// The run's reference of the image.
@@ -198,6 +231,24 @@ pub async fn publish<P: Publisher>(registry: &P, end: &RunEnd<'_>) -> Vec<Publis
             Err(e) => Err(e.into()),
         };
         done.push(Published::Record { reference, result });
+    }
+    for (reference, subject, format, path) in sboms(end) {
+        let result = match std::fs::read(&path) {
+            Ok(content) => {
+                let file_name = path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                registry
+                    .put_sbom(&subject, format, &file_name, content)
+                    .await
+            }
+            Err(e) => Err(RegistryError::Client(format!(
+                "cannot read {}: {e}",
+                path.display()
+            ))),
+        };
+        done.push(Published::Sbom { reference, result });
     }
     if !end.coverage.some_platforms {
         for image in end
@@ -257,6 +308,44 @@ pub async fn publish<P: Publisher>(registry: &P, end: &RunEnd<'_>) -> Vec<Publis
         });
     }
     done
+}
+
+/// The SBOMs the run's manifest stages wrote for images it built and
+/// pushed: each image's (each platform's) reference, its pushed digest, and
+/// the file.
+fn sboms(end: &RunEnd<'_>) -> Vec<(String, ImageRef, strata_sbom::Format, std::path::PathBuf)> {
+    let artifacts = end.out_dir.join("artifacts");
+    let mut out = Vec::new();
+    for i in end
+        .record
+        .images
+        .iter()
+        .filter(|i| i.success && i.outcome == Outcome::Built)
+    {
+        let parts: Vec<(&str, Option<&str>)> = match i.platforms.as_slice() {
+            [] => vec![(i.reference.as_str(), i.digest.as_deref())],
+            some => some
+                .iter()
+                .map(|p| (p.reference.as_str(), p.digest.as_deref()))
+                .collect(),
+        };
+        for (reference, digest) in parts {
+            let (Ok(image), Some(Ok(digest))) = (
+                reference.parse::<ImageRef>(),
+                digest.map(str::parse::<Digest>),
+            ) else {
+                continue;
+            };
+            for format in [strata_sbom::Format::Spdx, strata_sbom::Format::CycloneDx] {
+                let path = crate::stages::sbom_path(&artifacts, reference, format);
+                if path.is_file() {
+                    let subject = image.name().with_digest(digest.clone());
+                    out.push((reference.to_string(), subject, format, path));
+                }
+            }
+        }
+    }
+    out
 }
 
 /// The index of a multi-platform image's pushed platforms: its target and

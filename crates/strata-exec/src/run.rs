@@ -380,6 +380,9 @@ pub struct RunOptions {
     /// The engine's platform (`linux/amd64`): tests of an image built for
     /// no declared platform see it as `TEST_PLATFORM`.
     pub platform: String,
+    /// The format of the SBOM written (and pushed) for each image and
+    /// platform (`--sbom-format`).
+    pub sbom_format: strata_sbom::Format,
 }
 
 /// The builder a run asks for (`--builder`, `STRATA_BUILDER`).

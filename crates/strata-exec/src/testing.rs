@@ -201,6 +201,17 @@ impl Backend for Fake {
     async fn run_commands(&self, _: &str, _: &[String]) -> Result<Vec<CommandOutput>, EngineError> {
         Ok(Vec::new())
     }
+    async fn inventory(
+        &self,
+        _: &str,
+    ) -> Result<Result<strata_sbom::ImageInventory, strata_sbom::SbomError>, EngineError> {
+        self.gone()?;
+        Ok(Ok(strata_sbom::ImageInventory {
+            packages: Vec::new(),
+            layers: Vec::new(),
+            distribution: None,
+        }))
+    }
     async fn run_structure_tests(
         &self,
         image: &str,

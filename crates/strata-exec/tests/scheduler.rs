@@ -54,6 +54,7 @@ fn build_options(out: &std::path::Path, jobs: usize) -> RunOptions {
         timeouts: BTreeMap::new(),
         retest: false,
         platform: "linux/amd64".into(),
+        sbom_format: strata_sbom::Format::Spdx,
     }
 }
 

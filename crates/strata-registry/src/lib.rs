@@ -24,6 +24,7 @@ mod error;
 pub mod manifest;
 mod note;
 mod promote;
+pub mod referrers;
 mod secret;
 mod stack;
 

@@ -91,6 +91,7 @@ mod tests {
                 output: "multi\nline: text\n\n".into(),
             }],
             changes: None,
+            packages: None,
         };
         let yaml = to_yaml(&m).expect("serializable");
         // Strings that would read back as other YAML types are quoted.

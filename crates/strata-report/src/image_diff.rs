@@ -33,6 +33,9 @@ pub struct ImageSide {
     pub layers: Vec<Layer>,
     /// The info commands' results, in spec order.
     pub info: Vec<InfoOutput>,
+    /// Its packages, when its SBOM is known (`None`: not compared).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub packages: Option<Vec<strata_sbom::Package>>,
 }
 
 /// How one info command's output changed between the two images.
@@ -92,6 +95,10 @@ pub struct ImageDiff {
     /// One entry per info command on either side, matched by key: the `to`
     /// side's commands in its order, then those only `from` ran.
     pub info: Vec<InfoDiff>,
+    /// The packages added, removed and changed, when both sides' SBOMs
+    /// are known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub packages: Option<strata_sbom::diff::PackageDiff>,
 }
 
 impl ImageDiff {
@@ -102,6 +109,7 @@ impl ImageDiff {
             && self.added.is_empty()
             && self.removed.is_empty()
             && !self.info.iter().any(InfoDiff::changed)
+            && self.packages.as_ref().is_none_or(|p| p.is_empty())
     }
 }
 
@@ -150,6 +158,10 @@ pub fn compare(from: &ImageSide, to: &ImageSide) -> ImageDiff {
         removed: from.layers[shared_layers..].to_vec(),
         shared_layers,
         info,
+        packages: match (&from.packages, &to.packages) {
+            (Some(old), Some(new)) => Some(strata_sbom::diff::diff(old, new)),
+            _ => None,
+        },
     }
 }
 
@@ -334,7 +346,44 @@ pub fn diff_text(d: &ImageDiff) -> String {
     if !unchanged.is_empty() {
         out.push_str(&format!("\nunchanged: {}\n", unchanged.join(", ")));
     }
+    if let Some(p) = &d.packages {
+        out.push_str(&format!("\npackages: {}\n", package_counts(p)));
+        for (sign, p, version) in p
+            .removed
+            .iter()
+            .map(|p| ('-', p, p.version.clone()))
+            .chain(p.added.iter().map(|p| ('+', p, p.version.clone())))
+            .chain(
+                p.changed
+                    .iter()
+                    .map(|(a, b)| ('~', b, format!("{} → {}", a.version, b.version))),
+            )
+        {
+            let line = format!(
+                "  {sign} {} {} {}",
+                p.ecosystem.purl_type(),
+                collapse_whitespace(&p.name),
+                collapse_whitespace(&version)
+            );
+            out.push_str(&line);
+            out.push('\n');
+        }
+    }
     out
+}
+
+/// `2 added, 1 removed, 3 changed`, or `unchanged`.
+fn package_counts(p: &strata_sbom::diff::PackageDiff) -> String {
+    if p.is_empty() {
+        "unchanged".to_string()
+    } else {
+        format!(
+            "{} added, {} removed, {} changed",
+            p.added.len(),
+            p.removed.len(),
+            p.changed.len()
+        )
+    }
 }
 
 /// Renders a comparison as a Markdown section for a manifest:
@@ -398,6 +447,13 @@ pub fn diff_markdown(d: &ImageDiff) -> String {
     if !unchanged.is_empty() {
         out.push_str(&format!("Unchanged: {}.\n\n", unchanged.join(", ")));
     }
+    if let Some(p) = &d.packages {
+        out.push_str(&format!("### Packages\n\n{}\n\n", package_counts(p)));
+        if !p.is_empty() {
+            out.push_str(&strata_sbom::diff::markdown(p));
+            out.push('\n');
+        }
+    }
     out
 }
 
@@ -425,6 +481,7 @@ mod tests {
 
     fn side(reference: &str) -> ImageSide {
         ImageSide {
+            packages: None,
             reference: reference.into(),
             size: 1_200_000_000,
             layers: vec![
@@ -839,6 +896,7 @@ mod tests {
             layers: vec![layer("newest", 1), layer("oldest", 9)],
             info: vec![info("K", "", 0, "x")],
             changes: None,
+            packages: None,
         };
         let s = ImageSide::from(&m);
         assert_eq!(s.reference, "r");

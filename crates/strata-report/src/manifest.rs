@@ -39,6 +39,9 @@ pub struct ManifestData {
     /// there is one to compare with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub changes: Option<crate::image_diff::ImageDiff>,
+    /// Its packages, read from its layers (its SBOM's), when read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub packages: Option<Vec<strata_sbom::Package>>,
 }
 
 impl From<&ManifestData> for ImageSide {
@@ -50,6 +53,7 @@ impl From<&ManifestData> for ImageSide {
             size: m.size,
             layers: m.layers.iter().rev().cloned().collect(),
             info: m.info.clone(),
+            packages: m.packages.clone(),
         }
     }
 }
@@ -65,6 +69,9 @@ pub fn manifest_markdown(m: &ManifestData) -> String {
     for info in &m.info {
         push_info(&mut out, info);
     }
+    if let Some(packages) = &m.packages {
+        push_packages(&mut out, packages);
+    }
     if let Some(changes) = &m.changes {
         out.push('\n');
         out.push_str(&crate::image_diff::diff_markdown(changes));
@@ -76,6 +83,36 @@ pub fn manifest_markdown(m: &ManifestData) -> String {
 /// (round-trips through `serde_json::from_str::<ManifestData>`).
 pub fn manifest_json(m: &ManifestData) -> String {
     crate::artifact::to_json_pretty(m)
+}
+
+/// `## Packages`: how many of each package manager, and the full list
+/// folded (the SBOM beside the manifest holds the rest: licenses, purls).
+fn push_packages(out: &mut String, packages: &[strata_sbom::Package]) {
+    let mut counts: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    for p in packages {
+        *counts.entry(p.ecosystem.purl_type()).or_default() += 1;
+    }
+    out.push_str("## Packages\n\n");
+    if packages.is_empty() {
+        out.push_str("No package manager recorded a package in this image.\n\n");
+        return;
+    }
+    let summary: Vec<String> = counts.iter().map(|(k, n)| format!("{k} {n}")).collect();
+    out.push_str(&format!(
+        "{} packages: {}.\n\n",
+        packages.len(),
+        summary.join(", ")
+    ));
+    out.push_str("<details><summary>Every package</summary>\n\n| type | package | version |\n|---|---|---|\n");
+    for p in packages {
+        out.push_str(&format!(
+            "| {} | {} | {} |\n",
+            p.ecosystem.purl_type(),
+            escape_cell(&collapse_whitespace(&p.name)),
+            escape_cell(&collapse_whitespace(&p.version))
+        ));
+    }
+    out.push_str("\n</details>\n\n");
 }
 
 fn push_facts(out: &mut String, m: &ManifestData) {
@@ -217,6 +254,7 @@ mod tests {
                 },
             ],
             changes: None,
+            packages: None,
         }
     }
 

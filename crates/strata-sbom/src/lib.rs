@@ -80,6 +80,49 @@ impl Package {
     }
 }
 
+/// A standard SBOM format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Format {
+    /// SPDX 2.3 JSON.
+    #[default]
+    Spdx,
+    /// CycloneDX 1.5 JSON.
+    CycloneDx,
+}
+
+impl Format {
+    /// The ending of its files' names (`<image>.spdx.json`).
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Spdx => "spdx.json",
+            Format::CycloneDx => "cdx.json",
+        }
+    }
+
+    /// Its media type: the `artifactType` of its registry artifact.
+    pub fn media_type(self) -> &'static str {
+        match self {
+            Format::Spdx => spdx::MEDIA_TYPE,
+            Format::CycloneDx => cyclonedx::MEDIA_TYPE,
+        }
+    }
+
+    /// The format whose media type is `media_type`.
+    pub fn of_media_type(media_type: &str) -> Option<Format> {
+        [Format::Spdx, Format::CycloneDx]
+            .into_iter()
+            .find(|f| f.media_type() == media_type)
+    }
+
+    /// The document of `packages` in image `subject`.
+    pub fn document(self, subject: &spdx::Subject<'_>, packages: &[Package]) -> Vec<u8> {
+        match self {
+            Format::Spdx => spdx::document(subject, packages),
+            Format::CycloneDx => cyclonedx::document(subject, packages),
+        }
+    }
+}
+
 /// Why an image could not be read.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -103,6 +103,55 @@ impl Engine {
             .collect())
     }
 
+    /// Reads local image `reference` as the engine exports it (`docker
+    /// save`'s tar), streamed into `read` on a blocking thread: at most
+    /// [`EXPORT_CHUNKS_IN_FLIGHT`] chunks wait for it, so memory does not
+    /// grow with the image. `read` may stop early; the export is then
+    /// dropped. [`EngineError::NotFound`] when the image is absent.
+    pub async fn read_export<T: Send + 'static>(
+        &self,
+        reference: &str,
+        read: impl FnOnce(&mut dyn std::io::Read) -> T + Send + 'static,
+    ) -> Result<T> {
+        let (tx, rx) =
+            tokio::sync::mpsc::channel::<std::io::Result<bytes::Bytes>>(EXPORT_CHUNKS_IN_FLIGHT);
+        let reader = tokio::task::spawn_blocking(move || {
+            let mut channel = ChannelReader {
+                rx,
+                chunk: bytes::Bytes::new(),
+            };
+            read(&mut channel)
+        });
+        let mut export = self.docker.export_image(reference);
+        let mut failed = None;
+        while let Some(chunk) = export.next().await {
+            match chunk {
+                Ok(chunk) => {
+                    if tx.send(Ok(chunk)).await.is_err() {
+                        // The reader is done with it.
+                        break;
+                    }
+                }
+                Err(e) => {
+                    let _ = tx
+                        .send(Err(std::io::Error::other("the image export broke off")))
+                        .await;
+                    failed = Some(self.map_err("export image", &format!("image {reference}"), e));
+                    break;
+                }
+            }
+        }
+        drop(tx);
+        let result = reader.await.map_err(|e| EngineError::Api {
+            operation: "export image",
+            message: format!("the reader of the export stopped: {e}"),
+        })?;
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(result),
+        }
+    }
+
     /// Tags local image `source` as `repo:tag`.
     pub async fn tag(&self, source: &str, repo: &str, tag: &str) -> Result<()> {
         self.docker
@@ -182,5 +231,28 @@ impl Engine {
                 })
             })
             .collect())
+    }
+}
+
+/// How many chunks of an image export may wait for its reader.
+pub const EXPORT_CHUNKS_IN_FLIGHT: usize = 16;
+
+/// A blocking reader of the chunks an async task sends.
+struct ChannelReader {
+    rx: tokio::sync::mpsc::Receiver<std::io::Result<bytes::Bytes>>,
+    chunk: bytes::Bytes,
+}
+
+impl std::io::Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.chunk.is_empty() {
+            match self.rx.blocking_recv() {
+                Some(chunk) => self.chunk = chunk?,
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.chunk.len());
+        buf[..n].copy_from_slice(&self.chunk.split_to(n));
+        Ok(n)
     }
 }

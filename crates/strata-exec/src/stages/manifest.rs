@@ -58,6 +58,12 @@ pub(super) async fn manifest<B: Backend>(ctx: &StageCtx<B>, target: &Target) -> 
         .await
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("{reference} is not in the engine"))?;
+    let inventory = ctx
+        .engine_for(target)
+        .inventory(reference)
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("cannot read the packages of {reference}: {e}"))?;
     let data = ManifestData {
         reference: reference.clone(),
         image: target.build.image.clone(),
@@ -75,8 +81,10 @@ pub(super) async fn manifest<B: Backend>(ctx: &StageCtx<B>, target: &Target) -> 
         layers: history.into_iter().map(crate::describe::layer_of).collect(),
         info: crate::describe::info_outputs(&target.info_cmds, outputs),
         changes: None,
+        packages: Some(inventory.packages),
     };
     let mut data = data;
+    write_sbom(ctx, target, &data)?;
     let mut compared = String::new();
     if let Some(previous) = &target.previous {
         match target.previous_manifest() {
@@ -122,4 +130,47 @@ pub(super) async fn manifest<B: Backend>(ctx: &StageCtx<B>, target: &Target) -> 
             strata_core::text::count(data.info.len(), "info command")
         )
     }))
+}
+
+/// Writes the image's SBOM, `artifacts/sbom/<image>.<format>.json`, about
+/// its pushed digest (its image ID when not pushed): what the run pushes
+/// beside the image after it.
+fn write_sbom<B: Backend>(
+    ctx: &StageCtx<B>,
+    target: &Target,
+    data: &ManifestData,
+) -> Result<(), String> {
+    let platform = target
+        .platform
+        .as_ref()
+        .map_or_else(|| ctx.options.platform.clone(), ToString::to_string);
+    let subject = strata_sbom::spdx::Subject {
+        reference: &data.reference,
+        digest: data.digest.as_deref().unwrap_or(&data.image_id),
+        platform: &platform,
+        created: &data.created,
+        tool_version: env!("CARGO_PKG_VERSION"),
+    };
+    let format = ctx.options.sbom_format;
+    let document = format.document(&subject, data.packages.as_deref().unwrap_or_default());
+    let path = sbom_path(&ctx.dirs.artifacts, &data.reference, format);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    record::write_atomic(&path, &document)
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// Where a run writes the SBOM of image `reference` in `format`.
+pub fn sbom_path(
+    artifacts: &std::path::Path,
+    reference: &str,
+    format: strata_sbom::Format,
+) -> std::path::PathBuf {
+    artifacts.join("sbom").join(format!(
+        "{}.{}",
+        ref_file_stem(reference),
+        format.extension()
+    ))
 }

@@ -31,6 +31,7 @@ mod test;
 use build::*;
 pub use error::FailureKind;
 use error::StageError;
+pub use manifest::sbom_path;
 use manifest::*;
 pub(crate) use prune::remove_leftovers;
 use prune::*;

@@ -164,6 +164,46 @@ impl Registry {
             })
     }
 
+    /// The referrers API's index of what refers to `digest` in repository
+    /// `name` (`GET /v2/<name>/referrers/<digest>`, OCI distribution 1.1),
+    /// or `None` where the registry does not offer the API (it answers 404,
+    /// as registries older than OCI 1.1 do for a path they do not know).
+    pub async fn referrers_api(
+        &self,
+        name: &ImageName,
+        digest: &Digest,
+    ) -> Result<Option<Vec<u8>>, RegistryError> {
+        let call = Call {
+            method: Method::GET,
+            name,
+            url: self.url(name, &format!("referrers/{digest}"))?,
+            accept: Some(crate::manifest::OCI_INDEX),
+            content_type: None,
+            body: None,
+            push: false,
+            also_pull: None,
+            what: format!("GET referrers of {}@{digest}", name),
+        };
+        let Some(resp) = self.send_lookup(&call).await? else {
+            return Ok(None);
+        };
+        // A registry that answers anything but an OCI index here does not
+        // offer the API.
+        if header_str(resp.headers(), "content-type")
+            .is_none_or(|t| !t.starts_with(crate::manifest::OCI_INDEX))
+        {
+            return Ok(None);
+        }
+        match read_limited(resp, MAX_MANIFEST_BYTES).await {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(_) => Err(RegistryError::BadResponse {
+                host: name.api_host().to_string(),
+                what: call.what,
+                problem: "the referrers index was cut off or too large".into(),
+            }),
+        }
+    }
+
     /// `PUT` a manifest's exact bytes, with its media type, under the target's
     /// tag (or, for a digest-only target, under its digest, which must be the
     /// manifest's). Returns the manifest's digest, checked against the
