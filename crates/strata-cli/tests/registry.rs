@@ -3173,3 +3173,203 @@ fn multi_platform_jobs_build_one_platform_each_and_the_finish_puts_the_index() {
         );
     }
 }
+
+// ---------------------------------------------------------------- SBOMs
+
+/// Makes the local Debian image with Python and pip (debootstrap, once per
+/// machine: `scripts/make-debian-image.sh`); its name.
+fn debian_image() -> String {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/make-debian-image.sh");
+    common::run_ok("bash", &[script.to_str().unwrap()])
+}
+
+/// The one SBOM of `image` in a run's `artifacts/sbom/`.
+fn sbom_file(out: &Path, image: &str) -> PathBuf {
+    let dir = out.join("artifacts/sbom");
+    let found: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy();
+            name.contains(&format!("+{image}=")) && name.ends_with(".spdx.json")
+        })
+        .collect();
+    assert_eq!(found.len(), 1, "{found:?}");
+    found[0].clone()
+}
+
+/// `(name, version)` of every package of `ecosystem` in an SPDX document.
+fn listed(document: &[u8], ecosystem: strata_sbom::Ecosystem) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = strata_sbom::spdx::packages(document)
+        .unwrap()
+        .into_iter()
+        .filter(|p| p.ecosystem == ecosystem)
+        .map(|p| (p.name, p.version))
+        .collect();
+    out.sort();
+    out
+}
+
+/// A Debian image's SBOM, end to end against the real engine and registry:
+/// it lists exactly what `dpkg-query -W` and `pip list` report inside the
+/// image, at the same versions; SPDX's own validator takes it; the registry
+/// holds it beside the image, found from the image's digest alone; and a
+/// child rebuilt with one more pip package shows exactly that package as
+/// added since its previous build.
+#[test]
+fn sboms_list_what_dpkg_and_pip_report_and_stand_beside_each_image() {
+    let debian = debian_image();
+    let registry = start_registry();
+    let stack = Stack::new(&registry.host(), "sbom", 2);
+    stack.write(
+        "images/root/Dockerfile",
+        &format!("FROM {debian}\nRUN echo root > /root.txt\n"),
+    );
+    let child_from = format!("ARG BASE_TAG\nFROM {}:${{BASE_TAG}}\n", stack.name("root"));
+    stack.write(
+        "images/child/Dockerfile",
+        &format!("{child_from}RUN echo child > /child.txt\n"),
+    );
+    let first = stack.commit("a Debian root");
+    let out = tempfile::tempdir().unwrap();
+    let built = stack.build_push(out.path());
+    expect_code(&built, 0);
+
+    let root = stack.reference("root", &format!("{PREFIX}-{first}"));
+    let sbom = std::fs::read(sbom_file(out.path(), "root")).unwrap();
+    let checked = std::process::Command::new("pyspdxtools")
+        .arg("-i")
+        .arg(sbom_file(out.path(), "root"))
+        .output()
+        .unwrap();
+    assert!(
+        checked.status.success(),
+        "pyspdxtools: {}",
+        describe(&checked)
+    );
+
+    let mut dpkg: Vec<(String, String)> = docker_ok(&[
+        "run",
+        "--rm",
+        &root,
+        "dpkg-query",
+        "-W",
+        "-f",
+        "${Package} ${Version}\\n",
+    ])
+    .lines()
+    .filter_map(|l| l.split_once(' '))
+    .map(|(n, v)| (n.to_string(), v.to_string()))
+    .collect();
+    dpkg.sort();
+    assert!(dpkg.len() > 50, "{dpkg:?}");
+    assert_eq!(listed(&sbom, strata_sbom::Ecosystem::Deb), dpkg);
+
+    let pip: Value = serde_json::from_str(&docker_ok(&[
+        "run",
+        "--rm",
+        &root,
+        "python3",
+        "-m",
+        "pip",
+        "list",
+        "--format=json",
+    ]))
+    .unwrap();
+    let mut pip: Vec<(String, String)> = pip
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let name = p["name"]
+                .as_str()
+                .unwrap()
+                .to_lowercase()
+                .replace(['_', '.'], "-");
+            (name, p["version"].as_str().unwrap().to_string())
+        })
+        .collect();
+    pip.sort();
+    assert!(pip.iter().any(|(n, _)| n == "pip"), "{pip:?}");
+    assert_eq!(listed(&sbom, strata_sbom::Ecosystem::Pypi), pip);
+
+    // From the registry, by digest alone.
+    let digest = run_json(out.path())["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["image"] == "root")
+        .and_then(|i| i["digest"].as_str())
+        .unwrap()
+        .to_string();
+    let by_digest = format!("{}@{digest}", stack.name("root"));
+    let printed = stack
+        .strata()
+        .args(["sbom", &by_digest, "--as", "spdx"])
+        .output()
+        .unwrap();
+    expect_code(&printed, 0);
+    assert_eq!(printed.stdout, sbom);
+    let table = stack.strata().args(["sbom", &root]).output().unwrap();
+    expect_code(&table, 0);
+    let table = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("deb ") && l.contains(" dpkg ")),
+        "{table}"
+    );
+
+    // The child gains one pip package, installed from its own folder.
+    stack.write(
+        "images/child/probe/setup.py",
+        "from setuptools import setup\nsetup(name='strata-probe', version='1.0', py_modules=['strata_probe'])\n",
+    );
+    stack.write("images/child/probe/strata_probe.py", "VALUE = 1\n");
+    stack.write(
+        "images/child/Dockerfile",
+        &format!(
+            "{child_from}RUN echo child > /child.txt\nCOPY probe /src/probe\nRUN python3 -m pip install --quiet --no-index --no-build-isolation --break-system-packages /src/probe\n"
+        ),
+    );
+    let second = stack.commit("the child installs strata-probe");
+    let out2 = tempfile::tempdir().unwrap();
+    let rebuilt = stack.build_push(out2.path());
+    expect_code(&rebuilt, 0);
+    let child = stack.reference("child", &format!("{PREFIX}-{second}"));
+    let manifest_path = out2.path().join(format!(
+        "manifests/{}.json",
+        child.replace('/', "+").replace(':', "=")
+    ));
+    let manifest: Value = serde_json::from_str(
+        &std::fs::read_to_string(&manifest_path)
+            .unwrap_or_else(|e| panic!("{}: {e}", manifest_path.display())),
+    )
+    .unwrap();
+    let changes = &manifest["changes"]["packages"];
+    let names = |key: &str| -> Vec<String> {
+        changes[key]
+            .as_array()
+            .unwrap_or_else(|| panic!("{key}: {changes}"))
+            .iter()
+            .map(|p| {
+                format!(
+                    "{} {}",
+                    p["name"].as_str().unwrap(),
+                    p["version"].as_str().unwrap()
+                )
+            })
+            .collect()
+    };
+    assert_eq!(names("added"), ["strata-probe 1.0"], "{changes}");
+    assert!(names("removed").is_empty(), "{changes}");
+    assert!(
+        changes["changed"].as_array().unwrap().is_empty(),
+        "{changes}"
+    );
+    let markdown = std::fs::read_to_string(manifest_path.with_extension("md")).unwrap();
+    assert!(
+        markdown.contains("| added | pypi | strata-probe | | 1.0 |"),
+        "{markdown}"
+    );
+}

@@ -25,10 +25,40 @@ pub struct Subject<'a> {
 pub const MEDIA_TYPE: &str = "application/spdx+json";
 
 /// `created` as SPDX wants it: `YYYY-MM-DDThh:mm:ssZ` (no fraction).
+/// A time that is not RFC 3339 (UTC) becomes the epoch: the documents stay
+/// valid, and the time is plainly unknown.
 pub(crate) fn spdx_time(created: &str) -> String {
+    let rfc3339 = |s: &str| {
+        s.bytes().enumerate().all(|(i, b)| match i {
+            4 | 7 => b == b'-',
+            10 => b == b'T',
+            13 | 16 => b == b':',
+            _ => b.is_ascii_digit(),
+        })
+    };
     match created.get(..19) {
-        Some(seconds) if created.len() >= 20 => format!("{seconds}Z"),
+        Some(seconds) if created.ends_with('Z') && rfc3339(seconds) => format!("{seconds}Z"),
         _ => "1970-01-01T00:00:00Z".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn times_are_written_to_the_second_in_utc() {
+        assert_eq!(
+            super::spdx_time("2026-12-05T04:28:46.123456789Z"),
+            "2026-12-05T04:28:46Z"
+        );
+        assert_eq!(
+            super::spdx_time("2026-12-05T04:28:46Z"),
+            "2026-12-05T04:28:46Z"
+        );
+        assert_eq!(
+            super::spdx_time("2026-12-05 4:28:46.0 +00:00:00"),
+            "1970-01-01T00:00:00Z"
+        );
+        assert_eq!(super::spdx_time(""), "1970-01-01T00:00:00Z");
     }
 }
 

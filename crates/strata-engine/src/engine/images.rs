@@ -76,7 +76,14 @@ impl Engine {
             repo_digests: raw.repo_digests.unwrap_or_default(),
             size: raw.size.map_or(0, |s| u64::try_from(s).unwrap_or(0)),
             labels,
-            created: raw.created.map(|c| c.to_string()).unwrap_or_default(),
+            // RFC 3339, as the engine's own API writes it (the date type's
+            // Display is not).
+            created: raw
+                .created
+                .map(|c| {
+                    humantime::format_rfc3339_nanos(std::time::SystemTime::from(c)).to_string()
+                })
+                .unwrap_or_default(),
             architecture: raw.architecture.unwrap_or_default(),
             os: raw.os.unwrap_or_default(),
         }))
