@@ -42,26 +42,6 @@ pub(crate) fn spdx_time(created: &str) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn times_are_written_to_the_second_in_utc() {
-        assert_eq!(
-            super::spdx_time("2026-12-05T04:28:46.123456789Z"),
-            "2026-12-05T04:28:46Z"
-        );
-        assert_eq!(
-            super::spdx_time("2026-12-05T04:28:46Z"),
-            "2026-12-05T04:28:46Z"
-        );
-        assert_eq!(
-            super::spdx_time("2026-12-05 4:28:46.0 +00:00:00"),
-            "1970-01-01T00:00:00Z"
-        );
-        assert_eq!(super::spdx_time(""), "1970-01-01T00:00:00Z");
-    }
-}
-
 /// A license for SPDX: the expression itself when it is a valid SPDX
 /// license expression, else a `LicenseRef-` whose text is given.
 pub(crate) enum License<'a> {
@@ -238,4 +218,24 @@ fn ecosystem_of(purl: &str) -> Option<Ecosystem> {
     ]
     .into_iter()
     .find(|e| e.purl_type() == kind)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn times_are_written_to_the_second_in_utc() {
+        assert_eq!(
+            super::spdx_time("2026-12-05T04:28:46.123456789Z"),
+            "2026-12-05T04:28:46Z"
+        );
+        assert_eq!(
+            super::spdx_time("2026-12-05T04:28:46Z"),
+            "2026-12-05T04:28:46Z"
+        );
+        assert_eq!(
+            super::spdx_time("2026-12-05 4:28:46.0 +00:00:00"),
+            "1970-01-01T00:00:00Z"
+        );
+        assert_eq!(super::spdx_time(""), "1970-01-01T00:00:00Z");
+    }
 }
