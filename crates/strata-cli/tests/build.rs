@@ -1635,13 +1635,19 @@ fn inherited_and_structure_tests_gate_reported_in_junit_and_the_summary() {
     assert_eq!(
         stage_tests(mid, "basic-tests"),
         [
-            ("layers start with base".to_string(), "passed".to_string()),
-            ("base marker survives".to_string(), "failed".to_string()),
+            (
+                "Command Test: layers start with base".to_string(),
+                "passed".to_string()
+            ),
+            (
+                "File Existence Test: base marker survives".to_string(),
+                "failed".to_string()
+            ),
         ]
     );
     let message = stage(mid, "basic-tests")["message"].as_str().unwrap();
     assert!(
-        message.starts_with("1 of 2 tests failed: base marker survives"),
+        message.starts_with("1 of 2 tests failed: File Existence Test: base marker survives"),
         "{message}"
     );
     assert_eq!(result(&run, "leaf")["outcome"], "skipped");
@@ -1666,13 +1672,13 @@ fn inherited_and_structure_tests_gate_reported_in_junit_and_the_summary() {
     assert_eq!(
         status,
         BTreeMap::from([
-            ("echo says hello", "passed"),
-            ("wrong exit code", "failed"),
-            ("excluded output found", "failed"),
-            ("marker exists", "passed"),
-            ("ghost exists", "failed"),
-            ("marker content", "passed"),
-            ("marker content wrong", "failed"),
+            ("Command Test: echo says hello", "passed"),
+            ("Command Test: wrong exit code", "failed"),
+            ("Command Test: excluded output found", "failed"),
+            ("File Existence Test: marker exists", "passed"),
+            ("File Existence Test: ghost exists", "failed"),
+            ("File Content Test: marker content", "passed"),
+            ("File Content Test: marker content wrong", "failed"),
             ("Metadata Test", "failed"),
         ]),
         "{checked:#}"

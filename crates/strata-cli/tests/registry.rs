@@ -1924,7 +1924,7 @@ fn a_two_platform_stack_is_one_index_per_image() {
         for platform in ["linux/amd64", "linux/arm64"] {
             let ran = doc
                 .descendants()
-                .filter(|n| n.attribute("name") == Some("the machine is named"))
+                .filter(|n| n.attribute("name") == Some("Command Test: the machine is named"))
                 .filter(|n| {
                     n.attribute("classname").is_some_and(|c| {
                         c.starts_with(&format!("{platform}: ")) && c.ends_with("checks.yaml")
@@ -2198,7 +2198,8 @@ fn the_jobs_of_a_plan_build_the_stack_sharing_only_the_registry() {
         assert!(
             cases
                 .iter()
-                .any(|(suite, case)| suite.starts_with(&reference) && case == "the root's file"),
+                .any(|(suite, case)| suite.starts_with(&reference)
+                    && case == "File Existence Test: the root's file"),
             "no test of {image} in {junit}"
         );
     }
@@ -3141,7 +3142,8 @@ fn multi_platform_jobs_build_one_platform_each_and_the_finish_puts_the_index() {
     let ran: Vec<&str> = doc
         .descendants()
         .filter(|n| {
-            n.has_tag_name("testcase") && n.attribute("name") == Some("the machine is named")
+            n.has_tag_name("testcase")
+                && n.attribute("name") == Some("Command Test: the machine is named")
         })
         .filter_map(|n| n.attribute("classname"))
         .collect();

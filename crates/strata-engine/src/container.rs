@@ -1,84 +1,55 @@
-//! A long-lived container for declarative image tests, and an image's config.
+//! Structure tests on the engine, as CST's docker driver runs them, and an
+//! image's config.
 //!
-//! [`Engine::start_test_container`] starts one container of an image that
-//! a set of tests then runs commands in ([`TestContainer::exec`]) and reads
-//! files of ([`TestContainer::stat`], [`TestContainer::read_file`]) through
-//! the engine's archive endpoint, so the image needs nothing but `/bin/sh`
-//! and `sleep` for the container to idle in.
+//! [`Engine`] implements [`strata_structure::Driver`]: a command runs as the
+//! command of a container of its own (the image's entrypoint cleared, so no
+//! shell is needed in the image), its output read from the container's
+//! logs; files are read from the engine's archive of a container that is
+//! created and never started. Every container carries
+//! [`crate::RUN_LABEL`]`=<run id>` and is removed once its step is done.
 
 use std::pin::pin;
 
+use std::collections::HashMap;
+
 use bollard::container::LogOutput;
 use bollard::errors::Error as BollardError;
-use bollard::query_parameters::DownloadFromContainerOptions;
+use bollard::models::{ContainerConfig, ContainerCreateBody, HostConfig};
+use bollard::query_parameters::{
+    CommitContainerOptions, DownloadFromContainerOptions, LogsOptions, RemoveImageOptions,
+};
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
-use strata_structure::{S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG};
+use strata_structure::{
+    ArchiveEntry, ContainerSpec, DriverError, EntryKind, HostOptions, S_IFBLK, S_IFCHR, S_IFDIR,
+    S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, Step,
+};
 use tar::EntryType;
 
+use crate::RUN_LABEL;
 use crate::engine::Engine;
-use crate::error::{EngineError, Result, server_error};
+use crate::error::{Result, server_error};
 use crate::run::ContainerGuard;
 
-/// The largest file [`TestContainer::read_file`] reads: 16 MiB.
+/// The largest file a structure test reads: 16 MiB.
 pub const MAX_READ_FILE: u64 = 16 * 1024 * 1024;
 
 /// The largest tar extension record (a PAX header, a GNU long name) read
 /// ahead of the first entry's own header.
 const MAX_EXTENSION: u64 = 1024 * 1024;
 
-/// How many symbolic links [`TestContainer::read_file`] follows, as Linux does.
-const MAX_SYMLINKS: usize = 40;
+/// The command of a container that is created to read its files and never
+/// started (the engine wants one when the image has none): CST's.
+const NOOP_COMMAND: &str = "NOOP_COMMAND_DO_NOT_RUN";
 
-/// A container of an image kept running for a set of tests, force-removed by
-/// [`TestContainer::remove`] or, if dropped, on the runtime.
-///
-/// It idles in `/bin/sh -c` [`crate::IDLE_SCRIPT`] with the image's user,
-/// working directory and environment, and carries
-/// [`crate::RUN_LABEL`]`=<run id>`. When it is dropped without
-/// [`TestContainer::remove`], its removal is spawned on the current tokio
-/// runtime; a runtime that shuts down first may not get to it, which
-/// [`Engine::remove_containers`] catches.
-pub struct TestContainer {
-    engine: Engine,
-    id: String,
-    guard: ContainerGuard,
-}
+/// The largest archive of a folder a licence test reads: 256 MiB.
+const MAX_FOLDER_ARCHIVE: usize = 256 * 1024 * 1024;
 
-impl std::fmt::Debug for TestContainer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TestContainer")
-            .field("id", &self.id)
-            .field("run_id", &self.engine.run_id())
-            .finish()
-    }
-}
-
-// The test container speaks the structure-test runner's types: it is what
+// The engine speaks the structure-test runner's types: it is what
 // `strata_structure::run` drives.
 pub use strata_structure::{ExecOutput, FileStat, ImageConfig};
 
 impl Engine {
-    /// Creates and starts a container of `image` idling in `/bin/sh`
-    /// (labelled [`crate::RUN_LABEL`]`=<run id>`), for a set of tests to
-    /// use until [`TestContainer::remove`].
-    ///
-    /// A missing image is [`EngineError::NotFound`] (nothing is pulled); a
-    /// container that cannot start (no `/bin/sh`, an unknown `USER`) is
-    /// removed again and its error returned.
-    pub async fn start_test_container(&self, image: &str) -> Result<TestContainer> {
-        let (id, guard) = self.create_idle_container(image).await?;
-        if let Err(err) = self.start_container(&id).await {
-            let _ = guard.remove().await;
-            return Err(err);
-        }
-        Ok(TestContainer {
-            engine: self.clone(),
-            id,
-            guard,
-        })
-    }
-
     /// The image's config: env, labels, entrypoint, cmd, exposed ports,
     /// volumes, workdir, user. An image that is not present locally is
     /// [`EngineError::NotFound`].
@@ -118,160 +89,50 @@ struct FirstEntry {
     data_offset: usize,
     /// A link's target.
     link_name: Option<String>,
+    /// Its name in the archive.
+    name: String,
 }
 
-impl TestContainer {
-    /// The container's id.
-    pub fn id(&self) -> &str {
-        &self.id
-    }
-
-    /// Runs `argv` without a shell (`argv[0]` looked up in the container's
-    /// `PATH`), as the image's user in its working directory, with the extra
-    /// environment variables `env` (`("K", "V")`, set on top of the image's).
-    ///
-    /// Standard output and standard error are kept apart. A failing command
-    /// is an [`ExecOutput`] with its exit code, not an error; an empty
-    /// `argv` or a variable name that is empty or holds `=` is
-    /// [`EngineError::InvalidRequest`].
-    pub async fn exec(&self, argv: &[String], env: &[(String, String)]) -> Result<ExecOutput> {
-        if argv.is_empty() {
-            return Err(EngineError::InvalidRequest {
-                message: "exec: no command given".to_string(),
-            });
-        }
-        let mut vars = Vec::with_capacity(env.len());
-        for (name, value) in env {
-            if name.is_empty() || name.contains('=') || name.contains('\0') {
-                return Err(EngineError::InvalidRequest {
-                    message: format!("exec: invalid environment variable name {name:?}"),
-                });
-            }
-            vars.push(format!("{name}={value}"));
-        }
-        let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
-        let exit_code = self
-            .engine
-            .exec_argv(&self.id, argv, vars, |chunk| match chunk {
-                LogOutput::StdOut { message } | LogOutput::Console { message } => {
-                    stdout.extend_from_slice(&message);
-                }
-                LogOutput::StdErr { message } => stderr.extend_from_slice(&message),
-                LogOutput::StdIn { .. } => {}
-            })
-            .await?;
-        Ok(ExecOutput {
-            stdout: String::from_utf8_lossy(&stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&stderr).into_owned(),
-            exit_code,
-        })
-    }
-
-    /// The mode (Unix `st_mode`, file-type bits included), uid and gid of
-    /// `path`, not following a final symbolic link; `None` when it does not
-    /// exist, or when a part of it that should be a folder is a file.
-    ///
-    /// Read from the first tar header of the engine's archive of `path`
-    /// (`GET /containers/{id}/archive`); the rest of the archive is not
-    /// transferred, so a stat of a large directory costs no more than one of
-    /// a file.
-    pub async fn stat(&self, path: &str) -> Result<Option<FileStat>> {
-        let mut buf = Vec::new();
-        Ok(self
-            .first_entry(path, &mut buf, None)
-            .await?
-            .map(|entry| entry.stat))
-    }
-
-    /// The content of the regular file at `path`, following symbolic links
-    /// (at most 40); `None` when it (or a link's target) does not exist.
-    /// A loop of links is an error (the engine's own, as a rule: it resolves
-    /// a link's target to describe the link).
-    ///
-    /// A directory or any other kind of file is
-    /// [`EngineError::InvalidRequest`], and so is a file larger than
-    /// [`MAX_READ_FILE`] (the message names the path and its size); neither
-    /// transfers more than the archive's first header.
-    pub async fn read_file(&self, path: &str) -> Result<Option<Vec<u8>>> {
-        let mut current = path.to_string();
-        for _ in 0..=MAX_SYMLINKS {
-            let mut buf = Vec::new();
-            let Some(entry) = self
-                .first_entry(&current, &mut buf, Some(MAX_READ_FILE))
-                .await?
-            else {
-                return Ok(None);
-            };
-            let not_a_file = |what: &str| EngineError::InvalidRequest {
-                message: format!("read_file {path}: {current} is {what}, not a regular file"),
-            };
-            match entry.kind {
-                EntryType::Symlink => {
-                    let target = entry.link_name.unwrap_or_default();
-                    current = resolve_link(&current, &target);
-                }
-                EntryType::Directory => return Err(not_a_file("a directory")),
-                EntryType::Char | EntryType::Block => return Err(not_a_file("a device")),
-                EntryType::Fifo => return Err(not_a_file("a FIFO")),
-                _ if !entry.stat.is_file() => return Err(not_a_file("a special file")),
-                _ => {
-                    let end = entry.data_offset + entry.size as usize;
-                    return Ok(Some(buf[entry.data_offset..end].to_vec()));
-                }
-            }
-        }
-        Err(EngineError::InvalidRequest {
-            message: format!("read_file {path}: more than {MAX_SYMLINKS} symbolic links"),
-        })
-    }
-
-    /// Force-removes the container (and its anonymous volumes).
-    pub async fn remove(self) -> Result<()> {
-        self.guard.remove().await
-    }
-
+impl Engine {
     /// Reads the first entry of the engine's archive of `path` into `buf`:
     /// its headers and, with `content_limit`, the content of a regular file
     /// (larger than the limit is an error). Drops the rest of the stream.
     async fn first_entry(
         &self,
+        container: &str,
         path: &str,
         buf: &mut Vec<u8>,
         content_limit: Option<u64>,
-    ) -> Result<Option<FirstEntry>> {
-        let what = || format!("{path} in container {}", self.id);
-        let bad_archive = |why: String| EngineError::Api {
-            operation: "container archive",
-            message: format!("{}: {why}", what()),
-        };
-        let stream = self.engine.docker.download_from_container(
-            &self.id,
+    ) -> std::result::Result<FirstEntry, DriverError> {
+        let what = || format!("{path} in container {container}");
+        let bad_archive =
+            |why: String| DriverError::new(Step::Archive, format!("{}: {why}", what()));
+        let stream = self.docker.download_from_container(
+            container,
             Some(DownloadFromContainerOptions {
                 path: path.to_string(),
             }),
         );
         let mut stream = pin!(stream);
-        let mut fill = async |buf: &mut Vec<u8>, len: usize| -> Result<Option<bool>> {
-            match fill_to(&mut stream, buf, len).await {
-                Ok(full) => Ok(Some(full)),
-                Err(err) => match server_error(&err) {
-                    // The path is absent (the container itself missing is an
-                    // error), or a file stands where it has a folder.
-                    Some((404, message)) if !message.contains("No such container") => Ok(None),
-                    Some((_, message)) if message.ends_with(": not a directory") => Ok(None),
-                    _ => Err(self.engine.map_err("container archive", &what(), err)),
-                },
-            }
+        let fill = async |stream: &mut _, buf: &mut Vec<u8>, len: usize| {
+            fill_to(stream, buf, len).await.map_err(|err| {
+                let mut e = driver_error(Step::Archive, &err);
+                // The path is absent (the container itself missing is an
+                // error), or a file stands where it has a folder.
+                e.not_found = matches!(server_error(&err),
+                    Some((404, message)) if !message.contains("No such container"))
+                    || matches!(server_error(&err),
+                        Some((_, message)) if message.ends_with(": not a directory"));
+                e
+            })
         };
 
         // Skip the extension records (PAX headers, GNU long names) that may
         // stand before the entry's own header; the tar crate applies them.
         let mut header_end = 0usize;
         loop {
-            match fill(buf, header_end + 512).await? {
-                None => return Ok(None),
-                Some(false) => return Err(bad_archive("the archive ends early".to_string())),
-                Some(true) => {}
+            if !fill(&mut stream, buf, header_end + 512).await? {
+                return Err(bad_archive("the archive ends early".to_string()));
             }
             let header = tar::Header::from_byte_slice(&buf[header_end..header_end + 512]);
             header_end += 512;
@@ -299,21 +160,17 @@ impl TestContainer {
             && entry.stat.is_file()
         {
             if entry.size > limit {
-                return Err(EngineError::InvalidRequest {
-                    message: format!(
-                        "read_file {path}: {} bytes, over its limit of {limit} bytes",
-                        entry.size
-                    ),
-                });
+                return Err(bad_archive(format!(
+                    "{} bytes, over the limit of {limit} bytes a structure test reads",
+                    entry.size
+                )));
             }
             let end = entry.data_offset + entry.size as usize;
-            match fill(buf, end).await? {
-                Some(true) => {}
-                // Gone between the header and its content: not an absent path.
-                _ => return Err(bad_archive("the archive ends early".to_string())),
+            if !fill(&mut stream, buf, end).await? {
+                return Err(bad_archive("the archive ends early".to_string()));
             }
         }
-        Ok(Some(entry))
+        Ok(entry)
     }
 }
 
@@ -355,7 +212,9 @@ fn parse_first_entry(bytes: &[u8]) -> std::io::Result<Option<FirstEntry>> {
         }
     }
     let link_name = entry.link_name()?.map(|p| p.to_string_lossy().into_owned());
+    let name = entry.path()?.to_string_lossy().into_owned();
     Ok(Some(FirstEntry {
+        name,
         stat: FileStat {
             mode: st_mode(kind, raw_mode),
             uid,
@@ -386,44 +245,272 @@ fn st_mode(kind: EntryType, raw_mode: u32) -> u32 {
     file_type | (raw_mode & 0o7777)
 }
 
-/// The path a symbolic link at `link` pointing to `target` leads to.
-fn resolve_link(link: &str, target: &str) -> String {
-    if target.starts_with('/') {
-        return target.to_string();
-    }
-    let link = link.trim_end_matches('/');
-    match link.rfind('/') {
-        Some(slash) => format!("{}/{target}", &link[..slash]),
-        None => target.to_string(),
+/// The engine's reason for a failed step, as CST's Docker client words it:
+/// `API error (<status>): <message>` for an answer of the engine, the
+/// error itself otherwise.
+fn driver_error(step: Step, err: &BollardError) -> DriverError {
+    let reason = match server_error(err) {
+        Some((status, message)) => format!("API error ({status}): {message}"),
+        None => err.to_string(),
+    };
+    DriverError::new(step, reason)
+}
+
+fn kind_of(entry: EntryType) -> EntryKind {
+    match entry {
+        EntryType::Directory => EntryKind::Directory,
+        EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => EntryKind::Regular,
+        EntryType::Link => EntryKind::HardLink,
+        EntryType::Symlink => EntryKind::Symlink,
+        _ => EntryKind::Other,
     }
 }
 
-impl strata_structure::Container for TestContainer {
-    type Error = EngineError;
-
-    fn exec(
+impl Engine {
+    /// Creates a container of `image` labelled with the run, as `spec` (or,
+    /// without one, with CST's never-run command) says; returns its id and
+    /// the guard that removes it.
+    async fn create_structure_container(
         &self,
-        argv: &[String],
-        env: &[(String, String)],
-    ) -> impl std::future::Future<Output = Result<ExecOutput>> + Send {
-        TestContainer::exec(self, argv, env)
+        image: &str,
+        spec: Option<&ContainerSpec>,
+        host: &HostOptions,
+    ) -> std::result::Result<(String, ContainerGuard), DriverError> {
+        let labels = HashMap::from([
+            (RUN_LABEL.to_string(), self.run_id.clone()),
+            ("io.strata.managed".to_string(), "true".to_string()),
+        ]);
+        let host_config = HostConfig {
+            privileged: Some(host.privileged),
+            // Added to the engine's default set: the `Capabilities` field CST
+            // sends is one Docker 20.10 and later ignore without a word.
+            cap_add: (!host.capabilities.is_empty()).then(|| host.capabilities.clone()),
+            binds: (!host.bind_mounts.is_empty()).then(|| host.bind_mounts.clone()),
+            ..Default::default()
+        };
+        let body = match spec {
+            Some(spec) => ContainerCreateBody {
+                image: Some(image.to_string()),
+                // The command is the container's own: no entrypoint, no shell.
+                entrypoint: Some(vec![String::new()]),
+                cmd: Some(spec.argv.clone()),
+                env: (!spec.env.is_empty()).then(|| spec.env.clone()),
+                user: spec.user.clone(),
+                tty: Some(spec.tty),
+                labels: Some(labels),
+                host_config: Some(host_config),
+                ..Default::default()
+            },
+            None => ContainerCreateBody {
+                image: Some(image.to_string()),
+                cmd: Some(vec![NOOP_COMMAND.to_string()]),
+                labels: Some(labels),
+                host_config: Some(host_config),
+                ..Default::default()
+            },
+        };
+        let created = self
+            .docker
+            .create_container(
+                None::<bollard::query_parameters::CreateContainerOptions>,
+                body,
+            )
+            .await
+            .map_err(|e| driver_error(Step::CreateContainer, &e))?;
+        let guard = ContainerGuard {
+            engine: self.clone(),
+            id: Some(created.id.clone()),
+        };
+        Ok((created.id, guard))
     }
 
-    fn stat(
-        &self,
-        path: &str,
-    ) -> impl std::future::Future<Output = Result<Option<FileStat>>> + Send {
-        TestContainer::stat(self, path)
+    /// Starts container `id` and waits for its end: its exit code.
+    async fn run_to_end(&self, id: &str) -> std::result::Result<i64, DriverError> {
+        self.docker
+            .start_container(id, None)
+            .await
+            .map_err(|e| driver_error(Step::CreateContainer, &e))?;
+        let mut waits = pin!(self.docker.wait_container(id, None));
+        match waits.next().await {
+            Some(Ok(answer)) => Ok(answer.status_code),
+            // bollard reports a non-zero exit as an error carrying its code.
+            Some(Err(BollardError::DockerContainerWaitError { code, .. })) => Ok(code),
+            Some(Err(e)) => Err(driver_error(Step::WaitContainer, &e)),
+            None => Err(DriverError::new(
+                Step::WaitContainer,
+                "the engine's answer ended without an exit code",
+            )),
+        }
     }
 
-    fn read_file(
+    /// Reads a container's stdout and stderr, kept apart.
+    async fn container_output(
         &self,
+        id: &str,
+    ) -> std::result::Result<(String, String), DriverError> {
+        let mut logs = pin!(self.docker.logs(
+            id,
+            Some(LogsOptions {
+                stdout: true,
+                stderr: true,
+                ..Default::default()
+            }),
+        ));
+        let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+        while let Some(chunk) = logs.next().await {
+            match chunk.map_err(|e| driver_error(Step::Logs, &e))? {
+                LogOutput::StdOut { message } | LogOutput::Console { message } => {
+                    stdout.extend_from_slice(&message)
+                }
+                LogOutput::StdErr { message } => stderr.extend_from_slice(&message),
+                LogOutput::StdIn { .. } => {}
+            }
+        }
+        Ok((
+            String::from_utf8_lossy(&stdout).into_owned(),
+            String::from_utf8_lossy(&stderr).into_owned(),
+        ))
+    }
+
+    /// Reads the whole archive of `path` in container `id`.
+    async fn whole_archive(
+        &self,
+        id: &str,
         path: &str,
-    ) -> impl std::future::Future<Output = Result<Option<Vec<u8>>>> + Send {
-        TestContainer::read_file(self, path)
+    ) -> std::result::Result<Vec<u8>, DriverError> {
+        let mut stream = pin!(self.docker.download_from_container(
+            id,
+            Some(DownloadFromContainerOptions {
+                path: path.to_string(),
+            }),
+        ));
+        let mut bytes = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            bytes.extend_from_slice(&chunk.map_err(|e| driver_error(Step::Archive, &e))?);
+            if bytes.len() > MAX_FOLDER_ARCHIVE {
+                return Err(DriverError::new(
+                    Step::Archive,
+                    format!("the archive of {path} is over {MAX_FOLDER_ARCHIVE} bytes"),
+                ));
+            }
+        }
+        Ok(bytes)
     }
 }
 
+impl strata_structure::Driver for Engine {
+    async fn config(&self, image: &str) -> std::result::Result<ImageConfig, DriverError> {
+        self.image_config(image)
+            .await
+            .map_err(|e| DriverError::new(Step::InspectImage, e.to_string()))
+    }
+
+    async fn run(
+        &self,
+        image: &str,
+        spec: &ContainerSpec,
+    ) -> std::result::Result<ExecOutput, DriverError> {
+        let (id, guard) = self
+            .create_structure_container(image, Some(spec), &spec.host)
+            .await?;
+        let ran = async {
+            let exit_code = self.run_to_end(&id).await?;
+            let (stdout, stderr) = self.container_output(&id).await?;
+            Ok(ExecOutput {
+                stdout,
+                stderr,
+                exit_code,
+            })
+        }
+        .await;
+        let _ = guard.remove().await;
+        ran
+    }
+
+    async fn run_and_commit(
+        &self,
+        image: &str,
+        spec: &ContainerSpec,
+    ) -> std::result::Result<String, DriverError> {
+        let (id, guard) = self
+            .create_structure_container(image, Some(spec), &spec.host)
+            .await?;
+        let committed = async {
+            self.run_to_end(&id).await?;
+            self.docker
+                .commit_container(
+                    CommitContainerOptions {
+                        container: Some(id.clone()),
+                        ..Default::default()
+                    },
+                    ContainerConfig::default(),
+                )
+                .await
+                .map(|answer| answer.id)
+                .map_err(|e| driver_error(Step::Commit, &e))
+        }
+        .await;
+        let _ = guard.remove().await;
+        committed
+    }
+
+    async fn archive_entry(
+        &self,
+        image: &str,
+        path: &str,
+        host: &HostOptions,
+        content: bool,
+    ) -> std::result::Result<ArchiveEntry, DriverError> {
+        let (id, guard) = self.create_structure_container(image, None, host).await?;
+        let mut buf = Vec::new();
+        let found = self
+            .first_entry(&id, path, &mut buf, content.then_some(MAX_READ_FILE))
+            .await;
+        let _ = guard.remove().await;
+        let entry = found?;
+        let content = (content && entry.stat.is_file()).then(|| {
+            let end = entry.data_offset + entry.size as usize;
+            buf[entry.data_offset..end].to_vec()
+        });
+        Ok(ArchiveEntry {
+            name: entry.name,
+            kind: kind_of(entry.kind),
+            stat: entry.stat,
+            link_name: entry.link_name,
+            content,
+        })
+    }
+
+    async fn archive_dirs(
+        &self,
+        image: &str,
+        path: &str,
+        host: &HostOptions,
+    ) -> std::result::Result<Vec<String>, DriverError> {
+        let (id, guard) = self.create_structure_container(image, None, host).await?;
+        let bytes = self.whole_archive(&id, path).await;
+        let _ = guard.remove().await;
+        let bytes = bytes?;
+        let bad = |e: std::io::Error| DriverError::new(Step::Archive, format!("{path}: {e}"));
+        let mut archive = tar::Archive::new(bytes.as_slice());
+        let mut dirs = Vec::new();
+        for entry in archive.entries().map_err(bad)? {
+            let entry = entry.map_err(bad)?;
+            if entry.header().entry_type() == EntryType::Directory {
+                dirs.push(entry.path().map_err(bad)?.to_string_lossy().into_owned());
+            }
+        }
+        Ok(dirs)
+    }
+
+    async fn remove_image(&self, image: &str) -> std::result::Result<(), DriverError> {
+        self.docker
+            .remove_image(image, None::<RemoveImageOptions>, None)
+            .await
+            .map(|_| ())
+            .map_err(|e| driver_error(Step::InspectImage, &e))
+    }
+}
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -515,13 +602,5 @@ mod tests {
             b.append_data(&mut h, "f", &b""[..]).expect("append");
         });
         assert_eq!((entry.stat.uid, entry.stat.gid), (4_000_000, 4_000_001));
-    }
-
-    #[test]
-    fn links_resolve_against_their_folder() {
-        assert_eq!(resolve_link("/a/b/link", "target"), "/a/b/target");
-        assert_eq!(resolve_link("/a/link", "../c"), "/a/../c");
-        assert_eq!(resolve_link("/link", "/abs/x"), "/abs/x");
-        assert_eq!(resolve_link("/link", "rel"), "/rel");
     }
 }

@@ -5,9 +5,10 @@
 //! a tar honouring `.dockerignore`), [`Engine::run_commands`] (commands in one throw-away
 //! container), [`Engine::inspect_image`], [`Engine::history`],
 //! [`Engine::tag`], [`Engine::remove_image`], [`Engine::local_tags`],
-//! [`Engine::push`] and [`Engine::pull`], and for declarative image tests
-//! [`Engine::start_test_container`] (one [`TestContainer`] kept running to
-//! exec in, stat and read files of) and [`Engine::image_config`].
+//! [`Engine::push`] and [`Engine::pull`], and for structure tests an
+//! implementation of [`strata_structure::Driver`] (containers made as
+//! container-structure-test's docker driver makes them) and
+//! [`Engine::image_config`].
 //!
 //! It works with Docker 20.10 (API 1.41) and current engines: the API
 //! version is negotiated on [`Engine::connect`]. Errors are
@@ -32,7 +33,7 @@ mod progress;
 mod run;
 
 pub use auth::RegistryAuth;
-pub use container::{ExecOutput, FileStat, ImageConfig, MAX_READ_FILE, TestContainer};
+pub use container::{ExecOutput, FileStat, ImageConfig, MAX_READ_FILE};
 pub use engine::{
     BuildRequest, BuildSecret, Builder, BuiltImage, CONNECT_TIMEOUT, DEFAULT_HOST, DiskSpace,
     Engine, HistoryEntry, ImageInfo, LabelledImage, MAX_SECRET_CONTEXT, REQUEST_TIMEOUT,

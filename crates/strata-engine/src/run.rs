@@ -43,8 +43,8 @@ impl CommandOutput {
 /// (e.g. when the future running the commands is cancelled), on the current
 /// tokio runtime if there still is one.
 pub(crate) struct ContainerGuard {
-    engine: Engine,
-    id: Option<String>,
+    pub(crate) engine: Engine,
+    pub(crate) id: Option<String>,
 }
 
 impl ContainerGuard {

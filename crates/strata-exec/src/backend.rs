@@ -8,7 +8,15 @@ use strata_engine::{
     RegistryAuth,
 };
 use strata_sbom::{ImageInventory, SbomError};
-use strata_structure::{CaseResult, StructureFile};
+use strata_structure::{CaseResult, HostEnv, StructureFile};
+
+/// The variables of a structure-test file's `envFile`, read as CST reads it
+/// (a dotenv file, relative to the folder the tool runs in), in file order.
+fn read_env_file(path: &str) -> Result<Vec<(String, String)>, String> {
+    dotenvy::from_path_iter(path)
+        .and_then(|vars| vars.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| e.to_string())
+}
 
 /// The engine operations a run uses. Futures are `Send`: images run on
 /// tasks of a multi-threaded runtime.
@@ -50,8 +58,9 @@ pub trait Backend: Clone + Send + Sync + 'static {
         &self,
         reference: &str,
     ) -> impl Future<Output = Result<Result<ImageInventory, SbomError>, EngineError>> + Send;
-    /// Runs structure-test files in one container of `image`, removed
-    /// afterwards: each file's cases, in order.
+    /// Runs structure-test files against `image` as container-structure-test
+    /// runs them (containers of their own per test, removed afterwards):
+    /// each file's cases, in order.
     fn run_structure_tests(
         &self,
         image: &str,
@@ -148,13 +157,17 @@ impl Backend for Engine {
         image: &str,
         files: &[StructureFile],
     ) -> Result<Vec<Vec<CaseResult>>, EngineError> {
-        let config = self.image_config(image).await?;
-        let container = self.start_test_container(image).await?;
+        // A missing image is the environment's fault, not a test's.
+        self.image_config(image).await?;
+        let vars: std::collections::HashMap<String, String> = std::env::vars().collect();
         let mut results = Vec::with_capacity(files.len());
         for file in files {
-            results.push(strata_structure::run(file, &container, &config).await);
+            let host_env = HostEnv {
+                vars: vars.clone(),
+                env_file: file.run_options.env_file.as_deref().map(read_env_file),
+            };
+            results.push(strata_structure::run(file, self, image, &host_env).await);
         }
-        container.remove().await?;
         Ok(results)
     }
     fn push<F>(

@@ -1,27 +1,30 @@
 //! Reading and running container-structure-test (CST) files, natively.
 //!
-//! A structure-test file (`schemaVersion: '2.0.0'`) lists command tests,
-//! file-existence tests, file-content tests and a metadata test for an
-//! image. [`parse`] reads one into a [`StructureFile`], reporting every
-//! problem with its file, line and key; [`run`] evaluates it against one
-//! container of the image, reached through the [`Container`] trait, and the
-//! image's [`ImageConfig`], giving one [`CaseResult`] per test case.
+//! A structure-test file (`schemaVersion: '2.0.0'` or `'1.0.0'`) lists
+//! command tests, file-existence tests, file-content tests, licence tests
+//! and a metadata test for an image, with `containerRunOptions` for every
+//! container it needs. [`parse`] reads one into a [`StructureFile`],
+//! reporting every problem with its file, line and key; [`run`] runs it as
+//! CST's docker driver does, over the [`Driver`] trait (a container per
+//! command, created with the command as its own and the image's entrypoint
+//! cleared; files read from the engine's archive of a container never
+//! started, so images without a shell work), giving one [`CaseResult`] per
+//! test, named and worded as CST reports it, in CST's order.
 //!
-//! Nothing here does I/O: the caller reads the file and implements
-//! [`Container`] on top of its engine, so every rule can be tested with an
-//! in-memory container.
+//! Nothing here does I/O: the caller implements [`Driver`] on its engine,
+//! so every rule can be tested with an in-memory driver.
 //!
 //! Why by hand: no crate implements CST in Rust, and running CST itself
-//! would mean another binary (and a container per test). The file is read
-//! over strata's own YAML tree ([`strata_core::yaml`]) rather than deserialised
-//! into structs so that errors carry line numbers, unknown keys get a
-//! "did you mean", and all problems are reported at once. The semantics
-//! follow CST's Go sources (`pkg/types/v2`, `pkg/drivers`, `pkg/utils`):
-//! regular expressions match anywhere; `exitCode` defaults to 0 and
-//! `shouldExist` to true; `permissions` is compared with Go's
-//! `os.FileMode.String()` ([`go_file_mode`]); `$VAR` in a command's argv and
-//! a file-existence path is replaced by the image's environment as Go's
-//! `os.Expand` does; ports compare by number.
+//! would mean another binary. The file is read over strata's own YAML tree
+//! ([`strata_core::yaml`]) rather than deserialised into structs so that
+//! errors carry line numbers, unknown keys get a "did you mean", and all
+//! problems are reported at once. The semantics follow CST's Go sources
+//! (`pkg/types/v1`, `pkg/types/v2`, `pkg/drivers/docker_driver.go`,
+//! `pkg/utils`): regular expressions match anywhere; `exitCode` defaults to
+//! 0 and `shouldExist` to true; `permissions` is compared with Go's
+//! `os.FileMode.String()` ([`go_file_mode`]); `$VAR` in a command's argv
+//! and (2.0.0) a file-existence path is replaced by the image's environment
+//! as Go's `os.Expand` does.
 //!
 //! ```
 //! let text = "schemaVersion: '2.0.0'\n\
@@ -37,9 +40,11 @@
 //! assert_eq!(errors[0].help.as_deref(), Some("did you mean 'commandTests'?"));
 //! ```
 //!
-//! Not supported: schema versions other than 2.0.0, `licenseTests` and
-//! `containerRunOptions` (refused with an error, so no test is silently
-//! skipped).
+//! Where strata differs from CST: `capabilities` are added to the engine's
+//! default set (`CapAdd`), since the `Capabilities` field CST sends is one
+//! Docker 20.10 and later ignore; an engine error is never taken for a
+//! missing file or a passing test; invalid files are refused before any
+//! test runs.
 
 #![deny(missing_docs)]
 
@@ -53,11 +58,14 @@ pub use mode::{
     S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK, go_file_mode,
     st_mode_from_go,
 };
-pub use run::{CaseResult, Container, ExecOutput, FileStat, ImageConfig, Kind, run};
+pub use run::{
+    ArchiveEntry, CaseResult, ContainerSpec, Driver, DriverError, EntryKind, ExecOutput, FileStat,
+    HostEnv, HostOptions, ImageConfig, Kind, Step, run,
+};
 pub use schema::{SCHEMA_VERSION, parse};
 pub use types::{
-    CommandTest, EnvVar, ExecutableBy, FileContentTest, FileExistenceTest, KeyValue, MetadataTest,
-    Pattern, PatternError, StructureFile, ValueMatch,
+    CommandTest, EnvVar, ExecutableBy, FileContentTest, FileExistenceTest, KeyValue, LicenseTest,
+    MetadataTest, Pattern, PatternError, RunOptions, SchemaVersion, StructureFile, ValueMatch,
 };
 
 /// Whether a YAML text is a structure-test file: its top-level mapping has

@@ -1,49 +1,202 @@
-//! Running a structure-test file's tests against one container of the image
-//! under test, reached through the [`Container`] trait.
+//! Running a structure-test file as CST's docker driver runs it, over the
+//! [`Driver`] trait: every test gets containers of its own, made from the
+//! image under test with the file's `containerRunOptions`; a command runs
+//! as the container's command (the image's entrypoint cleared, no shell);
+//! files are read from the engine's archive of a container that is created
+//! and never started, so an image with no shell at all is tested the same.
 
 use crate::expand::expand;
 use crate::mode::go_file_mode;
 use crate::types::{
-    CommandTest, ExecutableBy, FileContentTest, FileExistenceTest, MetadataTest, Pattern,
-    StructureFile,
+    CommandTest, FileContentTest, FileExistenceTest, LicenseTest, MetadataTest, RunOptions,
+    SchemaVersion, StructureFile,
 };
 use std::collections::{BTreeMap, HashMap};
-use std::fmt::Display;
+use std::fmt;
 use std::future::Future;
 use std::time::Instant;
 
-/// What the runner needs from a container of the image under test. One
-/// container serves every test of an image, so what a command test's
-/// `setup` changes stays for the tests after it (CST, which starts a
-/// container per test, would not see it); `teardown` can undo it.
-pub trait Container {
-    /// Why the container could not do what was asked (e.g. the engine went
-    /// away). It fails the test case at hand, with this text as the reason.
-    type Error: Display;
+/// The step of the engine's work that failed, which CST's messages name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Creating or starting a container.
+    CreateContainer,
+    /// Waiting for a container to end.
+    WaitContainer,
+    /// Reading a container's output.
+    Logs,
+    /// Committing a container to an image.
+    Commit,
+    /// Reading a path from a container's archive.
+    Archive,
+    /// Inspecting an image.
+    InspectImage,
+}
 
-    /// Runs `argv` (no shell; `argv[0]` is the program) with extra
-    /// environment variables, on top of the image's, applied in order (a
-    /// key appears at most once); returns stdout, stderr and the exit code.
-    /// The image's entrypoint is not involved, as in CST.
-    fn exec(
-        &self,
-        argv: &[String],
-        env: &[(String, String)],
-    ) -> impl Future<Output = Result<ExecOutput, Self::Error>> + Send;
+/// Why the engine could not do a step. Displayed as CST's docker driver
+/// words it (`Error creating container: <reason>`), `reason` being the
+/// engine's own (`API error (400): ...`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DriverError {
+    /// What was being done.
+    pub step: Step,
+    /// The engine's reason.
+    pub reason: String,
+    /// The engine said the path (of an archive) does not exist.
+    pub not_found: bool,
+}
 
-    /// The file or directory at `path` (not following a final symlink), or
-    /// `None` when absent.
-    fn stat(
+impl DriverError {
+    /// An error of `step` for `reason`.
+    pub fn new(step: Step, reason: impl Into<String>) -> DriverError {
+        DriverError {
+            step,
+            reason: reason.into(),
+            not_found: false,
+        }
+    }
+}
+
+impl fmt::Display for DriverError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let wrapper = match self.step {
+            Step::CreateContainer => "Error creating container",
+            Step::WaitContainer => "Error when waiting for container",
+            Step::Logs => "Error retrieving container logs",
+            Step::Commit => "Error committing container",
+            Step::Archive => "Error retrieving file from container",
+            Step::InspectImage => "Error when inspecting image",
+        };
+        write!(f, "{wrapper}: {}", self.reason)
+    }
+}
+
+impl std::error::Error for DriverError {}
+
+/// How the containers of a file are created: `containerRunOptions` that
+/// CST passes in the engine's host config.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HostOptions {
+    /// Privileged containers.
+    pub privileged: bool,
+    /// Capabilities added.
+    pub capabilities: Vec<String>,
+    /// Bind mounts, `host:container[:options]`.
+    pub bind_mounts: Vec<String>,
+}
+
+impl From<&RunOptions> for HostOptions {
+    fn from(o: &RunOptions) -> HostOptions {
+        HostOptions {
+            privileged: o.privileged,
+            capabilities: o.capabilities.clone(),
+            bind_mounts: o.bind_mounts.clone(),
+        }
+    }
+}
+
+/// A container to run to its end.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ContainerSpec {
+    /// Its command; the image's entrypoint is cleared, so `argv[0]` is the
+    /// program, found in the image's `PATH` by the engine.
+    pub argv: Vec<String>,
+    /// Variables set on top of the image's, `KEY=VALUE`.
+    pub env: Vec<String>,
+    /// The user to run as, when not the image's.
+    pub user: Option<String>,
+    /// Whether it gets a terminal (its stderr then comes through stdout).
+    pub tty: bool,
+    /// The host options.
+    pub host: HostOptions,
+}
+
+/// The kind of an archive entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryKind {
+    /// A directory.
+    Directory,
+    /// A regular file.
+    Regular,
+    /// A hard link.
+    HardLink,
+    /// A symbolic link.
+    Symlink,
+    /// A device, FIFO or anything else.
+    Other,
+}
+
+/// The first entry of the engine's archive of a path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchiveEntry {
+    /// Its name in the archive (the path's last element).
+    pub name: String,
+    /// What it is.
+    pub kind: EntryKind,
+    /// Its mode and owner.
+    pub stat: FileStat,
+    /// A link's target, as stored.
+    pub link_name: Option<String>,
+    /// A regular file's content, when asked for.
+    pub content: Option<Vec<u8>>,
+}
+
+/// What the runner asks of the engine: the steps CST's docker driver takes.
+/// Images are named by reference or id; every container is removed once
+/// its step is done.
+pub trait Driver {
+    /// The image's config.
+    fn config(&self, image: &str) -> impl Future<Output = Result<ImageConfig, DriverError>> + Send;
+
+    /// Creates a container of `image` as `spec` says, runs it to its end and
+    /// gives what it printed and its exit code.
+    fn run(
         &self,
+        image: &str,
+        spec: &ContainerSpec,
+    ) -> impl Future<Output = Result<ExecOutput, DriverError>> + Send;
+
+    /// Like [`Driver::run`], then commits the container: the new image's id.
+    fn run_and_commit(
+        &self,
+        image: &str,
+        spec: &ContainerSpec,
+    ) -> impl Future<Output = Result<String, DriverError>> + Send;
+
+    /// The first entry of the archive of `path` in a container of `image`
+    /// that is created (with `host`) and never started; with `content`, a
+    /// regular file's bytes too.
+    fn archive_entry(
+        &self,
+        image: &str,
         path: &str,
-    ) -> impl Future<Output = Result<Option<FileStat>, Self::Error>> + Send;
+        host: &HostOptions,
+        content: bool,
+    ) -> impl Future<Output = Result<ArchiveEntry, DriverError>> + Send;
 
-    /// The content of the regular file at `path` (following symlinks), or
-    /// `None` when absent.
-    fn read_file(
+    /// The names of the directory entries of the archive of `path` (`doc/`,
+    /// `doc/bash/`, ...), as for [`Driver::archive_entry`].
+    fn archive_dirs(
         &self,
+        image: &str,
         path: &str,
-    ) -> impl Future<Output = Result<Option<Vec<u8>>, Self::Error>> + Send;
+        host: &HostOptions,
+    ) -> impl Future<Output = Result<Vec<String>, DriverError>> + Send;
+
+    /// Removes an image [`Driver::run_and_commit`] made.
+    fn remove_image(&self, image: &str) -> impl Future<Output = Result<(), DriverError>> + Send;
+}
+
+/// What a file's run options take from strata's own environment, read by
+/// the caller: CST reads `envVars` from its process environment and
+/// `envFile` from the file system.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HostEnv {
+    /// The process environment.
+    pub vars: HashMap<String, String>,
+    /// The variables of the file's `envFile`, in file order, or why it
+    /// could not be read (CST then warns and goes on without them).
+    pub env_file: Option<Result<Vec<(String, String)>, String>>,
 }
 
 /// What a command printed and how it ended.
@@ -64,7 +217,7 @@ impl ExecOutput {
     }
 }
 
-/// What a file-existence test looks at.
+/// What a file test looks at: the mode and owner of an archive entry.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FileStat {
     /// The unix `st_mode`: type bits (`S_IFDIR`, `S_IFLNK`, ...) and
@@ -131,6 +284,8 @@ pub enum Kind {
     FileExistence,
     /// An entry of `fileContentTests`.
     FileContent,
+    /// An entry of `licenseTests`.
+    License,
     /// The `metadataTest`.
     Metadata,
 }
@@ -143,6 +298,7 @@ impl Kind {
             Kind::Command => "Command Test",
             Kind::FileExistence => "File Existence Test",
             Kind::FileContent => "File Content Test",
+            Kind::License => "License Test",
             Kind::Metadata => "Metadata Test",
         }
     }
@@ -151,73 +307,135 @@ impl Kind {
 /// The outcome of one test case.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct CaseResult {
-    /// The test's name (`Metadata Test` for the metadata test).
+    /// The name CST reports: `Command Test: <name>`, `File Existence
+    /// Test: <name>`, `File Content Test: <name>`, `License Test`,
+    /// `Metadata Test`; the bare test name when its containers could not be
+    /// prepared, as CST names those.
     pub name: String,
     /// What it tested.
     pub kind: Kind,
     /// Whether every check held.
     pub passed: bool,
-    /// Each check that failed, and why; empty when passed.
+    /// Each check that failed, in CST's words; empty when passed.
     pub failures: Vec<String>,
-    /// For command tests, the command's stdout then stderr, after notes on
-    /// setup and teardown commands that did not exit 0; empty otherwise.
+    /// For command tests, the command's stdout then stderr; empty
+    /// otherwise.
     pub output: String,
     /// How long the case took, in seconds.
     pub duration_secs: f64,
 }
 
-/// Runs every test of `file`: command tests (setup commands first, then the
-/// command, then teardown, in the one container), file existence, file
-/// content, metadata; one [`CaseResult`] per test case, in file order. A
-/// container error fails the case at hand, with the error as its failure.
-pub async fn run<C: Container + Sync>(
+/// Runs every test of `file` against `image` as CST's docker driver does:
+/// command tests, file content tests, file existence tests, licence tests,
+/// then the metadata test (CST's order), one [`CaseResult`] each.
+///
+/// Where CST would take an engine error for a missing file (a
+/// `shouldExist: false` test) or drop a test, the test fails with the
+/// engine's reason instead, so nothing passes for a run option the engine
+/// refused.
+pub async fn run<D: Driver + Sync>(
     file: &StructureFile,
-    container: &C,
-    config: &ImageConfig,
+    driver: &D,
+    image: &str,
+    host_env: &HostEnv,
 ) -> Vec<CaseResult> {
-    let env = Env::new(file, config);
+    let config = driver.config(image).await;
+    let ctx = Ctx::new(file, image, config.as_ref().ok(), host_env);
     let mut out = Vec::with_capacity(file.len());
     for test in &file.command_tests {
-        out.push(command_case(test, container, &env).await);
-    }
-    for test in &file.file_existence_tests {
-        out.push(existence_case(test, container, &env).await);
+        out.push(command_case(test, driver, &ctx).await);
     }
     for test in &file.file_content_tests {
-        out.push(content_case(test, container).await);
+        out.push(content_case(test, driver, &ctx).await);
+    }
+    for test in &file.file_existence_tests {
+        out.push(existence_case(test, driver, &ctx).await);
+    }
+    for test in &file.license_tests {
+        out.push(license_case(test, driver, &ctx).await);
     }
     if let Some(test) = &file.metadata_test {
-        out.push(metadata_case(test, config));
+        out.push(metadata_case(test, &config));
     }
     out
 }
 
-/// The environment tests see: the image's variables with `globalEnvVars`
-/// over them (for `$VAR` substitution), and the global variables alone (set
-/// for every command).
-struct Env {
-    vars: HashMap<String, String>,
+/// What every test of a file shares.
+struct Ctx<'a> {
+    file: &'a StructureFile,
+    version: SchemaVersion,
+    image: &'a str,
+    options: &'a RunOptions,
+    host: HostOptions,
+    /// The image's environment.
+    image_env: HashMap<String, String>,
+    /// `globalEnvVars` (schema 2.0.0), values expanded against the image's
+    /// environment, as CST commits them onto the image.
     globals: Vec<(String, String)>,
+    /// The run options' variables, set instead of a command test's own.
+    option_env: Vec<(String, String)>,
+    /// A warning about the run options' `envFile`.
+    env_file_warning: Option<String>,
 }
 
-impl Env {
-    fn new(file: &StructureFile, config: &ImageConfig) -> Env {
-        let image = env_map(&config.env);
-        // CST sets global variables on the image, their values expanded
-        // against the image's own environment.
-        let globals: Vec<(String, String)> = file
-            .global_env_vars
-            .iter()
-            .map(|v| (v.key.clone(), expand(&v.value, &image)))
-            .collect();
-        let mut vars = image;
-        for (k, v) in &globals {
-            vars.insert(k.clone(), v.clone());
+impl<'a> Ctx<'a> {
+    fn new(
+        file: &'a StructureFile,
+        image: &'a str,
+        config: Option<&ImageConfig>,
+        host_env: &HostEnv,
+    ) -> Ctx<'a> {
+        let image_env = config.map(|c| env_map(&c.env)).unwrap_or_default();
+        let globals = match file.schema_version {
+            // Schema 1.0.0 sets global variables only with a test's setup.
+            SchemaVersion::V1 => Vec::new(),
+            SchemaVersion::V2 => file
+                .global_env_vars
+                .iter()
+                .map(|v| (v.key.clone(), expand(&v.value, &image_env)))
+                .collect(),
+        };
+        let options = &file.run_options;
+        let mut option_env = Vec::new();
+        let mut env_file_warning = None;
+        match &host_env.env_file {
+            Some(Ok(vars)) => option_env.extend(
+                vars.iter()
+                    .filter(|(k, v)| !k.is_empty() && !v.is_empty())
+                    .cloned(),
+            ),
+            Some(Err(e)) => {
+                env_file_warning = Some(format!(
+                    "[unable to load envFile {}: {e}]\n",
+                    options.env_file.as_deref().unwrap_or_default()
+                ));
+            }
+            None => {}
         }
-        Env {
-            vars,
-            globals: merge(&[], &globals),
+        for name in &options.env_vars {
+            if let Some(value) = host_env.vars.get(name).filter(|v| !v.is_empty()) {
+                option_env.push((name.clone(), value.clone()));
+            }
         }
+        Ctx {
+            file,
+            version: file.schema_version,
+            image,
+            options,
+            host: HostOptions::from(options),
+            image_env,
+            globals,
+            option_env,
+            env_file_warning,
+        }
+    }
+
+    /// The image's environment with the global variables over it: what
+    /// CST's `$VAR` substitution sees.
+    fn env_with_globals(&self) -> HashMap<String, String> {
+        let mut env = self.image_env.clone();
+        env.extend(self.globals.iter().cloned());
+        env
     }
 }
 
@@ -232,14 +450,8 @@ fn env_map(env: &[String]) -> HashMap<String, String> {
         .collect()
 }
 
-/// `base` then `over`, each key once, a later value winning.
-fn merge(base: &[(String, String)], over: &[(String, String)]) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = Vec::with_capacity(base.len() + over.len());
-    for (k, v) in base.iter().chain(over) {
-        out.retain(|(seen, _)| seen != k);
-        out.push((k.clone(), v.clone()));
-    }
-    out
+fn key_values(vars: &[(String, String)]) -> Vec<String> {
+    vars.iter().map(|(k, v)| format!("{k}={v}")).collect()
 }
 
 /// A test case being run.
@@ -252,9 +464,9 @@ struct Case {
 }
 
 impl Case {
-    fn new(name: &str, kind: Kind) -> Case {
+    fn new(name: String, kind: Kind) -> Case {
         Case {
-            name: name.to_string(),
+            name,
             kind,
             start: Instant::now(),
             failures: Vec::new(),
@@ -264,15 +476,6 @@ impl Case {
 
     fn fail(&mut self, reason: impl Into<String>) {
         self.failures.push(reason.into());
-    }
-
-    /// Adds a line of commentary (about setup or teardown) to the output,
-    /// then what that command printed.
-    fn note(&mut self, line: &str, printed: Option<&ExecOutput>) {
-        self.output.push_str(&format!("[{line}]\n"));
-        if let Some(out) = printed {
-            push_output(&mut self.output, out);
-        }
     }
 
     fn finish(self) -> CaseResult {
@@ -287,6 +490,11 @@ impl Case {
     }
 }
 
+/// The name CST reports for a test: `Command Test: python`.
+fn log_name(kind: Kind, name: &str) -> String {
+    format!("{}: {name}", kind.label())
+}
+
 /// Appends stdout then stderr, each ending in a newline when not empty.
 fn push_output(buf: &mut String, out: &ExecOutput) {
     for text in [&out.stdout, &out.stderr] {
@@ -299,342 +507,550 @@ fn push_output(buf: &mut String, out: &ExecOutput) {
     }
 }
 
-/// An argv as a reader would type it: `sh -c "echo hi"`.
-fn show_argv(argv: &[String]) -> String {
-    argv.iter()
-        .map(|a| {
-            if a.is_empty() || a.contains(|c: char| c.is_whitespace() || c == '"' || c == '\'') {
-                format!("{a:?}")
-            } else {
-                a.clone()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// Matched text for a message, quoted and cut to a readable length.
-fn snippet(text: &str) -> String {
-    const MAX: usize = 80;
-    if text.chars().count() <= MAX {
-        format!("{text:?}")
-    } else {
-        let cut: String = text.chars().take(MAX).collect();
-        format!("{cut:?}...")
-    }
-}
-
-async fn command_case<C: Container + Sync>(test: &CommandTest, c: &C, env: &Env) -> CaseResult {
-    let mut case = Case::new(&test.name, Kind::Command);
-    let own: Vec<(String, String)> = test
-        .env_vars
-        .iter()
-        .map(|v| (v.key.clone(), expand(&v.value, &env.vars)))
-        .collect();
-    let exec_env = merge(&env.globals, &own);
-
+async fn command_case<D: Driver + Sync>(test: &CommandTest, d: &D, ctx: &Ctx<'_>) -> CaseResult {
+    let mut case = Case::new(log_name(Kind::Command, &test.name), Kind::Command);
+    let mut env_now = ctx.env_with_globals();
+    // Setup commands get the test's variables expanded against the image's
+    // environment; schema 1.0.0 puts the global ones first.
+    let setup_vars: Vec<(String, String)> = match ctx.version {
+        SchemaVersion::V1 => ctx.image_env_vars(
+            ctx.file
+                .global_env_vars
+                .iter()
+                .chain(&test.env_vars)
+                .map(|v| (v.key.as_str(), v.value.as_str())),
+        ),
+        SchemaVersion::V2 => test
+            .env_vars
+            .iter()
+            .map(|v| (v.key.clone(), expand(&v.value, &env_now)))
+            .collect(),
+    };
+    let user = ctx.options.user.clone();
+    let mut committed: Vec<String> = Vec::new();
+    let mut current = ctx.image.to_string();
     for argv in &test.setup {
-        match c.exec(argv, &exec_env).await {
-            // CST does not check setup commands' exit codes.
-            Ok(out) if out.exit_code != 0 => case.note(
-                &format!(
-                    "setup command {} exited with code {}",
-                    show_argv(argv),
-                    out.exit_code
-                ),
-                Some(&out),
-            ),
-            Ok(_) => {}
+        let spec = ContainerSpec {
+            argv: argv.clone(),
+            env: key_values(&[ctx.globals.clone(), setup_vars.clone()].concat()),
+            user: user.clone(),
+            tty: false,
+            host: ctx.host.clone(),
+        };
+        match d.run_and_commit(&current, &spec).await {
+            Ok(id) => {
+                committed.push(id.clone());
+                current = id;
+            }
             Err(e) => {
-                case.fail(format!(
-                    "setup command {} could not run: {e}",
-                    show_argv(argv)
-                ));
+                case.name = test.name.clone();
+                case.fail(format!("error in setup: {e}"));
+                remove_images(d, &committed).await;
                 return case.finish();
             }
         }
     }
-
+    if !test.setup.is_empty() {
+        env_now.extend(setup_vars.iter().cloned());
+    }
     let argv: Vec<String> = std::iter::once(&test.command)
         .chain(&test.args)
-        .map(|a| expand(a, &env.vars))
+        .map(|a| expand(a, &env_now))
         .collect();
-    match c.exec(&argv, &exec_env).await {
+    // CST passes a test's own variables as written (the engine expands
+    // nothing), and with run options set, the options' variables instead.
+    let own: Vec<(String, String)> = if ctx.options.is_set() {
+        ctx.option_env.clone()
+    } else {
+        test.env_vars
+            .iter()
+            .map(|v| (v.key.clone(), v.value.clone()))
+            .collect()
+    };
+    if ctx.options.is_set()
+        && let Some(warning) = &ctx.env_file_warning
+    {
+        case.output.push_str(warning);
+    }
+    let spec = ContainerSpec {
+        argv,
+        env: key_values(&[ctx.globals.clone(), own].concat()),
+        user,
+        tty: ctx.options.allocate_tty,
+        host: ctx.host.clone(),
+    };
+    match d.run(&current, &spec).await {
         Ok(out) => {
             push_output(&mut case.output, &out);
-            check_command(test, &out, &mut case);
+            check_command(test, ctx.version, &out, &mut case);
         }
-        Err(e) => case.fail(format!("command {} could not run: {e}", show_argv(&argv))),
+        Err(e) => case.fail(e.to_string()),
     }
-
-    // Teardown runs without the test's own variables and, as in CST, its
-    // outcome does not decide the test.
-    for argv in &test.teardown {
-        match c.exec(argv, &env.globals).await {
-            Ok(out) if out.exit_code != 0 => case.note(
-                &format!(
-                    "teardown command {} exited with code {}",
-                    show_argv(argv),
-                    out.exit_code
-                ),
-                Some(&out),
-            ),
-            Ok(_) => {}
-            Err(e) => case.note(
-                &format!("teardown command {} could not run: {e}", show_argv(argv)),
-                None,
-            ),
-        }
-    }
+    remove_images(d, &committed).await;
     case.finish()
 }
 
-/// The checks of a command test, in CST's order.
-fn check_command(test: &CommandTest, out: &ExecOutput, case: &mut Case) {
-    expect(
-        &test.expected_error,
-        &out.stderr,
-        "expected error",
-        "stderr",
-        case,
-    );
-    exclude(
-        &test.excluded_error,
-        &out.stderr,
-        "excluded error",
-        "stderr",
-        case,
-    );
-    expect(
-        &test.expected_output,
-        &out.stdout,
-        "expected output",
-        "stdout",
-        case,
-    );
-    exclude(
-        &test.excluded_output,
-        &out.stdout,
-        "excluded output",
-        "stdout",
-        case,
-    );
+impl Ctx<'_> {
+    /// Variables expanded against the image's own environment.
+    fn image_env_vars<'v>(
+        &self,
+        vars: impl Iterator<Item = (&'v str, &'v str)>,
+    ) -> Vec<(String, String)> {
+        vars.map(|(k, v)| (k.to_string(), expand(v, &self.image_env)))
+            .collect()
+    }
+}
+
+/// Removes the images a test's setup committed, newest first. A failure
+/// leaves an unnamed image behind, as CST's warning does, and decides
+/// nothing about the test.
+async fn remove_images<D: Driver + Sync>(d: &D, images: &[String]) {
+    for image in images.iter().rev() {
+        let _ = d.remove_image(image).await;
+    }
+}
+
+/// The checks of a command test, in CST's order and words.
+fn check_command(test: &CommandTest, version: SchemaVersion, out: &ExecOutput, case: &mut Case) {
+    // Schema 2.0.0 quotes the text searched; 1.0.0 does not.
+    let quoted = |text: &str| match version {
+        SchemaVersion::V1 => String::new(),
+        SchemaVersion::V2 => format!(" '{text}'"),
+    };
+    for p in &test.expected_error {
+        if !p.is_match(&out.stderr) {
+            case.fail(format!(
+                "Expected string '{}' not found in error{}",
+                p.as_str(),
+                quoted(&out.stderr)
+            ));
+        }
+    }
+    for p in &test.excluded_error {
+        if p.is_match(&out.stderr) {
+            case.fail(format!(
+                "Excluded string '{}' found in error{}",
+                p.as_str(),
+                quoted(&out.stderr)
+            ));
+        }
+    }
+    for p in &test.expected_output {
+        if !p.is_match(&out.stdout) {
+            case.fail(format!(
+                "Expected string '{}' not found in output{}",
+                p.as_str(),
+                quoted(&out.stdout)
+            ));
+        }
+    }
+    for p in &test.excluded_output {
+        if p.is_match(&out.stdout) {
+            case.fail(format!(
+                "Excluded string '{}' found in output{}",
+                p.as_str(),
+                quoted(&out.stdout)
+            ));
+        }
+    }
     if out.exit_code != test.exit_code {
         case.fail(format!(
-            "exit code {}, expected {}",
-            out.exit_code, test.exit_code
+            "Test '{}' exited with incorrect error code. Expected: {}, Actual: {}",
+            test.name, test.exit_code, out.exit_code
         ));
     }
 }
 
-fn expect(patterns: &[Pattern], text: &str, what: &str, place: &str, case: &mut Case) {
-    for p in patterns {
-        if !p.is_match(text) {
-            case.fail(format!("{what} {p} not found in {place}"));
+/// Go's `path.Base`: the last element, trailing slashes removed.
+fn go_base(path: &str) -> &str {
+    if path.is_empty() {
+        return ".";
+    }
+    let trimmed = path.trim_end_matches('/');
+    if trimmed.is_empty() {
+        return "/";
+    }
+    trimmed.rsplit('/').next().unwrap_or(trimmed)
+}
+
+/// Go's `filepath.Clean` of an archive entry's name, as far as names in a
+/// container's archive go: `./`, duplicate and trailing slashes removed.
+fn go_clean(name: &str) -> String {
+    let parts: Vec<&str> = name
+        .split('/')
+        .filter(|p| !p.is_empty() && *p != ".")
+        .collect();
+    match (name.starts_with('/'), parts.is_empty()) {
+        (true, true) => "/".to_string(),
+        (false, true) => ".".to_string(),
+        (true, false) => format!("/{}", parts.join("/")),
+        (false, false) => parts.join("/"),
+    }
+}
+
+/// Why a file test could not look at a path: the engine's error, or no
+/// entry of the archive answering to the path.
+enum Lookup {
+    Engine(DriverError),
+    NotInImage(String),
+}
+
+impl fmt::Display for Lookup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Lookup::Engine(e) => e.fmt(f),
+            Lookup::NotInImage(path) => write!(f, "File {path} not found in image"),
         }
     }
 }
 
-fn exclude(patterns: &[Pattern], text: &str, what: &str, place: &str, case: &mut Case) {
-    for p in patterns {
-        if let Some(found) = p.find(text) {
-            case.fail(format!("{what} {p} found in {place}: {}", snippet(found)));
-        }
+/// CST's `StatFile`: the archive's entry named as the path's last element,
+/// if it is a directory, file or link.
+async fn stat<D: Driver + Sync>(d: &D, ctx: &Ctx<'_>, path: &str) -> Result<FileStat, Lookup> {
+    let entry = d
+        .archive_entry(ctx.image, path, &ctx.host, false)
+        .await
+        .map_err(Lookup::Engine)?;
+    let known = matches!(
+        entry.kind,
+        EntryKind::Directory | EntryKind::Regular | EntryKind::HardLink | EntryKind::Symlink
+    );
+    if known && go_clean(&entry.name) == go_base(path) {
+        Ok(entry.stat)
+    } else {
+        Err(Lookup::NotInImage(path.to_string()))
     }
 }
 
-async fn existence_case<C: Container + Sync>(
-    test: &FileExistenceTest,
-    c: &C,
-    env: &Env,
-) -> CaseResult {
-    let mut case = Case::new(&test.name, Kind::FileExistence);
-    let path = expand(&test.path, &env.vars);
-    match c.stat(&path).await {
-        Err(e) => case.fail(format!("could not examine {path}: {e}")),
-        Ok(None) => {
-            if test.should_exist {
-                case.fail(format!("{path} does not exist"));
+/// How many symbolic links [`read_file`] follows: CST has no bound (a loop
+/// never ends), Linux stops at 40.
+const MAX_SYMLINKS: usize = 40;
+
+/// CST's `ReadFile`: a file's content, following symbolic links by asking
+/// for the link's target as stored (which the engine reads from `/`).
+async fn read_file<D: Driver + Sync>(d: &D, ctx: &Ctx<'_>, path: &str) -> Result<Vec<u8>, String> {
+    let mut current = path.to_string();
+    for _ in 0..=MAX_SYMLINKS {
+        let entry = d
+            .archive_entry(ctx.image, &current, &ctx.host, true)
+            .await
+            .map_err(|e| e.to_string())?;
+        let named = go_clean(&entry.name) == go_base(&current);
+        match entry.kind {
+            EntryKind::Directory if named => {
+                return Err(format!(
+                    "Cannot read specified path: {current} is a directory, not a file"
+                ));
             }
+            EntryKind::Symlink => current = entry.link_name.unwrap_or_default(),
+            EntryKind::Regular | EntryKind::HardLink if named => {
+                return Ok(entry.content.unwrap_or_default());
+            }
+            _ => return Err(format!("File {current} not found in image")),
         }
-        Ok(Some(_)) if !test.should_exist => case.fail(format!("{path} exists but should not")),
-        Ok(Some(stat)) => check_stat(test, &path, stat, &mut case),
     }
-    case.finish()
+    Err(format!(
+        "{path}: more than {MAX_SYMLINKS} levels of symbolic links"
+    ))
 }
 
-fn check_stat(test: &FileExistenceTest, path: &str, stat: FileStat, case: &mut Case) {
-    let actual = go_file_mode(stat.mode);
-    if let Some(want) = &test.permissions {
-        if *want != actual {
-            case.fail(format!("{path} has permissions {actual}, expected {want}"));
+async fn content_case<D: Driver + Sync>(
+    test: &FileContentTest,
+    d: &D,
+    ctx: &Ctx<'_>,
+) -> CaseResult {
+    let mut case = Case::new(log_name(Kind::FileContent, &test.name), Kind::FileContent);
+    let path = &test.path;
+    let bytes = match read_file(d, ctx, path).await {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            case.fail(format!("Failed to open {path}. Error: {e}"));
+            return case.finish();
         }
-    }
-    if let Some(by) = test.is_executable_by {
-        if stat.mode & by.mask() == 0 {
-            let who = match by {
-                ExecutableBy::Any => "anyone",
-                ExecutableBy::Owner => "its owner",
-                ExecutableBy::Group => "its group",
-                ExecutableBy::Other => "others",
-            };
+    };
+    let contents = String::from_utf8_lossy(&bytes);
+    for p in &test.expected_contents {
+        if !p.is_match(&contents) {
             case.fail(format!(
-                "{path} is not executable by {who} (permissions {actual})"
+                "Expected string '{}' not found in file content string '{contents}'",
+                p.as_str()
             ));
         }
     }
-    if let Some(want) = test.uid {
-        if stat.uid != want {
-            case.fail(format!("{path} has uid {}, expected {want}", stat.uid));
-        }
-    }
-    if let Some(want) = test.gid {
-        if stat.gid != want {
-            case.fail(format!("{path} has gid {}, expected {want}", stat.gid));
-        }
-    }
-}
-
-async fn content_case<C: Container + Sync>(test: &FileContentTest, c: &C) -> CaseResult {
-    let mut case = Case::new(&test.name, Kind::FileContent);
-    let path = &test.path;
-    match c.read_file(path).await {
-        Err(e) => case.fail(format!("could not read {path}: {e}")),
-        Ok(None) => case.fail(format!("{path} does not exist")),
-        Ok(Some(bytes)) => {
-            let text = String::from_utf8_lossy(&bytes);
-            expect(
-                &test.expected_contents,
-                &text,
-                "expected content",
-                path,
-                &mut case,
-            );
-            exclude(
-                &test.excluded_contents,
-                &text,
-                "excluded content",
-                path,
-                &mut case,
-            );
+    for p in &test.excluded_contents {
+        if p.is_match(&contents) {
+            // Schema 1.0.0 words this failure as a missing expected string.
+            let message = match ctx.version {
+                SchemaVersion::V1 => "Expected string '{}' not found",
+                SchemaVersion::V2 => "Excluded string '{}' found",
+            };
+            case.fail(format!(
+                "{} in file content string '{contents}'",
+                message.replace("{}", p.as_str())
+            ));
         }
     }
     case.finish()
 }
 
-fn metadata_case(test: &MetadataTest, config: &ImageConfig) -> CaseResult {
-    let mut case = Case::new(Kind::Metadata.label(), Kind::Metadata);
+async fn existence_case<D: Driver + Sync>(
+    test: &FileExistenceTest,
+    d: &D,
+    ctx: &Ctx<'_>,
+) -> CaseResult {
+    let mut case = Case::new(
+        log_name(Kind::FileExistence, &test.name),
+        Kind::FileExistence,
+    );
+    // Schema 2.0.0 expands `$VAR` in the path; messages name it as written.
+    let path = match ctx.version {
+        SchemaVersion::V1 => test.path.clone(),
+        SchemaVersion::V2 => expand(&test.path, &ctx.env_with_globals()),
+    };
+    let shown = &test.path;
+    let stat = match stat(d, ctx, &path).await {
+        Ok(stat) => stat,
+        // An engine error that is not "no such file" (a run option it
+        // refused) fails the test; CST would count it as absence.
+        Err(Lookup::Engine(e)) if test.should_exist || !e.not_found => {
+            case.fail(format!("Error examining file in container: {e}"));
+            return case.finish();
+        }
+        Err(e) if test.should_exist => {
+            case.fail(format!("Error examining file in container: {e}"));
+            return case.finish();
+        }
+        Err(_) => return case.finish(),
+    };
+    if !test.should_exist {
+        case.fail(format!("File {shown} should not exist but does"));
+        return case.finish();
+    }
+    let mode = go_file_mode(stat.mode);
+    if let Some(want) = &test.permissions
+        && *want != mode
+    {
+        case.fail(format!(
+            "{shown} has incorrect permissions. Expected: {want}, Actual: {mode}"
+        ));
+    }
+    if let Some(by) = test.is_executable_by
+        && stat.mode & by.mask() == 0
+    {
+        case.fail(format!(
+            "{shown} has incorrect executable bit. Expected to be executable by {}, Actual: {mode}",
+            by.as_str()
+        ));
+    }
+    if let Some(want) = test.uid
+        && stat.uid != want
+    {
+        case.fail(format!(
+            "{shown} has incorrect user ownership. Expected: {want}, Actual: {}",
+            stat.uid
+        ));
+    }
+    if let Some(want) = test.gid
+        && stat.gid != want
+    {
+        case.fail(format!(
+            "{shown} has incorrect group ownership. Expected: {want}, Actual: {}",
+            stat.gid
+        ));
+    }
+    case.finish()
+}
+
+/// Where Debian keeps each package's `copyright` file.
+const DEBIAN_DOC_ROOT: &str = "/usr/share/doc";
+/// Packages CST's licence test skips.
+const LICENSE_ALLOWED_PACKAGES: &[&str] = &["libgnutls30"];
+/// Words whose presence (in any case) in a licence file fails CST's test.
+const LICENSE_REFUSED_WORDS: &[&str] = &["AGPL", "WTFPL"];
+
+async fn license_case<D: Driver + Sync>(test: &LicenseTest, d: &D, ctx: &Ctx<'_>) -> CaseResult {
+    let mut case = Case::new(Kind::License.label().to_string(), Kind::License);
+    if test.debian {
+        let dirs = match d.archive_dirs(ctx.image, DEBIAN_DOC_ROOT, &ctx.host).await {
+            Ok(dirs) => dirs,
+            Err(e) => {
+                case.fail(format!("Error reading directory: {e}"));
+                return case.finish();
+            }
+        };
+        // The package folders: entries `doc/<package>/`, one level down.
+        let packages = dirs.iter().filter_map(|name| {
+            match name.trim_end_matches('/').split('/').collect::<Vec<_>>()[..] {
+                [_, package] => Some(package.to_string()),
+                _ => None,
+            }
+        });
+        for package in packages {
+            if LICENSE_ALLOWED_PACKAGES.contains(&package.as_str()) {
+                continue;
+            }
+            let file = format!("{DEBIAN_DOC_ROOT}/{package}/copyright");
+            if let Err(e) = stat(d, ctx, &file).await {
+                case.fail(format!("Error reading license file for {package}: {e}"));
+            }
+            if let Err(e) = check_license(d, ctx, &file).await {
+                case.fail(e);
+            }
+        }
+    }
+    for file in &test.files {
+        if let Err(e) = check_license(d, ctx, file).await {
+            case.fail(e);
+        }
+    }
+    case.finish()
+}
+
+async fn check_license<D: Driver + Sync>(d: &D, ctx: &Ctx<'_>, file: &str) -> Result<(), String> {
+    let bytes = read_file(d, ctx, file)
+        .await
+        .map_err(|e| format!("Error reading license file for {file}: {e}"))?;
+    let upper = String::from_utf8_lossy(&bytes).to_uppercase();
+    match LICENSE_REFUSED_WORDS.iter().find(|w| upper.contains(*w)) {
+        Some(word) => Err(format!(
+            "Invalid license for {file}, license contains {word}"
+        )),
+        None => Ok(()),
+    }
+}
+
+/// A list as Go's `%v` prints it: `[a b c]`.
+fn go_list(items: &[String]) -> String {
+    format!("[{}]", items.join(" "))
+}
+
+fn metadata_case(test: &MetadataTest, config: &Result<ImageConfig, DriverError>) -> CaseResult {
+    let mut case = Case::new(Kind::Metadata.label().to_string(), Kind::Metadata);
+    let config = match config {
+        Ok(config) => config,
+        Err(e) => {
+            case.fail(format!("Error retrieving image config: {e}"));
+            return case.finish();
+        }
+    };
     let env = env_map(&config.env);
     for kv in &test.env_vars {
         match env.get(&kv.key) {
-            None => case.fail(format!("env var {} is not set in the image", kv.key)),
+            None => case.fail(format!("variable {} not found in image env", kv.key)),
             Some(actual) if !kv.value.matches(actual) => case.fail(format!(
-                "env var {} is {actual:?}, expected {}",
-                kv.key, kv.value
+                "env var {} value {actual} does not match expected value: {}",
+                kv.key,
+                kv.value.as_written()
             )),
             Some(_) => {}
         }
     }
     for key in &test.unbound_env_vars {
-        if let Some(actual) = env.get(key) {
+        if env.contains_key(key) {
             case.fail(format!(
-                "env var {key} is set (to {actual:?}) but should not be"
+                "env variable {key} should not be present in image metadata"
             ));
         }
     }
     for kv in &test.labels {
         match config.labels.get(&kv.key) {
-            None => case.fail(format!("label {} is not set on the image", kv.key)),
+            None => case.fail(format!("label {} not found in image metadata", kv.key)),
             Some(actual) if !kv.value.matches(actual) => case.fail(format!(
-                "label {} is {actual:?}, expected {}",
-                kv.key, kv.value
+                "label {} value {actual} does not match expected value: {}",
+                kv.key,
+                kv.value.as_written()
             )),
             Some(_) => {}
         }
     }
+    check_list(&test.cmd, &config.cmd, "Cmd", "Cmd", &mut case);
     check_list(
         &test.entrypoint,
         &config.entrypoint,
         "entrypoint",
+        "entrypoint",
         &mut case,
     );
-    check_list(&test.cmd, &config.cmd, "cmd", &mut case);
-    if let Some(want) = &test.workdir {
-        if *want != config.workdir {
-            case.fail(format!(
-                "workdir is {:?}, expected {want:?}",
-                config.workdir
-            ));
-        }
+    if let Some(want) = &test.workdir
+        && *want != config.workdir
+    {
+        case.fail(format!(
+            "Image workdir {} does not match config workdir: {want}",
+            config.workdir
+        ));
     }
-    if let Some(want) = &test.user {
-        if *want != config.user {
-            case.fail(format!("user is {:?}, expected {want:?}", config.user));
-        }
+    if let Some(want) = &test.user
+        && *want != config.user
+    {
+        case.fail(format!(
+            "Image user {} does not match config user: {want}",
+            config.user
+        ));
     }
+    // CST lists the image's ports by number alone (`8888`, not `8888/tcp`)
+    // and compares the text: a port written with its protocol never matches.
+    let ports: Vec<&str> = config
+        .exposed_ports
+        .iter()
+        .map(|p| p.split('/').next().unwrap_or(p))
+        .collect();
     for port in &test.exposed_ports {
-        if !port_exposed(port, &config.exposed_ports) {
-            case.fail(format!("port {port} is not exposed"));
+        if !ports.contains(&port.as_str()) {
+            case.fail(format!("Port {port} not found in config"));
         }
     }
     for port in &test.unexposed_ports {
-        if port_exposed(port, &config.exposed_ports) {
-            case.fail(format!("port {port} is exposed but should not be"));
+        if ports.contains(&port.as_str()) {
+            case.fail(format!("Port {port} should not be exposed"));
         }
     }
     for volume in &test.volumes {
         if !config.volumes.contains(volume) {
-            case.fail(format!("volume {volume} is not declared"));
+            case.fail(format!("Volume {volume} not found in config"));
         }
     }
     for volume in &test.unmounted_volumes {
         if config.volumes.contains(volume) {
-            case.fail(format!("volume {volume} is declared but should not be"));
+            case.fail(format!("Volume {volume} should not be mounted"));
         }
     }
     case.finish()
 }
 
-/// `entrypoint`/`cmd`: when given, the image's list must equal it (an
-/// absent list counts as empty).
+/// `cmd`/`entrypoint`: when given, the image's list must equal it (an
+/// absent list counts as empty); CST reports a length mismatch once and
+/// then every differing item.
 fn check_list(
     want: &Option<Vec<String>>,
     actual: &Option<Vec<String>>,
-    what: &str,
+    first: &str,
+    item: &str,
     case: &mut Case,
 ) {
     let Some(want) = want else { return };
     let actual = actual.as_deref().unwrap_or(&[]);
-    if want.as_slice() != actual {
-        case.fail(format!("{what} is {actual:?}, expected {want:?}"));
+    if want.len() != actual.len() {
+        case.fail(format!(
+            "Image {first} {} does not match expected {first}: {}",
+            go_list(actual),
+            go_list(want)
+        ));
+        return;
     }
-}
-
-/// Whether `port` is exposed: CST compares port numbers only (`8888`
-/// matches `8888/tcp`); a port written with its protocol must match both.
-fn port_exposed(port: &str, exposed: &[String]) -> bool {
-    exposed.iter().any(|e| {
-        if port.contains('/') {
-            e == port
-        } else {
-            e.split('/').next() == Some(port)
+    for (w, a) in want.iter().zip(actual) {
+        if w != a {
+            case.fail(format!(
+                "Image config {item} {} does not match expected value: {}",
+                go_list(actual),
+                go_list(want)
+            ));
         }
-    })
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn merge_keeps_each_key_once_later_winning() {
-        let kv = |k: &str, v: &str| (k.to_string(), v.to_string());
-        let merged = merge(
-            &[kv("A", "1"), kv("B", "2")],
-            &[kv("A", "3"), kv("C", "4"), kv("C", "5")],
-        );
-        assert_eq!(merged, vec![kv("B", "2"), kv("A", "3"), kv("C", "5")]);
-    }
 
     #[test]
     fn env_entries_split_at_the_first_equals() {
@@ -645,25 +1061,33 @@ mod tests {
     }
 
     #[test]
-    fn ports_match_by_number_or_with_protocol() {
-        let exposed = vec!["8888/tcp".to_string(), "53/udp".to_string()];
-        assert!(port_exposed("8888", &exposed));
-        assert!(port_exposed("8888/tcp", &exposed));
-        assert!(!port_exposed("8888/udp", &exposed));
-        assert!(port_exposed("53", &exposed));
-        assert!(!port_exposed("888", &exposed));
+    fn base_and_clean_follow_go() {
+        assert_eq!(go_base("/etc/passwd"), "passwd");
+        assert_eq!(go_base("/etc/"), "etc");
+        assert_eq!(go_base("/"), "/");
+        assert_eq!(go_base(""), ".");
+        assert_eq!(go_clean("etc/"), "etc");
+        assert_eq!(go_clean("./a//b/"), "a/b");
+        assert_eq!(go_clean("/"), "/");
     }
 
     #[test]
-    fn argv_and_snippets_read_well() {
-        let argv = [
-            "sh".to_string(),
-            "-c".into(),
-            "echo hi".into(),
-            String::new(),
-        ];
-        assert_eq!(show_argv(&argv), r#"sh -c "echo hi" """#);
-        assert_eq!(snippet("abc"), "\"abc\"");
-        assert!(snippet(&"x".repeat(200)).ends_with("\"..."));
+    fn go_lists_print_like_percent_v() {
+        assert_eq!(go_list(&["a".into(), "b c".into()]), "[a b c]");
+        assert_eq!(go_list(&[]), "[]");
+    }
+
+    #[test]
+    fn driver_errors_read_as_cst_words_them() {
+        let e = DriverError::new(Step::CreateContainer, "API error (400): bad");
+        assert_eq!(
+            e.to_string(),
+            "Error creating container: API error (400): bad"
+        );
+        let e = DriverError::new(Step::Archive, "API error (404): gone");
+        assert_eq!(
+            e.to_string(),
+            "Error retrieving file from container: API error (404): gone"
+        );
     }
 }

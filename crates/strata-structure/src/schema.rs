@@ -4,14 +4,47 @@
 
 use crate::mode::is_go_mode_string;
 use crate::types::{
-    CommandTest, EnvVar, ExecutableBy, FileContentTest, FileExistenceTest, KeyValue, MetadataTest,
-    Pattern, StructureFile, ValueMatch,
+    CommandTest, EnvVar, ExecutableBy, FileContentTest, FileExistenceTest, KeyValue, LicenseTest,
+    MetadataTest, Pattern, RunOptions, SchemaVersion, StructureFile, ValueMatch,
 };
 use strata_core::diag::{Diagnostic, Pos, closest, unknown_key_help};
 use strata_core::yaml::{self, Node, Value};
 
-/// The one schema version strata reads (CST's current one).
+/// CST's current schema version, the one suggested for new files.
 pub const SCHEMA_VERSION: &str = "2.0.0";
+
+/// The keys of a schema 1.0.0 file (CST's `pkg/types/v1`).
+const TOP_KEYS_V1: &[&str] = &[
+    "schemaVersion",
+    "globalEnvVars",
+    "commandTests",
+    "fileExistenceTests",
+    "fileContentTests",
+    "licenseTests",
+];
+const COMMAND_KEYS_V1: &[&str] = &[
+    "name",
+    "setup",
+    "teardown",
+    "envVars",
+    "exitCode",
+    "command",
+    "expectedOutput",
+    "excludedOutput",
+    "expectedError",
+    "excludedError",
+];
+const EXISTENCE_KEYS_V1: &[&str] = &["name", "path", "shouldExist", "permissions"];
+const LICENSE_KEYS: &[&str] = &["debian", "files"];
+const RUN_OPTION_KEYS: &[&str] = &[
+    "user",
+    "privileged",
+    "allocateTty",
+    "envVars",
+    "envFile",
+    "capabilities",
+    "bindMounts",
+];
 
 const TOP_KEYS: &[&str] = &[
     "schemaVersion",
@@ -110,48 +143,62 @@ impl Reader<'_> {
             );
             return None;
         };
-        match map
+        let version = match map
             .iter()
             .find(|(k, _)| k.as_scalar() == Some("schemaVersion"))
         {
-            None => self.error(
-                root.pos,
-                "the file has no 'schemaVersion'",
-                Some(format!(
-                    "add schemaVersion: '{SCHEMA_VERSION}' (the container-structure-test schema strata reads)"
-                )),
-            ),
+            None => {
+                self.error(
+                    root.pos,
+                    "the file has no 'schemaVersion'",
+                    Some(format!(
+                        "add schemaVersion: '{SCHEMA_VERSION}' (container-structure-test's current schema)"
+                    )),
+                );
+                SchemaVersion::V2
+            }
             Some((_, v)) => match v.as_scalar().filter(|_| !v.is_null()) {
-                Some(SCHEMA_VERSION) => {}
+                Some("2.0.0") => SchemaVersion::V2,
+                Some("1.0.0") => SchemaVersion::V1,
                 Some(other) => {
-                    // Another schema means other keys: checking them against
-                    // 2.0.0 would only add noise.
+                    // Another schema means other keys: checking them would
+                    // only add noise.
                     self.error(
                         v.pos,
-                        format!("schemaVersion '{other}' is not supported"),
+                        format!("schemaVersion '{other}' is not one container-structure-test reads"),
                         Some(format!(
-                            "strata reads container-structure-test schema {SCHEMA_VERSION}; in it a command test's `command` is the program and `args` its arguments"
+                            "write schemaVersion: '{SCHEMA_VERSION}' (or '1.0.0' for an older file, whose command tests give the whole argv in `command`)"
                         )),
                     );
                     return None;
                 }
-                None => self.error(
-                    v.pos,
-                    format!("'schemaVersion' must be a version, found {}", v.kind()),
-                    Some(format!("write schemaVersion: '{SCHEMA_VERSION}'")),
-                ),
+                None => {
+                    self.error(
+                        v.pos,
+                        format!("'schemaVersion' must be a version, found {}", v.kind()),
+                        Some(format!("write schemaVersion: '{SCHEMA_VERSION}'")),
+                    );
+                    SchemaVersion::V2
+                }
             },
-        }
+        };
 
         let mut out = StructureFile {
             file: self.file.to_string(),
+            schema_version: version,
             global_env_vars: Vec::new(),
             command_tests: Vec::new(),
             file_existence_tests: Vec::new(),
             file_content_tests: Vec::new(),
             metadata_test: None,
+            license_tests: Vec::new(),
+            run_options: RunOptions::default(),
         };
-        let entries = self.entries(root, "the file", TOP_KEYS)?;
+        let top_keys = match version {
+            SchemaVersion::V1 => TOP_KEYS_V1,
+            SchemaVersion::V2 => TOP_KEYS,
+        };
+        let entries = self.entries(root, "the file", top_keys)?;
         for (key, value) in entries {
             match key {
                 "globalEnvVars" => {
@@ -163,14 +210,14 @@ impl Reader<'_> {
                 }
                 "commandTests" => {
                     for (i, item) in self.items(value, "commandTests") {
-                        if let Some(t) = self.command_test(item, i) {
+                        if let Some(t) = self.command_test(item, i, version) {
                             out.command_tests.push(t);
                         }
                     }
                 }
                 "fileExistenceTests" => {
                     for (i, item) in self.items(value, "fileExistenceTests") {
-                        if let Some(t) = self.existence_test(item, i) {
+                        if let Some(t) = self.existence_test(item, i, version) {
                             out.file_existence_tests.push(t);
                         }
                     }
@@ -185,16 +232,14 @@ impl Reader<'_> {
                 "metadataTest" => {
                     out.metadata_test = self.metadata_test(value).filter(|m| !m.is_empty());
                 }
-                "licenseTests" if !is_empty_list(value) => self.error(
-                    value.pos,
-                    "strata does not run container-structure-test's 'licenseTests'",
-                    Some("remove 'licenseTests'; check licences with a command test instead".into()),
-                ),
-                "containerRunOptions" if !value.is_null() => self.error(
-                    value.pos,
-                    "strata does not support 'containerRunOptions': every test of an image runs in one container strata starts",
-                    Some("remove 'containerRunOptions'; set variables with 'globalEnvVars' or a test's 'envVars'".into()),
-                ),
+                "licenseTests" => {
+                    for (i, item) in self.items(value, "licenseTests") {
+                        if let Some(t) = self.license_test(item, i) {
+                            out.license_tests.push(t);
+                        }
+                    }
+                }
+                "containerRunOptions" => out.run_options = self.run_options(value),
                 _ => {}
             }
         }
@@ -304,8 +349,17 @@ impl Reader<'_> {
         value.unwrap_or_default()
     }
 
-    fn command_test(&mut self, node: &Node, index: usize) -> Option<CommandTest> {
-        let (what, entries) = self.test_entries(node, "command test", index, COMMAND_KEYS)?;
+    fn command_test(
+        &mut self,
+        node: &Node,
+        index: usize,
+        version: SchemaVersion,
+    ) -> Option<CommandTest> {
+        let keys = match version {
+            SchemaVersion::V1 => COMMAND_KEYS_V1,
+            SchemaVersion::V2 => COMMAND_KEYS,
+        };
+        let (what, entries) = self.test_entries(node, "command test", index, keys)?;
         let mut name = None;
         let mut command = None;
         let mut t = CommandTest {
@@ -324,6 +378,12 @@ impl Reader<'_> {
         for (key, v) in entries {
             match key {
                 "name" => name = self.string(v, key, &what),
+                // Schema 1.0.0's `command` is the whole argv.
+                "command" if version == SchemaVersion::V1 => {
+                    let mut argv = self.strings(v, key, &what).into_iter();
+                    command = argv.next();
+                    t.args = argv.collect();
+                }
                 "command" => {
                     if matches!(v.value, Value::Seq(_)) {
                         self.error(
@@ -365,14 +425,27 @@ impl Reader<'_> {
             command,
             "command",
             &what,
-            "name the program to run: command: python3, args: [--version]",
+            match version {
+                SchemaVersion::V1 => {
+                    "give the program and its arguments: command: [python3, --version]"
+                }
+                SchemaVersion::V2 => "name the program to run: command: python3, args: [--version]",
+            },
         );
         Some(t)
     }
 
-    fn existence_test(&mut self, node: &Node, index: usize) -> Option<FileExistenceTest> {
-        let (what, entries) =
-            self.test_entries(node, "file existence test", index, EXISTENCE_KEYS)?;
+    fn existence_test(
+        &mut self,
+        node: &Node,
+        index: usize,
+        version: SchemaVersion,
+    ) -> Option<FileExistenceTest> {
+        let keys = match version {
+            SchemaVersion::V1 => EXISTENCE_KEYS_V1,
+            SchemaVersion::V2 => EXISTENCE_KEYS,
+        };
+        let (what, entries) = self.test_entries(node, "file existence test", index, keys)?;
         let mut name = None;
         let mut path = None;
         let mut t = FileExistenceTest {
@@ -479,6 +552,44 @@ impl Reader<'_> {
             "name the file: path: /etc/os-release",
         );
         Some(t)
+    }
+
+    fn license_test(&mut self, node: &Node, index: usize) -> Option<LicenseTest> {
+        let what = format!("license test #{index}");
+        let entries = self.entries(node, &what, LICENSE_KEYS)?;
+        let mut t = LicenseTest::default();
+        for (key, v) in entries {
+            match key {
+                "debian" => t.debian = self.boolean(v, key, &what).unwrap_or(false),
+                "files" => t.files = self.non_empty_strings(v, key, &what),
+                _ => {}
+            }
+        }
+        Some(t)
+    }
+
+    fn run_options(&mut self, node: &Node) -> RunOptions {
+        let what = "containerRunOptions";
+        let mut o = RunOptions::default();
+        if node.is_null() {
+            return o;
+        }
+        let Some(entries) = self.entries(node, what, RUN_OPTION_KEYS) else {
+            return o;
+        };
+        for (key, v) in entries {
+            match key {
+                "user" => o.user = self.string(v, key, what).filter(|s| !s.is_empty()),
+                "privileged" => o.privileged = self.boolean(v, key, what).unwrap_or(false),
+                "allocateTty" => o.allocate_tty = self.boolean(v, key, what).unwrap_or(false),
+                "envVars" => o.env_vars = self.non_empty_strings(v, key, what),
+                "envFile" => o.env_file = self.string(v, key, what).filter(|s| !s.is_empty()),
+                "capabilities" => o.capabilities = self.non_empty_strings(v, key, what),
+                "bindMounts" => o.bind_mounts = self.non_empty_strings(v, key, what),
+                _ => {}
+            }
+        }
+        o
     }
 
     fn metadata_test(&mut self, node: &Node) -> Option<MetadataTest> {
@@ -795,8 +906,4 @@ fn describe(node: &Node) -> String {
         Some(text) if !node.is_null() => format!("'{text}'"),
         _ => node.kind().to_string(),
     }
-}
-
-fn is_empty_list(node: &Node) -> bool {
-    node.is_null() || matches!(&node.value, Value::Seq(items) if items.is_empty())
 }

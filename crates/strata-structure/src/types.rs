@@ -92,8 +92,9 @@ pub struct CommandTest {
     /// Commands (argv lists) run before `command`, in order. Their exit
     /// codes are not checked, as in CST.
     pub setup: Vec<Vec<String>>,
-    /// Commands (argv lists) run after `command`, in order; their outcome is
-    /// noted in the output but does not fail the test, as in CST.
+    /// Commands (argv lists) after `command`: read, and not run, as CST's
+    /// docker driver does not run them (each test has containers of its
+    /// own, so there is nothing to undo).
     pub teardown: Vec<Vec<String>>,
     /// Variables set for the setup commands and the command.
     pub env_vars: Vec<EnvVar>,
@@ -218,6 +219,16 @@ impl ValueMatch {
     }
 }
 
+impl ValueMatch {
+    /// The value as the file gives it: the text, or the expression.
+    pub fn as_written(&self) -> &str {
+        match self {
+            ValueMatch::Exact(text) => text,
+            ValueMatch::Regex(pattern) => pattern.as_str(),
+        }
+    }
+}
+
 impl fmt::Display for ValueMatch {
     /// `'text'` or `/expression/`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -273,11 +284,75 @@ impl MetadataTest {
     }
 }
 
-/// A parsed structure-test file (schema 2.0.0).
+/// The schema versions CST reads; they differ in keys and in how tests run
+/// (see [`crate::run`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SchemaVersion {
+    /// `1.0.0`: a command test's `command` is the whole argv; no metadata
+    /// test, no run options, no owner or executable checks.
+    V1,
+    /// `2.0.0`, CST's current schema.
+    V2,
+}
+
+impl SchemaVersion {
+    /// The version as written in a file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SchemaVersion::V1 => "1.0.0",
+            SchemaVersion::V2 => "2.0.0",
+        }
+    }
+}
+
+/// One entry of `licenseTests`: Debian copyright files, and other files,
+/// must not name a licence CST refuses (AGPL, WTFPL).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LicenseTest {
+    /// Check `/usr/share/doc/<package>/copyright` of every package folder.
+    pub debian: bool,
+    /// Further files to check.
+    pub files: Vec<String>,
+}
+
+/// `containerRunOptions`: how every container of the file is created.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RunOptions {
+    /// The user commands run as (`user`).
+    pub user: Option<String>,
+    /// Privileged containers (`privileged`).
+    pub privileged: bool,
+    /// A terminal for the command (`allocateTty`): stderr then comes
+    /// through stdout, as with `docker run -t`.
+    pub allocate_tty: bool,
+    /// Names of variables of strata's own environment passed to the
+    /// command (`envVars`).
+    pub env_vars: Vec<String>,
+    /// A dotenv file whose variables are passed to the command (`envFile`),
+    /// relative to the folder strata runs in, as CST reads it relative to
+    /// its own.
+    pub env_file: Option<String>,
+    /// Kernel capabilities added to the containers (`capabilities`).
+    pub capabilities: Vec<String>,
+    /// Bind mounts, `host:container[:options]` (`bindMounts`).
+    pub bind_mounts: Vec<String>,
+}
+
+impl RunOptions {
+    /// Whether any option is given; CST applies the options (and replaces
+    /// a command test's own variables by the options' ones) only then.
+    pub fn is_set(&self) -> bool {
+        self != &RunOptions::default()
+    }
+}
+
+/// A parsed structure-test file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StructureFile {
     /// The file, as given to [`crate::parse`].
     pub file: String,
+    /// Its `schemaVersion`.
+    pub schema_version: SchemaVersion,
     /// Variables set for every command test (`globalEnvVars`); they also
     /// take part in `$VAR` substitution.
     pub global_env_vars: Vec<EnvVar>,
@@ -289,15 +364,21 @@ pub struct StructureFile {
     pub file_content_tests: Vec<FileContentTest>,
     /// `metadataTest`, unless absent or checking nothing.
     pub metadata_test: Option<MetadataTest>,
+    /// `licenseTests`, in file order.
+    pub license_tests: Vec<LicenseTest>,
+    /// `containerRunOptions`.
+    pub run_options: RunOptions,
 }
 
 impl StructureFile {
     /// The number of test cases [`crate::run`] reports: one per command,
-    /// file-existence and file-content test, and one for the metadata test.
+    /// file-existence, file-content and licence test, and one for the
+    /// metadata test.
     pub fn len(&self) -> usize {
         self.command_tests.len()
             + self.file_existence_tests.len()
             + self.file_content_tests.len()
+            + self.license_tests.len()
             + usize::from(self.metadata_test.is_some())
     }
 

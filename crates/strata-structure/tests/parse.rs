@@ -3,7 +3,8 @@
 
 use strata_core::diag::{Diagnostic, Pos};
 use strata_structure::{
-    CommandTest, EnvVar, ExecutableBy, KeyValue, StructureFile, ValueMatch, parse,
+    CommandTest, EnvVar, ExecutableBy, KeyValue, LicenseTest, RunOptions, SchemaVersion,
+    StructureFile, ValueMatch, parse,
 };
 
 const FILE: &str = "images/base/structure.yaml";
@@ -467,11 +468,14 @@ fn permissions_must_be_written_as_go_writes_them() {
 }
 
 #[test]
-fn schema_versions_other_than_2_0_0_are_refused() {
-    let text = "schemaVersion: '1.0.0'\ncommandTests:\n  - name: t\n    command: [apt-get, help]\n";
+fn schema_versions_other_than_1_0_0_and_2_0_0_are_refused() {
+    let text = "schemaVersion: '3.0.0'\ncommandTests:\n  - name: t\n    command: [apt-get, help]\n";
     let d = error(text);
     assert_eq!(d.pos, at(1, 16));
-    assert_eq!(d.message, "schemaVersion '1.0.0' is not supported");
+    assert_eq!(
+        d.message,
+        "schemaVersion '3.0.0' is not one container-structure-test reads"
+    );
     assert!(d.help.unwrap().contains("2.0.0"));
 
     let diags = errors("commandTests:\n  - name: t\n    command: ls\n    bogus: 1\n");
@@ -558,13 +562,73 @@ fn setup_and_env_vars_are_checked_as_cst_checks_them() {
 }
 
 #[test]
-fn unsupported_cst_features_are_refused_not_skipped() {
-    let d = error("schemaVersion: '2.0.0'\nlicenseTests:\n  - debian: true\n");
+fn schema_1_files_read_the_argv_from_command_and_refuse_2_0_0_keys() {
+    let file =
+        ok("schemaVersion: '1.0.0'\ncommandTests:\n  - name: t\n    command: [apt-get, help]\n");
+    assert_eq!(file.schema_version, SchemaVersion::V1);
+    assert_eq!(file.command_tests[0].command, "apt-get");
+    assert_eq!(file.command_tests[0].args, ["help"]);
+    let diags = errors(
+        "schemaVersion: '1.0.0'\nmetadataTest: {}\nfileExistenceTests:\n  - {name: e, path: /, uid: 0}\ncommandTests:\n  - {name: c, command: [ls], args: [x]}\n",
+    );
+    let found: Vec<(Option<Pos>, &str)> =
+        diags.iter().map(|d| (d.pos, d.message.as_str())).collect();
+    assert_eq!(
+        found,
+        vec![
+            (at(2, 1), "unknown key 'metadataTest' in the file"),
+            (at(4, 24), "unknown key 'uid' in file existence test 'e'"),
+            (at(6, 30), "unknown key 'args' in command test 'c'"),
+        ]
+    );
+}
+
+#[test]
+fn license_tests_and_run_options_are_read() {
+    let file = ok(r#"schemaVersion: '2.0.0'
+licenseTests:
+  - debian: true
+    files: [/LICENSE]
+containerRunOptions:
+  user: "1000"
+  privileged: true
+  allocateTty: true
+  envVars: [TOKEN]
+  envFile: test.env
+  capabilities: [NET_ADMIN]
+  bindMounts: ["/tmp:/mnt"]
+"#);
+    assert_eq!(
+        file.license_tests,
+        [LicenseTest {
+            debian: true,
+            files: vec!["/LICENSE".into()]
+        }]
+    );
+    assert_eq!(
+        file.run_options,
+        RunOptions {
+            user: Some("1000".into()),
+            privileged: true,
+            allocate_tty: true,
+            env_vars: vec!["TOKEN".into()],
+            env_file: Some("test.env".into()),
+            capabilities: vec!["NET_ADMIN".into()],
+            bind_mounts: vec!["/tmp:/mnt".into()],
+        }
+    );
+    assert!(file.run_options.is_set());
+    assert_eq!(file.len(), 1);
+
+    let d = error("schemaVersion: '2.0.0'\ncontainerRunOptions:\n  priviledged: true\n");
     assert_eq!(d.pos, at(3, 3));
-    assert!(d.message.contains("licenseTests"));
-    let d = error("schemaVersion: '2.0.0'\ncontainerRunOptions:\n  privileged: true\n");
-    assert!(d.message.contains("containerRunOptions"));
-    assert!(d.help.unwrap().contains("globalEnvVars"));
+    assert_eq!(d.help.as_deref(), Some("did you mean 'privileged'?"));
+    let d = error("schemaVersion: '2.0.0'\nlicenseTests:\n  - debian: maybe\n");
+    assert_eq!(d.pos, at(3, 13));
+    assert_eq!(
+        d.message,
+        "'debian' in license test #1 must be true or false, found 'maybe'"
+    );
 }
 
 #[test]

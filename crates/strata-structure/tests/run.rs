@@ -1,40 +1,39 @@
-//! Running structure tests against an in-memory container: every kind of
-//! test passing and failing, field by field, with the reason.
+//! Running structure tests over an in-memory driver: what containers CST's
+//! docker driver would make for each test, and each outcome in CST's words.
 
 mod common;
 
-use common::{Fake, LNK, REG, block_on, notebook_config, out, strings};
-use strata_structure::{CaseResult, ImageConfig, Kind, parse, run};
+use common::{Call, DIR, Fake, REG, block_on, notebook_config, out, strings};
+use strata_structure::{
+    CaseResult, ContainerSpec, DriverError, HostEnv, HostOptions, ImageConfig, Kind, Step, parse,
+    run,
+};
 
-fn run_text(text: &str, fake: &Fake, config: &ImageConfig) -> Vec<CaseResult> {
+fn run_text(text: &str, fake: &Fake, host: &HostEnv) -> Vec<CaseResult> {
     let file = parse(text, "structure.yaml").unwrap_or_else(|d| panic!("{d:#?}"));
-    block_on(run(&file, fake, config))
+    block_on(run(&file, fake, "img", host))
 }
 
-/// The only case of a one-test file.
-fn one(text: &str, fake: &Fake) -> CaseResult {
-    let text = format!("schemaVersion: '2.0.0'\n{text}");
-    let mut results = run_text(&text, fake, &notebook_config());
-    assert_eq!(results.len(), 1);
-    results.remove(0)
+fn v2(text: &str, fake: &Fake) -> Vec<CaseResult> {
+    run_text(
+        &format!("schemaVersion: '2.0.0'\n{text}"),
+        fake,
+        &HostEnv::default(),
+    )
 }
 
-fn passes(case: &CaseResult) {
-    assert!(case.passed, "expected a pass, got {:#?}", case.failures);
-    assert!(case.failures.is_empty());
+/// (name, passed, failures) of each case.
+fn summary(results: &[CaseResult]) -> Vec<(String, bool, Vec<String>)> {
+    results
+        .iter()
+        .map(|r| (r.name.clone(), r.passed, r.failures.clone()))
+        .collect()
 }
 
-fn fails_with(case: &CaseResult, reasons: &[&str]) {
-    assert!(!case.passed, "expected a failure");
-    assert_eq!(case.failures, reasons, "{case:#?}");
-}
-
-/// A container where `python3 --version` prints to stdout and `apt-get`
-/// complains on stderr.
 fn python() -> Fake {
-    Fake::with_handler(|argv, _| {
+    Fake::new(notebook_config()).handler(|spec| {
         Ok(
-            match argv.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+            match spec.argv.iter().map(String::as_str).collect::<Vec<_>>()[..] {
                 ["python3", "--version"] => out("Python 3.12.7\n", "", 0),
                 ["apt-get", "nope"] => out("", "E: Invalid operation nope\n", 100),
                 [prog, ..] => out("", &format!("{prog}: not found\n"), 127),
@@ -44,250 +43,193 @@ fn python() -> Fake {
     })
 }
 
-const PYTHON: &str =
-    "commandTests:\n  - name: python\n    command: python3\n    args: [--version]\n";
-
 #[test]
-fn a_command_test_passes_when_every_check_holds() {
-    let case = one(
-        &format!(
-            "{PYTHON}    expectedOutput: ['Python 3\\.12', '^Python']\n    excludedOutput: ['Python 2']\n    expectedError: ['^$']\n    excludedError: [Traceback]\n"
-        ),
+fn command_checks_fail_in_cst_words_and_order() {
+    let results = v2(
+        "commandTests:\n  - name: py\n    command: python3\n    args: [--version]\n    expectedOutput: ['Python 2']\n    excludedOutput: ['3\\.\\d+']\n    expectedError: [warning]\n    excludedError: ['^$']\n    exitCode: 1\n",
         &python(),
     );
-    passes(&case);
-    assert_eq!(case.name, "python");
-    assert_eq!(case.kind, Kind::Command);
-    assert_eq!(case.output, "Python 3.12.7\n");
-    assert!(case.duration_secs >= 0.0);
+    assert_eq!(
+        summary(&results),
+        vec![(
+            "Command Test: py".to_string(),
+            false,
+            strings(&[
+                "Expected string 'warning' not found in error ''",
+                "Excluded string '^$' found in error ''",
+                "Expected string 'Python 2' not found in output 'Python 3.12.7\n'",
+                "Excluded string '3\\.\\d+' found in output 'Python 3.12.7\n'",
+                "Test 'py' exited with incorrect error code. Expected: 1, Actual: 0",
+            ])
+        )]
+    );
+    assert_eq!(results[0].output, "Python 3.12.7\n");
+    assert_eq!(results[0].kind, Kind::Command);
+
+    let results = v2(
+        "commandTests:\n  - name: apt\n    command: apt-get\n    args: [nope]\n    exitCode: 100\n    expectedError: ['Invalid operation']\n",
+        &python(),
+    );
+    assert!(results[0].passed, "{results:#?}");
 }
 
 #[test]
-fn each_command_check_fails_with_its_reason() {
+fn a_command_runs_as_the_container_command_with_raw_test_variables() {
     let fake = python();
-    let cases: &[(&str, &str)] = &[
-        (
-            "    expectedOutput: ['Python 2']\n",
-            "expected output /Python 2/ not found in stdout",
-        ),
-        (
-            "    excludedOutput: ['3\\.\\d+']\n",
-            "excluded output /3\\.\\d+/ found in stdout: \"3.12\"",
-        ),
-        (
-            "    expectedError: [warning]\n",
-            "expected error /warning/ not found in stderr",
-        ),
-        ("    exitCode: 1\n", "exit code 0, expected 1"),
-    ];
-    for (extra, reason) in cases {
-        let case = one(&format!("{PYTHON}{extra}"), &fake);
-        fails_with(&case, &[reason]);
-    }
-
-    let case = one(
-        "commandTests:\n  - name: apt\n    command: apt-get\n    args: [nope]\n    excludedError: ['Invalid \\w+']\n",
-        &fake,
-    );
-    fails_with(
-        &case,
-        &[
-            "excluded error /Invalid \\w+/ found in stderr: \"Invalid operation\"",
-            "exit code 100, expected 0",
-        ],
-    );
-    assert_eq!(case.output, "E: Invalid operation nope\n");
-
-    // The expected exit code makes a failing command pass.
-    let case = one(
-        "commandTests:\n  - name: apt\n    command: apt-get\n    args: [nope]\n    exitCode: 100\n    expectedError: ['Invalid operation nope']\n",
-        &fake,
-    );
-    passes(&case);
-}
-
-#[test]
-fn all_failed_checks_are_listed_in_cst_order() {
-    let case = one(
-        &format!(
-            "{PYTHON}    expectedOutput: [nothing]\n    excludedOutput: [Python]\n    expectedError: [err]\n    excludedError: ['^$']\n    exitCode: 3\n"
-        ),
-        &python(),
-    );
-    fails_with(
-        &case,
-        &[
-            "expected error /err/ not found in stderr",
-            "excluded error /^$/ found in stderr: \"\"",
-            "expected output /nothing/ not found in stdout",
-            "excluded output /Python/ found in stdout: \"Python\"",
-            "exit code 0, expected 3",
-        ],
-    );
-}
-
-#[test]
-fn setup_command_and_teardown_run_in_order_with_their_environment() {
-    let fake = Fake::with_handler(|argv, _| Ok(out(&format!("ran {}\n", argv[0]), "", 0)));
-    let text = r#"schemaVersion: '2.0.0'
-globalEnvVars:
-  - key: VIRTUAL_ENV
-    value: $HOME/env
-commandTests:
-  - name: venv
-    setup: [["virtualenv", "/env"], ["pip", "install", "flask"]]
-    teardown: [["rm", "-rf", "/env"]]
-    envVars:
-      - key: PATH
-        value: /env/bin:$PATH
-      - key: MODE
-        value: test
-    command: sh
-    args: ["-c", "echo $HOME ${VIRTUAL_ENV} $MODE $1 $$"]
-    expectedOutput: ['ran sh']
-"#;
-    let results = run_text(text, &fake, &notebook_config());
-    passes(&results[0]);
+    let text = "globalEnvVars:\n  - {key: VENV, value: $HOME/env}\ncommandTests:\n  - name: t\n    envVars:\n      - {key: PATH, value: /env/bin:$PATH}\n    command: echo\n    args: [$HOME, $VENV, $PATH]\n    teardown: [[rm, -rf, /env]]\n";
+    v2(text, &fake);
     let calls = fake.calls();
-    let argvs: Vec<Vec<String>> = calls.iter().map(|c| c.argv.clone()).collect();
+    assert_eq!(calls.len(), 1, "teardown is not run: {calls:#?}");
+    let Call::Run { image, spec } = &calls[0] else {
+        panic!("{calls:#?}")
+    };
+    assert_eq!(image, "img");
+    // $VAR in the argv: the image's environment with the global variables.
     assert_eq!(
-        argvs,
-        vec![
-            strings(&["virtualenv", "/env"]),
-            strings(&["pip", "install", "flask"]),
-            // As CST does, $VAR in the argv is replaced by the image's
-            // environment (with the global variables) before running.
-            strings(&["sh", "-c", "echo /home/jovyan /home/jovyan/env   "]),
-            strings(&["rm", "-rf", "/env"]),
+        spec.argv,
+        strings(&[
+            "echo",
+            "/home/jovyan",
+            "/home/jovyan/env",
+            "/opt/conda/bin:/usr/local/bin:/usr/bin:/bin"
+        ])
+    );
+    // The test's own variables go to the engine as written.
+    assert_eq!(
+        spec.env,
+        strings(&["VENV=/home/jovyan/env", "PATH=/env/bin:$PATH"])
+    );
+    assert_eq!(spec.user, None);
+}
+
+#[test]
+fn setup_commands_are_committed_and_their_images_removed() {
+    let fake = python().handler(|_| Ok(out("", "", 0)));
+    let text = "commandTests:\n  - name: t\n    setup: [[touch, /a], [touch, /b]]\n    envVars:\n      - {key: WHERE, value: $HOME/x}\n    command: ls\n    args: [$WHERE]\n";
+    let results = v2(text, &fake);
+    assert!(results[0].passed);
+    let calls = fake.calls();
+    let setup_env = strings(&["WHERE=/home/jovyan/x"]);
+    let commit = |image: &str, argv: &[&str]| Call::Commit {
+        image: image.into(),
+        spec: ContainerSpec {
+            argv: strings(argv),
+            env: setup_env.clone(),
+            ..ContainerSpec::default()
+        },
+    };
+    assert_eq!(calls[0], commit("img", &["touch", "/a"]));
+    assert_eq!(calls[1], commit("commit-1", &["touch", "/b"]));
+    assert_eq!(
+        calls[2],
+        Call::Run {
+            image: "commit-2".into(),
+            spec: ContainerSpec {
+                // After setup, the committed variables expand the argv.
+                argv: strings(&["ls", "/home/jovyan/x"]),
+                env: strings(&["WHERE=$HOME/x"]),
+                ..ContainerSpec::default()
+            }
+        }
+    );
+    assert_eq!(
+        calls[3..],
+        [
+            Call::Remove {
+                image: "commit-2".into()
+            },
+            Call::Remove {
+                image: "commit-1".into()
+            }
         ]
     );
-    let test_env = vec![
-        ("VIRTUAL_ENV".to_string(), "/home/jovyan/env".to_string()),
-        (
-            "PATH".to_string(),
-            "/env/bin:/opt/conda/bin:/usr/local/bin:/usr/bin:/bin".to_string(),
-        ),
-        ("MODE".to_string(), "test".to_string()),
-    ];
-    assert_eq!(calls[0].env, test_env);
-    assert_eq!(calls[1].env, test_env);
-    assert_eq!(calls[2].env, test_env);
-    // Teardown sees only the global variables.
-    assert_eq!(calls[3].env, test_env[..1]);
-    assert_eq!(results[0].output, "ran sh\n");
 }
 
 #[test]
-fn test_variables_override_global_ones() {
-    let fake = Fake::with_handler(|_, _| Ok(out("", "", 0)));
-    let text = "schemaVersion: '2.0.0'\nglobalEnvVars:\n  - {key: A, value: global}\n  - {key: B, value: kept}\ncommandTests:\n  - name: t\n    command: env\n    envVars:\n      - {key: A, value: local}\n";
-    run_text(text, &fake, &ImageConfig::default());
+fn engine_errors_fail_commands_with_the_engines_reason() {
+    let results = v2(
+        "commandTests:\n  - {name: gone, command: nothing-here}\n  - {name: s, setup: [[x]], command: y}\n",
+        &Fake::new(ImageConfig::default()),
+    );
     assert_eq!(
-        fake.calls()[0].env,
+        summary(&results),
         vec![
-            ("B".to_string(), "kept".to_string()),
-            ("A".to_string(), "local".to_string())
-        ]
-    );
-}
-
-#[test]
-fn setup_exit_codes_are_not_checked_but_noted() {
-    let fake = Fake::with_handler(|argv, _| {
-        Ok(match argv[0].as_str() {
-            "false" => out("", "boom\n", 1),
-            _ => out("ok\n", "", 0),
-        })
-    });
-    let case = one(
-        "commandTests:\n  - name: t\n    setup: [[\"false\"]]\n    teardown: [[\"false\"]]\n    command: echo\n",
-        &fake,
-    );
-    passes(&case);
-    assert_eq!(
-        case.output,
-        "[setup command false exited with code 1]\nboom\nok\n[teardown command false exited with code 1]\nboom\n"
-    );
-}
-
-#[test]
-fn container_errors_fail_the_case_without_panicking() {
-    // The command cannot run.
-    let case = one(PYTHON, &Fake::broken("the engine went away"));
-    fails_with(
-        &case,
-        &["command python3 --version could not run: the engine went away"],
-    );
-
-    // A setup command cannot run: the command is not attempted.
-    let fake = Fake::with_handler(|argv, _| match argv[0].as_str() {
-        "setup" => Err("container is gone".to_string()),
-        _ => Ok(out("", "", 0)),
-    });
-    let case = one(
-        "commandTests:\n  - name: t\n    setup: [[setup, x]]\n    teardown: [[cleanup]]\n    command: echo\n",
-        &fake,
-    );
-    fails_with(
-        &case,
-        &["setup command setup x could not run: container is gone"],
-    );
-    assert_eq!(fake.calls().len(), 1);
-
-    // A teardown that cannot run is noted, not a failure (as in CST).
-    let fake = Fake::with_handler(|argv, _| match argv[0].as_str() {
-        "cleanup" => Err("container is gone".to_string()),
-        _ => Ok(out("hi\n", "", 0)),
-    });
-    let case = one(
-        "commandTests:\n  - name: t\n    teardown: [[cleanup]]\n    command: echo\n",
-        &fake,
-    );
-    passes(&case);
-    assert_eq!(
-        case.output,
-        "hi\n[teardown command cleanup could not run: container is gone]\n"
-    );
-
-    // Every kind of test, against a broken container.
-    let text = r#"schemaVersion: '2.0.0'
-commandTests:
-  - {name: c, command: ls}
-fileExistenceTests:
-  - {name: e, path: /etc}
-fileContentTests:
-  - {name: f, path: /etc/hosts}
-metadataTest:
-  user: "1000"
-"#;
-    let results = run_text(text, &Fake::broken("EOF"), &notebook_config());
-    let summary: Vec<(&str, bool, &str)> = results
-        .iter()
-        .map(|r| {
             (
-                r.name.as_str(),
-                r.passed,
-                r.failures.first().map(String::as_str).unwrap_or(""),
-            )
-        })
-        .collect();
-    assert_eq!(
-        summary,
-        vec![
-            ("c", false, "command ls could not run: EOF"),
-            ("e", false, "could not examine /etc: EOF"),
-            ("f", false, "could not read /etc/hosts: EOF"),
-            // The metadata test needs no container.
-            ("Metadata Test", true, ""),
+                "Command Test: gone".to_string(),
+                false,
+                strings(&[
+                    "Error creating container: API error (400): exec: \"nothing-here\": executable file not found in $PATH"
+                ])
+            ),
+            (
+                "s".to_string(),
+                false,
+                strings(&[
+                    "error in setup: Error creating container: API error (400): exec: \"x\": executable file not found in $PATH"
+                ])
+            ),
         ]
+    );
+}
+
+#[test]
+fn run_options_reach_every_container_and_replace_test_variables() {
+    let fake = python().handler(|_| Ok(out("ok", "", 0)));
+    let text = "schemaVersion: '2.0.0'\ncontainerRunOptions:\n  user: nobody\n  privileged: true\n  allocateTty: true\n  envVars: [FROM_HOST, UNSET_ON_HOST]\n  envFile: test.env\n  capabilities: [NET_ADMIN]\n  bindMounts: ['/tmp:/mnt:ro']\ncommandTests:\n  - name: t\n    setup: [[true]]\n    envVars: [{key: OWN, value: dropped}]\n    command: env\nfileExistenceTests:\n  - {name: f, path: /etc/passwd, shouldExist: false}\n";
+    let host = HostEnv {
+        vars: [("FROM_HOST".to_string(), "yes".to_string())].into(),
+        env_file: Some(Ok(vec![
+            ("FILE_VAR".into(), "1".into()),
+            ("EMPTY".into(), String::new()),
+        ])),
+    };
+    let results = run_text(text, &fake, &host);
+    assert!(results.iter().all(|r| r.passed), "{results:#?}");
+    let calls = fake.calls();
+    let options = HostOptions {
+        privileged: true,
+        capabilities: strings(&["NET_ADMIN"]),
+        bind_mounts: strings(&["/tmp:/mnt:ro"]),
+    };
+    let Call::Commit { spec: setup, .. } = &calls[0] else {
+        panic!("{calls:#?}")
+    };
+    assert_eq!(setup.user.as_deref(), Some("nobody"));
+    assert_eq!(setup.env, strings(&["OWN=dropped"]));
+    assert!(!setup.tty);
+    assert_eq!(setup.host, options);
+    let Call::Run { spec, .. } = &calls[1] else {
+        panic!("{calls:#?}")
+    };
+    assert_eq!(spec.env, strings(&["FILE_VAR=1", "FROM_HOST=yes"]));
+    assert!(spec.tty);
+    assert_eq!(spec.user.as_deref(), Some("nobody"));
+    assert_eq!(spec.host, options);
+}
+
+#[test]
+fn an_unreadable_env_file_is_noted_as_cst_warns() {
+    let fake = python().handler(|_| Ok(out("ok\n", "", 0)));
+    let host = HostEnv {
+        vars: Default::default(),
+        env_file: Some(Err("No such file or directory".into())),
+    };
+    let results = run_text(
+        "schemaVersion: '2.0.0'\ncontainerRunOptions: {envFile: missing.env}\ncommandTests:\n  - {name: t, command: env}\n",
+        &fake,
+        &host,
+    );
+    assert!(results[0].passed);
+    assert_eq!(
+        results[0].output,
+        "[unable to load envFile missing.env: No such file or directory]\nok\n"
     );
 }
 
 fn files() -> Fake {
-    Fake::default()
-        .dir("/", 0o755, 0, 0)
-        .dir("/tmp", 0o1777, 0, 0)
-        .dir("/home/jovyan", 0o750, 1000, 100)
+    Fake::new(notebook_config())
+        .file("/tmp", DIR | 0o1777, 0, 0, b"")
+        .file("/home/jovyan", DIR | 0o750, 1000, 100, b"")
         .file(
             "/etc/passwd",
             REG | 0o644,
@@ -296,330 +238,344 @@ fn files() -> Fake {
             b"root:x:0:0:root:/root:/bin/bash\n",
         )
         .file("/usr/bin/sudo", REG | 0o4755, 0, 0, b"\x7fELF")
-        .file("/opt/conda/bin/python", LNK | 0o777, 1000, 100, b"")
-        .file(
-            "/usr/local/bin/start.sh",
-            REG | 0o750,
-            0,
-            100,
-            b"#!/bin/sh\n",
-        )
-        .file(
-            "/usr/local/bin/other.sh",
-            REG | 0o741,
-            0,
-            100,
-            b"#!/bin/sh\n",
-        )
-}
-
-fn existence(fields: &str) -> String {
-    format!("fileExistenceTests:\n  - name: e\n{fields}")
+        .file("/usr/lib/os-release", REG | 0o644, 0, 0, b"ID=debian\n")
+        .link("/etc/os-release", "../usr/lib/os-release")
 }
 
 #[test]
-fn file_existence_checks_pass_when_they_hold() {
-    let fake = files();
-    for fields in [
-        "    path: /\n    shouldExist: true\n    permissions: drwxr-xr-x\n    uid: 0\n    gid: 0\n",
-        "    path: /tmp\n    permissions: dtrwxrwxrwx\n",
-        "    path: /usr/bin/sudo\n    permissions: urwxr-xr-x\n    isExecutableBy: other\n",
-        "    path: /opt/conda/bin/python\n    permissions: Lrwxrwxrwx\n    uid: 1000\n",
-        "    path: /etc/passwd\n    permissions: -rw-r--r--\n",
-        "    path: /usr/local/bin/start.sh\n    isExecutableBy: group\n",
-        "    path: /usr/local/bin/start.sh\n    isExecutableBy: owner\n",
-        "    path: /usr/local/bin/other.sh\n    isExecutableBy: any\n",
-        "    path: /etc/shadow-backup\n    shouldExist: false\n",
-        // $VAR in the path comes from the image's environment.
-        "    path: $HOME\n    uid: 1000\n    gid: 100\n",
-        "    path: ${CONDA_DIR}/bin/python\n",
-    ] {
-        let case = one(&existence(fields), &fake);
-        passes(&case);
-        assert_eq!(case.kind, Kind::FileExistence);
-        assert_eq!(case.output, "");
+fn file_existence_in_cst_words() {
+    let text = r#"fileExistenceTests:
+  - {name: tmp, path: /tmp, permissions: dtrwxrwxrwx, uid: 0, gid: 0}
+  - {name: home, path: $HOME, permissions: drwxr-xr-x, uid: 0, gid: 0, isExecutableBy: other}
+  - {name: sudo, path: /usr/bin/sudo, permissions: urwxr-xr-x, isExecutableBy: any}
+  - {name: missing, path: /nope}
+  - {name: absent, path: /nope, shouldExist: false}
+  - {name: present, path: /etc/passwd, shouldExist: false}
+"#;
+    let results = v2(text, &files());
+    assert_eq!(
+        summary(&results),
+        vec![
+            ("File Existence Test: tmp".to_string(), true, vec![]),
+            (
+                "File Existence Test: home".to_string(),
+                false,
+                strings(&[
+                    "$HOME has incorrect permissions. Expected: drwxr-xr-x, Actual: drwxr-x---",
+                    "$HOME has incorrect executable bit. Expected to be executable by other, Actual: drwxr-x---",
+                    "$HOME has incorrect user ownership. Expected: 0, Actual: 1000",
+                    "$HOME has incorrect group ownership. Expected: 0, Actual: 100",
+                ])
+            ),
+            ("File Existence Test: sudo".to_string(), true, vec![]),
+            (
+                "File Existence Test: missing".to_string(),
+                false,
+                strings(&[
+                    "Error examining file in container: Error retrieving file from container: API error (404): Could not find the file /nope in container c1"
+                ])
+            ),
+            ("File Existence Test: absent".to_string(), true, vec![]),
+            (
+                "File Existence Test: present".to_string(),
+                false,
+                strings(&["File /etc/passwd should not exist but does"])
+            ),
+        ]
+    );
+}
+
+#[test]
+fn an_engine_refusal_is_never_taken_for_a_missing_file() {
+    let fake = Fake::new(ImageConfig::default());
+    // The fake's archive of an unknown path says 404: absence, a pass.
+    let results = v2(
+        "fileExistenceTests:\n  - {name: a, path: /x, shouldExist: false}\n",
+        &fake,
+    );
+    assert!(results[0].passed);
+    // Any other engine error fails the test (CST would pass it).
+    let refusing = RefusingArchive;
+    let file = parse(
+        "schemaVersion: '2.0.0'\nfileExistenceTests:\n  - {name: a, path: /x, shouldExist: false}\n",
+        "f.yaml",
+    )
+    .unwrap();
+    let results = block_on(run(&file, &refusing, "img", &HostEnv::default()));
+    assert_eq!(
+        results[0].failures,
+        [
+            "Error examining file in container: Error creating container: API error (400): invalid CapAdd: unknown capability: \"CAP_BOGUS\""
+        ]
+    );
+}
+
+/// An engine that refuses to create any container.
+struct RefusingArchive;
+
+impl strata_structure::Driver for RefusingArchive {
+    async fn config(&self, _: &str) -> Result<ImageConfig, DriverError> {
+        Ok(ImageConfig::default())
+    }
+    async fn run(
+        &self,
+        _: &str,
+        _: &ContainerSpec,
+    ) -> Result<strata_structure::ExecOutput, DriverError> {
+        Err(refused())
+    }
+    async fn run_and_commit(&self, _: &str, _: &ContainerSpec) -> Result<String, DriverError> {
+        Err(refused())
+    }
+    async fn archive_entry(
+        &self,
+        _: &str,
+        _: &str,
+        _: &HostOptions,
+        _: bool,
+    ) -> Result<strata_structure::ArchiveEntry, DriverError> {
+        Err(refused())
+    }
+    async fn archive_dirs(
+        &self,
+        _: &str,
+        _: &str,
+        _: &HostOptions,
+    ) -> Result<Vec<String>, DriverError> {
+        Err(refused())
+    }
+    async fn remove_image(&self, _: &str) -> Result<(), DriverError> {
+        Ok(())
     }
 }
 
-#[test]
-fn each_file_existence_check_fails_with_its_reason() {
-    let fake = files();
-    let cases: &[(&str, &[&str])] = &[
-        (
-            "    path: /etc/machine-id\n",
-            &["/etc/machine-id does not exist"],
-        ),
-        (
-            "    path: /etc/passwd\n    shouldExist: false\n    permissions: -rwxrwxrwx\n",
-            &["/etc/passwd exists but should not"],
-        ),
-        (
-            "    path: /etc/passwd\n    permissions: -rwxrwxrwx\n",
-            &["/etc/passwd has permissions -rw-r--r--, expected -rwxrwxrwx"],
-        ),
-        (
-            "    path: /tmp\n    permissions: drwxrwxrwx\n",
-            &["/tmp has permissions dtrwxrwxrwx, expected drwxrwxrwx"],
-        ),
-        (
-            "    path: /etc/passwd\n    isExecutableBy: any\n",
-            &["/etc/passwd is not executable by anyone (permissions -rw-r--r--)"],
-        ),
-        (
-            "    path: /usr/local/bin/start.sh\n    isExecutableBy: other\n",
-            &["/usr/local/bin/start.sh is not executable by others (permissions -rwxr-x---)"],
-        ),
-        (
-            "    path: /usr/local/bin/other.sh\n    isExecutableBy: group\n",
-            &["/usr/local/bin/other.sh is not executable by its group (permissions -rwxr----x)"],
-        ),
-        (
-            "    path: /etc/passwd\n    isExecutableBy: owner\n",
-            &["/etc/passwd is not executable by its owner (permissions -rw-r--r--)"],
-        ),
-        (
-            "    path: $HOME\n    uid: 0\n    gid: 0\n",
-            &[
-                "/home/jovyan has uid 1000, expected 0",
-                "/home/jovyan has gid 100, expected 0",
-            ],
-        ),
-        (
-            "    path: $NOPE/etc/passwd\n    shouldExist: false\n",
-            &["/etc/passwd exists but should not"],
-        ),
-    ];
-    for (fields, reasons) in cases {
-        let case = one(&existence(fields), &fake);
-        fails_with(&case, reasons);
-    }
-}
-
-fn content(fields: &str) -> String {
-    format!("fileContentTests:\n  - name: c\n{fields}")
+fn refused() -> DriverError {
+    DriverError::new(
+        Step::CreateContainer,
+        "API error (400): invalid CapAdd: unknown capability: \"CAP_BOGUS\"",
+    )
 }
 
 #[test]
-fn file_content_checks() {
-    let fake = files().file(
-        "/etc/os-release",
-        REG | 0o644,
-        0,
-        0,
-        b"PRETTY_NAME=\"Ubuntu 24.04.1 LTS\"\nID=ubuntu\nVERSION_ID=\"24.04\"\n",
+fn file_contents_in_cst_words() {
+    let text = r#"fileContentTests:
+  - {name: os, path: /etc/os-release, expectedContents: ['ID=debian'], excludedContents: ['ubuntu']}
+  - {name: bad, path: /etc/passwd, expectedContents: [nobody], excludedContents: [root]}
+  - {name: dir, path: /tmp}
+  - {name: gone, path: /nope}
+"#;
+    let results = v2(text, &files());
+    let passwd = "root:x:0:0:root:/root:/bin/bash\n";
+    assert_eq!(
+        summary(&results),
+        vec![
+            ("File Content Test: os".to_string(), true, vec![]),
+            (
+                "File Content Test: bad".to_string(),
+                false,
+                vec![
+                    format!("Expected string 'nobody' not found in file content string '{passwd}'"),
+                    format!("Excluded string 'root' found in file content string '{passwd}'"),
+                ]
+            ),
+            (
+                "File Content Test: dir".to_string(),
+                false,
+                strings(&[
+                    "Failed to open /tmp. Error: Cannot read specified path: /tmp is a directory, not a file"
+                ])
+            ),
+            (
+                "File Content Test: gone".to_string(),
+                false,
+                strings(&[
+                    "Failed to open /nope. Error: Error retrieving file from container: API error (404): Could not find the file /nope in container c1"
+                ])
+            ),
+        ]
     );
-    let case = one(
-        &content(
-            "    path: /etc/os-release\n    expectedContents: ['ID=ubuntu', 'VERSION_ID=\"24\\.04\"']\n    excludedContents: ['ID=debian']\n",
-        ),
-        &fake,
-    );
-    passes(&case);
-    assert_eq!(case.kind, Kind::FileContent);
-
-    let case = one(
-        &content(
-            "    path: /etc/os-release\n    expectedContents: ['ID=debian']\n    excludedContents: ['Ubuntu \\d+', 'nothing']\n",
-        ),
-        &fake,
-    );
-    fails_with(
-        &case,
-        &[
-            "expected content /ID=debian/ not found in /etc/os-release",
-            "excluded content /Ubuntu \\d+/ found in /etc/os-release: \"Ubuntu 24\"",
-        ],
-    );
-
-    let case = one(&content("    path: /etc/missing\n"), &fake);
-    fails_with(&case, &["/etc/missing does not exist"]);
-
-    // Non-UTF-8 bytes do not stop the text around them from matching.
-    let fake = Fake::default().file(
-        "/bin/tool",
-        REG | 0o755,
-        0,
-        0,
-        b"\x7fELF\xff\xfe version 1.2\n",
-    );
-    let case = one(
-        &content("    path: /bin/tool\n    expectedContents: ['version 1\\.2']\n"),
-        &fake,
-    );
-    passes(&case);
-
-    // As in CST, no $VAR substitution in a content test's path.
-    let case = one(&content("    path: $HOME/.bashrc\n"), &files());
-    fails_with(&case, &["$HOME/.bashrc does not exist"]);
 }
 
 #[test]
-fn a_metadata_test_passes_when_every_field_holds() {
-    let case = one(
-        r#"metadataTest:
-  envVars:
-    - key: NB_USER
-      value: jovyan
-    - key: PYTHON_VERSION
-      value: '^3\.12\.\d+$'
-      isRegex: true
-  unboundEnvVars:
-    - key: SECRET
-  labels:
-    - key: maintainer
-      value: Jupyter Project <jupyter@googlegroups.com>
-    - key: org.opencontainers.image.version
-      value: '\d{4}-\d{2}-\d{2}'
-      isRegex: true
-  exposedPorts: ["8888", "8888/tcp"]
-  unexposedPorts: ["80", "8888/udp"]
-  unmountedVolumes: [/data]
-  entrypoint: [tini, -g, --]
-  cmd: [start-notebook.py]
-  workdir: /home/jovyan
-  user: "1000"
-"#,
-        &Fake::broken("metadata needs no container"),
-    );
-    passes(&case);
-    assert_eq!(case.kind, Kind::Metadata);
-    assert_eq!(case.name, "Metadata Test");
-}
-
-#[test]
-fn each_metadata_check_fails_with_its_reason() {
-    let fake = Fake::default();
-    let cases: &[(&str, &str)] = &[
-        (
-            "  envVars:\n    - {key: NB_USER, value: root}\n",
-            "env var NB_USER is \"jovyan\", expected \"root\"",
-        ),
-        (
-            "  envVars:\n    - {key: PYTHON_VERSION, value: '^3\\.11', isRegex: true}\n",
-            "env var PYTHON_VERSION is \"3.12.7\", expected /^3\\.11/",
-        ),
-        (
-            "  envVars:\n    - {key: MISSING, value: x}\n",
-            "env var MISSING is not set in the image",
-        ),
-        (
-            "  unboundEnvVars:\n    - key: HOME\n",
-            "env var HOME is set (to \"/home/jovyan\") but should not be",
-        ),
-        (
-            "  labels:\n    - {key: maintainer, value: me}\n",
-            "label maintainer is \"Jupyter Project <jupyter@googlegroups.com>\", expected \"me\"",
-        ),
-        (
-            "  labels:\n    - {key: org.opencontainers.image.version, value: '^v', isRegex: true}\n",
-            "label org.opencontainers.image.version is \"2024-11-04\", expected /^v/",
-        ),
-        (
-            "  labels:\n    - {key: absent, value: ''}\n",
-            "label absent is not set on the image",
-        ),
-        ("  exposedPorts: ['8080']\n", "port 8080 is not exposed"),
-        (
-            "  exposedPorts: ['8888/udp']\n",
-            "port 8888/udp is not exposed",
-        ),
-        (
-            "  unexposedPorts: ['8888']\n",
-            "port 8888 is exposed but should not be",
-        ),
-        ("  volumes: [/data]\n", "volume /data is not declared"),
-        (
-            "  entrypoint: []\n",
-            "entrypoint is [\"tini\", \"-g\", \"--\"], expected []",
-        ),
-        (
-            "  entrypoint: [tini, --]\n",
-            "entrypoint is [\"tini\", \"-g\", \"--\"], expected [\"tini\", \"--\"]",
-        ),
-        (
-            "  cmd: [start-lab.py]\n",
-            "cmd is [\"start-notebook.py\"], expected [\"start-lab.py\"]",
-        ),
-        (
-            "  workdir: /root\n",
-            "workdir is \"/home/jovyan\", expected \"/root\"",
-        ),
-        ("  user: root\n", "user is \"1000\", expected \"root\""),
-    ];
-    for (fields, reason) in cases {
-        let case = one(&format!("metadataTest:\n{fields}"), &fake);
-        fails_with(&case, &[reason]);
-    }
-
-    // Volumes, and lists the image does not have at all.
-    let config = ImageConfig {
-        volumes: strings(&["/data"]),
-        ..ImageConfig::default()
+fn schema_1_keeps_its_own_words_and_rules() {
+    let fake = python();
+    let text = "schemaVersion: '1.0.0'\nglobalEnvVars:\n  - {key: G, value: $HOME}\ncommandTests:\n  - name: py\n    command: [python3, --version]\n    expectedOutput: ['Python 2']\nfileContentTests:\n  - {name: c, path: /etc/passwd, excludedContents: [root]}\nfileExistenceTests:\n  - {name: e, path: $HOME}\n";
+    let fake = Fake {
+        files: files().files,
+        ..fake
     };
-    let text = "schemaVersion: '2.0.0'\nmetadataTest:\n  unmountedVolumes: [/data]\n  volumes: [/data]\n  cmd: []\n  entrypoint: [sh]\n";
-    let results = run_text(text, &fake, &config);
-    fails_with(
-        &results[0],
-        &[
-            "entrypoint is [], expected [\"sh\"]",
-            "volume /data is declared but should not be",
-        ],
+    let results = run_text(text, &fake, &HostEnv::default());
+    assert_eq!(
+        summary(&results),
+        vec![
+            (
+                "Command Test: py".to_string(),
+                false,
+                strings(&["Expected string 'Python 2' not found in output"])
+            ),
+            (
+                "File Content Test: c".to_string(),
+                false,
+                strings(&[
+                    "Expected string 'root' not found in file content string 'root:x:0:0:root:/root:/bin/bash\n'"
+                ])
+            ),
+            (
+                // No $VAR substitution in a 1.0.0 path.
+                "File Existence Test: e".to_string(),
+                false,
+                strings(&[
+                    "Error examining file in container: Error retrieving file from container: API error (404): Could not find the file $HOME in container c1"
+                ])
+            ),
+        ]
+    );
+    // Global variables reach a 1.0.0 command only through setup.
+    let Call::Run { spec, .. } = &fake.calls()[0] else {
+        panic!()
+    };
+    assert!(spec.env.is_empty(), "{spec:?}");
+}
+
+#[test]
+fn license_tests_check_debian_copyright_files() {
+    let fake = Fake::new(ImageConfig::default())
+        .file("/usr/share/doc/bash", DIR | 0o755, 0, 0, b"")
+        .file(
+            "/usr/share/doc/bash/copyright",
+            REG | 0o644,
+            0,
+            0,
+            b"GPL-3+\n",
+        )
+        .file("/usr/share/doc/evil", DIR | 0o755, 0, 0, b"")
+        .file(
+            "/usr/share/doc/evil/copyright",
+            REG | 0o644,
+            0,
+            0,
+            b"License: agpl-3\n",
+        )
+        .file("/usr/share/doc/libgnutls30", DIR | 0o755, 0, 0, b"")
+        .file("/usr/share/doc/nocopy", DIR | 0o755, 0, 0, b"")
+        .file("/LICENSE", REG | 0o644, 0, 0, b"WTFPL\n");
+    let results = v2(
+        "licenseTests:\n  - debian: true\n    files: [/LICENSE]\n  - {debian: false}\n",
+        &fake,
+    );
+    let missing =
+        "API error (404): Could not find the file /usr/share/doc/nocopy/copyright in container c1";
+    assert_eq!(
+        summary(&results),
+        vec![
+            (
+                "License Test".to_string(),
+                false,
+                vec![
+                    "Invalid license for /usr/share/doc/evil/copyright, license contains AGPL"
+                        .to_string(),
+                    format!(
+                        "Error reading license file for nocopy: Error retrieving file from container: {missing}"
+                    ),
+                    format!(
+                        "Error reading license file for /usr/share/doc/nocopy/copyright: Error retrieving file from container: {missing}"
+                    ),
+                    "Invalid license for /LICENSE, license contains WTFPL".to_string(),
+                ]
+            ),
+            ("License Test".to_string(), true, vec![]),
+        ]
+    );
+    assert_eq!(results[0].kind, Kind::License);
+}
+
+#[test]
+fn metadata_in_cst_words() {
+    let fake = Fake::new(notebook_config());
+    let text = r#"metadataTest:
+  envVars:
+    - {key: NB_USER, value: root}
+    - {key: PYTHON_VERSION, value: '^3\.12', isRegex: true}
+    - {key: MISSING, value: x}
+  unboundEnvVars: [{key: HOME}]
+  labels:
+    - {key: maintainer, value: me}
+    - {key: absent, value: x}
+  cmd: [start-lab.py]
+  entrypoint: [tini, --]
+  workdir: /root
+  user: root
+  exposedPorts: ['8888', '8888/tcp']
+  unexposedPorts: ['8888']
+  volumes: [/data]
+"#;
+    let results = v2(text, &fake);
+    assert_eq!(
+        summary(&results),
+        vec![(
+            "Metadata Test".to_string(),
+            false,
+            strings(&[
+                "env var NB_USER value jovyan does not match expected value: root",
+                "variable MISSING not found in image env",
+                "env variable HOME should not be present in image metadata",
+                "label maintainer value Jupyter Project <jupyter@googlegroups.com> does not match expected value: me",
+                "label absent not found in image metadata",
+                "Image config Cmd [start-notebook.py] does not match expected value: [start-lab.py]",
+                "Image entrypoint [tini -g --] does not match expected entrypoint: [tini --]",
+                "Image workdir /home/jovyan does not match config workdir: /root",
+                "Image user 1000 does not match config user: root",
+                // CST knows ports by number: '8888/tcp' is never found.
+                "Port 8888/tcp not found in config",
+                "Port 8888 should not be exposed",
+                "Volume /data not found in config",
+            ])
+        )]
     );
 }
 
 #[test]
-fn results_come_in_kind_then_file_order() {
-    let fake = files();
+fn results_come_in_cst_order() {
+    let fake = Fake {
+        files: files().files,
+        ..python()
+    };
     let text = r#"schemaVersion: '2.0.0'
 metadataTest:
   user: "1000"
+licenseTests:
+  - files: [/etc/passwd]
+fileExistenceTests:
+  - {name: tmp, path: /tmp}
 fileContentTests:
   - {name: passwd, path: /etc/passwd, expectedContents: [root]}
-fileExistenceTests:
-  - {name: root, path: /}
-  - {name: tmp, path: /tmp}
 commandTests:
-  - {name: first, command: "true"}
-  - {name: second, command: "false", exitCode: 127}
+  - {name: py, command: python3, args: [--version]}
 "#;
-    let results = run_text(text, &fake, &notebook_config());
-    let order: Vec<(Kind, &str)> = results.iter().map(|r| (r.kind, r.name.as_str())).collect();
+    let results = run_text(text, &fake, &HostEnv::default());
+    let order: Vec<(Kind, &str, bool)> = results
+        .iter()
+        .map(|r| (r.kind, r.name.as_str(), r.passed))
+        .collect();
     assert_eq!(
         order,
         vec![
-            (Kind::Command, "first"),
-            (Kind::Command, "second"),
-            (Kind::FileExistence, "root"),
-            (Kind::FileExistence, "tmp"),
-            (Kind::FileContent, "passwd"),
-            (Kind::Metadata, "Metadata Test"),
+            (Kind::Command, "Command Test: py", true),
+            (Kind::FileContent, "File Content Test: passwd", true),
+            (Kind::FileExistence, "File Existence Test: tmp", true),
+            (Kind::License, "License Test", true),
+            (Kind::Metadata, "Metadata Test", true),
         ]
     );
-    assert_eq!(results.iter().filter(|r| r.passed).count(), 5);
-    assert_eq!(results[0].failures, ["exit code 127, expected 0"]);
-    assert_eq!(results[0].output, "true: not found\n");
 }
 
 #[test]
 fn the_run_future_is_send() {
     fn assert_send<T: Send>(_: &T) {}
     let file = parse("schemaVersion: '2.0.0'\n", "f").unwrap();
-    let fake = Fake::default();
-    let config = ImageConfig::default();
-    let future = run(&file, &fake, &config);
+    let fake = Fake::new(ImageConfig::default());
+    let host = HostEnv::default();
+    let future = run(&file, &fake, "img", &host);
     assert_send(&future);
     assert!(block_on(future).is_empty());
-}
-
-#[test]
-fn directories_report_their_mode() {
-    let fake = Fake::default().dir("/srv", 0o2775, 0, 50);
-    let case = one(
-        &existence("    path: /srv\n    permissions: drwxrwxr-x\n"),
-        &fake,
-    );
-    fails_with(
-        &case,
-        &["/srv has permissions dgrwxrwxr-x, expected drwxrwxr-x"],
-    );
 }

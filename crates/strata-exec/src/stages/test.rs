@@ -10,8 +10,8 @@ pub(super) const PYTEST_NO_TESTS: i32 = 5;
 /// junit.xml; the whole output is in the stage's log.
 pub(super) const CASE_OUTPUT_MAX: usize = 64 * 1024;
 
-/// Runs a test stage: the structure tests of its folders in one container
-/// of the image, then pytest on the folders that hold Python tests, the
+/// Runs a test stage: the structure tests of its folders (containers of
+/// their own per test, as container-structure-test makes them), then pytest on the folders that hold Python tests, the
 /// way the seed layout's users run it (`python3 -m pytest -x <dirs>` in the
 /// images folder, `TEST_IMAGE=<ref>`). Every case lands in `cases`.
 pub(super) async fn tests<B: Backend>(

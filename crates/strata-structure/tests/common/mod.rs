@@ -1,4 +1,4 @@
-//! An in-memory container for the runner's tests, and a tiny executor.
+//! An in-memory driver for the runner's tests, and a tiny executor.
 
 #![allow(dead_code)]
 
@@ -7,7 +7,10 @@ use std::future::{Future, ready};
 use std::pin::pin;
 use std::sync::Mutex;
 use std::task::{Context, Poll, Waker};
-use strata_structure::{Container, ExecOutput, FileStat, ImageConfig};
+use strata_structure::{
+    ArchiveEntry, ContainerSpec, Driver, DriverError, EntryKind, ExecOutput, FileStat, HostOptions,
+    ImageConfig, Step,
+};
 
 pub const REG: u32 = 0o100_000;
 pub const DIR: u32 = 0o040_000;
@@ -24,80 +27,77 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
     }
 }
 
-/// One exec call as the fake saw it.
+/// What the fake was asked, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Call {
-    pub argv: Vec<String>,
-    pub env: Vec<(String, String)>,
+pub enum Call {
+    Run { image: String, spec: ContainerSpec },
+    Commit { image: String, spec: ContainerSpec },
+    Archive { image: String, path: String },
+    Remove { image: String },
 }
 
-type Handler =
-    Box<dyn Fn(&[String], &[(String, String)]) -> Result<ExecOutput, String> + Send + Sync>;
+type Handler = Box<dyn Fn(&ContainerSpec) -> Result<ExecOutput, DriverError> + Send + Sync>;
 
-/// A container whose files are a map and whose commands are a function.
+/// An engine whose image has a map of files and whose commands are a
+/// function; committed images are named `commit-N`.
 pub struct Fake {
-    pub files: BTreeMap<String, (FileStat, Option<Vec<u8>>)>,
+    pub config: ImageConfig,
+    pub files: BTreeMap<String, (EntryKind, FileStat, Vec<u8>, Option<String>)>,
     pub handler: Handler,
     pub calls: Mutex<Vec<Call>>,
-    /// When set, every call fails with this error.
-    pub broken: Option<String>,
-}
-
-impl Default for Fake {
-    fn default() -> Self {
-        Fake {
-            files: BTreeMap::new(),
-            handler: Box::new(|argv, _| {
-                Ok(ExecOutput {
-                    stdout: String::new(),
-                    stderr: format!("{}: not found\n", argv[0]),
-                    exit_code: 127,
-                })
-            }),
-            calls: Mutex::new(Vec::new()),
-            broken: None,
-        }
-    }
 }
 
 impl Fake {
-    pub fn with_handler(
-        handler: impl Fn(&[String], &[(String, String)]) -> Result<ExecOutput, String>
-        + Send
-        + Sync
-        + 'static,
-    ) -> Fake {
+    pub fn new(config: ImageConfig) -> Fake {
         Fake {
-            handler: Box::new(handler),
-            ..Fake::default()
+            config,
+            files: BTreeMap::new(),
+            handler: Box::new(|spec| {
+                Err(DriverError::new(
+                    Step::CreateContainer,
+                    format!(
+                        "API error (400): exec: \"{}\": executable file not found in $PATH",
+                        spec.argv[0]
+                    ),
+                ))
+            }),
+            calls: Mutex::new(Vec::new()),
         }
     }
 
-    pub fn broken(error: &str) -> Fake {
-        Fake {
-            broken: Some(error.to_string()),
-            ..Fake::default()
-        }
+    pub fn handler(
+        mut self,
+        handler: impl Fn(&ContainerSpec) -> Result<ExecOutput, DriverError> + Send + Sync + 'static,
+    ) -> Fake {
+        self.handler = Box::new(handler);
+        self
     }
 
     pub fn file(mut self, path: &str, mode: u32, uid: u64, gid: u64, content: &[u8]) -> Fake {
+        let kind = if mode & 0o170_000 == DIR {
+            EntryKind::Directory
+        } else {
+            EntryKind::Regular
+        };
         self.files.insert(
             path.to_string(),
-            (FileStat { mode, uid, gid }, Some(content.to_vec())),
+            (kind, FileStat { mode, uid, gid }, content.to_vec(), None),
         );
         self
     }
 
-    pub fn dir(mut self, path: &str, mode: u32, uid: u64, gid: u64) -> Fake {
+    pub fn link(mut self, path: &str, target: &str) -> Fake {
         self.files.insert(
             path.to_string(),
             (
+                EntryKind::Symlink,
                 FileStat {
-                    mode: DIR | mode,
-                    uid,
-                    gid,
+                    mode: LNK | 0o777,
+                    uid: 0,
+                    gid: 0,
                 },
-                None,
+                Vec::new(),
+                Some(target.to_string()),
             ),
         );
         self
@@ -106,44 +106,102 @@ impl Fake {
     pub fn calls(&self) -> Vec<Call> {
         self.calls.lock().unwrap().clone()
     }
+
+    fn record(&self, call: Call) {
+        self.calls.lock().unwrap().push(call);
+    }
 }
 
-impl Container for Fake {
-    type Error = String;
+impl Driver for Fake {
+    fn config(&self, _: &str) -> impl Future<Output = Result<ImageConfig, DriverError>> + Send {
+        ready(Ok(self.config.clone()))
+    }
 
-    fn exec(
+    fn run(
         &self,
-        argv: &[String],
-        env: &[(String, String)],
-    ) -> impl Future<Output = Result<ExecOutput, String>> + Send {
-        self.calls.lock().unwrap().push(Call {
-            argv: argv.to_vec(),
-            env: env.to_vec(),
+        image: &str,
+        spec: &ContainerSpec,
+    ) -> impl Future<Output = Result<ExecOutput, DriverError>> + Send {
+        self.record(Call::Run {
+            image: image.to_string(),
+            spec: spec.clone(),
         });
-        ready(match &self.broken {
-            Some(e) => Err(e.clone()),
-            None => (self.handler)(argv, env),
-        })
+        ready((self.handler)(spec))
     }
 
-    fn stat(&self, path: &str) -> impl Future<Output = Result<Option<FileStat>, String>> + Send {
-        ready(match &self.broken {
-            Some(e) => Err(e.clone()),
-            None => Ok(self.files.get(path).map(|(stat, _)| *stat)),
-        })
-    }
-
-    fn read_file(
+    fn run_and_commit(
         &self,
+        image: &str,
+        spec: &ContainerSpec,
+    ) -> impl Future<Output = Result<String, DriverError>> + Send {
+        self.record(Call::Commit {
+            image: image.to_string(),
+            spec: spec.clone(),
+        });
+        let n = self.calls().len();
+        ready((self.handler)(spec).map(|_| format!("commit-{n}")))
+    }
+
+    fn archive_entry(
+        &self,
+        image: &str,
         path: &str,
-    ) -> impl Future<Output = Result<Option<Vec<u8>>, String>> + Send {
-        ready(match &self.broken {
-            Some(e) => Err(e.clone()),
-            None => Ok(self
-                .files
-                .get(path)
-                .and_then(|(_, content)| content.clone())),
+        _: &HostOptions,
+        _: bool,
+    ) -> impl Future<Output = Result<ArchiveEntry, DriverError>> + Send {
+        self.record(Call::Archive {
+            image: image.to_string(),
+            path: path.to_string(),
+        });
+        // The engine reads a path from the root, `..` resolved.
+        let mut parts: Vec<&str> = Vec::new();
+        for part in path.split('/') {
+            match part {
+                "" | "." => {}
+                ".." => {
+                    parts.pop();
+                }
+                part => parts.push(part),
+            }
+        }
+        let rooted = format!("/{}", parts.join("/"));
+        ready(match self.files.get(&rooted) {
+            Some((kind, stat, content, link)) => Ok(ArchiveEntry {
+                name: path.rsplit('/').next().unwrap_or(path).to_string(),
+                kind: *kind,
+                stat: *stat,
+                link_name: link.clone(),
+                content: Some(content.clone()),
+            }),
+            None => Err(DriverError {
+                step: Step::Archive,
+                reason: format!("API error (404): Could not find the file {path} in container c1"),
+                not_found: true,
+            }),
         })
+    }
+
+    fn archive_dirs(
+        &self,
+        _: &str,
+        path: &str,
+        _: &HostOptions,
+    ) -> impl Future<Output = Result<Vec<String>, DriverError>> + Send {
+        let prefix = format!("{path}/");
+        let base = path.rsplit('/').next().unwrap_or(path);
+        let mut dirs = vec![format!("{base}/")];
+        dirs.extend(self.files.iter().filter_map(|(p, (kind, ..))| {
+            let rest = p.strip_prefix(&prefix)?;
+            (*kind == EntryKind::Directory).then(|| format!("{base}/{rest}/"))
+        }));
+        ready(Ok(dirs))
+    }
+
+    fn remove_image(&self, image: &str) -> impl Future<Output = Result<(), DriverError>> + Send {
+        self.record(Call::Remove {
+            image: image.to_string(),
+        });
+        ready(Ok(()))
     }
 }
 
