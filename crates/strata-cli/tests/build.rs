@@ -442,8 +442,8 @@ fn the_example_stack_builds_tests_and_documents_every_image() {
         })
         .collect();
     for name in [
-        "the stack version is recorded",
-        "the root's tools come first",
+        "Command Test: the stack version is recorded",
+        "File Content Test: the root's tools come first",
         "test_busybox_applets_are_installed",
         "test_shell_works",
     ] {

@@ -1291,6 +1291,8 @@ fn push_retries_a_transient_registry_failure() {
         .iter()
         .filter(|l| l.starts_with("PUT") && l.contains("/manifests/"))
         .filter(|l| !l.contains("/manifests/inputs-"))
+        // The SBOM beside it: its artifact and the referrers tag.
+        .filter(|l| !l.contains("/manifests/sha256"))
         .collect();
     assert_eq!(
         puts.len(),
@@ -1961,6 +1963,29 @@ fn a_two_platform_stack_is_one_index_per_image() {
             .map(|m| m["platform"]["architecture"].as_str().unwrap())
             .collect();
         assert_eq!(archs, ["amd64", "arm64"], "{text}");
+        // Each platform's image has its SBOM beside it, about its own
+        // digest, found from the index's tag.
+        for (entry, platform) in json["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(["linux/amd64", "linux/arm64"])
+        {
+            let printed = stack
+                .strata()
+                .args(["sbom", &reference, "--platform", platform, "--as", "spdx"])
+                .output()
+                .unwrap();
+            expect_code(&printed, 0);
+            let sbom: Value = serde_json::from_slice(&printed.stdout).unwrap();
+            let described = &sbom["packages"][0];
+            assert_eq!(described["versionInfo"], entry["digest"], "{sbom:#}");
+            assert_eq!(
+                described["comment"],
+                format!("platform {platform}"),
+                "{sbom:#}"
+            );
+        }
         for (platform, arch, machine) in [
             ("linux/amd64", "amd64", "x86_64"),
             ("linux/arm64", "arm64", "aarch64"),

@@ -16,7 +16,8 @@ use bollard::container::LogOutput;
 use bollard::errors::Error as BollardError;
 use bollard::models::{ContainerConfig, ContainerCreateBody, HostConfig};
 use bollard::query_parameters::{
-    CommitContainerOptions, DownloadFromContainerOptions, LogsOptions, RemoveImageOptions,
+    AttachContainerOptionsBuilder, CommitContainerOptions, DownloadFromContainerOptions,
+    RemoveImageOptions,
 };
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
@@ -330,6 +331,11 @@ impl Engine {
             .start_container(id, None)
             .await
             .map_err(|e| driver_error(Step::CreateContainer, &e))?;
+        self.exit_code(id).await
+    }
+
+    /// Waits for container `id`'s end: its exit code.
+    async fn exit_code(&self, id: &str) -> std::result::Result<i64, DriverError> {
         let mut waits = pin!(self.docker.wait_container(id, None));
         match waits.next().await {
             Some(Ok(answer)) => Ok(answer.status_code),
@@ -343,21 +349,29 @@ impl Engine {
         }
     }
 
-    /// Reads a container's stdout and stderr, kept apart.
-    async fn container_output(
-        &self,
-        id: &str,
-    ) -> std::result::Result<(String, String), DriverError> {
-        let mut logs = pin!(self.docker.logs(
-            id,
-            Some(LogsOptions {
-                stdout: true,
-                stderr: true,
-                ..Default::default()
-            }),
-        ));
+    /// Starts container `id` attached to its output, as CST's driver runs
+    /// a command, and waits for its end: its output, stdout and stderr kept
+    /// apart, and exit code. The output is read as it streams, not from the
+    /// engine's log files, which a full disk leaves empty.
+    async fn run_attached(&self, id: &str) -> std::result::Result<ExecOutput, DriverError> {
+        let options = AttachContainerOptionsBuilder::new()
+            .stdout(true)
+            .stderr(true)
+            .stream(true)
+            .logs(true)
+            .build();
+        let attached = self
+            .docker
+            .attach_container(id, Some(options))
+            .await
+            .map_err(|e| driver_error(Step::Logs, &e))?;
+        let mut output = attached.output;
+        self.docker
+            .start_container(id, None)
+            .await
+            .map_err(|e| driver_error(Step::CreateContainer, &e))?;
         let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
-        while let Some(chunk) = logs.next().await {
+        while let Some(chunk) = output.next().await {
             match chunk.map_err(|e| driver_error(Step::Logs, &e))? {
                 LogOutput::StdOut { message } | LogOutput::Console { message } => {
                     stdout.extend_from_slice(&message)
@@ -366,10 +380,11 @@ impl Engine {
                 LogOutput::StdIn { .. } => {}
             }
         }
-        Ok((
-            String::from_utf8_lossy(&stdout).into_owned(),
-            String::from_utf8_lossy(&stderr).into_owned(),
-        ))
+        Ok(ExecOutput {
+            exit_code: self.exit_code(id).await?,
+            stdout: String::from_utf8_lossy(&stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&stderr).into_owned(),
+        })
     }
 
     /// Reads the whole archive of `path` in container `id`.
@@ -413,16 +428,7 @@ impl strata_structure::Driver for Engine {
         let (id, guard) = self
             .create_structure_container(image, Some(spec), &spec.host)
             .await?;
-        let ran = async {
-            let exit_code = self.run_to_end(&id).await?;
-            let (stdout, stderr) = self.container_output(&id).await?;
-            Ok(ExecOutput {
-                stdout,
-                stderr,
-                exit_code,
-            })
-        }
-        .await;
+        let ran = self.run_attached(&id).await;
         let _ = guard.remove().await;
         ran
     }

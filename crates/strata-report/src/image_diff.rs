@@ -897,6 +897,7 @@ mod tests {
             info: vec![info("K", "", 0, "x")],
             changes: None,
             packages: None,
+            trigger: None,
         };
         let s = ImageSide::from(&m);
         assert_eq!(s.reference, "r");

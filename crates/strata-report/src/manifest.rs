@@ -42,6 +42,10 @@ pub struct ManifestData {
     /// Its packages, read from its layers (its SBOM's), when read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub packages: Option<Vec<strata_sbom::Package>>,
+    /// What made the run build it (the plan's reason: a file change,
+    /// `--all`, a first build…), so a reader can tell why its tag moved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<String>,
 }
 
 impl From<&ManifestData> for ImageSide {
@@ -146,6 +150,12 @@ fn push_facts(out: &mut String, m: &ManifestData) {
     ));
     out.push_str(&format!("- **Created:** {}\n", or_dash(&m.created)));
     out.push_str(&format!("- **Revision:** {}\n", or_dash(&m.revision)));
+    if let Some(trigger) = &m.trigger {
+        out.push_str(&format!(
+            "- **Built because:** {}\n",
+            escape_inline(trigger)
+        ));
+    }
     let base = match &m.base_ref {
         Some(b) if !b.trim().is_empty() => code_span(&collapse_whitespace(b)),
         _ => "none (root image)".to_string(),
@@ -255,6 +265,7 @@ mod tests {
             ],
             changes: None,
             packages: None,
+            trigger: None,
         }
     }
 

@@ -82,6 +82,7 @@ pub(super) async fn manifest<B: Backend>(ctx: &StageCtx<B>, target: &Target) -> 
         info: crate::describe::info_outputs(&target.info_cmds, outputs),
         changes: None,
         packages: Some(inventory.packages),
+        trigger: Some(target.build.reason.to_string()),
     };
     let mut data = data;
     write_sbom(ctx, target, &data)?;
