@@ -270,6 +270,7 @@ impl<B: Backend> Executor<B> {
                 .filter(|t| t.build.reuse.is_none())
                 .filter_map(|t| Some((t.build.parent.clone()?, t.build.plan.clone())))
                 .collect(),
+            inventories: std::sync::Mutex::new(std::collections::HashMap::new()),
         })
     }
 }

@@ -58,10 +58,18 @@ pub(super) async fn manifest<B: Backend>(ctx: &StageCtx<B>, target: &Target) -> 
         .await
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("{reference} is not in the engine"))?;
-    let inventory = ctx
-        .engine_for(target)
-        .inventory(reference)
-        .await
+    let pending = ctx
+        .inventories
+        .lock()
+        .ok()
+        .and_then(|mut pending| pending.remove(reference));
+    let read = match pending {
+        Some(mut pending) => (&mut pending.0)
+            .await
+            .map_err(|e| format!("reading the packages of {reference} stopped: {e}"))?,
+        None => ctx.engine_for(target).inventory(reference).await,
+    };
+    let inventory = read
         .map_err(|e| e.to_string())?
         .map_err(|e| format!("cannot read the packages of {reference}: {e}"))?;
     let data = ManifestData {

@@ -67,6 +67,38 @@ pub(crate) struct StageCtx<B: Backend> {
     /// The images (key and plan) a child in this run is built on for real:
     /// those must be in the engine even when reused.
     pub built_on: std::collections::HashSet<(String, String)>,
+    /// Each image's packages being read from its export, by reference:
+    /// started when its build ends, so the reading runs beside its tests
+    /// and push; its manifest stage writes the SBOM from it.
+    pub inventories: std::sync::Mutex<std::collections::HashMap<String, PendingInventory>>,
+}
+
+/// What [`Backend::inventory`] answers.
+pub(crate) type InventoryResult =
+    Result<Result<strata_sbom::ImageInventory, strata_sbom::SbomError>, strata_engine::EngineError>;
+
+/// An inventory being read; stopped when dropped unread (the image failed
+/// before its manifest stage, or the run ended).
+pub(crate) struct PendingInventory(tokio::task::JoinHandle<InventoryResult>);
+
+impl Drop for PendingInventory {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Starts reading `target`'s packages from its export, for its manifest
+/// stage.
+fn start_inventory<B: Backend>(ctx: &StageCtx<B>, target: &Target) {
+    if !ctx.options.stages.contains(&Stage::Manifest) {
+        return;
+    }
+    let engine = ctx.engine_for(target).clone();
+    let reference = target.build.reference.clone();
+    let task = tokio::spawn(async move { engine.inventory(&reference).await });
+    if let Ok(mut pending) = ctx.inventories.lock() {
+        pending.insert(target.build.reference.clone(), PendingInventory(task));
+    }
 }
 
 /// What ties an image's run to its children's: it tells when its own build
@@ -340,7 +372,13 @@ async fn run_stage<B: Backend>(
     match s {
         Stage::Build => match reused(ctx, target) {
             Some(from) => reuse(ctx, target, from).await,
-            None => build(ctx, target, parent_id, key).await,
+            None => {
+                let built = build(ctx, target, parent_id, key).await;
+                if built.is_ok() {
+                    start_inventory(ctx, target);
+                }
+                built
+            }
         },
         Stage::BasicTests | Stage::IntegrationTests => tests(ctx, target, s, cases).await,
         Stage::Push => match reused(ctx, target).and_then(ReuseFrom::digest) {
