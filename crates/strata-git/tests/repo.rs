@@ -830,19 +830,7 @@ fn uncommitted_paths_of_many_folders_are_what_git_status_lists() {
         .into_iter()
         .map(|u| u.path)
         .collect();
-    let mut want: Vec<String> = f
-        .git(&[
-            "status",
-            "--porcelain",
-            "--untracked-files=all",
-            "--",
-            "images",
-        ])
-        .lines()
-        .map(|l| l[3..].to_string())
-        .collect();
-    want.sort();
-    assert_eq!(got, want);
+    assert_eq!(got, git_status_of_images(&f));
     assert_eq!(got.len(), 8, "{got:?}");
 }
 
