@@ -1836,7 +1836,7 @@ fn diff_shows_what_changed_inside_an_image() {
     stack.write(
         "images/base/Dockerfile",
         &format!(
-            "{}RUN echo added-tool >> /layers.txt\n",
+            "{}RUN echo added-tool >> /layers.txt\nRUN mkdir -p /usr/local/lib/node_modules/left-pad && echo '{{\"name\": \"left-pad\", \"version\": \"1.3.0\"}}' > /usr/local/lib/node_modules/left-pad/package.json\n",
             read(&stack.path("images/base/Dockerfile"))
         ),
     );
@@ -1862,6 +1862,11 @@ fn diff_shows_what_changed_inside_an_image() {
         shown.contains("echo added-tool"),
         "the added layer: {shown}"
     );
+    // The packages, read from both images: the one npm package added.
+    assert!(
+        shown.contains("packages: 1 added, 0 removed, 0 changed\n  + npm left-pad 1.3.0"),
+        "{shown}"
+    );
     let json = stack
         .strata()
         .args(["diff", &ref1, &ref2, "--format", "json"])
@@ -1869,7 +1874,8 @@ fn diff_shows_what_changed_inside_an_image() {
         .unwrap();
     let json: Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(json["info"][0]["lines_added"], 1, "{json:#}");
-    assert_eq!(json["added"].as_array().map(Vec::len), Some(1), "{json:#}");
+    assert_eq!(json["added"].as_array().map(Vec::len), Some(2), "{json:#}");
+    assert_eq!(json["packages"]["added"][0]["purl"], "pkg:npm/left-pad@1.3.0", "{json:#}");
 }
 
 #[test]
