@@ -1875,7 +1875,10 @@ fn diff_shows_what_changed_inside_an_image() {
     let json: Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(json["info"][0]["lines_added"], 1, "{json:#}");
     assert_eq!(json["added"].as_array().map(Vec::len), Some(2), "{json:#}");
-    assert_eq!(json["packages"]["added"][0]["purl"], "pkg:npm/left-pad@1.3.0", "{json:#}");
+    assert_eq!(
+        json["packages"]["added"][0]["purl"], "pkg:npm/left-pad@1.3.0",
+        "{json:#}"
+    );
 }
 
 #[test]
