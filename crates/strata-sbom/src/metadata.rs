@@ -106,8 +106,8 @@ pub(crate) fn read(db: Database, bytes: &[u8], distro: Option<&str>) -> Vec<Pack
                 let arch = field(&s, "Architecture");
                 package(
                     Ecosystem::Deb,
-                    field(&s, "Package")?,
-                    field(&s, "Version")?,
+                    field(&s, "Package"),
+                    field(&s, "Version"),
                     None,
                     |p| {
                         p.with_namespace(distro.unwrap_or("debian").to_string())?;
@@ -128,19 +128,13 @@ pub(crate) fn read(db: Database, bytes: &[u8], distro: Option<&str>) -> Vec<Pack
                         .find_map(|l| l.strip_prefix(key).map(str::to_string))
                 };
                 let arch = value("A:");
-                package(
-                    Ecosystem::Apk,
-                    value("P:")?,
-                    value("V:")?,
-                    value("L:"),
-                    |p| {
-                        p.with_namespace(distro.unwrap_or("alpine").to_string())?;
-                        if let Some(arch) = &arch {
-                            p.add_qualifier("arch", arch.clone())?;
-                        }
-                        Ok(())
-                    },
-                )
+                package(Ecosystem::Apk, value("P:"), value("V:"), value("L:"), |p| {
+                    p.with_namespace(distro.unwrap_or("alpine").to_string())?;
+                    if let Some(arch) = &arch {
+                        p.add_qualifier("arch", arch.clone())?;
+                    }
+                    Ok(())
+                })
             })
             .collect(),
         Database::Python => {
@@ -153,15 +147,13 @@ pub(crate) fn read(db: Database, bytes: &[u8], distro: Option<&str>) -> Vec<Pack
                     !l.is_empty() && !l.contains('\n') && l.len() <= 100 && l != "UNKNOWN"
                 })
             });
-            (|| {
-                package(
-                    Ecosystem::Pypi,
-                    field(&s, "Name").map(|n| python_name(&n))?,
-                    field(&s, "Version")?,
-                    license,
-                    |_| Ok(()),
-                )
-            })()
+            package(
+                Ecosystem::Pypi,
+                field(&s, "Name").map(|n| python_name(&n)),
+                field(&s, "Version"),
+                license,
+                |_| Ok(()),
+            )
             .into_iter()
             .collect()
         }
@@ -173,8 +165,8 @@ pub(crate) fn read(db: Database, bytes: &[u8], distro: Option<&str>) -> Vec<Pack
             let build = text("build");
             package(
                 Ecosystem::Conda,
-                text("name").unwrap_or_default(),
-                text("version").unwrap_or_default(),
+                text("name"),
+                text("version"),
                 text("license"),
                 |p| {
                     if let Some(build) = &build {
@@ -188,15 +180,13 @@ pub(crate) fn read(db: Database, bytes: &[u8], distro: Option<&str>) -> Vec<Pack
         }
         Database::R => {
             let s = fields(&text);
-            (|| {
-                package(
-                    Ecosystem::Cran,
-                    field(&s, "Package")?,
-                    field(&s, "Version")?,
-                    field(&s, "License"),
-                    |_| Ok(()),
-                )
-            })()
+            package(
+                Ecosystem::Cran,
+                field(&s, "Package"),
+                field(&s, "Version"),
+                field(&s, "License"),
+                |_| Ok(()),
+            )
             .into_iter()
             .collect()
         }
@@ -211,7 +201,7 @@ pub(crate) fn read(db: Database, bytes: &[u8], distro: Option<&str>) -> Vec<Pack
             let version = meta
                 .get("version")
                 .and_then(|v| v.as_str())
-                .unwrap_or_default();
+                .map(str::to_string);
             let license = match meta.get("license") {
                 Some(serde_json::Value::String(l)) => Some(l.clone()),
                 Some(v) => v.get("type").and_then(|t| t.as_str()).map(str::to_string),
@@ -225,8 +215,8 @@ pub(crate) fn read(db: Database, bytes: &[u8], distro: Option<&str>) -> Vec<Pack
             // keeps npm's own name.
             package(
                 Ecosystem::Npm,
-                bare.to_string(),
-                version.to_string(),
+                Some(bare.to_string()),
+                version,
                 license,
                 |u| {
                     if let Some(scope) = scope {
@@ -270,16 +260,16 @@ fn purl(ecosystem: Ecosystem, name: &str, version: &str, qualify: &Qualify<'_>) 
     Some(url.to_string())
 }
 
-/// A package, if its name and version are not empty and its purl can be
-/// written.
+/// A package, if it has a name and a version, neither empty, and its purl
+/// can be written.
 fn package(
     ecosystem: Ecosystem,
-    name: String,
-    version: String,
+    name: Option<String>,
+    version: Option<String>,
     license: Option<String>,
     qualify: impl Fn(&mut PackageUrl<'_>) -> Result<(), packageurl::Error>,
 ) -> Option<Package> {
-    let (name, version) = (name.trim().to_string(), version.trim().to_string());
+    let (name, version) = (name?.trim().to_string(), version?.trim().to_string());
     if name.is_empty() || version.is_empty() {
         return None;
     }
