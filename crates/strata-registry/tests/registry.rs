@@ -906,3 +906,104 @@ async fn an_index_refuses_an_image_of_another_platform() {
         .unwrap();
     assert_eq!(digest_of(&c, &target).await, Some(digest.to_string()));
 }
+
+/// Artifacts about an image, on a registry without the referrers API
+/// (docker-registry 2.8): each is listed under the OCI 1.1 fallback tag of
+/// the image's digest, found from that digest alone, with its content; the
+/// same artifact put twice is listed once, and another is added beside it,
+/// not in its place. An image the registry lacks is refused.
+#[tokio::test]
+async fn referrers_are_listed_under_the_fallback_tag_and_added_not_replaced() {
+    use strata_registry::referrers::{
+        Artifact, artifact_content, fallback_tag, put_referrer, referrers,
+    };
+    let reg = registry();
+    let c = client();
+    let name = reg.name("org/described");
+    let image = push_tagged_image(&c, &tagged(&name, "1"), Family::Oci, "described")
+        .await
+        .unwrap();
+    let subject = name.with_digest(image.digest().clone());
+    let artifact = |kind: &'static str, content: &str| Artifact {
+        artifact_type: kind,
+        file_name: "image.sbom.json",
+        content: content.as_bytes().to_vec(),
+        annotations: std::collections::BTreeMap::from([("a".to_string(), kind.to_string())]),
+    };
+    assert!(
+        referrers(&c, &name, image.digest(), None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let spdx = put_referrer(
+        &c,
+        &subject,
+        artifact("application/spdx+json", "{\"spdx\": 1}"),
+    )
+    .await
+    .unwrap();
+    let again = put_referrer(
+        &c,
+        &subject,
+        artifact("application/spdx+json", "{\"spdx\": 1}"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(spdx, again);
+    let cdx = put_referrer(
+        &c,
+        &subject,
+        artifact("application/vnd.cyclonedx+json", "{\"cdx\": 1}"),
+    )
+    .await
+    .unwrap();
+
+    let all = referrers(&c, &name, image.digest(), None).await.unwrap();
+    let listed: Vec<(&str, String)> = all
+        .iter()
+        .map(|r| (r.artifact_type.as_str(), r.digest.to_string()))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("application/spdx+json", spdx.to_string()),
+            ("application/vnd.cyclonedx+json", cdx.to_string()),
+        ]
+    );
+    assert_eq!(all[1].annotations["a"], "application/vnd.cyclonedx+json");
+    let only = referrers(&c, &name, image.digest(), Some("application/spdx+json"))
+        .await
+        .unwrap();
+    assert_eq!(only.len(), 1);
+    let content = artifact_content(&c, &name, &spdx, 1024).await.unwrap();
+    assert_eq!(content.as_deref(), Some(b"{\"spdx\": 1}".as_slice()));
+
+    // The fallback index is an OCI index under `sha256-<hex>`, and the
+    // artifact's manifest names the image as its subject.
+    let index = c
+        .get_manifest(&name.with_tag(fallback_tag(image.digest()).unwrap()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(index.media_type(), manifest::OCI_INDEX);
+    let stored = c
+        .get_manifest(&name.with_digest(spdx.clone()))
+        .await
+        .unwrap()
+        .unwrap();
+    let stored: serde_json::Value = serde_json::from_slice(stored.bytes()).unwrap();
+    assert_eq!(stored["subject"]["digest"], image.digest().to_string());
+    assert_eq!(stored["artifactType"], "application/spdx+json");
+
+    let missing = name.with_digest(
+        "sha256:0000000000000000000000000000000000000000000000000000000000000000"
+            .parse()
+            .unwrap(),
+    );
+    let refused = put_referrer(&c, &missing, artifact("application/spdx+json", "{}")).await;
+    assert!(
+        matches!(refused, Err(RegistryError::NotFound { .. })),
+        "{refused:?}"
+    );
+}
