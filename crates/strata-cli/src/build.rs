@@ -576,6 +576,10 @@ fn attach_previous(planned: &mut planning::Planned, targets: &mut [Target], repo
         t.previous = found.filter(|r| !own(r)).cloned();
     }
     crate::build_records::attach_previous_manifests(targets);
+    // Offline, no registry is asked.
+    if planned.lookup.is_some() {
+        crate::build_records::attach_stable_packages(targets, &planned.stack.spec);
+    }
 }
 
 /// `--dry-run`'s schedule, or a run with nothing to build: its empty

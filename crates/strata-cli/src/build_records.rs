@@ -93,6 +93,76 @@ pub fn attach_previous_manifests(targets: &mut [Target]) {
     }
 }
 
+/// Gives each target the packages of its plan's stable image, as the
+/// SBOMs beside it in the registry list them: what its manifest lists the
+/// packages changed since. A stable image without an SBOM (or none at all)
+/// is only not compared.
+pub fn attach_stable_packages(targets: &mut [Target], spec: &strata_core::spec::Spec) {
+    let (Ok(registry), Ok(runtime)) = (crate::registry::client(), crate::runtime()) else {
+        return;
+    };
+    for t in targets.iter_mut() {
+        let Some(plan) = spec.plans.iter().find(|p| p.name.value == t.build.plan) else {
+            continue;
+        };
+        let Some(stable) = t
+            .build
+            .reference
+            .parse::<strata_core::reference::ImageRef>()
+            .ok()
+            .and_then(|r| Some(r.name().with_tag(plan.stable_tag().parse().ok()?)))
+        else {
+            continue;
+        };
+        let packages = runtime.block_on(stable_packages(registry, &stable));
+        if !packages.is_empty() {
+            t.stable_packages = Some((stable.to_string(), packages));
+        }
+    }
+}
+
+/// The packages of each platform's image at `stable` (`""` for a single
+/// image), from the SPDX documents that refer to them.
+async fn stable_packages(
+    registry: &strata_registry::Registry,
+    stable: &strata_core::reference::ImageRef,
+) -> std::collections::BTreeMap<String, Vec<strata_sbom::Package>> {
+    use strata_registry::manifest::Contents;
+    let mut found = std::collections::BTreeMap::new();
+    let Ok(Some(manifest)) = registry.get_manifest(stable).await else {
+        return found;
+    };
+    let subjects: Vec<(String, strata_core::reference::Digest)> = match manifest.contents() {
+        Contents::Image { .. } => vec![(String::new(), manifest.digest().clone())],
+        Contents::Index { manifests } => manifests
+            .iter()
+            .filter_map(|m| Some((m.platform.clone()?, m.digest.clone())))
+            .collect(),
+    };
+    let name = stable.name();
+    for (platform, digest) in subjects {
+        let spdx = strata_sbom::Format::Spdx.media_type();
+        let Ok(referrers) =
+            strata_registry::referrers::referrers(registry, name, &digest, Some(spdx)).await
+        else {
+            continue;
+        };
+        let Some(sbom) = referrers.first() else {
+            continue;
+        };
+        let Ok(Some(document)) =
+            strata_registry::referrers::artifact_content(registry, name, &sbom.digest, 256 << 20)
+                .await
+        else {
+            continue;
+        };
+        if let Ok(packages) = strata_sbom::spdx::packages(&document) {
+            found.insert(platform, packages);
+        }
+    }
+    found
+}
+
 /// The recorded manifest of each platform's image of `previous`.
 async fn previous_manifests(
     registry: &strata_registry::Registry,

@@ -1343,16 +1343,22 @@ fn push_retries_after_dropped_connections() {
     let registry = start_registry();
     let seen = Arc::new(AtomicUsize::new(0));
     let count = seen.clone();
-    let proxy = Proxy::start(registry.addr(), move |_, _| {
-        if count.fetch_add(1, Ordering::SeqCst) < 2 {
+    // The run's last look-up before its push is of the stable image (whose
+    // packages its manifest compares with); the two connections after it
+    // are the push's.
+    let armed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let proxy = Proxy::start(registry.addr(), move |_, path| {
+        if path.ends_with(&format!("/manifests/{PREFIX}-stable")) {
+            armed.store(true, Ordering::SeqCst);
+            Action::Forward
+        } else if armed.load(Ordering::SeqCst) && count.fetch_add(1, Ordering::SeqCst) < 2 {
             Action::Drop
         } else {
             Action::Forward
         }
     });
     let stack = Stack::new(&proxy.host(), "dropped", 1);
-    // No look-up of a previous build for cache: the dropped connections are
-    // the push's.
+    // No look-up of a previous build for cache.
     stack.write(
         "images/spec.yml",
         &std::fs::read_to_string(stack.dir.join("images/spec.yml"))
@@ -3359,6 +3365,21 @@ fn sboms_list_what_dpkg_and_pip_report_and_stand_beside_each_image() {
             "{child_from}RUN echo child > /child.txt\nCOPY probe /src/probe\nRUN python3 -m pip install --quiet --no-index --no-build-isolation --break-system-packages /src/probe\n"
         ),
     );
+    // The first build becomes stable: the second's manifests list what
+    // changed since it too.
+    let stable = format!("{PREFIX}-stable");
+    let promoted = stack
+        .strata()
+        .args([
+            "promote",
+            "--from",
+            &format!("{PREFIX}-{first}"),
+            "--to",
+            &stable,
+        ])
+        .output()
+        .unwrap();
+    expect_code(&promoted, 0);
     let second = stack.commit("the child installs strata-probe");
     let out2 = tempfile::tempdir().unwrap();
     let rebuilt = stack.build_push(out2.path());
@@ -3399,4 +3420,18 @@ fn sboms_list_what_dpkg_and_pip_report_and_stand_beside_each_image() {
         markdown.contains("| added | pypi | strata-probe | | 1.0 |"),
         "{markdown}"
     );
+    let since_stable = &manifest["since_stable"];
+    assert_eq!(
+        since_stable["since"],
+        stack.reference("child", &stable),
+        "{since_stable}"
+    );
+    let added: Vec<&str> = since_stable["packages"]["added"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{since_stable}"))
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(added, ["strata-probe"], "{since_stable}");
+    assert!(markdown.contains("## Packages since "), "{markdown}");
 }

@@ -121,6 +121,12 @@ pub struct Target {
     /// never running a container of the previous image. Empty when there is
     /// no previous build or it left no record.
     pub previous_manifests: BTreeMap<String, strata_report::ManifestData>,
+    /// Its plan's stable tag's reference (`name:<prefix>stable`), and the
+    /// packages of each platform's image there as their SBOMs beside them
+    /// in the registry list them (`""` for a single image): what the
+    /// manifest stage lists the packages changed since. Empty when there is
+    /// no stable image or it has no SBOM.
+    pub stable_packages: Option<(String, BTreeMap<String, Vec<strata_sbom::Package>>)>,
     /// What its basic tests run.
     pub basic_tests: StageTests,
     /// What its integration tests run.
@@ -235,6 +241,19 @@ impl Target {
         }
     }
 
+    /// Its stable image's reference and packages on its own platform (a
+    /// single image's whatever its platform).
+    pub fn stable_packages(&self) -> Option<(&str, &[strata_sbom::Package])> {
+        let (reference, by_platform) = self.stable_packages.as_ref()?;
+        let packages = match &self.platform {
+            Some(p) => by_platform.get(&p.to_string()),
+            None => by_platform
+                .get("")
+                .or_else(|| by_platform.get(&strata_core::inputs::host_platform())),
+        }?;
+        Some((reference.as_str(), packages.as_slice()))
+    }
+
     /// Reads the key of its basic tests' inputs under `images_dir`.
     pub(crate) fn read_test_key(&mut self, images_dir: &std::path::Path) {
         self.test_key = crate::test_inputs::basic_test_key(images_dir, &self.build.tests.basic);
@@ -330,6 +349,7 @@ pub fn targets(
                 cache_from: None,
                 previous: None,
                 previous_manifests: BTreeMap::new(),
+                stable_packages: None,
                 basic_tests: stage_tests(&b.tests.basic, found),
                 integration_tests: stage_tests(&b.tests.integration, found),
                 platform: None,

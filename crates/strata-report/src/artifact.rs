@@ -93,6 +93,7 @@ mod tests {
             changes: None,
             packages: None,
             trigger: None,
+            since_stable: None,
         };
         let yaml = to_yaml(&m).expect("serializable");
         // Strings that would read back as other YAML types are quoted.

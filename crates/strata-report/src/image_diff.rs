@@ -898,6 +898,7 @@ mod tests {
             changes: None,
             packages: None,
             trigger: None,
+            since_stable: None,
         };
         let s = ImageSide::from(&m);
         assert_eq!(s.reference, "r");

@@ -23,7 +23,7 @@ mod wiki;
 
 pub use artifact::{ReportError, to_json, to_yaml};
 pub use image::{COMMAND_MAX_CHARS, FOLD_LINES, InfoOutput, Layer, clean_command};
-pub use manifest::{ManifestData, manifest_json, manifest_markdown};
+pub use manifest::{ManifestData, StableChanges, manifest_json, manifest_markdown};
 pub use stem::ref_file_stem;
 pub use summary::{
     MESSAGE_MAX_CHARS, SummaryRow, failed_tests_markdown, summary_markdown, summary_text,

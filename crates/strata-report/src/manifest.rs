@@ -42,6 +42,10 @@ pub struct ManifestData {
     /// Its packages, read from its layers (its SBOM's), when read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub packages: Option<Vec<strata_sbom::Package>>,
+    /// The packages changed since its plan's stable image, when that image
+    /// has an SBOM beside it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since_stable: Option<StableChanges>,
     /// What made the run build it (the plan's reason: a file change,
     /// `--all`, a first build…), so a reader can tell why its tag moved.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -76,6 +80,13 @@ pub fn manifest_markdown(m: &ManifestData) -> String {
     if let Some(packages) = &m.packages {
         push_packages(&mut out, packages);
     }
+    if let Some(stable) = &m.since_stable {
+        out.push_str(&format!(
+            "## Packages since {}\n\n{}\n",
+            escape_inline(&stable.since),
+            strata_sbom::diff::markdown(&stable.packages)
+        ));
+    }
     if let Some(changes) = &m.changes {
         out.push('\n');
         out.push_str(&crate::image_diff::diff_markdown(changes));
@@ -87,6 +98,15 @@ pub fn manifest_markdown(m: &ManifestData) -> String {
 /// (round-trips through `serde_json::from_str::<ManifestData>`).
 pub fn manifest_json(m: &ManifestData) -> String {
     crate::artifact::to_json_pretty(m)
+}
+
+/// The packages changed since an image's stable build.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StableChanges {
+    /// The stable image's reference.
+    pub since: String,
+    /// What changed.
+    pub packages: strata_sbom::diff::PackageDiff,
 }
 
 /// `## Packages`: how many of each package manager, and the full list
@@ -266,6 +286,7 @@ mod tests {
             changes: None,
             packages: None,
             trigger: None,
+            since_stable: None,
         }
     }
 

@@ -91,8 +91,15 @@ pub(super) async fn manifest<B: Backend>(ctx: &StageCtx<B>, target: &Target) -> 
         changes: None,
         packages: Some(inventory.packages),
         trigger: Some(target.build.reason.to_string()),
+        since_stable: None,
     };
     let mut data = data;
+    if let (Some((since, stable)), Some(packages)) = (target.stable_packages(), &data.packages) {
+        data.since_stable = Some(strata_report::StableChanges {
+            since: since.to_string(),
+            packages: strata_sbom::diff::diff(stable, packages),
+        });
+    }
     write_sbom(ctx, target, &data)?;
     let mut compared = String::new();
     if let Some(previous) = &target.previous {
