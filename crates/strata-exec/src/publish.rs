@@ -322,14 +322,8 @@ fn sboms(end: &RunEnd<'_>) -> Vec<(String, ImageRef, strata_sbom::Format, std::p
         .iter()
         .filter(|i| i.success && i.outcome == Outcome::Built)
     {
-        let parts: Vec<(&str, Option<&str>)> = match i.platforms.as_slice() {
-            [] => vec![(i.reference.as_str(), i.digest.as_deref())],
-            some => some
-                .iter()
-                .map(|p| (p.reference.as_str(), p.digest.as_deref()))
-                .collect(),
-        };
-        for (reference, digest) in parts {
+        for made in i.made_images() {
+            let (reference, digest) = (made.reference, made.digest);
             let (Ok(image), Some(Ok(digest))) = (
                 reference.parse::<ImageRef>(),
                 digest.map(str::parse::<Digest>),
@@ -400,20 +394,8 @@ pub fn records(end: &RunEnd<'_>) -> Vec<(String, EarlierBuild)> {
         // Each platform's image has its own key and record; its cases are
         // named after it (`linux/arm64: checks.yaml`), which its record
         // leaves out.
-        let parts: Vec<(&str, Option<&String>, Option<&str>)> = match i.platforms.as_slice() {
-            [] => vec![(i.reference.as_str(), i.inputs.as_ref(), None)],
-            some => some
-                .iter()
-                .map(|p| {
-                    (
-                        p.reference.as_str(),
-                        p.inputs.as_ref(),
-                        Some(p.platform.as_str()),
-                    )
-                })
-                .collect(),
-        };
-        for (image_ref, key, platform) in parts {
+        for made in i.made_images() {
+            let (image_ref, key, platform) = (made.reference, made.inputs, made.platform);
             let Some(key) = key else { continue };
             let prefix = platform.map(|p| format!("{p}: ")).unwrap_or_default();
             let cases = tests

@@ -155,7 +155,43 @@ pub struct Growth {
     pub bytes: i64,
 }
 
+/// One image a run made of a spec image: the image itself, or one of its
+/// platforms' images.
+#[derive(Debug, Clone, Copy)]
+pub struct MadeImage<'a> {
+    /// Its reference.
+    pub reference: &'a str,
+    /// The digest it was pushed at.
+    pub digest: Option<&'a str>,
+    /// Its input key.
+    pub inputs: Option<&'a String>,
+    /// Its platform, for one of several platforms' images.
+    pub platform: Option<&'a str>,
+}
+
 impl ImageResult {
+    /// The images it is made of: each platform's image of a multi-platform
+    /// build, else itself.
+    pub fn made_images(&self) -> Vec<MadeImage<'_>> {
+        match self.platforms.as_slice() {
+            [] => vec![MadeImage {
+                reference: &self.reference,
+                digest: self.digest.as_deref(),
+                inputs: self.inputs.as_ref(),
+                platform: None,
+            }],
+            some => some
+                .iter()
+                .map(|p| MadeImage {
+                    reference: &p.reference,
+                    digest: p.digest.as_deref(),
+                    inputs: p.inputs.as_ref(),
+                    platform: Some(&p.platform),
+                })
+                .collect(),
+        }
+    }
+
     /// The stage that failed, if any.
     pub fn failed_stage(&self) -> Option<&StageResult> {
         self.stages.iter().find(|s| s.status == Status::Failed)
