@@ -13,6 +13,9 @@
 //! The stack's registry rules live here too: where a parent is published
 //! ([`PublishedTags`]) and whole-stack tagging ([`tag_unchanged`]).
 //!
+//! Signatures in cosign's layout (`sha256-<hex>.sig`) are stored and read
+//! by [`signatures`].
+//!
 //! With the `test-support` feature, [`testing`] starts a real
 //! `docker-registry` on loopback for tests.
 
@@ -26,6 +29,7 @@ mod note;
 mod promote;
 pub mod referrers;
 mod secret;
+pub mod signatures;
 mod stack;
 
 #[cfg(feature = "test-support")]
@@ -45,5 +49,6 @@ pub use note::{get_note, put_note};
 pub use promote::{Move, Moved, PromotionError, PromotionReport};
 pub use secret::Secret;
 pub use stack::{
-    MovedTo, PlatformImage, PublishedTags, TagError, put_index, tag_pinned, tag_unchanged,
+    MovedTo, PlatformImage, PublishedTags, TagError, put_index, put_index_untagged, tag_pinned,
+    tag_unchanged,
 };

@@ -212,6 +212,34 @@ pub async fn put_index(
     target: &ImageRef,
     images: &[PlatformImage],
 ) -> Result<strata_core::reference::Digest, RegistryError> {
+    let index = index_of(registry, target, images).await?;
+    registry.put_manifest(target, &index).await
+}
+
+/// Puts the index [`put_index`] would put under `target`'s tag by its
+/// digest alone, untagged (so that it can be signed before a tag names
+/// it). Returns it pinned (`name@sha256:…`).
+///
+/// # Errors
+/// As [`put_index`].
+pub async fn put_index_untagged(
+    registry: &Registry,
+    target: &ImageRef,
+    images: &[PlatformImage],
+) -> Result<ImageRef, RegistryError> {
+    let index = index_of(registry, target, images).await?;
+    let pinned = target.name().with_digest(index.digest().clone());
+    registry.put_manifest(&pinned, &index).await?;
+    Ok(pinned)
+}
+
+/// The index of `images` (each checked to be of its platform) that
+/// `target` is to name.
+async fn index_of(
+    registry: &Registry,
+    target: &ImageRef,
+    images: &[PlatformImage],
+) -> Result<crate::Manifest, RegistryError> {
     let mut manifests = Vec::with_capacity(images.len());
     for image in images {
         let info = registry
@@ -242,13 +270,12 @@ pub async fn put_index(
     });
     // Serialising a JSON value cannot fail.
     let bytes = index.to_string().into_bytes();
-    let manifest = crate::Manifest::from_bytes(bytes, Some(crate::manifest::OCI_INDEX)).map_err(
-        |problem| RegistryError::BadManifest {
+    crate::Manifest::from_bytes(bytes, Some(crate::manifest::OCI_INDEX)).map_err(|problem| {
+        RegistryError::BadManifest {
             reference: target.to_string(),
             problem,
-        },
-    )?;
-    registry.put_manifest(target, &manifest).await
+        }
+    })
 }
 
 /// Checks that the image `image.manifest` names is of the platform it is to

@@ -23,9 +23,5 @@ pub use error::{KeyError, VerifyError};
 pub use key::{Password, PrivateKey, PublicKey, generate};
 pub use payload::{Payload, SIGNATURE_TYPE};
 
-/// The media type of a signature's layer: its payload.
-pub const SIMPLE_SIGNING_MEDIA_TYPE: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
-/// The layer annotation holding the signature (base64 of ASN.1 DER).
-pub const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
 /// The environment variable cosign reads a key file's password from.
 pub const PASSWORD_ENV: &str = "COSIGN_PASSWORD";
