@@ -87,6 +87,11 @@ pub struct BuildArgs {
     /// artifacts or the image.
     #[arg(long = "secret", value_name = "id=ID,src=FILE|env=VAR")]
     pub secrets: Vec<String>,
+    /// Sign every image, index and SBOM pushed, by digest, in cosign's
+    /// format, with this private key (PEM; cosign's encrypted key file
+    /// takes its password from COSIGN_PASSWORD).
+    #[arg(long, value_name = "FILE", env = "STRATA_SIGN_KEY")]
+    pub sign_key: Option<PathBuf>,
 }
 
 impl BuildArgs {
@@ -100,6 +105,7 @@ impl BuildArgs {
             no_push: true,
             allow_dirty: false,
             secrets: Vec::new(),
+            sign_key: None,
         }
     }
 }
@@ -350,6 +356,18 @@ fn report_published(reporter: &Reporter, done: &strata_exec::publish::Published)
             reference,
             result: Ok(digest),
         } => reporter.note(&format!("tagged {reference} at {digest} (unchanged)")),
+        Published::Signature {
+            signed,
+            result: Ok(()),
+            ..
+        } => reporter.detail(&format!("{signed}: signed")),
+        Published::Signature {
+            reference,
+            signed,
+            result: Err(e),
+        } => reporter.note(&format!(
+            "error: {reference}: the signature of {signed} could not be put: {e}"
+        )),
         Published::Unchanged {
             reference,
             result: Err(e @ TagError::NotPublished),
@@ -424,6 +442,13 @@ pub fn run(
     format: Format,
     reporter: &Reporter,
 ) -> Result<ExitCode, Failure> {
+    // The key is read (and opened) before any work: a wrong file or
+    // password fails at once. A run that does not push signs nothing.
+    let signer = crate::sign::signer(
+        args.sign_key
+            .as_deref()
+            .filter(|_| args.push && !args.no_push),
+    )?;
     let mut prepared = prepare(cwd, images_flag, args, reporter)?;
     if args.dry_run || prepared.targets.is_empty() {
         print_schedule(&prepared, args.dry_run, format)?;
@@ -447,6 +472,7 @@ pub fn run(
         &out_dir,
         reporter,
     )?;
+    let options = RunOptions { signer, ..options };
     strata_exec::read_test_keys(&mut prepared.targets, &options.images_dir);
     if strata_exec::runs_pytest(&options, &prepared.targets) {
         check_pytest(&args.run.python)?;
@@ -659,6 +685,7 @@ fn run_options(
             .repo
             .remote_url()
             .and_then(|url| strata_core::source::public_url(&url)),
+        signer: None,
     })
 }
 
@@ -720,6 +747,7 @@ async fn execute(
     })?;
     crate::trace::log_to(&out_dir.join("logs/run.log"));
     let push_stage = options.stages.contains(&strata_exec::Stage::Push);
+    let signer = options.signer.clone();
     let executor = Executor::new(engine, options, Some(tx)).with_engines(engines);
     let targets = std::mem::take(&mut prepared.targets);
     let record = executor
@@ -739,6 +767,7 @@ async fn execute(
             coverage: prepared.coverage,
             revision: &prepared.planned.plan.head,
             out_dir: &out_dir,
+            signer: signer.as_deref(),
         };
         for done in strata_exec::publish::publish(crate::registry::client()?, &end).await {
             report_published(reporter, &done);

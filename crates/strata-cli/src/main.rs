@@ -13,6 +13,7 @@ mod progress;
 mod promote;
 mod registry;
 mod sbom;
+mod sign;
 mod stack;
 mod trace;
 
@@ -68,6 +69,11 @@ enum Command {
     Diff(diff::DiffArgs),
     /// Print an image's SBOM, read from the registry beside it.
     Sbom(sbom::SbomArgs),
+    /// Check images' signatures against a public key: each platform's
+    /// image of an index, the index, and their SBOMs.
+    Verify(sign::VerifyArgs),
+    /// Make signing keys.
+    Key(sign::KeyArgs),
     /// Print the shell completion script for bash, zsh, fish, elvish or
     /// powershell (e.g. `strata completions bash > /etc/bash_completion.d/strata`).
     Completions {
@@ -112,6 +118,8 @@ async fn engine() -> Result<strata_engine::Engine, strata_engine::EngineError> {
 }
 
 fn main() -> ExitCode {
+    // Before any thread starts: see `sign::take_password`.
+    sign::take_password();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -231,6 +239,8 @@ fn run(cli: &Cli, reporter: &Reporter) -> Result<ExitCode, Failure> {
         }
         Command::Wiki(args) => promote::wiki(&cwd, args, cli.format, reporter),
         Command::Sbom(args) => sbom::run(args),
+        Command::Verify(args) => sign::verify_command(args, cli.format),
+        Command::Key(args) => sign::key(args, cli.format, reporter),
         Command::Diff(args) => {
             diff::run(&cwd, cli.images_dir.as_deref(), args, cli.format, reporter)
         }
@@ -334,6 +344,27 @@ mod tests {
                 &["strata", "build", "--timeout", "basic_tests=1h"][..],
                 true,
             ),
+            (
+                &["strata", "build", "--push", "--sign-key", "k.pem"][..],
+                true,
+            ),
+            (&["strata", "test", "--sign-key", "k.pem"][..], false),
+            (&["strata", "verify", "--key", "k.pub"][..], false),
+            (&["strata", "verify", "r/i:t", "--key", "k.pub"][..], true),
+            (
+                &[
+                    "strata",
+                    "promote",
+                    "--from",
+                    "a-1",
+                    "--to",
+                    "a-stable",
+                    "--verify-key",
+                    "k.pub",
+                ][..],
+                true,
+            ),
+            (&["strata", "key", "generate", "--out", "ci"][..], true),
         ] {
             let parsed = Cli::try_parse_from(argv);
             assert_eq!(parsed.is_ok(), accepted, "{argv:?}: {parsed:?}");

@@ -27,6 +27,11 @@ pub struct PromoteArgs {
     /// Print the moves and stop.
     #[arg(long)]
     pub dry_run: bool,
+    /// Verify every image of the set (each platform's image of an index,
+    /// and the index) against this public key first; one that is not
+    /// signed by it moves nothing.
+    #[arg(long, value_name = "PUB.pem")]
+    pub verify_key: Option<PathBuf>,
     /// Where the promotion record (artifacts/promotion.json) is written.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
@@ -99,6 +104,9 @@ pub fn promote(
                 to: parse(&args.to)?,
             });
         }
+    }
+    if let Some(key) = &args.verify_key {
+        moves = crate::sign::verified(key, moves, reporter)?;
     }
     let runtime = crate::runtime()?;
     let registry = crate::registry::client()?;

@@ -41,7 +41,7 @@ pub struct SbomArgs {
     pub platform: Option<String>,
 }
 
-fn registry_failure(reference: &str) -> impl Fn(RegistryError) -> Failure + '_ {
+pub(crate) fn registry_failure(reference: &str) -> impl Fn(RegistryError) -> Failure + '_ {
     move |e| {
         if e.is_environment() {
             Failure::env(e.to_string())

@@ -17,6 +17,7 @@ pub mod publish;
 mod record;
 mod run;
 mod schedule;
+pub mod sign;
 mod stages;
 mod test_inputs;
 #[cfg(feature = "testing")]

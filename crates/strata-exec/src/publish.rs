@@ -13,9 +13,13 @@
 //!   build, and only when every image of the run passed: reused images at
 //!   the digest they were found at, unchanged images at the digest the run
 //!   planned with (a tag that moved since fails, naming both).
+//! - A run that signs (`RunEnd::signer`) signs each index by its digest
+//!   before the run's tag names it (one that cannot be signed is not
+//!   tagged), and each SBOM it puts beside an image.
 
 use crate::record::{ImageResult, Outcome, RunRecord, Status};
 use crate::run::{EarlierBuild, RecordedManifest, Stage};
+use crate::sign::Signer;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::Path;
@@ -39,6 +43,13 @@ pub trait Publisher: Sync {
         target: &ImageRef,
         images: &[PlatformImage],
     ) -> impl Future<Output = Result<Digest, RegistryError>> + Send;
+    /// Puts the index [`Publisher::put_index`] would put, by its digest
+    /// alone, untagged; returns it pinned (`name@sha256:…`).
+    fn put_index_untagged(
+        &self,
+        target: &ImageRef,
+        images: &[PlatformImage],
+    ) -> impl Future<Output = Result<ImageRef, RegistryError>> + Send;
     /// Puts `to`'s tag on the manifest `from` names (pinned by digest).
     fn copy(
         &self,
@@ -89,6 +100,14 @@ impl Publisher for strata_registry::Registry {
         strata_registry::put_index(self, target, images).await
     }
 
+    async fn put_index_untagged(
+        &self,
+        target: &ImageRef,
+        images: &[PlatformImage],
+    ) -> Result<ImageRef, RegistryError> {
+        strata_registry::put_index_untagged(self, target, images).await
+    }
+
     async fn copy(&self, from: &ImageRef, to: &ImageRef) -> Result<Digest, RegistryError> {
         strata_registry::Registry::copy(self, from, to)
             .await
@@ -133,7 +152,7 @@ impl Coverage {
 }
 
 /// The run, as its end needs it.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct RunEnd<'r> {
     /// The plan run.
     pub plan: &'r Plan,
@@ -148,6 +167,8 @@ pub struct RunEnd<'r> {
     pub revision: &'r str,
     /// The run's output folder, whose manifests the records carry.
     pub out_dir: &'r Path,
+    /// Signs each index and SBOM put, when the run signs.
+    pub signer: Option<&'r dyn Signer>,
 }
 
 /// One thing the run's end did, or failed to do.
@@ -186,6 +207,15 @@ pub enum Published {
         /// The SBOM artifact's digest.
         result: Result<Digest, RegistryError>,
     },
+    /// The signature of an SBOM put beside an image.
+    Signature {
+        /// The image's reference (its platform's).
+        reference: String,
+        /// What was signed (`name@sha256:…`).
+        signed: String,
+        /// Whether the signature was put.
+        result: Result<(), RegistryError>,
+    },
     /// An image the run did not rebuild, given the run's tag.
     Unchanged {
         /// The run's reference of the image.
@@ -197,9 +227,9 @@ pub enum Published {
 
 impl Published {
     /// The run's reference this is about, when the run's tag failed to
-    /// name it: the tag then does not name the whole stack. A record that
-    /// could not be put, or an unchanged image published nowhere, leaves
-    /// the tag whole.
+    /// name it, or an artifact of it could not be signed: the tag then
+    /// does not name the whole stack, signed. A record that could not be
+    /// put, or an unchanged image published nowhere, leaves the tag whole.
     pub fn untagged(&self) -> Option<&str> {
         match self {
             Published::Index {
@@ -208,6 +238,11 @@ impl Published {
                 ..
             }
             | Published::Reused {
+                reference,
+                result: Err(_),
+                ..
+            }
+            | Published::Signature {
                 reference,
                 result: Err(_),
                 ..
@@ -248,7 +283,21 @@ pub async fn publish<P: Publisher>(registry: &P, end: &RunEnd<'_>) -> Vec<Publis
                 path.display()
             ))),
         };
-        done.push(Published::Sbom { reference, result });
+        let signed = match (&result, end.signer) {
+            (Ok(digest), Some(_)) => Some(subject.name().with_digest(digest.clone())),
+            _ => None,
+        };
+        done.push(Published::Sbom {
+            reference: reference.clone(),
+            result,
+        });
+        if let (Some(signed), Some(signer)) = (signed, end.signer) {
+            done.push(Published::Signature {
+                reference,
+                result: signer.sign(&signed).await,
+                signed: signed.to_string(),
+            });
+        }
     }
     if !end.coverage.some_platforms {
         for image in end
@@ -258,7 +307,10 @@ pub async fn publish<P: Publisher>(registry: &P, end: &RunEnd<'_>) -> Vec<Publis
             .filter(|i| i.success && !i.platforms.is_empty())
         {
             let result = match index_of(image) {
-                Ok((target, images)) => registry.put_index(&target, &images).await,
+                Ok((target, images)) => match end.signer {
+                    Some(signer) => put_signed_index(registry, signer, &target, &images).await,
+                    None => registry.put_index(&target, &images).await,
+                },
                 Err(e) => Err(e),
             };
             done.push(Published::Index {
@@ -308,6 +360,19 @@ pub async fn publish<P: Publisher>(registry: &P, end: &RunEnd<'_>) -> Vec<Publis
         });
     }
     done
+}
+
+/// Puts an index by its digest, signs it, then tags it: the run's tag
+/// never names an unsigned index.
+async fn put_signed_index<P: Publisher>(
+    registry: &P,
+    signer: &dyn Signer,
+    target: &ImageRef,
+    images: &[PlatformImage],
+) -> Result<Digest, RegistryError> {
+    let pinned = registry.put_index_untagged(target, images).await?;
+    signer.sign(&pinned).await?;
+    registry.copy(&pinned, target).await
 }
 
 /// The SBOMs the run's manifest stages wrote for images it built and

@@ -403,6 +403,9 @@ pub struct RunOptions {
     /// The format of the SBOM written (and pushed) for each image and
     /// platform (`--sbom-format`).
     pub sbom_format: strata_sbom::Format,
+    /// Signs each image pushed, by digest (`--sign-key`); `None` signs
+    /// nothing.
+    pub signer: Option<Arc<dyn crate::sign::Signer>>,
 }
 
 /// The builder a run asks for (`--builder`, `STRATA_BUILDER`).
@@ -441,6 +444,7 @@ impl fmt::Debug for RunOptions {
             .field("out_dir", &self.out_dir)
             .field("jobs", &self.jobs)
             .field("push", &self.push)
+            .field("signs", &self.signer.is_some())
             .finish_non_exhaustive()
     }
 }

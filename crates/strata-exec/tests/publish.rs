@@ -7,6 +7,7 @@ use std::sync::Mutex;
 use strata_core::plan::Plan;
 use strata_core::reference::{Digest, ImageRef};
 use strata_exec::publish::{Coverage, Published, Publisher, RunEnd, publish};
+use strata_exec::sign::{Signer, Signing};
 use strata_exec::{
     EarlierBuild, ImageResult, Outcome, PlanRecord, RunRecord, Stage, StageResult, Status,
 };
@@ -62,6 +63,18 @@ impl Publisher for Memory {
         let d = digest(&format!("index of {}", images.len()));
         self.put("index", target, d.clone());
         Ok(d)
+    }
+
+    async fn put_index_untagged(
+        &self,
+        target: &ImageRef,
+        images: &[PlatformImage],
+    ) -> Result<ImageRef, RegistryError> {
+        let pinned = target
+            .name()
+            .with_digest(digest(&format!("index of {}", images.len())));
+        self.put("index", &pinned, digest("unused"));
+        Ok(pinned)
     }
 
     async fn copy(&self, from: &ImageRef, to: &ImageRef) -> Result<Digest, RegistryError> {
@@ -191,6 +204,15 @@ const WHOLE: Coverage = Coverage {
 };
 
 async fn end(registry: &Memory, run: &Run, coverage: Coverage) -> Vec<Published> {
+    signed_end(registry, run, coverage, None).await
+}
+
+async fn signed_end(
+    registry: &Memory,
+    run: &Run,
+    coverage: Coverage,
+    signer: Option<&dyn Signer>,
+) -> Vec<Published> {
     let out = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     publish(
         registry,
@@ -201,6 +223,7 @@ async fn end(registry: &Memory, run: &Run, coverage: Coverage) -> Vec<Published>
             coverage,
             revision: "0123456789abcdef",
             out_dir: out.path(),
+            signer,
         },
     )
     .await
@@ -299,4 +322,81 @@ async fn a_tag_that_moved_since_the_plan_leaves_its_image_untagged() {
         registry.tag("docker.io/t/root:1-0123456"),
         Some(digest("root"))
     );
+}
+
+/// Signs into a [`Memory`]'s log of writes, or fails every signature.
+struct LogSigner<'m> {
+    log: &'m Memory,
+    fails: bool,
+}
+
+impl Signer for LogSigner<'_> {
+    fn sign<'a>(&'a self, image: &'a ImageRef) -> Signing<'a> {
+        Box::pin(async move {
+            if self.fails {
+                return Err(RegistryError::Client("signature refused".into()));
+            }
+            if let Ok(mut w) = self.log.writes.lock() {
+                w.push(format!("sign {image}"));
+            }
+            Ok(())
+        })
+    }
+}
+
+/// The run of `a` built for two platforms, pushed.
+fn two_platform_run(registry: &Memory) -> Run {
+    let mut run = run(&[("a", Outcome::Built)], registry);
+    let image = &mut run.record.images[0];
+    image.platforms = ["linux/amd64", "linux/arm64"]
+        .iter()
+        .map(|p| strata_exec::PlatformImage {
+            platform: p.to_string(),
+            reference: format!("{}-{}", image.reference, p.replace('/', "-")),
+            image_id: None,
+            digest: Some(digest(p).to_string()),
+            inputs: None,
+        })
+        .collect();
+    run
+}
+
+#[tokio::test]
+async fn a_signing_run_signs_each_index_before_its_tag_names_it() {
+    let registry = Memory::default();
+    let run = two_platform_run(&registry);
+    let signer = LogSigner {
+        log: &registry,
+        fails: false,
+    };
+    let done = signed_end(&registry, &run, WHOLE, Some(&signer)).await;
+    assert!(done.iter().all(|p| p.untagged().is_none()), "{done:?}");
+    let index = format!("docker.io/t/a@{}", digest("index of 2"));
+    let writes: Vec<String> = registry
+        .writes()
+        .into_iter()
+        .filter(|w| !w.starts_with("record ") && !w.starts_with("tag "))
+        .collect();
+    assert_eq!(
+        writes,
+        [
+            format!("index {index}"),
+            format!("sign {index}"),
+            "copy docker.io/t/a:1-0123456".to_string(),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn an_index_that_cannot_be_signed_is_not_tagged() {
+    let registry = Memory::default();
+    let run = two_platform_run(&registry);
+    let signer = LogSigner {
+        log: &registry,
+        fails: true,
+    };
+    let done = signed_end(&registry, &run, WHOLE, Some(&signer)).await;
+    let untagged: Vec<&str> = done.iter().filter_map(Published::untagged).collect();
+    assert_eq!(untagged, ["t/a:1-0123456"]);
+    assert_eq!(registry.tag("docker.io/t/a:1-0123456"), None);
 }

@@ -55,6 +55,7 @@ fn build_options(out: &std::path::Path, jobs: usize) -> RunOptions {
         retest: false,
         platform: "linux/amd64".into(),
         sbom_format: strata_sbom::Format::Spdx,
+        signer: None,
     }
 }
 

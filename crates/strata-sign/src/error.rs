@@ -13,6 +13,11 @@ pub enum KeyError {
         "a PEM block of type `{0}`: strata reads PRIVATE KEY (PKCS#8), EC PRIVATE KEY (SEC1), ENCRYPTED SIGSTORE PRIVATE KEY (cosign's) and PUBLIC KEY"
     )]
     UnknownBlock(String),
+    /// A private key (or another block) where a public key is expected.
+    #[error(
+        "a `{0}` block where a PUBLIC KEY is expected: give the public key (as cosign.pub), not the private one"
+    )]
+    NotPublic(String),
     /// A key of another algorithm or curve, or bytes that do not decode.
     #[error("not an ECDSA P-256 key ({0}): cosign's and strata's signatures use P-256")]
     NotP256(String),

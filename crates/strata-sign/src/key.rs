@@ -163,7 +163,7 @@ impl PublicKey {
         let blocks = blocks(text)?;
         let (label, der) = &blocks[0];
         if label != PUBLIC {
-            return Err(KeyError::UnknownBlock(label.clone()));
+            return Err(KeyError::NotPublic(label.clone()));
         }
         p256::PublicKey::from_public_key_der(der)
             .map(PublicKey)

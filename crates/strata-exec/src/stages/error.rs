@@ -27,6 +27,9 @@ pub enum FailureKind {
     Registry,
     /// The image is over its size budget.
     Budget,
+    /// What was pushed could not be signed (`--sign-key`): it is not
+    /// published unsigned.
+    Signing,
     /// Anything else: the stage's own files, a tool it runs.
     Other,
 }

@@ -381,14 +381,20 @@ async fn run_stage<B: Backend>(
             }
         },
         Stage::BasicTests | Stage::IntegrationTests => tests(ctx, target, s, cases).await,
-        Stage::Push => match reused(ctx, target).and_then(ReuseFrom::digest) {
-            // Tagged registry-side after the run, at the digest it stands
-            // at: a push could change it.
-            Some(digest) => Ok(Done::Pushed {
-                digest: digest.clone(),
-            }),
-            None => push(ctx, target, key).await,
-        },
+        Stage::Push => {
+            let pushed = match reused(ctx, target).and_then(ReuseFrom::digest) {
+                // Tagged registry-side after the run, at the digest it
+                // stands at: a push could change it.
+                Some(digest) => Done::Pushed {
+                    digest: digest.clone(),
+                },
+                None => push(ctx, target, key).await?,
+            };
+            if let Done::Pushed { digest } = &pushed {
+                sign_pushed(ctx, target, digest).await?;
+            }
+            Ok(pushed)
+        }
         Stage::Manifest => manifest(ctx, target).await,
         Stage::Prune => prune(ctx, target, key, pushed).await,
     }

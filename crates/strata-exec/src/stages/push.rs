@@ -107,6 +107,32 @@ pub(super) async fn push<B: Backend>(
     Ok(Done::Pushed { digest })
 }
 
+/// Signs the image the target stands at in the registry (`digest`), when
+/// the run signs: pushed now, or reused (signed already by this key, it
+/// keeps its one signature). A signature that cannot be put fails the
+/// image (`signing`): its descendants are skipped, no index lists it and
+/// the run fails. (An image of the engine's platform alone carries the
+/// run's tag from its push already: the engine pushes by tag.)
+pub(super) async fn sign_pushed<B: Backend>(
+    ctx: &StageCtx<B>,
+    target: &Target,
+    digest: &strata_core::reference::Digest,
+) -> Result<(), StageError> {
+    let Some(signer) = &ctx.options.signer else {
+        return Ok(());
+    };
+    let signing = |message: String| StageError::new(FailureKind::Signing, message);
+    let name = ImageRef::from_str(&target.build.reference).map_err(|e| signing(e.to_string()))?;
+    let pinned = name.name().with_digest(digest.clone());
+    signer.sign(&pinned).await.map_err(|e| {
+        signing(format!(
+            "{pinned} was pushed but its signature could not be put: {e}; the image failed (run again to sign it)"
+        ))
+    })?;
+    ctx.run_log.line(&format!("{pinned} signed"));
+    Ok(())
+}
+
 /// Checks that the target's reference still names `built`, the image this
 /// run built and tested, on the engine (another process may have tagged
 /// something else with it), and after the push (`pushed`) that the engine
