@@ -66,3 +66,7 @@ if ! docker info >/dev/null 2>&1; then
   for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
   docker info >/dev/null 2>&1 || { echo "setup: the Docker engine did not start; see /var/log/strata-dockerd.log" >&2; exit 3; }
 fi
+
+# skopeo 1.18 from Debian 13 in its own folder, the signing tests' verifier
+# (Debian 12's cannot verify cosign signatures).
+"$(dirname "$0")/skopeo-trixie.sh" >/dev/null

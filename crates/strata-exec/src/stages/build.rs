@@ -54,6 +54,7 @@ pub(super) fn labels<B: Backend>(
     if let Some(source) = &ctx.options.source {
         labels.insert("org.opencontainers.image.source".into(), source.clone());
     }
+    labels.extend(provenance(target));
     if let Some(base) = &target.build.base_ref {
         labels.insert("org.opencontainers.image.base.name".into(), base.clone());
         // A parent built in this run is pushed while its children build:
@@ -80,6 +81,24 @@ pub(super) fn labels<B: Backend>(
         }
     }
     labels
+}
+
+/// How the image was made, beside its source and revision, so that a
+/// verifier can tell what a signature of it vouches for: the platform it
+/// was built for, the strata that built it and why the plan built it.
+/// Metadata only: none of it is in the input key, so reuse is unchanged.
+fn provenance(target: &Target) -> [(String, String); 3] {
+    [
+        (
+            "io.strata.platform".into(),
+            target.build.input_parts.platform.clone(),
+        ),
+        (
+            "io.strata.version".into(),
+            env!("CARGO_PKG_VERSION").to_string(),
+        ),
+        ("io.strata.reason".into(), target.build.reason.to_string()),
+    ]
 }
 
 /// The created time of `before`, the image already at the target's ref,
