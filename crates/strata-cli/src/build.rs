@@ -442,14 +442,23 @@ pub fn run(
     format: Format,
     reporter: &Reporter,
 ) -> Result<ExitCode, Failure> {
-    // The key is read (and opened) before any work: a wrong file or
-    // password fails at once. A run that does not push signs nothing.
+    let mut prepared = prepare(cwd, images_flag, args, reporter)?;
+    // The key is read (and opened) before anything is built: a wrong file
+    // or password fails at once. `--sign-key` (or STRATA_SIGN_KEY) wins
+    // over the spec's `signing.key`. A run that does not push signs nothing.
+    let spec_key = prepared
+        .planned
+        .stack
+        .spec
+        .sign_key
+        .as_ref()
+        .map(|k| cwd.join(&k.value));
     let signer = crate::sign::signer(
         args.sign_key
             .as_deref()
-            .filter(|_| args.push && !args.no_push),
+            .or(spec_key.as_deref())
+            .filter(|_| prepared.push),
     )?;
-    let mut prepared = prepare(cwd, images_flag, args, reporter)?;
     if args.dry_run || prepared.targets.is_empty() {
         print_schedule(&prepared, args.dry_run, format)?;
         return Ok(ExitCode::SUCCESS);

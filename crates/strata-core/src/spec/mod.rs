@@ -62,6 +62,10 @@ pub struct Spec {
     /// The platforms every image is built for (`platforms:`); empty: the
     /// engine's own.
     pub platforms: Vec<Located<String>>,
+    /// The private key pushed images are signed with (`signing: {key:
+    /// PATH}`), unless `--sign-key` or `STRATA_SIGN_KEY` names another: a
+    /// path, relative to where strata runs, never the key itself.
+    pub sign_key: Option<Located<String>>,
 }
 
 /// One image of the stack.

@@ -14,6 +14,7 @@ const TOP_KEYS: &[&str] = &[
     "all_info_cmds",
     "manifests",
     "platforms",
+    "signing",
 ];
 const IMAGE_KEYS: &[&str] = &[
     "image_name",
@@ -33,6 +34,7 @@ const IMAGE_KEYS: &[&str] = &[
     "platforms",
 ];
 const TAG_KEYS: &[&str] = &["prefix"];
+const SIGNING_KEYS: &[&str] = &["key"];
 const PLAN_KEYS: &[&str] = &["tag_prefix", "tag_stable_postfix"];
 const INFO_CMD_KEYS: &[&str] = &["description", "command"];
 
@@ -283,6 +285,7 @@ impl Reader<'_> {
         }
         let mut roots = Vec::new();
         let mut platforms = Vec::new();
+        let mut sign_key = None;
         let mut images = Vec::new();
         let mut tag_prefix: Option<Located<String>> = None;
         let mut plans: Option<Vec<PlanSpec>> = None;
@@ -293,6 +296,13 @@ impl Reader<'_> {
             match key.value.as_str() {
                 "root" => roots = self.names(value, "root"),
                 "platforms" => platforms = self.names(value, "platforms"),
+                "signing" => {
+                    for (k, v) in self.entries(value, "signing", Some(SIGNING_KEYS)) {
+                        if k.value == "key" {
+                            sign_key = self.text(v, "signing.key");
+                        }
+                    }
+                }
                 "images" => {
                     saw_images = true;
                     for (k, v) in self.entries(value, "images", None) {
@@ -388,6 +398,7 @@ impl Reader<'_> {
             plans,
             info_cmds: info_cmds.map(|(_, c)| c).unwrap_or_default(),
             platforms,
+            sign_key,
         })
     }
 

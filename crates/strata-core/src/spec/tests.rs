@@ -240,3 +240,30 @@ fn non_mapping_documents_are_refused() {
         assert!(p.has_errors(), "{text:?}");
     }
 }
+
+#[test]
+fn reads_the_signing_key_path_and_warns_of_other_signing_keys() {
+    let s = ok(
+        "images:\n  a: {image_name: o/a}\ntag: {prefix: '1'}\nsigning: {key: /run/secrets/cosign.key}\n",
+    );
+    assert_eq!(
+        s.sign_key.map(|k| k.value).as_deref(),
+        Some("/run/secrets/cosign.key")
+    );
+    assert_eq!(
+        ok("images:\n  a: {image_name: o/a}\ntag: {prefix: '1'}\n").sign_key,
+        None
+    );
+    let p = parse(
+        "images:\n  a: {image_name: o/a}\ntag: {prefix: '1'}\nsigning: {keys: a.pem}\n",
+        "spec.yml",
+    );
+    assert!(
+        p.diagnostics
+            .iter()
+            .any(|d| d.help.as_deref() == Some("did you mean 'key'?")),
+        "{:?}",
+        p.diagnostics
+    );
+    assert_eq!(p.spec.and_then(|s| s.sign_key), None);
+}
