@@ -41,3 +41,14 @@ isolated_docker_config() {
 }
 
 now() { date +%s.%N; }
+
+# registry_bench: a work folder ($work), a docker-registry on loopback
+# ($host) and a Docker config of its own, removed with the images pushed
+# there when the script exits.
+registry_bench() {
+  . scripts/registry.sh
+  work="$(mktemp -d)"
+  trap 'docker images --format "{{.Repository}}:{{.Tag}}" | grep -F "${host:-none}/" | xargs -r docker rmi -f >/dev/null 2>&1 || true; stop_registry; rm -rf "$work"' EXIT
+  start_registry
+  isolated_docker_config
+}

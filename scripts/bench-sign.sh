@@ -18,17 +18,7 @@ cd "$(dirname "$0")/.."
 bench_strata
 ./scripts/make-base-image.sh >/dev/null
 
-. scripts/registry.sh
-work="$(mktemp -d)"
-cleanup() {
-  docker images --format '{{.Repository}}:{{.Tag}}' | grep -F "${host:-none}/" | xargs -r docker rmi -f >/dev/null 2>&1 || true
-  stop_registry
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-start_registry
-isolated_docker_config
+registry_bench
 (cd "$work" && COSIGN_PASSWORD=bench "$STRATA" -q key generate --out cosign >/dev/null)
 
 # The seconds of a run's push stages, summed over its images.

@@ -132,8 +132,22 @@ impl Bench {
         cmd
     }
 
-    fn strata_out(&self, args: &[&str]) -> Output {
-        self.strata().args(args).output().unwrap()
+    /// `strata verify REF --key <key>.pub --format json`.
+    fn verify(&self, reference: &str, key: &str) -> Output {
+        self.strata()
+            .args(["verify", reference, "--format", "json", "--key"])
+            .arg(self.path(&format!("{key}.pub")))
+            .output()
+            .unwrap()
+    }
+
+    /// `strata promote --from FROM --to TO --verify-key key.pub`.
+    fn promote(&self, from: &str, to: &str) -> Output {
+        self.strata()
+            .args(["promote", "--from", from, "--to", to, "--verify-key"])
+            .arg(self.path("key.pub"))
+            .output()
+            .unwrap()
     }
 
     /// skopeo copying every platform of `reference` under the policy that
@@ -332,14 +346,7 @@ fn a_signed_two_platform_run_is_what_skopeo_accepts_and_nothing_else() {
             assert!(copy.status.success(), "{copied}: {}", describe(&copy));
         }
         // strata verify: the index, each platform's image and its SBOM.
-        let verified = bench.strata_out(&[
-            "verify",
-            &reference,
-            "--format",
-            "json",
-            "--key",
-            bench.path("key.pub").to_str().unwrap(),
-        ]);
+        let verified = bench.verify(&reference, "key");
         expect_code(&verified, 0);
         let report: Value = serde_json::from_slice(&verified.stdout).unwrap();
         let kinds: Vec<(&str, &str)> = report[0]["manifests"]
@@ -360,15 +367,7 @@ fn a_signed_two_platform_run_is_what_skopeo_accepts_and_nothing_else() {
             "{report:#}"
         );
         // Another key does not verify it.
-        expect_code(
-            &bench.strata_out(&[
-                "verify",
-                &reference,
-                "--key",
-                bench.path("other.pub").to_str().unwrap(),
-            ]),
-            1,
-        );
+        expect_code(&bench.verify(&reference, "other"), 1);
         // The index's own signature, checked with the public key by
         // OpenSSL: cosign's payload naming the index's digest.
         let index_digest = client
@@ -478,7 +477,7 @@ fn a_signed_two_platform_run_is_what_skopeo_accepts_and_nothing_else() {
         ))
         .unwrap();
     for (refused, skopeo_says, strata_says) in [
-        ("unsigned", "no signature exists", "UNSIGNED"),
+        ("unsigned", "no signature exists", "\"unsigned\""),
         (
             "other-key",
             "signature verification failed",
@@ -494,12 +493,7 @@ fn a_signed_two_platform_run_is_what_skopeo_accepts_and_nothing_else() {
             why.contains("Source image rejected") && why.contains(skopeo_says),
             "{reference}: {why}"
         );
-        let verified = bench.strata_out(&[
-            "verify",
-            &reference,
-            "--key",
-            bench.path("key.pub").to_str().unwrap(),
-        ]);
+        let verified = bench.verify(&reference, "key");
         expect_code(&verified, 1);
         assert!(
             String::from_utf8_lossy(&verified.stdout).contains(strata_says),
@@ -509,27 +503,9 @@ fn a_signed_two_platform_run_is_what_skopeo_accepts_and_nothing_else() {
     }
 
     // Promotion: the signed set moves; with one image unsigned, nothing.
-    let key_pub = bench.path("key.pub");
-    let promoted = bench.strata_out(&[
-        "promote",
-        "--from",
-        &tag,
-        "--to",
-        "v1-stable",
-        "--verify-key",
-        key_pub.to_str().unwrap(),
-    ]);
-    expect_code(&promoted, 0);
+    expect_code(&bench.promote(&tag, "v1-stable"), 0);
     client.push_unsigned(&format!("{namespace}/child:{tag}"));
-    let refused = bench.strata_out(&[
-        "promote",
-        "--from",
-        &tag,
-        "--to",
-        "stable",
-        "--verify-key",
-        key_pub.to_str().unwrap(),
-    ]);
+    let refused = bench.promote(&tag, "stable");
     expect_code(&refused, 1);
     assert!(
         String::from_utf8_lossy(&refused.stderr).contains("nothing was promoted"),

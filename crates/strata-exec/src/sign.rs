@@ -174,13 +174,7 @@ pub async fn verify(
     reference: &ImageRef,
     artifacts: bool,
 ) -> Result<Vec<Checked>, RegistryError> {
-    let manifest =
-        registry
-            .get_manifest(reference)
-            .await?
-            .ok_or_else(|| RegistryError::NotFound {
-                reference: Box::new(reference.clone()),
-            })?;
+    let manifest = registry.existing_manifest(reference).await?;
     let name = reference.name();
     let mut manifests = vec![(
         manifest.digest().clone(),

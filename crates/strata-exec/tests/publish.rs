@@ -361,15 +361,21 @@ fn two_platform_run(registry: &Memory) -> Run {
     run
 }
 
-#[tokio::test]
-async fn a_signing_run_signs_each_index_before_its_tag_names_it() {
+/// The end of [`two_platform_run`] with a signer that fails or not.
+async fn signed_two_platform_end(fails: bool) -> (Memory, Vec<Published>) {
     let registry = Memory::default();
     let run = two_platform_run(&registry);
     let signer = LogSigner {
         log: &registry,
-        fails: false,
+        fails,
     };
     let done = signed_end(&registry, &run, WHOLE, Some(&signer)).await;
+    (registry, done)
+}
+
+#[tokio::test]
+async fn a_signing_run_signs_each_index_before_its_tag_names_it() {
+    let (registry, done) = signed_two_platform_end(false).await;
     assert!(done.iter().all(|p| p.untagged().is_none()), "{done:?}");
     let index = format!("docker.io/t/a@{}", digest("index of 2"));
     let writes: Vec<String> = registry
@@ -389,13 +395,7 @@ async fn a_signing_run_signs_each_index_before_its_tag_names_it() {
 
 #[tokio::test]
 async fn an_index_that_cannot_be_signed_is_not_tagged() {
-    let registry = Memory::default();
-    let run = two_platform_run(&registry);
-    let signer = LogSigner {
-        log: &registry,
-        fails: true,
-    };
-    let done = signed_end(&registry, &run, WHOLE, Some(&signer)).await;
+    let (registry, done) = signed_two_platform_end(true).await;
     let untagged: Vec<&str> = done.iter().filter_map(Published::untagged).collect();
     assert_eq!(untagged, ["t/a:1-0123456"]);
     assert_eq!(registry.tag("docker.io/t/a:1-0123456"), None);

@@ -287,13 +287,7 @@ async fn check_platform(
     image: &PlatformImage,
 ) -> Result<(), RegistryError> {
     let reference = &image.manifest;
-    let manifest =
-        registry
-            .get_manifest(reference)
-            .await?
-            .ok_or_else(|| RegistryError::NotFound {
-                reference: Box::new(reference.clone()),
-            })?;
+    let manifest = registry.existing_manifest(reference).await?;
     let found = crate::config::config_of(registry, reference, &manifest).await?;
     if !found.is_for(&image.platform) {
         return Err(RegistryError::PlatformMismatch {

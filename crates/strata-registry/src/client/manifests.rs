@@ -101,6 +101,18 @@ impl Registry {
         }
     }
 
+    /// [`Registry::get_manifest`] of a manifest that must exist.
+    ///
+    /// # Errors
+    /// The registry's; [`RegistryError::NotFound`] when it lacks `image`.
+    pub async fn existing_manifest(&self, image: &ImageRef) -> Result<Manifest, RegistryError> {
+        self.get_manifest(image)
+            .await?
+            .ok_or_else(|| RegistryError::NotFound {
+                reference: Box::new(image.clone()),
+            })
+    }
+
     /// `GET` a manifest (image manifest or index, Docker or OCI) by tag or
     /// digest, or `None` if the registry does not have it. The bytes are
     /// checked against `Docker-Content-Digest` and, when fetching by digest,
@@ -346,12 +358,7 @@ impl Registry {
                 to_registry: to.name().registry().to_string(),
             });
         }
-        let m = self
-            .get_manifest(from)
-            .await?
-            .ok_or_else(|| RegistryError::NotFound {
-                reference: Box::new(from.clone()),
-            })?;
+        let m = self.existing_manifest(from).await?;
         self.ensure_contents(from.name(), to.name(), &m).await?;
         let digest = self.put_manifest(to, &m).await?;
         Ok(Copied {
