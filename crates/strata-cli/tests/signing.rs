@@ -55,6 +55,15 @@ impl Client {
         manifest.digest().to_string()
     }
 
+    /// The digest `reference` names, if the registry has it.
+    fn digest(&self, reference: &str) -> Option<String> {
+        let r: ImageRef = reference.parse().unwrap();
+        self.rt
+            .block_on(self.registry.head_manifest(&r))
+            .unwrap()
+            .map(|i| i.digest.to_string())
+    }
+
     fn manifest(&self, reference: &str) -> Value {
         let r: ImageRef = reference.parse().unwrap();
         let m = self
@@ -370,13 +379,7 @@ fn a_signed_two_platform_run_is_what_skopeo_accepts_and_nothing_else() {
         expect_code(&bench.verify(&reference, "other"), 1);
         // The index's own signature, checked with the public key by
         // OpenSSL: cosign's payload naming the index's digest.
-        let index_digest = client
-            .rt
-            .block_on(client.registry.head_manifest(&reference.parse().unwrap()))
-            .unwrap()
-            .unwrap()
-            .digest
-            .to_string();
+        let index_digest = client.digest(&reference).unwrap();
         let name = format!("{namespace}/{image}");
         let sig = client.manifest(&signature_tag(&name, &index_digest));
         let layer = &sig["layers"][0];
@@ -458,17 +461,7 @@ fn a_signed_two_platform_run_is_what_skopeo_accepts_and_nothing_else() {
         .block_on(signer.sign(&format!("{root}@{theirs}").parse().unwrap()))
         .unwrap();
     let forged = client.push_unsigned(&format!("{root}:forged"));
-    let amd64 = client
-        .rt
-        .block_on(
-            client
-                .registry
-                .head_manifest(&format!("{root}:{tag}-linux-amd64").parse().unwrap()),
-        )
-        .unwrap()
-        .unwrap()
-        .digest
-        .to_string();
+    let amd64 = client.digest(&format!("{root}:{tag}-linux-amd64")).unwrap();
     client
         .rt
         .block_on(client.registry.copy(
@@ -513,15 +506,11 @@ fn a_signed_two_platform_run_is_what_skopeo_accepts_and_nothing_else() {
         describe(&refused)
     );
     for image in ["root", "child"] {
-        let head = client
-            .rt
-            .block_on(
-                client
-                    .registry
-                    .head_manifest(&format!("{namespace}/{image}:stable").parse().unwrap()),
-            )
-            .unwrap();
-        assert_eq!(head, None, "{image}:stable was put");
+        assert_eq!(
+            client.digest(&format!("{namespace}/{image}:stable")),
+            None,
+            "{image}:stable was put"
+        );
     }
     let _ = Command::new("sh")
         .arg("-c")
