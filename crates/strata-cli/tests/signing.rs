@@ -495,6 +495,20 @@ fn a_signed_two_platform_run_is_what_skopeo_accepts_and_nothing_else() {
         );
     }
 
+    // A second signature of a digest, by another key, is added beside the
+    // first, which still verifies.
+    let pinned: ImageRef = format!("{root}@{amd64}").parse().unwrap();
+    client.rt.block_on(signer.sign(&pinned)).unwrap();
+    let layers = client.manifest(&signature_tag(&root, &amd64))["layers"].clone();
+    assert_eq!(layers.as_array().map(Vec::len), Some(2), "{layers:#}");
+    let copy = bench.skopeo_copy(&pinned.to_string());
+    assert!(copy.status.success(), "{}", describe(&copy));
+    expect_code(&bench.verify(&pinned.to_string(), "key"), 0);
+    // The other key vouches for the image now (not for its SBOM).
+    let theirs = bench.verify(&pinned.to_string(), "other");
+    let report: Value = serde_json::from_slice(&theirs.stdout).unwrap();
+    assert_eq!(report[0]["manifests"][0]["status"], "signed", "{report:#}");
+
     // Promotion: the signed set moves; with one image unsigned, nothing.
     expect_code(&bench.promote(&tag, "v1-stable"), 0);
     client.push_unsigned(&format!("{namespace}/child:{tag}"));
