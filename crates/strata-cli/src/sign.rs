@@ -261,9 +261,11 @@ pub fn verified(
             .block_on(verify(registry, &public, &m.from, false))
             .map_err(crate::sbom::registry_failure(&shown))?;
         failed.extend(failures(&checked));
-        let Some(top) = checked.first() else { continue };
-        reporter.detail(&format!("{shown}: {}", line(top)));
-        let from = match top.image.digest() {
+        // The first manifest checked is the one `from` names (see `verify`).
+        let from = match checked.first().and_then(|top| {
+            reporter.detail(&format!("{shown}: {}", line(top)));
+            top.image.digest()
+        }) {
             Some(digest) => format!("{shown}@{digest}")
                 .parse()
                 .map_err(|e| Failure::work(format!("{shown}: {e}")))?,
