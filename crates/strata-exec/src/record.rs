@@ -502,6 +502,7 @@ mod tests {
                 &mut self,
                 _: &strata_core::spec::ImageSpec,
                 _: &strata_core::spec::PlanSpec,
+                _: Option<&str>,
             ) -> strata_core::plan::Published {
                 strata_core::plan::Published::Missing
             }

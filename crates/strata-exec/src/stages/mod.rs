@@ -340,7 +340,10 @@ async fn input_key<B: Backend>(
     }
     parts.builder = ctx.builder.name().to_string();
     let Some(base_ref) = &target.build.base_ref else {
-        return Some(inputs::key(&parts, None));
+        // A root: made on its external base, as the plan found it.
+        let external = target.build.external_base.as_ref();
+        let base = external.and_then(|b| b.id_for(&parts.platform));
+        return Some(inputs::key(&parts, base.map(String::as_str)));
     };
     let base = match parent_id
         .map(str::to_string)
