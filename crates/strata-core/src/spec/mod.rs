@@ -62,6 +62,8 @@ pub struct Spec {
     /// The platforms every image is built for (`platforms:`); empty: the
     /// engine's own.
     pub platforms: Vec<Located<String>>,
+    /// The gates every image passes after its push (see [`crate::gates`]).
+    pub gates: Vec<crate::gates::Gate>,
 }
 
 /// One image of the stack.
@@ -99,6 +101,8 @@ pub struct ImageSpec {
     pub max_size: Option<u64>,
     /// The platforms this image is built for, narrowing the spec's.
     pub platforms: Vec<Located<String>>,
+    /// Its own gates (see [`crate::gates::of_image`]).
+    pub gates: Vec<crate::gates::Gate>,
 }
 
 impl ImageSpec {
