@@ -3610,3 +3610,126 @@ fn a_base_pushed_again_under_its_tag_rebuilds_the_root_and_its_child_under_new_t
         .args(["rmi", &upstream, &old])
         .output();
 }
+
+// ------------------------------------------------------------------ gates
+
+/// Gates run on each pushed image, pinned by digest, before a run tag
+/// names it: `child`'s refuses it, so it has no run tag and `grand`, on
+/// it, is not pushed; `root`'s warning gate reports and publishes it. The
+/// gates' output is in their logs and the JUnit report.
+#[test]
+fn a_refusing_gate_keeps_the_run_tag_off_its_image_and_a_warning_gate_publishes() {
+    let registry = start_registry();
+    ensure_base_image();
+    let client = Client::anonymous();
+    let stack = Stack::new(&registry.host(), "gates", 3);
+    let spec = std::fs::read_to_string(stack.dir.join("images/spec.yml")).unwrap();
+    let spec = spec
+        .replace(
+            "    image_name: ",
+            "    gates:\n      placeholder: {command: \"true\"}\n    image_name: ",
+        )
+        .replacen(
+            "    gates:\n      placeholder: {command: \"true\"}\n",
+            "    gates:\n      advisory:\n        command: echo advisory for {ref}; exit 1\n        mode: warn\n      slow:\n        command: sleep 60\n        timeout: 1s\n        mode: warn\n",
+            1,
+        )
+        .replacen(
+            "    gates:\n      placeholder: {command: \"true\"}\n",
+            "    gates:\n      scan:\n        command: echo CRITICAL CVE-2099-0001 in {ref}; exit 3\n",
+            1,
+        )
+        .replace("    gates:\n      placeholder: {command: \"true\"}\n", "")
+        + "gates:\n  sbom:\n    command: test -s {sbom} && echo checked {ref} {digest} {platform}\n    timeout: 2m\n";
+    stack.write("images/spec.yml", &spec);
+    let head = stack.commit("gates");
+    let tag = format!("{PREFIX}-{head}");
+    let out = tempfile::tempdir().unwrap();
+    // Gates decide what is published, not what is built: a first build.
+    let built = stack.build_push_with(out.path(), &["--all"]);
+    expect_code(&built, 1);
+    let outcomes = outcomes_of(out.path());
+    assert_eq!(
+        outcomes["root"],
+        "built",
+        "{outcomes:?}\n{}",
+        describe(&built)
+    );
+    assert_eq!(outcomes["child"], "failed", "{outcomes:?}");
+    assert_ne!(outcomes["grand"], "built", "{outcomes:?}");
+
+    // Only what its gates let through carries the run's tag.
+    assert!(client.digest(&stack.reference("root", &tag)).is_some());
+    assert_eq!(client.digest(&stack.reference("child", &tag)), None);
+    assert_eq!(client.digest(&stack.reference("grand", &tag)), None);
+
+    let run = run_json(out.path());
+    let image = |key: &str| {
+        run["images"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["image"] == key)
+            .unwrap()
+            .clone()
+    };
+    let gates_stage = |key: &str| {
+        image(key)["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["stage"] == "gates")
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(image("child")["failure"], "gate");
+    let root = gates_stage("root");
+    assert_eq!(root["status"], "ok", "{root:#}");
+    assert!(
+        root["message"]
+            .as_str()
+            .unwrap()
+            .contains("warned: advisory, slow"),
+        "{root:#}"
+    );
+    let slow = root["tests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "slow")
+        .unwrap()
+        .clone();
+    assert!(
+        slow["outcome"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("ran past its limit of 1s"),
+        "{slow:#}"
+    );
+    let child = gates_stage("child");
+    assert_eq!(child["status"], "failed", "{child:#}");
+    let message = image("child")["message"].as_str().unwrap().to_string();
+    assert!(message.contains("scan (exited with 3)"), "{message}");
+
+    // The placeholders named the pushed image, pinned.
+    let root_digest = image("root")["digest"].as_str().unwrap().to_string();
+    let sbom_log = std::fs::read_dir(out.path().join("logs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            let n = p.file_name().unwrap().to_string_lossy();
+            n.contains("root") && n.ends_with(".gate-sbom.log")
+        })
+        .expect("root's sbom gate log");
+    let said = std::fs::read_to_string(sbom_log).unwrap();
+    assert_eq!(
+        said.trim(),
+        format!(
+            "checked {}@{root_digest} {root_digest} linux/amd64",
+            stack.name("root")
+        )
+    );
+    let junit = std::fs::read_to_string(out.path().join("artifacts/junit.xml")).unwrap();
+    assert!(junit.contains("CRITICAL CVE-2099-0001"), "{junit}");
+    assert!(junit.contains("name=\"scan\""), "{junit}");
+}

@@ -271,6 +271,8 @@ impl<B: Backend> Executor<B> {
                 .filter_map(|t| Some((t.build.parent.clone()?, t.build.plan.clone())))
                 .collect(),
             inventories: std::sync::Mutex::new(std::collections::HashMap::new()),
+            inventories_read: Default::default(),
+            pushed_at: Default::default(),
         })
     }
 }

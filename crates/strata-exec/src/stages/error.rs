@@ -27,6 +27,8 @@ pub enum FailureKind {
     Registry,
     /// The image is over its size budget.
     Budget,
+    /// A gate (a scanner, a policy) refused the pushed image.
+    Gate,
     /// Anything else: the stage's own files, a tool it runs.
     Other,
 }
