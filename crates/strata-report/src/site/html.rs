@@ -1,0 +1,91 @@
+//! HTML escaping and the frame every page shares.
+
+use std::borrow::Cow;
+
+/// The style sheet's file name, beside the pages.
+pub(crate) const STYLE_FILE: &str = "report.css";
+/// The script's file name, beside the pages.
+pub(crate) const SCRIPT_FILE: &str = "report.js";
+
+/// Escapes text for HTML and SVG, in element content and in quoted
+/// attribute values alike: `&`, `<`, `>`, `"` and `'`. Control characters
+/// other than tab and newline, which XML (so inline SVG) cannot hold, are
+/// dropped.
+///
+/// Written here rather than taken from a crate: it is these five
+/// replacements and one filter, every string from the run's records
+/// passes through it, and its tests feed it hostile names and test output.
+pub fn escape(text: &str) -> Cow<'_, str> {
+    let needs = |c: char| {
+        matches!(c, '&' | '<' | '>' | '"' | '\'') || (c.is_control() && c != '\n' && c != '\t')
+    };
+    if !text.chars().any(needs) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c if c.is_control() && c != '\n' && c != '\t' => {}
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Text shown in a `<pre>`: terminal colours and carriage returns cleaned
+/// (as manifests clean them), then escaped.
+pub(crate) fn pre(text: &str) -> String {
+    format!("<pre>{}</pre>", escape(&crate::text::clean_output(text)))
+}
+
+/// A whole page: `title` in the tab and the heading, `body` below the
+/// navigation. `nav` links back to the index from an image's page.
+pub(crate) fn page(title: &str, heading: &str, nav: &str, body: &str) -> String {
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+<title>{title}</title>\n<link rel=\"stylesheet\" href=\"{STYLE_FILE}\">\n\
+<script src=\"{SCRIPT_FILE}\" defer></script>\n</head>\n<body>\n\
+<header><nav aria-label=\"report\">{nav}</nav>\n<h1>{heading}</h1></header>\n\
+<main>\n{body}</main>\n</body>\n</html>\n",
+        title = escape(title),
+    )
+}
+
+/// An outcome as a coloured word.
+pub(crate) fn badge(outcome: super::Outcome) -> String {
+    format!(
+        "<span class=\"badge {}\">{}</span>",
+        outcome.class(),
+        outcome.word()
+    )
+}
+
+/// A size, or `-`.
+pub(crate) fn size(bytes: Option<u64>) -> String {
+    bytes.map_or_else(|| "-".to_string(), crate::text::human_size)
+}
+
+/// A signed size change: `+1.20 MB`, `-300 kB`, `±0 B`.
+pub(crate) fn growth(bytes: i64) -> String {
+    let sign = match bytes.signum() {
+        1 => "+",
+        -1 => "-",
+        _ => "±",
+    };
+    format!("{sign}{}", crate::text::human_size(bytes.unsigned_abs()))
+}
+
+/// A number for `data-value` (what the script sorts by), finite or 0.
+pub(crate) fn number(value: f64) -> String {
+    if value.is_finite() {
+        format!("{value:.3}")
+    } else {
+        "0".into()
+    }
+}
