@@ -37,6 +37,21 @@ pub fn escape(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// A relative path (`/`-separated) as a URL path: every byte but ASCII
+/// letters, digits and `/-._~+=@` percent-encoded, so a folder named
+/// `run #2` or `50%` still links (then escape it for the attribute).
+pub fn url_path(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for b in path.bytes() {
+        if b.is_ascii_alphanumeric() || b"/-._~+=@".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// Text shown in a `<pre>`: terminal colours and carriage returns cleaned
 /// (as manifests clean them), then escaped.
 pub(crate) fn pre(text: &str) -> String {

@@ -17,7 +17,7 @@ mod image_page;
 mod index;
 mod timeline;
 
-pub use html::escape;
+pub use html::{escape, url_path};
 
 use crate::ManifestData;
 use crate::junit::TestCase;
@@ -195,7 +195,10 @@ impl Image {
 
     /// Its page's file name, one per reference (so per image and plan).
     pub fn page(&self) -> String {
-        format!("image-{}.html", crate::ref_file_stem(&self.reference))
+        format!(
+            "{IMAGE_PAGE_PREFIX}{}.html",
+            crate::ref_file_stem(&self.reference)
+        )
     }
 
     /// Its label where plans matter: `name` or `name (plan)`.
@@ -264,6 +267,9 @@ pub struct Site {
     /// are its history.
     pub runs: Vec<Run>,
 }
+
+/// How every image page's file name starts (`image-<ref stem>.html`).
+pub const IMAGE_PAGE_PREFIX: &str = "image-";
 
 /// One file of the site.
 #[derive(Debug, Clone, PartialEq, Eq)]

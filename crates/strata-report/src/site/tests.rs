@@ -257,6 +257,11 @@ fn every_string_from_the_records_is_escaped() {
     );
     assert_eq!(escape("a&b<c>\"d'\u{7}"), "a&amp;b&lt;c&gt;&quot;d&#39;");
     assert!(matches!(escape("plain"), std::borrow::Cow::Borrowed(_)));
+    assert_eq!(
+        url_path("../run #2/logs/a+b=1.log"),
+        "../run%20%232/logs/a+b=1.log"
+    );
+    assert_eq!(url_path("é\"<"), "%C3%A9%22%3C");
 }
 
 #[test]
