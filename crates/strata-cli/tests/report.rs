@@ -7,26 +7,8 @@ mod common;
 
 use common::describe;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap_or_else(|e| panic!("{}: {e}", to.display()));
-    for entry in std::fs::read_dir(from).unwrap_or_else(|e| panic!("{}: {e}", from.display())) {
-        let entry = entry.unwrap_or_else(|e| panic!("{e}"));
-        let target = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target)
-                .unwrap_or_else(|e| panic!("{}: {e}", target.display()));
-        }
-    }
-}
 
 fn run(program: &str, args: &[&str], dir: &Path) -> Output {
     Command::new(program)
@@ -60,7 +42,7 @@ impl Drop for Images {
 
 /// The pages a browser saw in `report`: `scripts/browse-report.py`'s JSON.
 fn browse(report: &Path) -> Vec<Value> {
-    let script = repo_root().join("scripts/browse-report.py");
+    let script = common::repo_root().join("scripts/browse-report.py");
     let out = Command::new("python3")
         .arg(&script)
         .arg(report)
@@ -88,21 +70,7 @@ fn a_real_runs_report_shows_every_image_and_the_failed_test_in_a_browser() {
     let prefix = format!("strata-e2e-report-{}", std::process::id());
     let _cleanup = Images(prefix.clone());
     let images = repo.join("images");
-    copy_dir(&repo_root().join("example/images"), &images);
-    std::fs::copy("/bin/busybox", images.join("base-notebook/busybox-amd64"))
-        .unwrap_or_else(|e| panic!("/bin/busybox (busybox-static): {e}"));
-    for file in [
-        "spec.yml",
-        "base-notebook/Dockerfile",
-        "datascience-notebook/Dockerfile",
-        "rstudio-notebook/Dockerfile",
-        "scipy-ml-notebook/Dockerfile",
-    ] {
-        let path = images.join(file);
-        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{e}"));
-        std::fs::write(&path, text.replace("strata-example", &prefix))
-            .unwrap_or_else(|e| panic!("{e}"));
-    }
+    common::copy_example(&images, &prefix);
     // rstudio-notebook fails a test whose message holds markup and quotes:
     // the page must show it as text.
     let failing = "rstudio's tools list lacks <b>R</b> & \"quotes\"";

@@ -1,41 +1,16 @@
 //! HTML escaping and the frame every page shares.
 
-use std::borrow::Cow;
-
 /// The style sheet's file name, beside the pages.
 pub(crate) const STYLE_FILE: &str = "report.css";
 /// The script's file name, beside the pages.
 pub(crate) const SCRIPT_FILE: &str = "report.js";
 
-/// Escapes text for HTML and SVG, in element content and in quoted
-/// attribute values alike: `&`, `<`, `>`, `"` and `'`. Control characters
-/// other than tab and newline, which XML (so inline SVG) cannot hold, are
-/// dropped.
-///
-/// Written here rather than taken from a crate: it is these five
-/// replacements and one filter, every string from the run's records
-/// passes through it, and its tests feed it hostile names and test output.
-pub fn escape(text: &str) -> Cow<'_, str> {
-    let needs = |c: char| {
-        matches!(c, '&' | '<' | '>' | '"' | '\'') || (c.is_control() && c != '\n' && c != '\t')
-    };
-    if !text.chars().any(needs) {
-        return Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len() + 16);
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c if c.is_control() && c != '\n' && c != '\t' => {}
-            c => out.push(c),
-        }
-    }
-    Cow::Owned(out)
-}
+/// Escapes text for HTML and inline SVG, in element content and quoted
+/// attribute values alike: JUnit's XML escaper serves both (the five markup
+/// characters as references HTML5 also knows, line breaks and tabs as
+/// character references, and what XML cannot hold dropped), so every
+/// string from the run's records passes through one escaper.
+pub(crate) use crate::junit::xml_text as escape;
 
 /// A relative path (`/`-separated) as a URL path: every byte but ASCII
 /// letters, digits and `/-._~+=@` percent-encoded, so a folder named

@@ -45,7 +45,7 @@ fn facts(run: &Run, i: usize, before: Option<&Image>) -> String {
             escape(&run.images[p].page()),
             escape(&run.images[p].image)
         ),
-        None => escape(image.parent.as_deref().unwrap_or("none (a root)")).into_owned(),
+        None => escape(image.parent.as_deref().unwrap_or("none (a root)")),
     };
     format!(
         "<dl class=\"facts\"><dt>reference</dt><dd><code>{reference}</code></dd>\
@@ -266,11 +266,11 @@ fn package_changes(since: &str, diff: &strata_sbom::diff::PackageDiff) -> String
     let rows: String = diff
         .added
         .iter()
-        .map(|p| row("added", p, escape(&p.version).into_owned()))
+        .map(|p| row("added", p, escape(&p.version)))
         .chain(
             diff.removed
                 .iter()
-                .map(|p| row("removed", p, escape(&p.version).into_owned())),
+                .map(|p| row("removed", p, escape(&p.version))),
         )
         .chain(diff.changed.iter().map(|(old, new)| {
             row(

@@ -17,7 +17,7 @@ mod image_page;
 mod index;
 mod timeline;
 
-pub use html::{escape, url_path};
+pub use html::url_path;
 
 use crate::ManifestData;
 use crate::junit::TestCase;

@@ -228,7 +228,7 @@ pub(crate) fn summary(run: &Run, critical: &[usize]) -> String {
     let plans = run.has_plans();
     let chain: Vec<String> = critical
         .iter()
-        .map(|&i| escape(&run.images[i].label(plans)).into_owned())
+        .map(|&i| escape(&run.images[i].label(plans)))
         .collect();
     let waited: f64 = critical
         .iter()
