@@ -57,8 +57,14 @@ pub fn run(
     }
     // Oldest first: RFC 3339 times in UTC sort as text.
     runs.sort_by(|a, b| a.1.started.cmp(&b.1.started));
-    let budgets = budgets_of_spec(cwd, images_flag);
-    let title = title_of(runs.last().map_or(cwd, |(dir, _)| dir.as_path()));
+    let (title, budgets) = match stack_here(cwd, images_flag) {
+        Some((images, spec)) => (stack_title(&images), budgets(&spec)),
+        // Runs copied away from their stack still report, untitled by it.
+        None => (
+            folder_name(runs.last().map_or(cwd, |(dir, _)| dir.as_path())),
+            BTreeMap::new(),
+        ),
+    };
     let wrote = write(&out, &title, &runs, &budgets, reporter)?;
     if format == Format::Json {
         crate::output::print_json(&serde_json::json!({
@@ -82,12 +88,19 @@ pub fn run(
 pub fn after_build(
     out_dir: &Path,
     record: &RunRecord,
+    images_dir: &Path,
     spec: &strata_core::spec::Spec,
     reporter: &Reporter,
 ) {
     let runs = [(out_dir.to_path_buf(), record.clone())];
     let out = out_dir.join(BUILD_REPORT_DIR);
-    match write(&out, &title_of(out_dir), &runs, &budgets(spec), reporter) {
+    match write(
+        &out,
+        &stack_title(images_dir),
+        &runs,
+        &budgets(spec),
+        reporter,
+    ) {
         Ok(_) => reporter.note(&format!("report: {}", out.join("index.html").display())),
         Err(e) => reporter.note(&format!("warning: the run's report was not written: {e}")),
     }
@@ -140,8 +153,15 @@ fn remove_stale_pages(out: &Path, files: &[site::SiteFile]) {
     }
 }
 
-/// The report's title: the name of the folder the run was made in.
-fn title_of(dir: &Path) -> String {
+/// The report's title: the stack's name, which is the name of the folder
+/// holding its images folder (the repository's, or `example`).
+fn stack_title(images_dir: &Path) -> String {
+    let images = std::path::absolute(images_dir).unwrap_or_else(|_| images_dir.to_path_buf());
+    folder_name(images.parent().unwrap_or(&images))
+}
+
+/// A folder's own name (of its absolute path), or `strata`.
+fn folder_name(dir: &Path) -> String {
     std::path::absolute(dir)
         .ok()
         .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
@@ -156,14 +176,17 @@ fn budgets(spec: &strata_core::spec::Spec) -> BTreeMap<String, u64> {
         .collect()
 }
 
-/// The budgets of the stack where `strata report` runs, when its spec
-/// reads; none otherwise (a report of runs copied elsewhere still renders).
-fn budgets_of_spec(cwd: &Path, images_flag: Option<&Path>) -> BTreeMap<String, u64> {
+/// The images folder and spec of the stack where `strata report` runs,
+/// when its spec reads: its name and budgets go in the report.
+fn stack_here(
+    cwd: &Path,
+    images_flag: Option<&Path>,
+) -> Option<(PathBuf, strata_core::spec::Spec)> {
     let repo = strata_git::Repo::discover(cwd).ok();
     let dir = crate::stack::images_dir(cwd, images_flag, repo.as_ref());
     match crate::stack::load(&crate::stack::Source::WorkTree, &dir) {
-        Ok((Some(stack), _)) => budgets(&stack.spec),
-        _ => BTreeMap::new(),
+        Ok((Some(stack), _)) => Some((dir.path, stack.spec)),
+        _ => None,
     }
 }
 
@@ -176,7 +199,7 @@ fn site_run(
     budgets: &BTreeMap<String, u64>,
     reporter: &Reporter,
 ) -> site::Run {
-    let logs = LogFolder::read(&dir.join("logs"), out);
+    let files = RunFiles::read(dir, out);
     let images = record
         .plan
         .builds
@@ -194,7 +217,7 @@ fn site_run(
                 .iter()
                 .find(|r| r.image == build.image && r.plan == build.plan);
             let mut image = match result {
-                Some(result) => site_image(dir, result, build, &logs, reporter),
+                Some(result) => site_image(dir, result, build, &files, reporter),
                 None => site::Image {
                     image: build.image.clone(),
                     plan: build.plan.clone(),
@@ -264,7 +287,7 @@ fn site_image(
     dir: &Path,
     result: &ImageResult,
     build: &BuildRecord,
-    logs: &LogFolder,
+    files: &RunFiles,
     reporter: &Reporter,
 ) -> site::Image {
     let made: Vec<site::Made> = made_images(result, build)
@@ -316,7 +339,7 @@ fn site_image(
         }),
         budget_bytes: None,
         made,
-        logs: logs.of(&stems),
+        logs: files.of(&stems),
     }
 }
 
@@ -337,42 +360,74 @@ fn read_manifest(dir: &Path, reference: &str, reporter: &Reporter) -> Option<Man
         .ok()
 }
 
-/// A run's `logs/` folder: its files' names, and how the report's folder
-/// reaches it.
-struct LogFolder {
+/// The files of a run's `logs/` and `manifests/` folders the report links
+/// to: the logs (`<stem>.<what>.log`) and the Markdown manifests
+/// (`<stem>.md`) of each image.
+struct RunFiles {
+    logs: Listing,
+    manifests: Listing,
+}
+
+impl RunFiles {
+    fn read(run: &Path, out: &Path) -> RunFiles {
+        RunFiles {
+            logs: Listing::read(&run.join("logs"), out, ".log"),
+            manifests: Listing::read(&run.join("manifests"), out, ".md"),
+        }
+    }
+
+    /// The links of the images whose file stems are `stems`: logs, then
+    /// manifests.
+    fn of(&self, stems: &[String]) -> Vec<site::LogLink> {
+        let mut links = self.logs.of(stems);
+        links.extend(self.manifests.of(stems));
+        links
+    }
+}
+
+/// The names of one folder's files with one ending, and how the report's
+/// folder reaches that folder.
+struct Listing {
     names: Vec<String>,
+    /// Their ending (`.log`).
+    ending: &'static str,
     /// The folder, relative to the report's (`../logs` for a build's).
     href: String,
 }
 
-impl LogFolder {
-    fn read(logs: &Path, out: &Path) -> LogFolder {
-        let mut names: Vec<String> = std::fs::read_dir(logs)
+impl Listing {
+    fn read(folder: &Path, out: &Path, ending: &'static str) -> Listing {
+        let mut names: Vec<String> = std::fs::read_dir(folder)
             .map(|entries| {
                 entries
                     .filter_map(Result::ok)
                     .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .filter(|n| n.ends_with(".log"))
+                    .filter(|n| n.ends_with(ending))
                     .collect()
             })
             .unwrap_or_default();
         names.sort();
-        LogFolder {
+        Listing {
             names,
-            href: relative(out, logs),
+            ending,
+            href: relative(out, folder),
         }
     }
 
-    /// The logs of the images whose file stems are `stems`.
+    /// The files of the images whose file stems are `stems`: named
+    /// `<stem><ending>` or `<stem>.<what><ending>`, `<what>` without a
+    /// dot (a stage's name), so another reference's files never match.
     fn of(&self, stems: &[String]) -> Vec<site::LogLink> {
+        let of_stem = |name: &str, stem: &str| {
+            name.strip_prefix(stem)
+                .and_then(|rest| rest.strip_suffix(self.ending))
+                .is_some_and(|what| {
+                    what.is_empty() || what.strip_prefix('.').is_some_and(|w| !w.contains('.'))
+                })
+        };
         self.names
             .iter()
-            .filter(|n| {
-                stems.iter().any(|s| {
-                    n.strip_prefix(s.as_str())
-                        .is_some_and(|rest| rest.starts_with('.'))
-                })
-            })
+            .filter(|n| stems.iter().any(|s| of_stem(n, s)))
             .map(|n| site::LogLink {
                 name: n.clone(),
                 href: site::url_path(&format!("{}/{n}", self.href)),
@@ -433,18 +488,29 @@ mod tests {
             "o+a=1.build.log",
             "o+a=1-linux-arm64.basic-tests.log",
             "o+ab=1.build.log",
+            "o+a=1.2.build.log",
             "o+a=1.basic-tests.junit.xml",
         ] {
             std::fs::write(root.join("run/logs").join(name), "").unwrap_or_else(|e| panic!("{e}"));
         }
-        let logs = LogFolder::read(&root.join("run/logs"), &root.join("run/report"));
-        let links = logs.of(&["o+a=1".into(), "o+a=1-linux-arm64".into()]);
+        std::fs::create_dir_all(root.join("run/manifests")).unwrap_or_else(|e| panic!("{e}"));
+        for name in [
+            "o+a=1-linux-arm64.md",
+            "o+a=1-linux-arm64.json",
+            "o+ab=1.md",
+        ] {
+            std::fs::write(root.join("run/manifests").join(name), "")
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        let files = RunFiles::read(&root.join("run"), &root.join("run/report"));
+        let links = files.of(&["o+a=1".into(), "o+a=1-linux-arm64".into()]);
         let hrefs: Vec<&str> = links.iter().map(|l| l.href.as_str()).collect();
         assert_eq!(
             hrefs,
             [
                 "../logs/o+a=1-linux-arm64.basic-tests.log",
-                "../logs/o+a=1.build.log"
+                "../logs/o+a=1.build.log",
+                "../manifests/o+a=1-linux-arm64.md"
             ]
         );
     }

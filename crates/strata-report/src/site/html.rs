@@ -34,12 +34,15 @@ pub(crate) fn pre(text: &str) -> String {
 }
 
 /// A whole page: `title` in the tab and the heading, `body` below the
-/// navigation. `nav` links back to the index from an image's page.
+/// navigation. `nav` links back to the index from an image's page. Its
+/// icon is an empty `data:` one, so no browser asks a server for
+/// `/favicon.ico`, outside the report's folder.
 pub(crate) fn page(title: &str, heading: &str, nav: &str, body: &str) -> String {
     format!(
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-<title>{title}</title>\n<link rel=\"stylesheet\" href=\"{STYLE_FILE}\">\n\
+<title>{title}</title>\n<link rel=\"icon\" href=\"data:,\">\n\
+<link rel=\"stylesheet\" href=\"{STYLE_FILE}\">\n\
 <script src=\"{SCRIPT_FILE}\" defer></script>\n</head>\n<body>\n\
 <header><nav aria-label=\"report\">{nav}</nav>\n<h1>{heading}</h1></header>\n\
 <main>\n{body}</main>\n</body>\n</html>\n",

@@ -1,7 +1,8 @@
 //! One image's page: its outcome and reason, its stages, its tests (failed
 //! ones open, with their output), its size against its budget and its
 //! previous build, its layers, its info commands' outputs, the packages
-//! changed since its previous build, its logs and its history.
+//! changed since its previous build, links to its logs and manifests, and
+//! its history.
 
 use super::html::{self, badge, escape, pre, size};
 use super::{Image, Made, Run, StageStatus, history};
@@ -291,7 +292,7 @@ fn package_changes(since: &str, diff: &strata_sbom::diff::PackageDiff) -> String
     )
 }
 
-/// Links to the image's logs.
+/// Links to the image's logs and manifests.
 fn logs(image: &Image) -> String {
     if image.logs.is_empty() {
         return String::new();
@@ -308,6 +309,6 @@ fn logs(image: &Image) -> String {
         })
         .collect();
     format!(
-        "<section aria-labelledby=\"logs\"><h2 id=\"logs\">Logs</h2>\n<ul>{items}</ul></section>\n"
+        "<section aria-labelledby=\"logs\"><h2 id=\"logs\">Logs and manifests</h2>\n<ul>{items}</ul></section>\n"
     )
 }

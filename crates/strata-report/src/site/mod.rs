@@ -135,10 +135,10 @@ pub struct Made {
     pub manifest: Option<ManifestData>,
 }
 
-/// A link to one of an image's logs.
+/// A link to one of an image's logs or manifests.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogLink {
-    /// What the link says (the log's file name).
+    /// What the link says (the file's name).
     pub name: String,
     /// Where it points, relative to the report's folder.
     pub href: String,
@@ -180,7 +180,7 @@ pub struct Image {
     pub budget_bytes: Option<u64>,
     /// The images it is made of.
     pub made: Vec<Made>,
-    /// Its logs.
+    /// Its logs and its manifests (Markdown).
     pub logs: Vec<LogLink>,
 }
 
