@@ -125,13 +125,14 @@ pub(crate) fn layout(run: &Run) -> Layout {
 }
 
 /// The graph as inline SVG: boxes coloured by outcome, linked to their
-/// pages, with the critical path's edges marked.
+/// pages, with the critical path's edges marked. A `group`, not an `img`:
+/// an image's role would hide its links from screen readers.
 pub(crate) fn svg(run: &Run, critical: &[usize]) -> String {
     let layout = layout(run);
     let plans = run.has_plans();
     let mut out = format!(
         "<svg class=\"graph\" width=\"{w:.0}\" height=\"{h:.0}\" viewBox=\"0 0 {w:.0} {h:.0}\" \
-role=\"img\" aria-labelledby=\"graph-title\" xmlns=\"http://www.w3.org/2000/svg\">\n\
+role=\"group\" aria-labelledby=\"graph-title\" xmlns=\"http://www.w3.org/2000/svg\">\n\
 <title id=\"graph-title\">The stack: {count} images, each parent left of its children</title>\n",
         w = layout.width,
         h = layout.height,

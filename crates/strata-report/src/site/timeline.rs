@@ -117,7 +117,7 @@ older strata, or no image ran), so there is no timeline.</p>\n"
     let plans = run.has_plans();
     let mut out = format!(
         "<svg class=\"timeline\" width=\"{width:.0}\" height=\"{height:.0}\" viewBox=\"0 0 {width:.0} {height:.0}\" \
-role=\"img\" aria-labelledby=\"timeline-title\" xmlns=\"http://www.w3.org/2000/svg\">\n\
+role=\"group\" aria-labelledby=\"timeline-title\" xmlns=\"http://www.w3.org/2000/svg\">\n\
 <title id=\"timeline-title\">The run's timeline over {total}: one row per image, its stages as bars</title>\n",
         total = human_duration(length),
     );
