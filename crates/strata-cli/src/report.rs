@@ -65,6 +65,7 @@ pub fn run(
             BTreeMap::new(),
         ),
     };
+    let runs: Vec<(&Path, &RunRecord)> = runs.iter().map(|(d, r)| (d.as_path(), r)).collect();
     let wrote = write(&out, &title, &runs, &budgets, reporter)?;
     if format == Format::Json {
         crate::output::print_json(&serde_json::json!({
@@ -92,12 +93,11 @@ pub fn after_build(
     spec: &strata_core::spec::Spec,
     reporter: &Reporter,
 ) {
-    let runs = [(out_dir.to_path_buf(), record.clone())];
     let out = out_dir.join(BUILD_REPORT_DIR);
     match write(
         &out,
         &stack_title(images_dir),
-        &runs,
+        &[(out_dir, record)],
         &budgets(spec),
         reporter,
     ) {
@@ -111,7 +111,7 @@ pub fn after_build(
 fn write(
     out: &Path,
     title: &str,
-    runs: &[(PathBuf, RunRecord)],
+    runs: &[(&Path, &RunRecord)],
     budgets: &BTreeMap<String, u64>,
     reporter: &Reporter,
 ) -> Result<Vec<PathBuf>, Failure> {
