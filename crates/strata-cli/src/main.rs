@@ -12,6 +12,7 @@ mod planning;
 mod progress;
 mod promote;
 mod registry;
+mod report;
 mod sbom;
 mod stack;
 mod trace;
@@ -66,6 +67,9 @@ enum Command {
     /// Compare two built images: size, layers, each info command's output
     /// and their packages.
     Diff(diff::DiffArgs),
+    /// Write the report of runs as a static site: the stack's graph, the
+    /// run's timeline, each image's page, and history across runs.
+    Report(report::ReportArgs),
     /// Print an image's SBOM, read from the registry beside it.
     Sbom(sbom::SbomArgs),
     /// Print the shell completion script for bash, zsh, fish, elvish or
@@ -231,6 +235,9 @@ fn run(cli: &Cli, reporter: &Reporter) -> Result<ExitCode, Failure> {
         }
         Command::Wiki(args) => promote::wiki(&cwd, args, cli.format, reporter),
         Command::Sbom(args) => sbom::run(args),
+        Command::Report(args) => {
+            report::run(&cwd, cli.images_dir.as_deref(), args, cli.format, reporter)
+        }
         Command::Diff(args) => {
             diff::run(&cwd, cli.images_dir.as_deref(), args, cli.format, reporter)
         }
@@ -330,6 +337,13 @@ mod tests {
                 false,
             ),
             (&["strata", "build", "--timeout", "tests=1h"][..], false),
+            (
+                &[
+                    "strata", "report", "--from", "a", "--from", "b", "--out", "r",
+                ][..],
+                true,
+            ),
+            (&["strata", "report", "--push"][..], false),
             (
                 &["strata", "build", "--timeout", "basic_tests=1h"][..],
                 true,

@@ -477,5 +477,11 @@ pub enum ExecError {
 
 /// Seconds since `start`, rounded to milliseconds.
 pub(crate) fn secs_since(start: Instant) -> f64 {
-    (start.elapsed().as_secs_f64() * 1000.0).round() / 1000.0
+    secs_between(start, Instant::now())
+}
+
+/// Seconds from `start` to `end` (0 if `end` is earlier), rounded to
+/// milliseconds.
+pub(crate) fn secs_between(start: Instant, end: Instant) -> f64 {
+    (end.saturating_duration_since(start).as_secs_f64() * 1000.0).round() / 1000.0
 }

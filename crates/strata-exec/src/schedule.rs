@@ -260,6 +260,7 @@ impl<B: Backend> Executor<B> {
             run_log,
             events: self.events.clone(),
             cancel,
+            started: std::time::Instant::now(),
             replaced: Default::default(),
             growth: Default::default(),
             reclaimed: Default::default(),
@@ -379,6 +380,7 @@ fn skipped(target: &Target, why: String) -> ImageResult {
                 stage: s.name().into(),
                 status: Status::Skipped,
                 duration_secs: 0.0,
+                started_secs: None,
                 message: Some(why.clone()),
                 tests: Vec::new(),
             })

@@ -6,7 +6,7 @@ use crate::backend::Backend;
 use crate::record::{
     self, Growth, ImageResult, Outcome, OutputDirs, PlatformImage, RunLog, StageResult, Status,
 };
-use crate::run::{Event, RunOptions, Stage, Target, secs_since};
+use crate::run::{Event, RunOptions, Stage, Target, secs_between, secs_since};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -53,6 +53,8 @@ pub(crate) struct StageCtx<B: Backend> {
     pub run_log: RunLog,
     pub events: Option<mpsc::UnboundedSender<Event>>,
     pub cancel: watch::Receiver<bool>,
+    /// When the run started: each stage records its start from it.
+    pub started: Instant,
     /// The image each build replaced under its reference (its ID), which
     /// the image's prune stage removes: a run prunes only what it left.
     pub replaced: std::sync::Mutex<std::collections::HashMap<String, String>>,
@@ -287,6 +289,7 @@ where
             Status::Failed
         },
         duration_secs: secs_since(start),
+        started_secs: Some(secs_between(ctx.started, start)),
         message: match &outcome {
             Ok(done) => done.message(),
             Err(e) => Some(e.message.clone()),
@@ -315,6 +318,7 @@ fn not_run(stage: Stage, why: &str) -> StageResult {
         stage: stage.name().into(),
         status: Status::Skipped,
         duration_secs: 0.0,
+        started_secs: None,
         message: Some(why.into()),
         tests: Vec::new(),
     }
