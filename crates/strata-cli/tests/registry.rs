@@ -3481,6 +3481,18 @@ fn plan_rows(plan: &Value) -> BTreeMap<String, (bool, String, String)> {
         .collect()
 }
 
+/// [`plan_rows`] of `strata ARGS --format json`, which must succeed.
+fn planned_rows(stack: &Stack, args: &[&str]) -> BTreeMap<String, (bool, String, String)> {
+    let planned = stack
+        .strata()
+        .args(args)
+        .args(["--format", "json"])
+        .output()
+        .unwrap();
+    expect_code(&planned, 0);
+    plan_rows(&serde_json::from_slice(&planned.stdout).unwrap())
+}
+
 /// The labels of the (single-platform) image at `reference`.
 fn config_labels(client: &Client, reference: &str) -> BTreeMap<String, String> {
     let r: ImageRef = reference.parse().unwrap();
@@ -3528,14 +3540,7 @@ fn a_base_pushed_again_under_its_tag_rebuilds_the_root_and_its_child_under_new_t
 
     // Nothing moved: nothing to do, with or without --bases.
     for args in [&["plan"][..], &["plan", "--bases"]] {
-        let planned = stack
-            .strata()
-            .args(args)
-            .args(["--format", "json"])
-            .output()
-            .unwrap();
-        expect_code(&planned, 0);
-        let rows = plan_rows(&serde_json::from_slice(&planned.stdout).unwrap());
+        let rows = planned_rows(&stack, args);
         assert!(
             rows.values().all(|(rebuild, ..)| !rebuild),
             "{args:?}: {rows:?}"
@@ -3549,13 +3554,7 @@ fn a_base_pushed_again_under_its_tag_rebuilds_the_root_and_its_child_under_new_t
     let old = format!("{}@{first}", upstream.trim_end_matches(":1"));
     docker_ok(&["pull", "-q", &old]);
     docker_ok(&["tag", &old, &upstream]);
-    let planned = stack
-        .strata()
-        .args(["plan", "--bases", "--format", "json"])
-        .output()
-        .unwrap();
-    expect_code(&planned, 0);
-    let rows = plan_rows(&serde_json::from_slice(&planned.stdout).unwrap());
+    let rows = planned_rows(&stack, &["plan", "--bases"]);
     assert_eq!(
         rows["root"].1,
         format!("base {upstream} moved {first} → {second}"),
@@ -3598,13 +3597,7 @@ fn a_base_pushed_again_under_its_tag_rebuilds_the_root_and_its_child_under_new_t
     }
 
     // Fresh now: the next plan finds the rebuilt images and does nothing.
-    let planned = stack
-        .strata()
-        .args(["plan", "--bases", "--format", "json"])
-        .output()
-        .unwrap();
-    expect_code(&planned, 0);
-    let rows = plan_rows(&serde_json::from_slice(&planned.stdout).unwrap());
+    let rows = planned_rows(&stack, &["plan", "--bases"]);
     assert!(rows.values().all(|(rebuild, ..)| !rebuild), "{rows:?}");
     let _ = std::process::Command::new("docker")
         .args(["rmi", &upstream, &old])
