@@ -3,7 +3,8 @@
 # machine: the static busybox (base images are made locally, nothing is
 # pulled), Debian's docker-registry and htpasswd (a real registry on loopback),
 # pytest plus the docker Python package for the image tests, spdx-tools and
-# jsonschema (the SBOMs' validators), debootstrap, and QEMU's
+# jsonschema (the SBOMs' validators), debootstrap, headless Chromium (the
+# report's browser test, scripts/browse-report.py), and QEMU's
 # user-mode emulators registered with binfmt_misc for builds of other
 # platforms (linux/arm64 on an amd64 machine), with arm64's static busybox.
 set -euo pipefail
@@ -15,6 +16,7 @@ command -v htpasswd >/dev/null 2>&1 || need_apt+=(apache2-utils)
 command -v git >/dev/null 2>&1 || need_apt+=(git)
 command -v debootstrap >/dev/null 2>&1 || need_apt+=(debootstrap)
 command -v man >/dev/null 2>&1 || need_apt+=(man-db)
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 dpkg -s qemu-user-static >/dev/null 2>&1 || need_apt+=(qemu-user-static)
 dpkg -s binfmt-support >/dev/null 2>&1 || need_apt+=(binfmt-support)
 if ! docker info >/dev/null 2>&1 && ! command -v dockerd >/dev/null 2>&1; then need_apt+=(docker.io); fi

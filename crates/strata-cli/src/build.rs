@@ -765,6 +765,14 @@ async fn execute(
         .map_err(|e| Failure::env(e.to_string()))?;
     drop(executor);
     let _ = display.await;
+    // Written whatever the run's end: a failed run's report is the one read.
+    crate::report::after_build(
+        &out_dir,
+        &record,
+        &prepared.planned.dir.path,
+        &prepared.planned.stack.spec,
+        reporter,
+    );
     // References the registry failed to tag: the run's tag then does not
     // name the whole stack, so the run fails.
     let mut untagged = Vec::new();

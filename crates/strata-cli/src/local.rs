@@ -3,7 +3,9 @@
 //! found one pinned by its image ID.
 
 use std::collections::BTreeMap;
-use strata_core::plan::{Published, PublishedLookup, Reusable, tag_candidates};
+use strata_core::plan::{
+    ExternalBase, ImageIds, Published, PublishedLookup, RecordedBase, Reusable, tag_candidates,
+};
 use strata_core::spec::{ImageSpec, PlanSpec};
 
 /// Looks parents up in the local store (`--offline`). The engine is asked
@@ -50,7 +52,52 @@ impl LocalLookup {
     }
 }
 
+impl LocalLookup {
+    /// The image ID the local store has under `reference` (a tag, not a
+    /// digest: `FROM ubuntu` is `ubuntu:latest`, as the engine names it).
+    fn local_id(&mut self, reference: &str) -> Option<String> {
+        let r: strata_core::reference::ImageRef = reference.parse().ok()?;
+        if r.digest().is_some() {
+            return None;
+        }
+        let name = r.name();
+        let familiar = match name.registry() {
+            strata_core::reference::DEFAULT_REGISTRY => name
+                .repository()
+                .strip_prefix("library/")
+                .unwrap_or(name.repository())
+                .to_string(),
+            registry => format!("{registry}/{}", name.repository()),
+        };
+        let tag = r.tag().map_or("latest", |t| t.as_str());
+        self.read_tags().get(&format!("{familiar}:{tag}")).cloned()
+    }
+}
+
 impl PublishedLookup for LocalLookup {
+    /// Offline, a root's base is the image the local store has under its
+    /// name, which the engine builds on: by its image ID.
+    fn external_base(&mut self, reference: &str) -> Option<ExternalBase> {
+        let id = self.local_id(reference)?;
+        Some(ExternalBase {
+            reference: reference.to_string(),
+            digest: None,
+            ids: ImageIds::from([(String::new(), id)]),
+        })
+    }
+
+    fn recorded_base(&mut self, published: &Published) -> Option<RecordedBase> {
+        let Published::Local { id, .. } = published else {
+            return None;
+        };
+        let runtime = crate::runtime().ok()?;
+        let info = runtime.block_on(async {
+            let engine = crate::engine().await.ok()?;
+            engine.inspect_image(id).await.ok().flatten()
+        })?;
+        Some(RecordedBase::from_labels(&info.labels))
+    }
+
     /// Offline, the newest image of the local store labelled with the key
     /// and carrying the key's `inputs-<hex>` tag in the image's repository,
     /// which a run puts on an image once its basic tests passed (as the
@@ -93,13 +140,13 @@ impl PublishedLookup for LocalLookup {
             })
     }
 
-    fn lookup(&mut self, image: &ImageSpec, plan: &PlanSpec) -> Published {
+    fn lookup(&mut self, image: &ImageSpec, plan: &PlanSpec, refresh: Option<&str>) -> Published {
         let name = image
             .image_name
             .as_ref()
             .map_or(image.name(), |n| n.value.as_str())
             .to_string();
-        let candidates = tag_candidates(plan, &self.suffixes);
+        let candidates = tag_candidates(plan, &self.suffixes, refresh);
         let tags = self.read_tags();
         candidates
             .into_iter()

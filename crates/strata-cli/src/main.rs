@@ -12,6 +12,7 @@ mod planning;
 mod progress;
 mod promote;
 mod registry;
+mod report;
 mod sbom;
 mod sign;
 mod stack;
@@ -67,6 +68,9 @@ enum Command {
     /// Compare two built images: size, layers, each info command's output
     /// and their packages.
     Diff(diff::DiffArgs),
+    /// Write the report of runs as a static site: the stack's graph, the
+    /// run's timeline, each image's page, and history across runs.
+    Report(report::ReportArgs),
     /// Print an image's SBOM, read from the registry beside it.
     Sbom(sbom::SbomArgs),
     /// Check images' signatures against a public key: each platform's
@@ -241,6 +245,9 @@ fn run(cli: &Cli, reporter: &Reporter) -> Result<ExitCode, Failure> {
         Command::Sbom(args) => sbom::run(args),
         Command::Verify(args) => sign::verify_command(args, cli.format),
         Command::Key(args) => sign::key(args, cli.format, reporter),
+        Command::Report(args) => {
+            report::run(&cwd, cli.images_dir.as_deref(), args, cli.format, reporter)
+        }
         Command::Diff(args) => {
             diff::run(&cwd, cli.images_dir.as_deref(), args, cli.format, reporter)
         }
@@ -340,6 +347,13 @@ mod tests {
                 false,
             ),
             (&["strata", "build", "--timeout", "tests=1h"][..], false),
+            (
+                &[
+                    "strata", "report", "--from", "a", "--from", "b", "--out", "r",
+                ][..],
+                true,
+            ),
+            (&["strata", "report", "--push"][..], false),
             (
                 &["strata", "build", "--timeout", "basic_tests=1h"][..],
                 true,

@@ -113,9 +113,21 @@ fn rows(plan: &Plan) -> Vec<[String; 6]> {
                 },
                 b.reason.to_string(),
                 b.tag.clone(),
-                // Where a rebuilt child's base comes from.
-                match b.base_source {
-                    Some(source) if b.rebuild => source.describe().to_string(),
+                // Where a rebuilt child's base comes from; what a rebuilt
+                // root is built on, as found.
+                match (b.base_source, &b.external_base) {
+                    (Some(source), _) if b.rebuild => source.describe().to_string(),
+                    (None, Some(external)) if b.rebuild => {
+                        let pin = external
+                            .digest
+                            .as_ref()
+                            .or_else(|| external.ids.values().next())
+                            .map(|p| p.chars().take(19).collect::<String>());
+                        match pin {
+                            Some(pin) => format!("{} {pin}", external.reference),
+                            None => external.reference.clone(),
+                        }
+                    }
                     _ => String::new(),
                 },
             ]

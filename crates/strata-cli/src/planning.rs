@@ -64,6 +64,12 @@ pub struct PlanArgs {
     /// inputs (it is otherwise tagged, not built).
     #[arg(long)]
     pub no_reuse: bool,
+    /// Ask each root's base registry where its base stands now, and rebuild
+    /// the roots whose base moved since their last published build (and
+    /// what is built on them), with or without a change; their tags end in
+    /// `-base-<hash of the bases>`, so a published tag is never overwritten.
+    #[arg(long)]
+    pub bases: bool,
     /// The builder: BuildKit where the engine offers it (auto), BuildKit, or
     /// the classic builder.
     #[arg(long, value_enum, value_name = "BUILDER", default_value_t = BuilderArg::Auto, env = "STRATA_BUILDER")]
@@ -177,7 +183,7 @@ impl Planned {
             ) else {
                 continue;
             };
-            if let plan::Published::At(r) = lookup.lookup(image, plan) {
+            if let plan::Published::At(r) = lookup.lookup(image, plan, b.refresh.as_deref()) {
                 out.insert((b.image.clone(), b.plan.clone()), r);
             }
         }
@@ -232,6 +238,11 @@ pub fn job_graph(
     for b in &args.full_rebuild_branches {
         pinned.extend(["--full-rebuild-branch".to_string(), b.clone()]);
     }
+    // Each job finds its roots refreshed by their jobs, under the tag
+    // for the bases of now, and builds on them.
+    if args.bases {
+        pinned.push("--bases".to_string());
+    }
     match args.builder {
         BuilderArg::Auto => {}
         BuilderArg::Buildkit => pinned.extend(["--builder".to_string(), "buildkit".to_string()]),
@@ -244,6 +255,7 @@ pub fn job_graph(
     for p in &args.platforms {
         finish_only.extend(["--platform".to_string(), p.clone()]);
     }
+
     Ok(strata_core::jobs::jobs(
         &planned.plan,
         &pinned,
@@ -451,6 +463,7 @@ pub fn make(
         platform: strata_core::inputs::host_platform(),
         builder: args.builder.key_name().to_string(),
         reuse: !args.no_reuse,
+        bases: args.bases,
         only_platforms: only_platforms(&stack, &args.platforms)?,
     };
     let suffixes = lookup_suffixes(&repo, &head, base.as_deref(), branch.as_deref())?;
@@ -608,7 +621,7 @@ fn plan_with_lookup(
         }
         return Ok((plan, None));
     }
-    let mut lookup = crate::registry::RegistryLookup::new(suffixes)?;
+    let mut lookup = crate::registry::RegistryLookup::new(suffixes, options.bases)?;
     let plan = plan::plan(
         &stack.spec,
         &stack.graph,
@@ -625,6 +638,13 @@ fn plan_with_lookup(
         reporter.note(&format!(
             "warning: images already built from the same inputs cannot be looked up ({e}), so they are built again"
         ));
+    }
+    if options.bases {
+        for (base, why) in &lookup.unresolved_bases {
+            reporter.note(&format!(
+                "warning: --bases: cannot tell where the base {base} stands ({why}), so the roots built on it are not refreshed"
+            ));
+        }
     }
     Ok((plan, Some(lookup)))
 }

@@ -5,7 +5,8 @@
 use crate::failure::Failure;
 use crate::output::Reporter;
 use std::sync::Arc;
-use strata_core::plan::{Published, PublishedLookup, Reusable};
+use strata_core::plan::{ExternalBase, Published, PublishedLookup, RecordedBase, Reusable};
+use strata_core::reference::ImageRef;
 use strata_core::spec::{ImageSpec, PlanSpec};
 use strata_engine::RegistryAuth;
 use strata_exec::AuthFor;
@@ -67,18 +68,31 @@ pub struct RegistryLookup {
     /// right (those images are built), so it is a warning, and no more
     /// lookups of the kind are made.
     pub reuse_error: Option<RegistryError>,
+    /// `--bases`: a root's base is asked of its registry even when the
+    /// local store has an image under its name.
+    fresh_bases: bool,
+    /// The local store, where a root's base is looked for first otherwise.
+    local: crate::local::LocalLookup,
+    /// The roots' bases that could not be found, with why: their roots'
+    /// keys are made without them, and `--bases` cannot tell if they moved.
+    pub unresolved_bases: Vec<(String, String)>,
 }
 
 impl RegistryLookup {
     /// A lookup trying `suffixes` (see [`crate::planning::lookup_suffixes`])
     /// in order. A failure is kept in `error`.
-    pub fn new(suffixes: Vec<String>) -> Result<RegistryLookup, Failure> {
+    /// `fresh_bases` (`--bases`): roots' bases are asked of their
+    /// registries, not found in the local store.
+    pub fn new(suffixes: Vec<String>, fresh_bases: bool) -> Result<RegistryLookup, Failure> {
         Ok(RegistryLookup {
             runtime: crate::runtime()?,
             registry: client()?,
             tags: PublishedTags::new(suffixes),
             error: None,
             reuse_error: None,
+            fresh_bases,
+            local: crate::local::LocalLookup::new(Vec::new()),
+            unresolved_bases: Vec::new(),
         })
     }
 }
@@ -145,7 +159,78 @@ impl PublishedLookup for RegistryLookup {
             .ok()
     }
 
-    fn lookup(&mut self, image: &ImageSpec, plan: &PlanSpec) -> Published {
+    /// The engine builds on the image its local store has under a root's
+    /// base name (it prefers it to the registry's), so that is what the
+    /// root's key is made on; the registry's digest (and each platform's
+    /// image ID) where the store has none, and always under `--bases`.
+    fn external_base(&mut self, reference: &str) -> Option<ExternalBase> {
+        if !self.fresh_bases
+            && let Some(local) = self.local.external_base(reference)
+        {
+            return Some(local);
+        }
+        let found = reference
+            .parse::<ImageRef>()
+            .map_err(|e| e.to_string())
+            .and_then(|r| {
+                self.runtime.block_on(async {
+                    let head = self
+                        .registry
+                        .head_manifest(&r)
+                        .await
+                        .map_err(|e| e.to_string())?
+                        .ok_or_else(|| "not in its registry".to_string())?;
+                    let pinned = r.name().with_digest(head.digest.clone());
+                    let ids = strata_registry::image_ids(self.registry, &pinned)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    Ok(ExternalBase {
+                        reference: reference.to_string(),
+                        digest: Some(head.digest.to_string()),
+                        ids,
+                    })
+                })
+            });
+        match found {
+            Ok(found) => Some(found),
+            Err(why) => {
+                self.unresolved_bases.push((reference.to_string(), why));
+                None
+            }
+        }
+    }
+
+    /// The labels of the published image's config (the first platform's,
+    /// for an index: each platform's records the same base).
+    fn recorded_base(&mut self, published: &Published) -> Option<RecordedBase> {
+        let Published::At(reference) = published else {
+            return None;
+        };
+        let reference: ImageRef = reference.parse().ok()?;
+        let configs = self
+            .runtime
+            .block_on(strata_registry::image_configs(self.registry, &reference))
+            .ok()?;
+        Some(RecordedBase::from_labels(&configs.first()?.labels))
+    }
+
+    /// The lookup, its failure left out of the plan's: a run without read
+    /// access to the registry still builds (and fails at its push).
+    fn lookup_for_tag(
+        &mut self,
+        image: &ImageSpec,
+        plan: &PlanSpec,
+        refresh: Option<&str>,
+    ) -> Published {
+        let failed_before = self.error.is_some();
+        let found = self.lookup(image, plan, refresh);
+        if !failed_before {
+            self.error = None;
+        }
+        found
+    }
+
+    fn lookup(&mut self, image: &ImageSpec, plan: &PlanSpec, refresh: Option<&str>) -> Published {
         if self.error.is_some() {
             return Published::Missing;
         }
@@ -153,10 +238,10 @@ impl PublishedLookup for RegistryLookup {
         let Some(image_name) = image.image_name.as_ref().map(|n| n.value.as_str()) else {
             return Published::Missing;
         };
-        match self
-            .runtime
-            .block_on(self.tags.published(self.registry, image_name, plan))
-        {
+        match self.runtime.block_on(
+            self.tags
+                .published(self.registry, image_name, plan, refresh),
+        ) {
             Ok(p) => p,
             Err(e) => {
                 self.error = Some(e);

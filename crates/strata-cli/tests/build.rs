@@ -24,10 +24,6 @@ use tempfile::TempDir;
 /// containers of `TEST_IMAGE`, as the layout's users write them.
 const CONFTEST: &str = include_str!("../../../example/images/conftest.py");
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
 fn docker(args: &[&str]) -> Output {
     std::process::Command::new("docker")
         .args(args)
@@ -305,44 +301,12 @@ fn assert_no_containers(out: &Path, refs: &[&str]) {
     }
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
 // ---------------------------------------------------------------- tests
 
 #[test]
 fn the_example_stack_builds_tests_and_documents_every_image() {
     let stack = Stack::new("example");
-    let images = stack.path("images");
-    copy_dir(&repo_root().join("example/images"), &images);
-    std::fs::copy("/bin/busybox", images.join("base-notebook/busybox-amd64"))
-        .expect("/bin/busybox (busybox-static) is installed");
-    std::fs::copy(
-        "/usr/local/share/strata/busybox-arm64",
-        images.join("base-notebook/busybox-arm64"),
-    )
-    .expect("arm64's busybox (scripts/setup.sh installs it)");
-    for file in [
-        "spec.yml",
-        "base-notebook/Dockerfile",
-        "datascience-notebook/Dockerfile",
-        "rstudio-notebook/Dockerfile",
-        "scipy-ml-notebook/Dockerfile",
-    ] {
-        let path = images.join(file);
-        let renamed = read(&path).replace("strata-example", &stack.prefix);
-        std::fs::write(path, renamed).unwrap();
-    }
+    common::copy_example(&stack.path("images"), &stack.prefix);
     let head = stack.commit();
     let refs = stack.refs();
     assert_eq!(refs.len(), 4, "{refs:?}");

@@ -268,6 +268,7 @@ fn check_contract(plan: &Value) {
                 "base_ref",
                 "base_source",
                 "build_args",
+                "external_base",
                 "image",
                 "inputs",
                 "parent",

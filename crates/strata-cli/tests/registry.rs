@@ -3435,3 +3435,294 @@ fn sboms_list_what_dpkg_and_pip_report_and_stand_beside_each_image() {
     assert_eq!(added, ["strata-probe"], "{since_stable}");
     assert!(markdown.contains("## Packages since "), "{markdown}");
 }
+
+// ------------------------------------------------------- upstream bases
+
+/// Builds `reference` from the local busybox with `content` baked in,
+/// pushes it, and removes it from the engine (a runner starts without it):
+/// the digest it was pushed at.
+fn push_upstream_base(client: &Client, reference: &str, content: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("Dockerfile"),
+        format!("FROM {BASE_IMAGE}\nRUN echo '{content}' > /upstream.txt\n"),
+    )
+    .unwrap();
+    docker_ok(&[
+        "build",
+        "-q",
+        "-t",
+        reference,
+        &dir.path().to_string_lossy(),
+    ]);
+    docker_ok(&["push", reference]);
+    docker_ok(&["rmi", reference]);
+    client.expect_digest(reference)
+}
+
+/// `(builds, reason, tag)` of each image of a plan: `builds` is whether
+/// the run would build it (rebuilt, and not already built and tested
+/// under the run's tag).
+fn plan_rows(plan: &Value) -> BTreeMap<String, (bool, String, String)> {
+    plan["builds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            (
+                b["image"].as_str().unwrap().to_string(),
+                (
+                    b["rebuild"].as_bool().unwrap() && !b["resumed"].as_bool().unwrap(),
+                    b["reason"].as_str().unwrap().to_string(),
+                    b["tag"].as_str().unwrap().to_string(),
+                ),
+            )
+        })
+        .collect()
+}
+
+/// [`plan_rows`] of `strata ARGS --format json`, which must succeed.
+fn planned_rows(stack: &Stack, args: &[&str]) -> BTreeMap<String, (bool, String, String)> {
+    let planned = stack
+        .strata()
+        .args(args)
+        .args(["--format", "json"])
+        .output()
+        .unwrap();
+    expect_code(&planned, 0);
+    plan_rows(&serde_json::from_slice(&planned.stdout).unwrap())
+}
+
+/// The labels of the (single-platform) image at `reference`.
+fn config_labels(client: &Client, reference: &str) -> BTreeMap<String, String> {
+    let r: ImageRef = reference.parse().unwrap();
+    let configs = client
+        .rt
+        .block_on(strata_registry::image_configs(&client.registry, &r))
+        .unwrap_or_else(|e| panic!("configs of {reference}: {e}"));
+    configs[0].labels.clone()
+}
+
+/// A root `FROM` an image of another repository, published; then that
+/// base pushed again under the same tag (a security rebuild upstream):
+/// `plan --bases` rebuilds the root and its child saying which digests,
+/// under tags that differ from the published ones, `build --bases`
+/// publishes them without touching the published tags, and the next
+/// `plan --bases` has nothing to do.
+#[test]
+fn a_base_pushed_again_under_its_tag_rebuilds_the_root_and_its_child_under_new_tags() {
+    let registry = start_registry();
+    ensure_base_image();
+    let client = Client::anonymous();
+    let stack = Stack::new(&registry.host(), "bases", 2);
+    let upstream = format!("{}/e2e-bases-upstream/base:1", registry.host());
+    let first = push_upstream_base(&client, &upstream, "v1");
+    stack.write(
+        "images/root/Dockerfile",
+        &format!("FROM {upstream}\nRUN echo 'root 1' > /root.txt\n"),
+    );
+    let head = stack.commit("root on the upstream base");
+    let out = tempfile::tempdir().unwrap();
+    let built = stack.build_push(out.path());
+    expect_code(&built, 0);
+    let published_tag = format!("{PREFIX}-{head}");
+    let root_ref = stack.reference("root", &published_tag);
+    let labels = config_labels(&client, &root_ref);
+    assert_eq!(
+        labels.get(strata_core::plan::BASE_NAME_LABEL),
+        Some(&upstream)
+    );
+    assert_eq!(
+        labels.get(strata_core::plan::BASE_DIGEST_LABEL),
+        Some(&first)
+    );
+    let published = client.snapshot(&[stack.name("root"), stack.name("child")]);
+
+    // Nothing moved: nothing to do, with or without --bases.
+    for args in [&["plan"][..], &["plan", "--bases"]] {
+        let rows = planned_rows(&stack, args);
+        assert!(
+            rows.values().all(|(rebuild, ..)| !rebuild),
+            "{args:?}: {rows:?}"
+        );
+    }
+
+    let second = push_upstream_base(&client, &upstream, "v2 with a security fix");
+    assert_ne!(first, second);
+    // The runner still has the old base under its name: the engine would
+    // prefer it, so the refresh must build on what the registry holds.
+    let old = format!("{}@{first}", upstream.trim_end_matches(":1"));
+    docker_ok(&["pull", "-q", &old]);
+    docker_ok(&["tag", &old, &upstream]);
+    let rows = planned_rows(&stack, &["plan", "--bases"]);
+    assert_eq!(
+        rows["root"].1,
+        format!("base {upstream} moved {first} → {second}"),
+        "{rows:?}"
+    );
+    assert_eq!(rows["child"].1, "parent rebuilt (root)", "{rows:?}");
+    let new_tag = rows["root"].2.clone();
+    assert!(
+        new_tag.starts_with(&format!("{published_tag}-base-")) && rows["child"].2 == new_tag,
+        "{rows:?}"
+    );
+
+    let out = tempfile::tempdir().unwrap();
+    let rebuilt = stack.build_push_with(out.path(), &["--bases"]);
+    expect_code(&rebuilt, 0);
+    let outcomes = outcomes_of(out.path());
+    assert!(
+        outcomes.values().all(|o| o == "built"),
+        "{outcomes:?}\n{}",
+        describe(&rebuilt)
+    );
+    let labels = config_labels(&client, &stack.reference("root", &new_tag));
+    assert_eq!(
+        labels.get(strata_core::plan::BASE_DIGEST_LABEL),
+        Some(&second)
+    );
+    let inside = docker_ok(&[
+        "run",
+        "--rm",
+        &stack.reference("child", &new_tag),
+        "cat",
+        "/upstream.txt",
+    ]);
+    assert_eq!(inside.trim(), "v2 with a security fix");
+    assert!(client.digest(&stack.reference("child", &new_tag)).is_some());
+    // The tags published before name what they named.
+    let now = client.snapshot(&[stack.name("root"), stack.name("child")]);
+    for (reference, digest) in &published {
+        assert_eq!(now.get(reference), Some(digest), "{reference} moved");
+    }
+
+    // Fresh now: the next plan finds the rebuilt images and does nothing.
+    let rows = planned_rows(&stack, &["plan", "--bases"]);
+    assert!(rows.values().all(|(rebuild, ..)| !rebuild), "{rows:?}");
+    let _ = std::process::Command::new("docker")
+        .args(["rmi", &upstream, &old])
+        .output();
+}
+
+// ------------------------------------------------------------------ gates
+
+/// Gates run on each pushed image, pinned by digest, before a run tag
+/// names it: `child`'s refuses it, so it has no run tag and `grand`, on
+/// it, is not pushed; `root`'s warning gate reports and publishes it. The
+/// gates' output is in their logs and the JUnit report.
+#[test]
+fn a_refusing_gate_keeps_the_run_tag_off_its_image_and_a_warning_gate_publishes() {
+    let registry = start_registry();
+    ensure_base_image();
+    let client = Client::anonymous();
+    let stack = Stack::new(&registry.host(), "gates", 3);
+    let spec = std::fs::read_to_string(stack.dir.join("images/spec.yml")).unwrap();
+    let spec = spec
+        .replace(
+            "    image_name: ",
+            "    gates:\n      placeholder: {command: \"true\"}\n    image_name: ",
+        )
+        .replacen(
+            "    gates:\n      placeholder: {command: \"true\"}\n",
+            "    gates:\n      advisory:\n        command: echo advisory for {ref}; exit 1\n        mode: warn\n      slow:\n        command: sleep 60\n        timeout: 1s\n        mode: warn\n",
+            1,
+        )
+        .replacen(
+            "    gates:\n      placeholder: {command: \"true\"}\n",
+            "    gates:\n      scan:\n        command: echo CRITICAL CVE-2099-0001 in {ref}; exit 3\n",
+            1,
+        )
+        .replace("    gates:\n      placeholder: {command: \"true\"}\n", "")
+        + "gates:\n  sbom:\n    command: test -s {sbom} && echo checked {ref} {digest} {platform}\n    timeout: 2m\n";
+    stack.write("images/spec.yml", &spec);
+    let head = stack.commit("gates");
+    let tag = format!("{PREFIX}-{head}");
+    let out = tempfile::tempdir().unwrap();
+    // Gates decide what is published, not what is built: a first build.
+    let built = stack.build_push_with(out.path(), &["--all"]);
+    expect_code(&built, 1);
+    let outcomes = outcomes_of(out.path());
+    assert_eq!(
+        outcomes["root"],
+        "built",
+        "{outcomes:?}\n{}",
+        describe(&built)
+    );
+    assert_eq!(outcomes["child"], "failed", "{outcomes:?}");
+    assert_ne!(outcomes["grand"], "built", "{outcomes:?}");
+
+    // Only what its gates let through carries the run's tag.
+    assert!(client.digest(&stack.reference("root", &tag)).is_some());
+    assert_eq!(client.digest(&stack.reference("child", &tag)), None);
+    assert_eq!(client.digest(&stack.reference("grand", &tag)), None);
+
+    let run = run_json(out.path());
+    let image = |key: &str| {
+        run["images"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["image"] == key)
+            .unwrap()
+            .clone()
+    };
+    let gates_stage = |key: &str| {
+        image(key)["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["stage"] == "gates")
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(image("child")["failure"], "gate");
+    let root = gates_stage("root");
+    assert_eq!(root["status"], "ok", "{root:#}");
+    assert!(
+        root["message"]
+            .as_str()
+            .unwrap()
+            .contains("warned: advisory, slow"),
+        "{root:#}"
+    );
+    let slow = root["tests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "slow")
+        .unwrap()
+        .clone();
+    assert!(
+        slow["outcome"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("ran past its limit of 1s"),
+        "{slow:#}"
+    );
+    let child = gates_stage("child");
+    assert_eq!(child["status"], "failed", "{child:#}");
+    let message = image("child")["message"].as_str().unwrap().to_string();
+    assert!(message.contains("scan (exited with 3)"), "{message}");
+
+    // The placeholders named the pushed image, pinned.
+    let root_digest = image("root")["digest"].as_str().unwrap().to_string();
+    let sbom_log = std::fs::read_dir(out.path().join("logs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            let n = p.file_name().unwrap().to_string_lossy();
+            n.contains("root") && n.ends_with(".gate-sbom.log")
+        })
+        .expect("root's sbom gate log");
+    let said = std::fs::read_to_string(sbom_log).unwrap();
+    assert_eq!(
+        said.trim(),
+        format!(
+            "checked {}@{root_digest} {root_digest} linux/amd64",
+            stack.name("root")
+        )
+    );
+    let junit = std::fs::read_to_string(out.path().join("artifacts/junit.xml")).unwrap();
+    assert!(junit.contains("CRITICAL CVE-2099-0001"), "{junit}");
+    assert!(junit.contains("name=\"scan\""), "{junit}");
+}

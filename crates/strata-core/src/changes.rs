@@ -219,6 +219,18 @@ pub enum Reason {
         /// The parent's key.
         parent: String,
     },
+    /// `--bases`: the image outside the stack that a root is built on now
+    /// stands at another digest than the one its last published build
+    /// recorded (`org.opencontainers.image.base.digest`).
+    BaseMoved {
+        /// The base, as the root's `FROM` names it.
+        base: String,
+        /// What the last published build recorded; `None` when it recorded
+        /// nothing (built before strata recorded bases).
+        from: Option<String>,
+        /// Where the base stands now.
+        to: String,
+    },
     /// A child is rebuilt and nothing of this image is published to build it on.
     NotPublished {
         /// The child that needs it.
@@ -266,6 +278,19 @@ impl fmt::Display for Reason {
             Reason::Uncommitted { path, change } => write!(f, "{path} ({change}, uncommitted)"),
             Reason::SpecChanged { what } => write!(f, "spec.yml: {what}"),
             Reason::ParentRebuilt { parent } => write!(f, "parent rebuilt ({parent})"),
+            Reason::BaseMoved {
+                base,
+                from: Some(from),
+                to,
+            } => write!(f, "base {base} moved {from} → {to}"),
+            Reason::BaseMoved {
+                base,
+                from: None,
+                to,
+            } => write!(
+                f,
+                "base {base} is {to}; the published image recorded no base digest"
+            ),
             Reason::NotPublished { child } => write!(f, "parent not published (needed by {child})"),
             Reason::SameInputs {
                 reference,

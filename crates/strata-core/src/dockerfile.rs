@@ -67,6 +67,34 @@ pub fn base_of(text: &str) -> Option<DockerfileBase> {
     })
 }
 
+impl DockerfileBase {
+    /// The image a root is built on, outside the stack: its `FROM`
+    /// reference with every `$ARG` replaced by `args` (the build's) or the
+    /// arg's default. `None` for `FROM scratch` and for a reference an arg
+    /// leaves undecided: nothing outside is then resolved or recorded.
+    pub fn external(&self, args: &BTreeMap<String, String>) -> Option<String> {
+        let mut reference = self.from.clone();
+        // Each pass replaces the first variable; the bound keeps a value
+        // naming itself (`A=$A`) from looping: it stays undecided.
+        for _ in 0..16 {
+            let Some((name, start, end)) = first_variable(&reference) else {
+                break;
+            };
+            let fallback = reference[start..end]
+                .split_once(":-")
+                .map(|(_, d)| d.trim_end_matches('}').to_string());
+            let value = args
+                .get(name)
+                .cloned()
+                .or_else(|| self.global_args.get(name).cloned().flatten())
+                .or(fallback)?;
+            reference.replace_range(start..end, &value);
+        }
+        let undecided = reference.contains('$') || reference.is_empty();
+        (!undecided && !reference.eq_ignore_ascii_case("scratch")).then_some(reference)
+    }
+}
+
 /// The global arg used in `reference`, and whether it is the tag or all of it.
 fn arg_in(reference: &str, args: &BTreeMap<String, Option<String>>) -> Option<(String, ArgRole)> {
     let (name, start, end) = first_variable(reference)?;
@@ -257,5 +285,25 @@ mod tests {
         assert_eq!(b.from, "org/p:${B}");
         assert_eq!(b.line, 4);
         assert_eq!(b.arg, Some(("B".into(), ArgRole::Tag)));
+    }
+
+    #[test]
+    fn a_roots_external_base_is_its_from_with_args_replaced() {
+        let none = BTreeMap::new();
+        let ext = |text: &str, args: &BTreeMap<String, String>| base_of(text)?.external(args);
+        assert_eq!(
+            ext("FROM ubuntu:24.04\n", &none).as_deref(),
+            Some("ubuntu:24.04")
+        );
+        assert_eq!(ext("FROM scratch\n", &none), None);
+        assert_eq!(ext("FROM SCRATCH AS x\n", &none), None);
+        let text = "ARG REG=127.0.0.1:5000\nARG TAG\nFROM ${REG}/base:${TAG:-1}\n";
+        assert_eq!(ext(text, &none).as_deref(), Some("127.0.0.1:5000/base:1"));
+        let args = BTreeMap::from([("TAG".to_string(), "2".to_string())]);
+        assert_eq!(ext(text, &args).as_deref(), Some("127.0.0.1:5000/base:2"));
+        // An arg with no value, or one naming itself, leaves it undecided.
+        assert_eq!(ext("ARG IMG\nFROM $IMG\n", &none), None);
+        let looping = BTreeMap::from([("IMG".to_string(), "$IMG".to_string())]);
+        assert_eq!(ext("ARG IMG\nFROM $IMG\n", &looping), None);
     }
 }

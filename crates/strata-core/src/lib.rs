@@ -10,6 +10,7 @@ pub mod bake;
 pub mod changes;
 pub mod diag;
 pub mod dockerfile;
+pub mod gates;
 pub mod graph;
 pub mod inputs;
 pub mod jobs;

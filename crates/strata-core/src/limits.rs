@@ -11,10 +11,12 @@ use std::time::Duration;
 /// The stages a time limit can be set for, by the key spec.yml and
 /// `--timeout` use, with the default limit: one a real stack fits (a
 /// full datascience image builds in about an hour; its tests in minutes).
-pub const STAGE_TIMEOUTS: [(&str, Duration); 6] = [
+pub const STAGE_TIMEOUTS: [(&str, Duration); 7] = [
     ("build", Duration::from_secs(3 * 3600)),
     ("basic_tests", Duration::from_secs(30 * 60)),
     ("push", Duration::from_secs(3600)),
+    // Each gate has its own limit (10 minutes unless it says otherwise).
+    ("gates", Duration::from_secs(3 * 3600)),
     ("integration_tests", Duration::from_secs(30 * 60)),
     // The manifest stage runs the info commands.
     ("manifest", Duration::from_secs(5 * 60)),

@@ -542,7 +542,7 @@ fn every_commit_of_the_history_is_read_and_planned_as_the_design_says() {
 struct EverythingPublished;
 
 impl PublishedLookup for EverythingPublished {
-    fn lookup(&mut self, image: &ImageSpec, plan: &PlanSpec) -> Published {
+    fn lookup(&mut self, image: &ImageSpec, plan: &PlanSpec, _: Option<&str>) -> Published {
         Published::At(format!(
             "{}:{}@sha256:{}",
             image.name(),

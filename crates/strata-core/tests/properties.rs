@@ -653,7 +653,7 @@ fn rule_matches(pattern: &str, rel: &str) -> bool {
 struct MapLookup(BTreeMap<(String, String), Published>);
 
 impl PublishedLookup for MapLookup {
-    fn lookup(&mut self, image: &ImageSpec, plan: &PlanSpec) -> Published {
+    fn lookup(&mut self, image: &ImageSpec, plan: &PlanSpec, _: Option<&str>) -> Published {
         self.0
             .get(&(image.name().to_string(), plan.name.value.clone()))
             .cloned()
@@ -1146,6 +1146,7 @@ fn check(case: Case, seen: &RefCell<BTreeMap<&'static str, usize>>) -> Result<()
             Reason::ParentRebuilt { .. } => "reason: parent rebuilt",
             Reason::NotPublished { .. } => "reason: not published",
             Reason::SameInputs { .. } => "reason: same inputs",
+            Reason::BaseMoved { .. } => "reason: base moved",
         });
         if b.base_ref
             .as_deref()
@@ -1202,6 +1203,9 @@ fn check(case: Case, seen: &RefCell<BTreeMap<&'static str, usize>>) -> Result<()
                     false,
                     "no lookup of these properties finds an image to reuse"
                 );
+            }
+            Reason::BaseMoved { .. } => {
+                prop_assert!(false, "no lookup of these properties finds a base");
             }
             Reason::ParentRebuilt { parent } => {
                 prop_assert_eq!(Some(parent.as_str()), s.parent_key(i));

@@ -32,6 +32,7 @@ async fn main() -> ExitCode {
         labels: BTreeMap::new(),
         cache_from: Vec::new(),
         builder: Builder::BuildKit,
+        pull: false,
         secrets: Vec::new(),
         registry_auth: Vec::new(),
         platform: None,

@@ -59,6 +59,11 @@ pub struct StageResult {
     pub status: Status,
     /// How long it took, in seconds.
     pub duration_secs: f64,
+    /// When it started, in seconds from the run's start: where the report's
+    /// timeline draws it. `None` for a stage that did not run, and in
+    /// records written before it was kept (read with the default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_secs: Option<f64>,
     /// What happened, when there is something to say.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
@@ -460,6 +465,7 @@ mod tests {
                 stage: "build".into(),
                 status: Status::Failed,
                 duration_secs: 1.5,
+                started_secs: Some(0.25),
                 message: Some("exit 1".into()),
             }],
             inputs: None,
@@ -502,6 +508,7 @@ mod tests {
                 &mut self,
                 _: &strata_core::spec::ImageSpec,
                 _: &strata_core::spec::PlanSpec,
+                _: Option<&str>,
             ) -> strata_core::plan::Published {
                 strata_core::plan::Published::Missing
             }

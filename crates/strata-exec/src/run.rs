@@ -23,6 +23,8 @@ pub enum Stage {
     BasicTests,
     /// Push it.
     Push,
+    /// Run its gates on what was pushed, then give it the run's tag.
+    Gates,
     /// Run `<image>/integration_tests/`.
     IntegrationTests,
     /// Write its manifest.
@@ -33,10 +35,11 @@ pub enum Stage {
 
 impl Stage {
     /// Every stage, in pipeline order.
-    pub const ALL: [Stage; 6] = [
+    pub const ALL: [Stage; 7] = [
         Stage::Build,
         Stage::BasicTests,
         Stage::Push,
+        Stage::Gates,
         Stage::IntegrationTests,
         Stage::Manifest,
         Stage::Prune,
@@ -48,6 +51,7 @@ impl Stage {
             Stage::Build => "build",
             Stage::BasicTests => "basic_tests",
             Stage::Push => "push",
+            Stage::Gates => "gates",
             Stage::IntegrationTests => "integration_tests",
             Stage::Manifest => "manifest",
             Stage::Prune => "prune",
@@ -60,6 +64,7 @@ impl Stage {
             Stage::Build => "build",
             Stage::BasicTests => "basic-tests",
             Stage::Push => "push",
+            Stage::Gates => "gates",
             Stage::IntegrationTests => "integration-tests",
             Stage::Manifest => "manifest",
             Stage::Prune => "prune",
@@ -104,6 +109,8 @@ pub enum Event {
 /// One image of one plan to run, with what its stages need from the spec.
 #[derive(Debug, Clone)]
 pub struct Target {
+    /// The gates it passes after its push (see [`strata_core::gates`]).
+    pub gates: Vec<strata_core::gates::Gate>,
     /// The plan's entry.
     pub build: Build,
     /// The image's spec entry.
@@ -342,8 +349,10 @@ pub fn targets(
                         .map(|c| (k.value.clone(), c.clone()))
                 })
                 .collect();
+            let gates = strata_core::gates::of_image(spec, &image);
             Some(Target {
                 build: b.clone(),
+                gates,
                 image,
                 info_cmds,
                 cache_from: None,
@@ -472,5 +481,11 @@ pub enum ExecError {
 
 /// Seconds since `start`, rounded to milliseconds.
 pub(crate) fn secs_since(start: Instant) -> f64 {
-    (start.elapsed().as_secs_f64() * 1000.0).round() / 1000.0
+    secs_between(start, Instant::now())
+}
+
+/// Seconds from `start` to `end` (0 if `end` is earlier), rounded to
+/// milliseconds.
+pub(crate) fn secs_between(start: Instant, end: Instant) -> f64 {
+    (end.saturating_duration_since(start).as_secs_f64() * 1000.0).round() / 1000.0
 }

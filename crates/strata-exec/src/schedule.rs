@@ -260,6 +260,7 @@ impl<B: Backend> Executor<B> {
             run_log,
             events: self.events.clone(),
             cancel,
+            started: std::time::Instant::now(),
             replaced: Default::default(),
             growth: Default::default(),
             reclaimed: Default::default(),
@@ -271,6 +272,8 @@ impl<B: Backend> Executor<B> {
                 .filter_map(|t| Some((t.build.parent.clone()?, t.build.plan.clone())))
                 .collect(),
             inventories: std::sync::Mutex::new(std::collections::HashMap::new()),
+            inventories_read: Default::default(),
+            pushed_at: Default::default(),
         })
     }
 }
@@ -377,6 +380,7 @@ fn skipped(target: &Target, why: String) -> ImageResult {
                 stage: s.name().into(),
                 status: Status::Skipped,
                 duration_secs: 0.0,
+                started_secs: None,
                 message: Some(why.clone()),
                 tests: Vec::new(),
             })

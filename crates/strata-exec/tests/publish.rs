@@ -186,6 +186,7 @@ fn result(reference: &str, image: &str, outcome: Outcome) -> ImageResult {
             stage: Stage::BasicTests.name().into(),
             status,
             duration_secs: 1.0,
+            started_secs: None,
             message: None,
             tests: Vec::new(),
         }],

@@ -116,6 +116,23 @@ async fn a_child_starts_only_after_its_parent_is_built() {
     }
     // Siblings run side by side.
     assert!(at("start b") < at("end a"), "{events:?}");
+    // Each stage records when it started in the run (the report's
+    // timeline): a child's build after its parent's ended.
+    let build = |image: &str| {
+        let stage = &record
+            .images
+            .iter()
+            .find(|i| i.image == image)
+            .unwrap_or_else(|| panic!("no {image}"))
+            .stages[0];
+        let started = stage.started_secs.unwrap_or_else(|| panic!("{stage:?}"));
+        (started, started + stage.duration_secs)
+    };
+    // (Times are the wall clock's, rounded to milliseconds: the paused
+    // clock does not move them.)
+    for (parent, child) in [("root", "a"), ("root", "b"), ("a", "c")] {
+        assert!(build(parent).1 <= build(child).0 + 0.002, "{record:#?}");
+    }
 }
 
 #[tokio::test(start_paused = true)]

@@ -43,8 +43,9 @@ impl PublishedTags {
         registry: &Registry,
         image_name: &str,
         plan: &PlanSpec,
+        refresh: Option<&str>,
     ) -> Result<Published, RegistryError> {
-        for tag in tag_candidates(plan, &self.suffixes) {
+        for tag in tag_candidates(plan, &self.suffixes, refresh) {
             if let Some((reference, _)) = self.tagged(registry, image_name, &tag).await? {
                 return Ok(Published::At(reference));
             }

@@ -770,7 +770,7 @@ async fn published_tags_follow_the_lookup_order_pinned_by_digest() {
     let mut tags = strata_registry::PublishedTags::new(suffixes.clone());
     let image_name = name.to_string();
     assert_eq!(
-        tags.published(&c, &image_name, plan).await.unwrap(),
+        tags.published(&c, &image_name, plan, None).await.unwrap(),
         Published::At(format!("{image_name}:2024.1-aaaaaaa@{}", older.digest()))
     );
     // A newer ancestor's tag wins once it exists (the listing is per
@@ -780,13 +780,13 @@ async fn published_tags_follow_the_lookup_order_pinned_by_digest() {
         .unwrap();
     let mut tags = strata_registry::PublishedTags::new(suffixes);
     assert_eq!(
-        tags.published(&c, &image_name, plan).await.unwrap(),
+        tags.published(&c, &image_name, plan, None).await.unwrap(),
         Published::At(format!("{image_name}:2024.1-bbbbbbb@{}", newer.digest()))
     );
     // A repository the registry does not have: nothing published.
     let absent = name_at(&reg.host(), "stack/absent").to_string();
     assert_eq!(
-        tags.published(&c, &absent, plan).await.unwrap(),
+        tags.published(&c, &absent, plan, None).await.unwrap(),
         Published::Missing
     );
 }

@@ -1,8 +1,8 @@
 //! Pure rendering of strata's reports: image manifests (Markdown and JSON),
 //! run summaries (Markdown for `$GITHUB_STEP_SUMMARY`, aligned text for
 //! terminals, JSON for `artifacts/run.json`), YAML artifacts and GitHub wiki
-//! pages (`<stem>.md`, `Home.md`, `Stable_Tag.md`), and the stack's graph
-//! ([`graph`]).
+//! pages (`<stem>.md`, `Home.md`, `Stable_Tag.md`), the stack's graph
+//! ([`graph`]) and the report site of runs ([`site`]: HTML and SVG).
 //!
 //! Nothing here does I/O: every function takes data (and, for wiki pages, the
 //! page's current text) and returns text. Callers decide where it goes, using
@@ -16,6 +16,7 @@ mod image;
 pub mod image_diff;
 pub mod junit;
 mod manifest;
+pub mod site;
 mod stem;
 mod summary;
 pub mod text;

@@ -101,3 +101,50 @@ pub fn run_ok(program: &str, args: &[&str]) -> String {
 pub fn docker_ok(args: &[&str]) -> String {
     run_ok("docker", args)
 }
+
+/// The repository's root folder.
+pub fn repo_root() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Copies the example stack (`example/images`) to `images`, with the static
+/// busybox of each platform its root needs, and its image names made
+/// `prefix` (unique to a test and process) instead of `strata-example`.
+pub fn copy_example(images: &Path, prefix: &str) {
+    copy_dir(&repo_root().join("example/images"), images);
+    std::fs::copy("/bin/busybox", images.join("base-notebook/busybox-amd64"))
+        .expect("/bin/busybox (busybox-static) is installed");
+    std::fs::copy(
+        "/usr/local/share/strata/busybox-arm64",
+        images.join("base-notebook/busybox-arm64"),
+    )
+    .expect("arm64's busybox (scripts/setup.sh installs it)");
+    for file in [
+        "spec.yml",
+        "base-notebook/Dockerfile",
+        "datascience-notebook/Dockerfile",
+        "rstudio-notebook/Dockerfile",
+        "scipy-ml-notebook/Dockerfile",
+    ] {
+        let path = images.join(file);
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        std::fs::write(&path, text.replace("strata-example", prefix))
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    }
+}
+
+/// Copies folder `from` to `to`, recursively.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap_or_else(|e| panic!("{}: {e}", to.display()));
+    for entry in std::fs::read_dir(from).unwrap_or_else(|e| panic!("{}: {e}", from.display())) {
+        let entry = entry.unwrap_or_else(|e| panic!("{e}"));
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target)
+                .unwrap_or_else(|e| panic!("{}: {e}", target.display()));
+        }
+    }
+}

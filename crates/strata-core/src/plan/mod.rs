@@ -13,8 +13,14 @@ use crate::spec::{ImageSpec, PlanSpec, Spec};
 use crate::test_folders::{self, TestFolders};
 use std::collections::{BTreeMap, BTreeSet};
 
+mod bases;
 mod reuse;
 mod tags;
+
+pub use bases::{
+    BASE_DIGEST_LABEL, BASE_ID_LABEL, BASE_NAME_LABEL, ExternalBase, REFRESH_INFIX, RecordedBase,
+    moved, refresh_marker,
+};
 
 pub use reuse::Reusable;
 use reuse::find_reusable;
@@ -50,8 +56,10 @@ pub type ImageIds = BTreeMap<String, String>;
 /// images already built from given inputs. The shell implements it over the
 /// registry (or, offline, the local store); tests over a map.
 pub trait PublishedLookup {
-    /// The published reference of `image` for `plan`.
-    fn lookup(&mut self, image: &ImageSpec, plan: &PlanSpec) -> Published;
+    /// The published reference of `image` for `plan`: the first of
+    /// [`tag_candidates`] found, `refresh` the plan's hash of its roots'
+    /// bases (see [`refresh_marker`]).
+    fn lookup(&mut self, image: &ImageSpec, plan: &PlanSpec, refresh: Option<&str>) -> Published;
 
     /// An image of `image` already built from the inputs of key `key`
     /// (see [`crate::inputs`]) and tested, or `None`. `run_reference` is the
@@ -67,6 +75,33 @@ pub trait PublishedLookup {
     /// keys of the children built on it are then made when they build.
     fn image_ids(&mut self, reference: &str) -> Option<ImageIds> {
         let _ = reference;
+        None
+    }
+
+    /// [`Self::lookup`] of a root's own published build, which only
+    /// chooses the plan's tag (see [`RecordedBase`]): one that cannot be
+    /// made finds nothing, and the plan goes on.
+    fn lookup_for_tag(
+        &mut self,
+        image: &ImageSpec,
+        plan: &PlanSpec,
+        refresh: Option<&str>,
+    ) -> Published {
+        self.lookup(image, plan, refresh)
+    }
+
+    /// Where `reference`, the image outside the stack a root is built on,
+    /// stands now, or `None` when it cannot be found: the root's key is then
+    /// made without it, and `--bases` cannot tell whether it moved.
+    fn external_base(&mut self, reference: &str) -> Option<ExternalBase> {
+        let _ = reference;
+        None
+    }
+
+    /// What the image at `published` recorded of the base it was built
+    /// on, or `None` when it cannot be read.
+    fn recorded_base(&mut self, published: &Published) -> Option<RecordedBase> {
+        let _ = published;
         None
     }
 }
@@ -107,6 +142,15 @@ pub struct Build {
     pub build_args: BTreeMap<String, String>,
     /// The test folders its test stages run (see [`crate::test_folders`]).
     pub tests: TestFolders,
+    /// For a root, the image outside the stack it is built on, as the plan
+    /// found it (its key is made on it); `None` for a child, `FROM scratch`
+    /// and a base that could not be found.
+    pub external_base: Option<ExternalBase>,
+    /// The hash of the bases the plan's roots stand on now (see
+    /// [`refresh_marker`]): where a lookup of this image's own published
+    /// build looks first.
+    #[serde(skip)]
+    pub refresh: Option<String>,
     /// The platforms it is built for (`platforms:` of the spec or the
     /// image, narrowed by `--platform`); empty: the engine's own, under
     /// the run's tags themselves. Otherwise each platform's image has its
@@ -270,6 +314,9 @@ pub struct PlanOptions {
     pub reuse: bool,
     /// `--platform`: only these of the declared platforms.
     pub only_platforms: Vec<String>,
+    /// `--bases`: rebuild each root whose external base moved since its
+    /// last published build, and what is built on it.
+    pub bases: bool,
 }
 
 /// Makes the plan. `spec` must be valid (its graph builds).
@@ -281,6 +328,7 @@ pub fn plan(
     published: &mut dyn PublishedLookup,
 ) -> Plan {
     let mut builds = Vec::new();
+    let mut resolved_bases = BTreeMap::new();
     let order = graph.topo_order();
     for plan in spec.plans.iter().filter(|p| {
         options
@@ -294,11 +342,46 @@ pub fn plan(
             .copied()
             .filter(|&i| spec.images[i].in_plan(plan_name))
             .collect();
+        let externals = bases::resolve_roots(
+            spec,
+            graph,
+            &in_plan,
+            plan_name,
+            options,
+            published,
+            &mut resolved_bases,
+        );
+        let refresh = refresh_marker(externals.values(), &options.platform);
+        let own_tag = format!("{}-{}", plan.tag_prefix.value, options.suffix);
+        let mut lookups: BTreeMap<usize, Published> = BTreeMap::new();
+        let roots = bases::RootsFound::of(
+            &externals,
+            &own_tag,
+            refresh.as_deref(),
+            options,
+            |i, with_refresh: bool, published: &mut dyn PublishedLookup| {
+                let image = &spec.images[i];
+                let looked_for = refresh.as_deref().filter(|_| with_refresh);
+                match (options.bases, with_refresh) {
+                    // Without `--bases` a root's own build only chooses the
+                    // tag: the plan does not fail for want of it.
+                    (false, _) => published.lookup_for_tag(image, plan, looked_for),
+                    (true, true) => lookups
+                        .entry(i)
+                        .or_insert_with(|| published.lookup(image, plan, looked_for))
+                        .clone(),
+                    (true, false) => published.lookup(image, plan, None),
+                }
+            },
+            published,
+        );
+        let base_moved = &roots.moved;
         // Images rebuilt because a child needs a parent that is not published.
         let mut needed: BTreeMap<usize, String> = BTreeMap::new();
-        let mut lookups: BTreeMap<usize, Published> = BTreeMap::new();
         let reasons = loop {
-            let reasons = rebuild_reasons(spec, graph, detected, plan_name, &in_plan, &needed);
+            let reasons = rebuild_reasons(
+                spec, graph, detected, plan_name, &in_plan, &needed, base_moved,
+            );
             let mut grew = false;
             for &i in &in_plan {
                 let Some(p) = graph.parent(i) else { continue };
@@ -307,7 +390,7 @@ pub fn plan(
                 }
                 let found = lookups
                     .entry(p)
-                    .or_insert_with(|| published.lookup(&spec.images[p], plan))
+                    .or_insert_with(|| published.lookup(&spec.images[p], plan, refresh.as_deref()))
                     .clone();
                 if matches!(found, Published::Missing) && !needed.contains_key(&p) {
                     needed.insert(p, spec.images[i].name().to_string());
@@ -318,7 +401,7 @@ pub fn plan(
                 break reasons;
             }
         };
-        let tag = format!("{}-{}", plan.tag_prefix.value, options.suffix);
+        let tag = roots.tag(&own_tag, refresh.as_deref(), |i| is_rebuilt(&reasons, i));
         let mut ids_of: BTreeMap<usize, Option<ImageIds>> = BTreeMap::new();
         for &i in &in_plan {
             let image = &spec.images[i];
@@ -353,10 +436,7 @@ pub fn plan(
                     .unwrap_or_default(),
                 _ => ImageIds::new(),
             };
-            let mut build_args = image.build_args.clone();
-            if let Some(args) = image.plan_args.get(plan_name) {
-                build_args.extend(args.value.clone());
-            }
+            let mut build_args = bases::build_args_of(image, plan_name, options);
             let (base_arg, role) =
                 match options.dockerfiles.get(image.name()).map(|d| d.arg.clone()) {
                     Some(Some((arg, role))) => (Some(arg), role),
@@ -368,9 +448,11 @@ pub fn plan(
                     ArgRole::Whole => base.clone(),
                     ArgRole::Tag => tag_part(base),
                 };
-                build_args.insert(arg.clone(), value);
+                // `--build-arg` wins over the parent's tag too.
+                if !options.cli_args.contains_key(arg) {
+                    build_args.insert(arg.clone(), value);
+                }
             }
-            build_args.extend(options.cli_args.clone());
             let mut key_args = build_args.clone();
             if parent.is_some()
                 && let Some(arg) = &base_arg
@@ -416,6 +498,8 @@ pub fn plan(
                 base_ids,
                 build_args,
                 tests: test_folders::of_image(spec, image.name(), &options.test_folders),
+                external_base: externals.get(&i).cloned(),
+                refresh: refresh.clone(),
                 platforms,
                 inputs: None,
                 reuse: None,
@@ -453,6 +537,7 @@ fn rebuild_reasons(
     plan: &str,
     in_plan: &[usize],
     needed: &BTreeMap<usize, String>,
+    base_moved: &BTreeMap<usize, Reason>,
 ) -> BTreeMap<usize, Reason> {
     let mut reasons: BTreeMap<usize, Reason> = BTreeMap::new();
     for &i in in_plan {
@@ -469,9 +554,12 @@ fn rebuild_reasons(
             .map(|p| Reason::ParentRebuilt {
                 parent: spec.images[p].name().to_string(),
             });
+        // A moved base is named before a change: it is what a scheduled
+        // `--bases` run at an already built commit rebuilds for.
         let reason = detected
             .full
             .clone()
+            .or_else(|| base_moved.get(&i).cloned())
             .or_else(|| {
                 detected
                     .direct

@@ -33,7 +33,14 @@ pub(super) fn find_reusable(
         // The base a key is made on, for the whole image or one platform;
         // `None`: the plan cannot tell it (a parent built for real).
         let base_of = |platform: Option<&str>| match (&builds[i].parent, builds[i].base_source) {
-            (None, _) => Some(None),
+            // A root's key is made on its external base, when found.
+            (None, _) => Some(
+                builds[i]
+                    .external_base
+                    .as_ref()
+                    .and_then(|b| b.id_for(platform.unwrap_or(&builds[i].input_parts.platform)))
+                    .cloned(),
+            ),
             (Some(_), Some(BaseSource::Registry)) => builds[i]
                 .base_id(platform.unwrap_or(&builds[i].input_parts.platform))
                 .map(|id| Some(id.clone())),

@@ -8,15 +8,21 @@ use super::*;
 pub const DIRTY_SUFFIX: &str = "-dirty";
 
 /// The tags where an image's most recent build for a plan is looked for,
-/// in order, the first found winning: `<prefix>-<suffix>` for each of
-/// `suffixes` (the head's and its ancestors' short hashes, newest first,
-/// then branch names: see the CLI's lookups), then the plan's stable tag.
-/// The registry and the local store are searched in this same order.
-pub fn tag_candidates(plan: &PlanSpec, suffixes: &[String]) -> Vec<String> {
+/// in order, the first found winning: for each of `suffixes` (the head's
+/// and its ancestors' short hashes, newest first, then branch names: see
+/// the CLI's lookups), `<prefix>-<suffix>-base-<refresh>` (a rebuild of
+/// that commit on the bases its roots stand on now, see
+/// [`super::refresh_marker`]) then `<prefix>-<suffix>`; last, the plan's
+/// stable tag. The registry and the local store are searched in this same
+/// order.
+pub fn tag_candidates(plan: &PlanSpec, suffixes: &[String], refresh: Option<&str>) -> Vec<String> {
     let prefix = &plan.tag_prefix.value;
     suffixes
         .iter()
-        .map(|s| format!("{prefix}-{s}"))
+        .flat_map(|s| {
+            let rebuilt = refresh.map(|r| format!("{prefix}-{s}{REFRESH_INFIX}{r}"));
+            rebuilt.into_iter().chain([format!("{prefix}-{s}")])
+        })
         .chain([plan.stable_tag()])
         .collect()
 }

@@ -15,7 +15,7 @@ tag: {prefix: '2024.1'}
 
 struct Map(BTreeMap<String, Published>, Vec<String>);
 impl PublishedLookup for Map {
-    fn lookup(&mut self, image: &ImageSpec, _: &PlanSpec) -> Published {
+    fn lookup(&mut self, image: &ImageSpec, _: &PlanSpec, _: Option<&str>) -> Published {
         self.1.push(image.name().to_string());
         self.0
             .get(image.name())
@@ -114,7 +114,7 @@ fn a_changed_middle_image_rebuilds_with_its_descendants_on_the_published_root() 
 /// those whose run reference is in `.2` already carry it (resumed).
 struct Reuse(BTreeSet<&'static str>, Vec<(String, String)>, Vec<String>);
 impl PublishedLookup for Reuse {
-    fn lookup(&mut self, image: &ImageSpec, _: &PlanSpec) -> Published {
+    fn lookup(&mut self, image: &ImageSpec, _: &PlanSpec, _: Option<&str>) -> Published {
         match image.name() {
             "root" => Published::At("ghcr.io/o/root:2024.1-aaaaaaa@sha256:r00t".into()),
             _ => Published::Missing,
@@ -482,4 +482,228 @@ fn tag_part_keeps_digests_and_ports() {
         "@sha256:ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff"
     );
     assert_eq!(tag_part("o/p"), "latest");
+}
+
+/// A lookup where the roots' base stands at `now` and each published image
+/// recorded `recorded`, noting the tags of the refresh marker it was asked
+/// with.
+struct Bases {
+    now: Option<ExternalBase>,
+    recorded: RecordedBase,
+    refresh_asked: Vec<Option<String>>,
+}
+impl PublishedLookup for Bases {
+    fn lookup(&mut self, image: &ImageSpec, _: &PlanSpec, refresh: Option<&str>) -> Published {
+        self.refresh_asked.push(refresh.map(str::to_string));
+        Published::At(format!(
+            "ghcr.io/o/{}:2024.1-1234567@sha256:{}",
+            image.name(),
+            "0".repeat(64)
+        ))
+    }
+    fn external_base(&mut self, _: &str) -> Option<ExternalBase> {
+        self.now.clone()
+    }
+    fn recorded_base(&mut self, _: &Published) -> Option<RecordedBase> {
+        Some(self.recorded.clone())
+    }
+}
+
+fn plan_bases(lookup: &mut Bases, bases: bool, paths: &[&str]) -> Plan {
+    let paths: Vec<String> = paths.iter().map(|p| p.to_string()).collect();
+    let (spec, graph, detected) = detected(STACK, &paths, "1234567abc", "m");
+    let options = PlanOptions {
+        head: "1234567abc".into(),
+        suffix: "1234567".into(),
+        changed_files: paths,
+        platform: "linux/amd64".into(),
+        bases,
+        dockerfiles: BTreeMap::from([(
+            "root".to_string(),
+            crate::dockerfile::base_of("ARG V=24.04\nFROM ubuntu:$V\n").unwrap(),
+        )]),
+        ..PlanOptions::default()
+    };
+    plan(&spec, &graph, &detected, &options, lookup)
+}
+
+fn ubuntu(digest: &str, id: &str) -> ExternalBase {
+    ExternalBase {
+        reference: "ubuntu:24.04".into(),
+        digest: Some(digest.into()),
+        ids: ImageIds::from([(String::new(), id.into())]),
+    }
+}
+
+#[test]
+fn under_bases_a_moved_base_rebuilds_its_root_and_descendants_under_new_tags() {
+    let mut lookup = Bases {
+        now: Some(ubuntu("sha256:new", "sha256:idnew")),
+        recorded: RecordedBase {
+            digest: Some("sha256:old".into()),
+            id: Some("sha256:idold".into()),
+        },
+        refresh_asked: vec![],
+    };
+    let p = plan_bases(&mut lookup, true, &[]);
+    assert_eq!(
+        summary(&p),
+        [
+            (
+                "root".into(),
+                "base ubuntu:24.04 moved sha256:old → sha256:new".into()
+            ),
+            ("mid".into(), "parent rebuilt (root)".into()),
+            ("leaf".into(), "parent rebuilt (mid)".into()),
+            ("side".into(), "parent rebuilt (root)".into()),
+        ]
+    );
+    let marker = refresh_marker([&ubuntu("sha256:new", "sha256:idnew")], "linux/amd64").unwrap();
+    for b in &p.builds {
+        assert_eq!(
+            b.tag,
+            format!("2024.1-1234567-base-{marker}"),
+            "{}",
+            b.image
+        );
+        assert_eq!(b.refresh.as_deref(), Some(marker.as_str()));
+    }
+    // The published root was looked for first under the refreshed tag.
+    assert_eq!(lookup.refresh_asked, [Some(marker.clone())]);
+    let root = p.build("root", "default").unwrap();
+    assert_eq!(
+        root.external_base,
+        Some(ubuntu("sha256:new", "sha256:idnew"))
+    );
+
+    // The root's key is made on its base: another base, another key.
+    let key = root.inputs.clone();
+    assert!(key.is_some());
+    lookup.now = Some(ubuntu("sha256:other", "sha256:idother"));
+    let other = plan_bases(&mut lookup, true, &[]);
+    assert_ne!(other.build("root", "default").unwrap().inputs, key);
+}
+
+#[test]
+fn a_base_where_it_was_recorded_or_a_plan_without_bases_rebuilds_nothing() {
+    let mut lookup = Bases {
+        now: Some(ubuntu("sha256:same", "sha256:id")),
+        recorded: RecordedBase {
+            digest: Some("sha256:same".into()),
+            id: Some("sha256:id".into()),
+        },
+        refresh_asked: vec![],
+    };
+    let p = plan_bases(&mut lookup, true, &[]);
+    assert!(p.builds.iter().all(|b| !b.rebuild), "{:?}", summary(&p));
+    assert!(p.builds.iter().all(|b| b.tag == "2024.1-1234567"));
+    lookup.recorded.digest = Some("sha256:old".into());
+    let p = plan_bases(&mut lookup, false, &[]);
+    assert!(p.builds.iter().all(|b| !b.rebuild), "{:?}", summary(&p));
+    // A change rebuilds as ever, on the base as it stands now; the
+    // commit's own tag holds a build on the old base, so the new one is
+    // tagged for its bases.
+    let p = plan_bases(&mut lookup, false, &["images/root/Dockerfile"]);
+    let root = p.build("root", "default").unwrap();
+    assert_eq!(root.reason.to_string(), "images/root/Dockerfile");
+    let marker = refresh_marker([&ubuntu("sha256:same", "sha256:id")], "linux/amd64").unwrap();
+    assert_eq!(root.tag, format!("2024.1-1234567-base-{marker}"));
+    assert_eq!(
+        root.inputs,
+        Some(inputs::key(&root.input_parts, Some("sha256:id")))
+    );
+    // Where it stands on the bases its build recorded, the commit's tag.
+    lookup.recorded.digest = Some("sha256:same".into());
+    let p = plan_bases(&mut lookup, false, &["images/root/Dockerfile"]);
+    assert_eq!(p.build("root", "default").unwrap().tag, "2024.1-1234567");
+}
+
+#[test]
+fn a_base_that_cannot_be_found_leaves_the_root_keyed_without_it() {
+    let mut lookup = Bases {
+        now: None,
+        recorded: RecordedBase::default(),
+        refresh_asked: vec![],
+    };
+    let p = plan_bases(&mut lookup, true, &["images/root/Dockerfile"]);
+    let root = p.build("root", "default").unwrap();
+    assert_eq!(root.external_base, None);
+    assert_eq!(root.inputs, Some(inputs::key(&root.input_parts, None)));
+    assert_eq!(root.tag, "2024.1-1234567");
+    assert_eq!(root.reason.to_string(), "images/root/Dockerfile");
+}
+
+#[test]
+fn a_commit_already_refreshed_keeps_its_refreshed_tag() {
+    let now = ubuntu("sha256:new", "sha256:idnew");
+    let marker = refresh_marker([&now], "linux/amd64").unwrap();
+    /// The root refreshed under `<tag>-base-<marker>` on the new base; the
+    /// commit's own tag built on the old one.
+    struct Refreshed(String);
+    impl PublishedLookup for Refreshed {
+        fn lookup(&mut self, image: &ImageSpec, _: &PlanSpec, refresh: Option<&str>) -> Published {
+            let tag = match refresh {
+                Some(r) => format!("2024.1-1234567-base-{r}"),
+                None => "2024.1-1234567".to_string(),
+            };
+            Published::At(format!(
+                "ghcr.io/o/{}:{tag}@sha256:{}",
+                image.name(),
+                "1".repeat(64)
+            ))
+        }
+        fn external_base(&mut self, _: &str) -> Option<ExternalBase> {
+            Some(ubuntu("sha256:new", "sha256:idnew"))
+        }
+        fn recorded_base(&mut self, at: &Published) -> Option<RecordedBase> {
+            let refreshed = matches!(at, Published::At(r) if r.contains(&self.0));
+            Some(RecordedBase {
+                digest: Some(
+                    if refreshed {
+                        "sha256:new"
+                    } else {
+                        "sha256:old"
+                    }
+                    .into(),
+                ),
+                id: None,
+            })
+        }
+    }
+    for (bases, paths) in [(true, &[][..]), (false, &["images/root/Dockerfile"][..])] {
+        let paths: Vec<String> = paths.iter().map(|p| p.to_string()).collect();
+        let (spec, graph, detected) = detected(STACK, &paths, "1234567abc", "m");
+        let options = PlanOptions {
+            head: "1234567abc".into(),
+            suffix: "1234567".into(),
+            platform: "linux/amd64".into(),
+            bases,
+            dockerfiles: BTreeMap::from([(
+                "root".to_string(),
+                crate::dockerfile::base_of("FROM ubuntu:24.04\n").unwrap(),
+            )]),
+            ..PlanOptions::default()
+        };
+        let p = plan(
+            &spec,
+            &graph,
+            &detected,
+            &options,
+            &mut Refreshed(marker.clone()),
+        );
+        for b in &p.builds {
+            // Tagging the commit's own tag would give it other content.
+            assert_eq!(b.tag, format!("2024.1-1234567-base-{marker}"));
+            assert!(b.rebuild, "{bases}: {:?}", summary(&p));
+        }
+        // Under --bases, what a job of the run (or a rerun) finds built
+        // is still what the run is for, saying why: its children too.
+        let root = p.build("root", "default").unwrap().reason.to_string();
+        let expected = if bases {
+            "base ubuntu:24.04 moved sha256:old → sha256:new"
+        } else {
+            "images/root/Dockerfile"
+        };
+        assert_eq!(root, expected);
+    }
 }

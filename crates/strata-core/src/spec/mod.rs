@@ -66,6 +66,8 @@ pub struct Spec {
     /// PATH}`), unless `--sign-key` or `STRATA_SIGN_KEY` names another: a
     /// path, relative to where strata runs, never the key itself.
     pub sign_key: Option<Located<String>>,
+    /// The gates every image passes after its push (see [`crate::gates`]).
+    pub gates: Vec<crate::gates::Gate>,
 }
 
 /// One image of the stack.
@@ -103,6 +105,8 @@ pub struct ImageSpec {
     pub max_size: Option<u64>,
     /// The platforms this image is built for, narrowing the spec's.
     pub platforms: Vec<Located<String>>,
+    /// Its own gates (see [`crate::gates::of_image`]).
+    pub gates: Vec<crate::gates::Gate>,
 }
 
 impl ImageSpec {

@@ -15,6 +15,7 @@ const TOP_KEYS: &[&str] = &[
     "manifests",
     "platforms",
     "signing",
+    "gates",
 ];
 const IMAGE_KEYS: &[&str] = &[
     "image_name",
@@ -32,7 +33,9 @@ const IMAGE_KEYS: &[&str] = &[
     "timeouts",
     "max_size",
     "platforms",
+    "gates",
 ];
+const GATE_KEYS: &[&str] = &["command", "mode", "timeout"];
 const TAG_KEYS: &[&str] = &["prefix"];
 const SIGNING_KEYS: &[&str] = &["key"];
 const PLAN_KEYS: &[&str] = &["tag_prefix", "tag_stable_postfix"];
@@ -286,6 +289,7 @@ impl Reader<'_> {
         let mut roots = Vec::new();
         let mut platforms = Vec::new();
         let mut sign_key = None;
+        let mut gates = Vec::new();
         let mut images = Vec::new();
         let mut tag_prefix: Option<Located<String>> = None;
         let mut plans: Option<Vec<PlanSpec>> = None;
@@ -303,6 +307,7 @@ impl Reader<'_> {
                         }
                     }
                 }
+                "gates" => gates = self.gates(value, "gates"),
                 "images" => {
                     saw_images = true;
                     for (k, v) in self.entries(value, "images", None) {
@@ -399,6 +404,7 @@ impl Reader<'_> {
             info_cmds: info_cmds.map(|(_, c)| c).unwrap_or_default(),
             platforms,
             sign_key,
+            gates,
         })
     }
 
@@ -420,6 +426,7 @@ impl Reader<'_> {
             timeouts: BTreeMap::new(),
             max_size: None,
             platforms: Vec::new(),
+            gates: Vec::new(),
         };
         let name = image.key.value.clone();
         let what = |field: &str| format!("{field} of image '{name}'");
@@ -490,6 +497,7 @@ impl Reader<'_> {
                 "prepull" => image.prepull = self.flag(v, &what("prepull")),
                 "inherit_tests" => image.inherit_tests = self.flag(v, &what("inherit_tests")),
                 "platforms" => image.platforms = self.names(v, &what("platforms")),
+                "gates" => image.gates = self.gates(v, &what("gates")),
                 "timeouts" => image.timeouts = self.timeouts(v, &what("timeouts")),
                 "max_size" => {
                     if let Some(text) = self.text(v, &what("max_size")) {
@@ -602,6 +610,53 @@ impl Reader<'_> {
             self.error(node.pos, format!("'{what}' declares no usable plan"), None);
         }
         plans
+    }
+
+    /// `gates: {NAME: {command: CMD, mode: fail|warn, timeout: 10m}}`.
+    fn gates(&mut self, node: &Node, what: &str) -> Vec<crate::gates::Gate> {
+        use crate::gates::{DEFAULT_TIMEOUT, Gate, Mode};
+        let mut out = Vec::new();
+        for (name, body) in self.entries(node, what, None) {
+            let at = format!("{what}.{}", name.value);
+            let mut command = None;
+            let mut mode = Mode::Fail;
+            let mut timeout = DEFAULT_TIMEOUT;
+            for (k, v) in self.entries(body, &at, Some(GATE_KEYS)) {
+                let Some(t) = self.text(v, &format!("{at}.{}", k.value)) else {
+                    continue;
+                };
+                match k.value.as_str() {
+                    "command" => command = Some(t.value),
+                    "mode" => match t.value.as_str() {
+                        "fail" => mode = Mode::Fail,
+                        "warn" => mode = Mode::Warn,
+                        other => self.error(
+                            t.pos,
+                            format!("{at}.mode is '{other}'"),
+                            Some("write `mode: fail` (the default) or `mode: warn`".into()),
+                        ),
+                    },
+                    _ => match crate::limits::parse_duration(&t.value) {
+                        Ok(d) => timeout = d,
+                        Err(e) => self.error(t.pos, format!("{at}.timeout: {e}"), None),
+                    },
+                }
+            }
+            match command {
+                Some(command) => out.push(Gate {
+                    name,
+                    command,
+                    mode,
+                    timeout,
+                }),
+                None => self.error(
+                    name.pos,
+                    format!("gate '{}' has no command", name.value),
+                    Some("add `command: <shell command>` to it, e.g. `trivy image --exit-code 1 {ref}`".into()),
+                ),
+            }
+        }
+        out
     }
 
     fn info_cmds(&mut self, node: &Node, what: &str) -> BTreeMap<String, InfoCmd> {

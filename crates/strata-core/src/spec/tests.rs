@@ -267,3 +267,60 @@ fn reads_the_signing_key_path_and_warns_of_other_signing_keys() {
     );
     assert_eq!(p.spec.and_then(|s| s.sign_key), None);
 }
+
+#[test]
+fn bad_gates_name_the_line_and_what_to_write() {
+    let p = parse(
+        "images:
+  a:
+    image_name: o/a
+    gates:
+      scan: {mode: block}
+tag: {prefix: '1'}
+gates:
+  trivy:
+    command: trivy image {ref}
+    timeout: later
+    retries: 2
+",
+        "spec.yml",
+    );
+    let lines: Vec<String> = p
+        .diagnostics
+        .iter()
+        .map(|d| {
+            format!(
+                "{}: {} ({:?})",
+                d.pos.map_or(0, |p| p.line),
+                d.message,
+                d.help
+            )
+        })
+        .collect();
+    assert_eq!(lines.len(), 4, "{lines:?}");
+    assert!(
+        lines.iter().any(
+            |l| l.starts_with("5: gates of image 'a'.scan.mode is 'block'")
+                && l.contains("mode: warn")
+        ),
+        "{lines:?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("5: gate 'scan' has no command")),
+        "{lines:?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("10: gates.trivy.timeout: 'later' is not a duration")),
+        "{lines:?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("11: unknown key 'retries'")),
+        "{lines:?}"
+    );
+}

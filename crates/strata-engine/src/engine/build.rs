@@ -23,6 +23,11 @@ pub struct BuildRequest {
     pub cache_from: Vec<String>,
     /// The builder that builds it.
     pub builder: Builder,
+    /// Resolve each `FROM` image in its registry, not from an image the
+    /// local store has under its name (which the engine otherwise prefers):
+    /// for a base the plan found in its registry, so the image built on is
+    /// the one its key and labels name, not a stale local copy.
+    pub pull: bool,
     /// Build secrets, for `RUN --mount=type=secret` (BuildKit only).
     pub secrets: Vec<BuildSecret>,
     /// Credentials for the registries the build pulls from (its base's):
@@ -188,6 +193,7 @@ impl BuildRequest {
             labels: BTreeMap::new(),
             cache_from: Vec::new(),
             builder: Builder::default(),
+            pull: false,
             secrets: Vec::new(),
             registry_auth: Vec::new(),
             platform: None,
@@ -445,6 +451,7 @@ impl Engine {
             },
             session: buildkit.then(|| format!("strata-{}-{}", self.run_id, next_session())),
             platform: request.platform.clone().unwrap_or_default(),
+            pull: request.pull.then(|| "1".to_string()),
             ..Default::default()
         };
         let mut progress = crate::progress::PlainProgress::default();
@@ -577,6 +584,9 @@ impl Engine {
         }
         for (k, v) in &request.labels {
             options = options.label(k, v);
+        }
+        if request.pull {
+            options = options.pull(true);
         }
         // This path is a solve of its own: the platform and the cache the
         // engine's build endpoint takes as query parameters must be given

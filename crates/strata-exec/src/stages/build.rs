@@ -3,10 +3,10 @@
 
 use super::*;
 
+use strata_core::plan::{BASE_DIGEST_LABEL, BASE_ID_LABEL, BASE_NAME_LABEL};
+
 pub(super) const REVISION_LABEL: &str = "org.opencontainers.image.revision";
 pub(super) const CREATED_LABEL: &str = "org.opencontainers.image.created";
-/// The image ID of the build's base, which its input key is made on.
-pub(super) const BASE_ID_LABEL: &str = "io.strata.base.id";
 
 /// Checks that a local base (offline, or the parent this run built) still
 /// is the image it was pinned to: a tag moved since must not slip another
@@ -54,9 +54,20 @@ pub(super) fn labels<B: Backend>(
     if let Some(source) = &ctx.options.source {
         labels.insert("org.opencontainers.image.source".into(), source.clone());
     }
+    // A root records the image outside the stack it is built on, as the
+    // plan found it: what `--bases` compares with where it stands later.
+    if let Some(external) = &target.build.external_base {
+        labels.insert(BASE_NAME_LABEL.into(), external.reference.clone());
+        if let Some(digest) = &external.digest {
+            labels.insert(BASE_DIGEST_LABEL.into(), digest.clone());
+        }
+        if let Some(id) = external.id_for(&target.build.input_parts.platform) {
+            labels.insert(BASE_ID_LABEL.into(), id.clone());
+        }
+    }
     labels.extend(provenance(target));
     if let Some(base) = &target.build.base_ref {
-        labels.insert("org.opencontainers.image.base.name".into(), base.clone());
+        labels.insert(BASE_NAME_LABEL.into(), base.clone());
         // A parent built in this run is pushed while its children build:
         // its digest is known only to a base pinned by it.
         let pinned = base
@@ -64,7 +75,7 @@ pub(super) fn labels<B: Backend>(
             .ok()
             .and_then(|r| r.digest().map(ToString::to_string));
         if let Some(d) = pinned {
-            labels.insert("org.opencontainers.image.base.digest".into(), d);
+            labels.insert(BASE_DIGEST_LABEL.into(), d);
         }
         // The base's image ID: what the input key is made on.
         let id = parent_id
@@ -201,14 +212,24 @@ pub(super) async fn build<B: Backend>(
             None => Vec::new(),
         },
         builder: ctx.builder,
+        pull: target
+            .build
+            .external_base
+            .as_ref()
+            .is_some_and(|b| b.digest.is_some()),
         platform: target.platform.as_ref().map(ToString::to_string),
         secrets: ctx.options.secrets.clone(),
         // The base and the cache may come from private registries.
         registry_auth: {
             let mut auths = Vec::new();
-            for from in [&target.build.base_ref, &target.cache_from]
-                .into_iter()
-                .flatten()
+            let external = target.build.external_base.as_ref().map(|b| &b.reference);
+            for from in [
+                target.build.base_ref.as_ref(),
+                external,
+                target.cache_from.as_ref(),
+            ]
+            .into_iter()
+            .flatten()
             {
                 let auth = auth_for(ctx, registry_of(from)).await;
                 if let Some(auth) = auth.filter(|a| !auths.contains(a)) {

@@ -30,6 +30,8 @@ pub enum FailureKind {
     /// What was pushed could not be signed (`--sign-key`): it is not
     /// published unsigned.
     Signing,
+    /// A gate (a scanner, a policy) refused the pushed image.
+    Gate,
     /// Anything else: the stage's own files, a tool it runs.
     Other,
 }

@@ -63,11 +63,18 @@ pub(super) async fn manifest<B: Backend>(ctx: &StageCtx<B>, target: &Target) -> 
         .lock()
         .ok()
         .and_then(|mut pending| pending.remove(reference));
-    let read = match pending {
-        Some(mut pending) => (&mut pending.0)
+    // Read already when a gate needed the SBOM.
+    let read_before = ctx
+        .inventories_read
+        .lock()
+        .ok()
+        .and_then(|mut read| read.remove(reference));
+    let read = match (read_before, pending) {
+        (Some(read), _) => read,
+        (None, Some(mut pending)) => (&mut pending.0)
             .await
             .map_err(|e| format!("reading the packages of {reference} stopped: {e}"))?,
-        None => ctx.engine_for(target).inventory(reference).await,
+        (None, None) => ctx.engine_for(target).inventory(reference).await,
     };
     let inventory = read
         .map_err(|e| e.to_string())?
@@ -100,7 +107,14 @@ pub(super) async fn manifest<B: Backend>(ctx: &StageCtx<B>, target: &Target) -> 
             packages: strata_sbom::diff::diff(stable, packages),
         });
     }
-    write_sbom(ctx, target, &data)?;
+    write_sbom(
+        ctx,
+        target,
+        &data.reference,
+        data.digest.as_deref().unwrap_or(&data.image_id),
+        &data.created,
+        data.packages.as_deref().unwrap_or_default(),
+    )?;
     let mut compared = String::new();
     if let Some(previous) = &target.previous {
         match target.previous_manifest() {
@@ -148,28 +162,31 @@ pub(super) async fn manifest<B: Backend>(ctx: &StageCtx<B>, target: &Target) -> 
     }))
 }
 
-/// Writes the image's SBOM, `artifacts/sbom/<image>.<format>.json`, about
-/// its pushed digest (its image ID when not pushed): what the run pushes
-/// beside the image after it.
-fn write_sbom<B: Backend>(
+/// Writes the SBOM of `reference`, `artifacts/sbom/<image>.<format>.json`,
+/// about its pushed `digest` (its image ID when not pushed): what the run
+/// pushes beside the image after it.
+pub(super) fn write_sbom<B: Backend>(
     ctx: &StageCtx<B>,
     target: &Target,
-    data: &ManifestData,
+    reference: &str,
+    digest: &str,
+    created: &str,
+    packages: &[strata_sbom::Package],
 ) -> Result<(), String> {
     let platform = target
         .platform
         .as_ref()
         .map_or_else(|| ctx.options.platform.clone(), ToString::to_string);
     let subject = strata_sbom::spdx::Subject {
-        reference: &data.reference,
-        digest: data.digest.as_deref().unwrap_or(&data.image_id),
+        reference,
+        digest,
         platform: &platform,
-        created: &data.created,
+        created,
         tool_version: env!("CARGO_PKG_VERSION"),
     };
     let format = ctx.options.sbom_format;
-    let document = format.document(&subject, data.packages.as_deref().unwrap_or_default());
-    let path = sbom_path(&ctx.dirs.artifacts, &data.reference, format);
+    let document = format.document(&subject, packages);
+    let path = sbom_path(&ctx.dirs.artifacts, reference, format);
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;

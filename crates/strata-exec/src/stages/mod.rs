@@ -6,7 +6,7 @@ use crate::backend::Backend;
 use crate::record::{
     self, Growth, ImageResult, Outcome, OutputDirs, PlatformImage, RunLog, StageResult, Status,
 };
-use crate::run::{Event, RunOptions, Stage, Target, secs_since};
+use crate::run::{Event, RunOptions, Stage, Target, secs_between, secs_since};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -23,6 +23,7 @@ use tokio::sync::{mpsc, watch};
 
 mod build;
 mod error;
+mod gates;
 mod manifest;
 mod prune;
 mod push;
@@ -31,6 +32,7 @@ mod test;
 use build::*;
 pub use error::FailureKind;
 use error::StageError;
+use gates::*;
 pub use manifest::sbom_path;
 use manifest::*;
 pub(crate) use prune::remove_leftovers;
@@ -51,6 +53,8 @@ pub(crate) struct StageCtx<B: Backend> {
     pub run_log: RunLog,
     pub events: Option<mpsc::UnboundedSender<Event>>,
     pub cancel: watch::Receiver<bool>,
+    /// When the run started: each stage records its start from it.
+    pub started: Instant,
     /// The image each build replaced under its reference (its ID), which
     /// the image's prune stage removes: a run prunes only what it left.
     pub replaced: std::sync::Mutex<std::collections::HashMap<String, String>>,
@@ -71,6 +75,22 @@ pub(crate) struct StageCtx<B: Backend> {
     /// started when its build ends, so the reading runs beside its tests
     /// and push; its manifest stage writes the SBOM from it.
     pub inventories: std::sync::Mutex<std::collections::HashMap<String, PendingInventory>>,
+    /// Inventories read already (by a gate that needs the SBOM), by
+    /// reference, for the manifest stage.
+    pub inventories_read: std::sync::Mutex<std::collections::HashMap<String, InventoryResult>>,
+    /// Where each image (each platform's) stands in the registry once its
+    /// push stage ended, by reference: what its gates check.
+    pub pushed_at: std::sync::Mutex<std::collections::HashMap<String, PushedAt>>,
+}
+
+/// Where an image stands in the registry after its push stage.
+#[derive(Debug, Clone)]
+pub(crate) struct PushedAt {
+    /// Its manifest's digest.
+    pub digest: strata_core::reference::Digest,
+    /// Whether the run's tag names it already; `false` when only its
+    /// inputs tag was pushed, the run's tag waiting for its gates.
+    pub tagged: bool,
 }
 
 /// What [`Backend::inventory`] answers.
@@ -167,6 +187,20 @@ impl<B: Backend> StageCtx<B> {
         self.built.lock().ok()?.get(reference).cloned()
     }
 
+    fn record_pushed(&self, target: &Target, digest: strata_core::reference::Digest, tagged: bool) {
+        if let Ok(mut pushed) = self.pushed_at.lock() {
+            pushed.insert(target.build.reference.clone(), PushedAt { digest, tagged });
+        }
+    }
+
+    fn pushed_at(&self, target: &Target) -> Option<PushedAt> {
+        self.pushed_at
+            .lock()
+            .ok()?
+            .get(&target.build.reference)
+            .cloned()
+    }
+
     fn log_path(&self, reference: &str, what: &str) -> PathBuf {
         self.dirs
             .logs
@@ -255,6 +289,7 @@ where
             Status::Failed
         },
         duration_secs: secs_since(start),
+        started_secs: Some(secs_between(ctx.started, start)),
         message: match &outcome {
             Ok(done) => done.message(),
             Err(e) => Some(e.message.clone()),
@@ -283,6 +318,7 @@ fn not_run(stage: Stage, why: &str) -> StageResult {
         stage: stage.name().into(),
         status: Status::Skipped,
         duration_secs: 0.0,
+        started_secs: None,
         message: Some(why.into()),
         tests: Vec::new(),
     }
@@ -304,6 +340,10 @@ pub(crate) fn skip_reason(options: &RunOptions, target: &Target, s: Stage) -> Op
             })
         }
         Stage::Push if !options.push => Some("not pushing (--no-push)".into()),
+        Stage::Gates if target.gates.is_empty() => Some("no gates".into()),
+        Stage::Gates if !options.push => {
+            Some("not pushing (--no-push): gates check pushed images".into())
+        }
         Stage::IntegrationTests if !target.image.integration_tests => {
             Some("integration_tests: false".into())
         }
@@ -340,7 +380,10 @@ async fn input_key<B: Backend>(
     }
     parts.builder = ctx.builder.name().to_string();
     let Some(base_ref) = &target.build.base_ref else {
-        return Some(inputs::key(&parts, None));
+        // A root: made on its external base, as the plan found it.
+        let external = target.build.external_base.as_ref();
+        let base = external.and_then(|b| b.id_for(&parts.platform));
+        return Some(inputs::key(&parts, base.map(String::as_str)));
     };
     let base = match parent_id
         .map(str::to_string)
@@ -385,9 +428,12 @@ async fn run_stage<B: Backend>(
             let pushed = match reused(ctx, target).and_then(ReuseFrom::digest) {
                 // Tagged registry-side after the run, at the digest it
                 // stands at: a push could change it.
-                Some(digest) => Done::Pushed {
-                    digest: digest.clone(),
-                },
+                Some(digest) => {
+                    ctx.record_pushed(target, digest.clone(), true);
+                    Done::Pushed {
+                        digest: digest.clone(),
+                    }
+                }
                 None => push(ctx, target, key).await?,
             };
             if let Done::Pushed { digest } = &pushed {
@@ -395,6 +441,7 @@ async fn run_stage<B: Backend>(
             }
             Ok(pushed)
         }
+        Stage::Gates => gates(ctx, target, cases).await,
         Stage::Manifest => manifest(ctx, target).await,
         Stage::Prune => prune(ctx, target, key, pushed).await,
     }
@@ -523,6 +570,7 @@ pub(crate) async fn run_image<B: Backend>(
     let mut stages = Vec::new();
     let mut failure: Option<(Stage, StageError)> = None;
     let mut digest: Option<String> = None;
+    let mut push_skipped: Option<String> = None;
     for s in Stage::ALL {
         if let Some((failed, _)) = &failure {
             stages.push(not_run(s, &format!("{failed} failed")));
@@ -572,13 +620,22 @@ pub(crate) async fn run_image<B: Backend>(
         if failure.is_none() && s == Stage::BasicTests {
             open_gate(Ok(image.as_parent(push_rx.clone())));
         }
+        // Its children are pushed once it is: pushed and through its gates.
         if s == Stage::Push {
-            let _ = push_tx.send(match (&failure, not_pushing) {
-                (Some((_, e)), _) => ParentPush::NotPushed(format!("its push failed: {e}")),
+            push_skipped = not_pushing;
+            if let Some((_, e)) = &failure {
+                let _ = push_tx.send(ParentPush::NotPushed(format!("its push failed: {e}")));
+            }
+        }
+        if s == Stage::Gates {
+            let _ = push_tx.send(match (&failure, push_skipped.take()) {
+                (Some((_, e)), _) => ParentPush::NotPushed(format!("its gates failed: {e}")),
                 (None, Some(why)) => ParentPush::NotPushed(why),
                 (None, None) => ParentPush::Pushed(image.image_ids()),
             });
-            // Its children know; the stages after the push take a slot.
+        }
+        if s == Stage::Push {
+            // The stages after the push take a slot.
             if family.permit.is_none() {
                 tokio::select! {
                     permit = family.slots.clone().acquire_owned() => family.permit = permit.ok(),

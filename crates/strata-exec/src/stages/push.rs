@@ -70,7 +70,10 @@ pub(super) async fn mark_tested<B: Backend>(ctx: &StageCtx<B>, target: &Target, 
 /// Pushes the target's image, then its [`tested_reference`] when that tag
 /// stands at the same image: the registry's record that these inputs were
 /// built and tested, which a later run (a merge, a rerun after a fault)
-/// reuses. Only the run's own tag failing fails the stage.
+/// reuses. Only the run's own tag failing fails the stage. An image with
+/// gates is pushed under its tested reference alone: its gates stage puts
+/// the run's tag once they pass, so no run tag ever names an image they
+/// refuse.
 pub(super) async fn push<B: Backend>(
     ctx: &StageCtx<B>,
     target: &Target,
@@ -83,27 +86,35 @@ pub(super) async fn push<B: Backend>(
     if let Some(built) = &built {
         still_the_built_image(ctx, target, built, None).await?;
     }
-    let digest = push_reference(ctx, target, &target.build.reference, &mut log, &log_path).await?;
-    if let Some(built) = &built {
-        still_the_built_image(ctx, target, built, Some(&digest)).await?;
-    }
+    let mut tested = None;
     if let Some((name, tag)) = tested_reference(ctx, target, key) {
-        let tested = format!("{name}:{tag}");
+        let reference = format!("{name}:{tag}");
         let engine = ctx.engine_for(target);
         let same = match (
-            engine.inspect_image(&tested).await,
+            engine.inspect_image(&reference).await,
             engine.inspect_image(&target.build.reference).await,
         ) {
             (Ok(Some(a)), Ok(Some(b))) => a.id == b.id,
             _ => false,
         };
-        if same && let Err(e) = push_reference(ctx, target, &tested, &mut log, &log_path).await {
-            ctx.run_log.line(&format!(
-                "{}: {e}; later runs will build these inputs again",
-                target.build.reference
-            ));
-        }
+        tested = same.then_some(reference);
     }
+    let staged = tested.as_ref().filter(|_| !target.gates.is_empty());
+    let first = staged.unwrap_or(&target.build.reference);
+    let digest = push_reference(ctx, target, first, &mut log, &log_path).await?;
+    if let Some(built) = &built {
+        still_the_built_image(ctx, target, built, Some(&digest)).await?;
+    }
+    if staged.is_none()
+        && let Some(tested) = &tested
+        && let Err(e) = push_reference(ctx, target, tested, &mut log, &log_path).await
+    {
+        ctx.run_log.line(&format!(
+            "{}: {e}; later runs will build these inputs again",
+            target.build.reference
+        ));
+    }
+    ctx.record_pushed(target, digest.clone(), staged.is_none());
     Ok(Done::Pushed { digest })
 }
 

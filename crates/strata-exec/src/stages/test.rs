@@ -216,7 +216,7 @@ pub(super) fn bounded(mut case: TestCase) -> TestCase {
 /// Kills a process group when dropped: pytest runs in its own group, so a
 /// stage past its time limit (or interrupted) stops everything pytest
 /// started, not only pytest.
-pub(super) struct ProcessGroup(Option<u32>);
+pub(super) struct ProcessGroup(pub(super) Option<u32>);
 
 impl Drop for ProcessGroup {
     fn drop(&mut self) {

@@ -21,7 +21,7 @@ tag: {prefix: '1'}
 struct NothingPublished;
 
 impl PublishedLookup for NothingPublished {
-    fn lookup(&mut self, _: &ImageSpec, _: &PlanSpec) -> Published {
+    fn lookup(&mut self, _: &ImageSpec, _: &PlanSpec, _: Option<&str>) -> Published {
         Published::Missing
     }
 }

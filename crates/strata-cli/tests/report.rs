@@ -1,0 +1,208 @@
+//! End-to-end test of the report: a real run of the example stack, one of
+//! its images failing a test, whose report a real browser opens (Debian's
+//! headless `chromium`, driven by `scripts/browse-report.py` over the
+//! DevTools protocol).
+
+mod common;
+
+use common::describe;
+use serde_json::Value;
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn run(program: &str, args: &[&str], dir: &Path) -> Output {
+    Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .output()
+        .unwrap_or_else(|e| panic!("{program}: {e}"))
+}
+
+/// Removes every image named with the test's prefix when the test ends,
+/// passed or not.
+struct Images(String);
+
+impl Drop for Images {
+    fn drop(&mut self) {
+        let listed = run(
+            "docker",
+            &["images", "--format", "{{.Repository}}:{{.Tag}}"],
+            Path::new("/"),
+        );
+        for reference in String::from_utf8_lossy(&listed.stdout)
+            .lines()
+            .filter(|r| r.contains(&self.0))
+        {
+            let _ = run("docker", &["rmi", "-f", reference], Path::new("/"));
+        }
+    }
+}
+
+/// The pages a browser saw in `report`: `scripts/browse-report.py`'s JSON.
+fn browse(report: &Path) -> Vec<Value> {
+    let script = common::repo_root().join("scripts/browse-report.py");
+    let out = Command::new("python3")
+        .arg(&script)
+        .arg(report)
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e}", script.display()));
+    assert!(out.status.success(), "{}", describe(&out));
+    let seen: Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", describe(&out)));
+    seen["pages"].as_array().cloned().unwrap_or_default()
+}
+
+fn strings(value: &Value) -> Vec<String> {
+    value
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect()
+}
+
+#[test]
+fn a_real_runs_report_shows_every_image_and_the_failed_test_in_a_browser() {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let repo = tmp.path().join("repo");
+    let prefix = format!("strata-e2e-report-{}", std::process::id());
+    let _cleanup = Images(prefix.clone());
+    let images = repo.join("images");
+    common::copy_example(&images, &prefix);
+    // rstudio-notebook fails a test whose message holds markup and quotes:
+    // the page must show it as text.
+    let failing = "rstudio's tools list lacks <b>R</b> & \"quotes\"";
+    let test_file = images.join("rstudio-notebook/test/test_rstudio.py");
+    let mut tests = std::fs::read_to_string(&test_file).unwrap_or_else(|e| panic!("{e}"));
+    tests.push_str(&format!(
+        "\n\ndef test_the_report_shows_this(container):\n    assert \"<b>R</b>\" in container.run_and_check(\"cat /opt/stack/tools.txt\"), {failing:?}\n"
+    ));
+    std::fs::write(&test_file, tests).unwrap_or_else(|e| panic!("{e}"));
+    for args in [
+        &["init", "-q", "-b", "main"][..],
+        &["add", "-A"],
+        &[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@e",
+            "commit",
+            "-q",
+            "-m",
+            "stack",
+        ],
+    ] {
+        let out = run("git", args, &repo);
+        assert!(out.status.success(), "git {args:?}: {}", describe(&out));
+    }
+
+    // One platform keeps the run short; it is the example's own spec.
+    let out = tmp.path().join("out");
+    let built = common::strata(&repo)
+        .args([
+            "build",
+            "--all",
+            "--offline",
+            "--no-push",
+            "--platform",
+            "linux/amd64",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(built.status.code(), Some(1), "{}", describe(&built));
+    let report = out.join("report");
+    assert!(report.join("index.html").is_file(), "{}", describe(&built));
+
+    let run_record = common::run_json(&out);
+    let names: Vec<String> = run_record["images"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|i| i["image"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(names.len(), 4, "{run_record:#}");
+    let pages = browse(&report);
+    assert_eq!(pages.len(), 1 + 4, "{pages:#?}");
+    let folder = format!(
+        "file://{}/",
+        std::fs::canonicalize(&report)
+            .unwrap_or(report.clone())
+            .display()
+    );
+    for page in &pages {
+        assert_eq!(
+            strings(&page["errors"]),
+            Vec::<String>::new(),
+            "{}",
+            page["page"]
+        );
+        for request in strings(&page["requests"]) {
+            assert!(request.starts_with(&folder), "{request} leaves {folder}");
+        }
+    }
+    let index = &pages[0];
+    assert!(
+        index["page"]
+            .as_str()
+            .is_some_and(|p| p.ends_with("/index.html"))
+    );
+    let (graph, timeline) = (strings(&index["graph"]), strings(&index["timeline"]));
+    for name in &names {
+        assert!(graph.contains(name), "{name} not in the graph: {graph:?}");
+        assert!(
+            timeline.contains(name),
+            "{name} not in the timeline: {timeline:?}"
+        );
+    }
+    let failed_page = pages
+        .iter()
+        .find(|p| {
+            p["page"]
+                .as_str()
+                .is_some_and(|u| u.contains("rstudio-notebook"))
+        })
+        .unwrap_or_else(|| panic!("no page of rstudio-notebook: {pages:#?}"));
+    let text = failed_page["text"].as_str().unwrap_or("");
+    assert!(text.contains(failing), "{text}");
+    assert!(text.contains("test_the_report_shows_this"), "{text}");
+    for passed in pages.iter().filter(|p| {
+        p["page"]
+            .as_str()
+            .is_some_and(|u| u.contains("base-notebook"))
+    }) {
+        assert!(!passed["text"].as_str().unwrap_or("").contains(failing));
+    }
+
+    // `strata report` elsewhere: the same run, and a second copy of it as
+    // history; its log links reach the run's logs.
+    let site = tmp.path().join("site");
+    let reported = common::strata(tmp.path())
+        .args(["report", "--from", "out", "--from", "out", "--out"])
+        .arg(&site)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(reported.status.code(), Some(0), "{}", describe(&reported));
+    let index = std::fs::read_to_string(site.join("index.html")).unwrap_or_else(|e| panic!("{e}"));
+    assert!(index.contains("2 runs, from"), "{index}");
+    let page_name = std::fs::read_dir(&site)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .find(|n| n.contains("rstudio-notebook"))
+        .unwrap_or_else(|| panic!("no rstudio page in {}", site.display()));
+    let page = std::fs::read_to_string(site.join(page_name)).unwrap_or_else(|e| panic!("{e}"));
+    let logs: Vec<&str> = page
+        .split("href=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .filter(|href| href.ends_with(".log"))
+        .collect();
+    assert!(logs.len() >= 2, "{page}");
+    for href in logs {
+        assert!(site.join(href).is_file(), "{href} from {}", site.display());
+    }
+}
