@@ -122,8 +122,9 @@ pub(super) async fn push<B: Backend>(
 /// the run signs: pushed now, or reused (signed already by this key, it
 /// keeps its one signature). A signature that cannot be put fails the
 /// image (`signing`): its descendants are skipped, no index lists it and
-/// the run fails. (An image of the engine's platform alone carries the
-/// run's tag from its push already: the engine pushes by tag.)
+/// the run fails. (An image of the engine's platform alone and without
+/// gates carries the run's tag from its push already: the engine pushes
+/// by tag.)
 pub(super) async fn sign_pushed<B: Backend>(
     ctx: &StageCtx<B>,
     target: &Target,
