@@ -14,6 +14,7 @@ mod promote;
 mod registry;
 mod report;
 mod sbom;
+mod schedule;
 mod sign;
 mod stack;
 mod trace;

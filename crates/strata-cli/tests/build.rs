@@ -339,11 +339,12 @@ fn the_example_stack_builds_tests_and_documents_every_image() {
         assert_eq!(stage(r, "build")["status"], "ok");
         assert_eq!(stage(r, "basic-tests")["status"], "ok");
         assert_eq!(stage(r, "push")["status"], "skipped");
+        assert_eq!(stage(r, "gates")["status"], "skipped");
         assert_eq!(stage(r, "manifest")["status"], "ok");
         let yaml = read(&out.join(format!("artifacts/{}.yaml", stem(reference))));
         assert!(yaml.contains("success: true"), "{yaml}");
         assert!(yaml.contains(&format!("ref: {reference}")), "{yaml}");
-        assert_eq!(yaml.matches("- stage: ").count(), 6, "{yaml}");
+        assert_eq!(yaml.matches("- stage: ").count(), 7, "{yaml}");
         let parent = match image.as_str() {
             "base-notebook" => None,
             "scipy-ml-notebook" => Some("datascience-notebook"),
