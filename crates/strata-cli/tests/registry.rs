@@ -3638,8 +3638,20 @@ fn a_refusing_gate_keeps_the_run_tag_off_its_image_and_a_warning_gate_publishes(
     let head = stack.commit("gates");
     let tag = format!("{PREFIX}-{head}");
     let out = tempfile::tempdir().unwrap();
+    // Signed: what a gate refuses carries no signature either.
+    let keys = tempfile::tempdir().unwrap();
+    let prefix = keys.path().join("gates");
+    let generated = stack
+        .strata()
+        .env_remove("COSIGN_PASSWORD")
+        .args(["key", "generate", "--out"])
+        .arg(&prefix)
+        .output()
+        .unwrap();
+    expect_code(&generated, 0);
+    let key = keys.path().join("gates.key");
     // Gates decide what is published, not what is built: a first build.
-    let built = stack.build_push_with(out.path(), &["--all"]);
+    let built = stack.build_push_with(out.path(), &["--all", "--sign-key", key.to_str().unwrap()]);
     expect_code(&built, 1);
     let outcomes = outcomes_of(out.path());
     assert_eq!(
@@ -3721,6 +3733,23 @@ fn a_refusing_gate_keeps_the_run_tag_off_its_image_and_a_warning_gate_publishes(
             "checked {}@{root_digest} {root_digest} linux/amd64",
             stack.name("root")
         )
+    );
+    let signature = |image: &str, digest: &str| {
+        client.digest(&format!(
+            "{}:{}.sig",
+            stack.name(image),
+            digest.replace(':', "-")
+        ))
+    };
+    assert!(
+        signature("root", &root_digest).is_some(),
+        "root is not signed"
+    );
+    let refused = image("child")["digest"].as_str().unwrap().to_string();
+    assert_eq!(
+        signature("child", &refused),
+        None,
+        "a refused image is signed"
     );
     let junit = std::fs::read_to_string(out.path().join("artifacts/junit.xml")).unwrap();
     assert!(junit.contains("CRITICAL CVE-2099-0001"), "{junit}");

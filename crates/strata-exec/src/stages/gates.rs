@@ -1,6 +1,7 @@
 //! The gates stage: each of the image's gates (see [`strata_core::gates`])
-//! run on what its push put in the registry, pinned by digest; then, when
-//! its push left it under its inputs tag alone, the run's tag. A gate that
+//! run on what its push put in the registry, pinned by digest; then its
+//! signature (when the run signs) and, when its push left it under its
+//! inputs tag alone, the run's tag. A gate that
 //! refuses it fails the image as a failed test does: no run tag names it,
 //! and its children are not pushed.
 
@@ -80,6 +81,8 @@ pub(super) async fn gates<B: Backend>(
             ),
         ));
     }
+    // What the gates let through is signed, then tagged.
+    sign_pushed(ctx, target, &at.digest).await?;
     if !at.tagged {
         // Cheap: the image is in the registry; only the tag is put.
         let digest = push_reference(ctx, target, reference, &mut log, &log_path).await?;

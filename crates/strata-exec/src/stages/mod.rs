@@ -438,7 +438,10 @@ async fn run_stage<B: Backend>(
                 }
                 None => push(ctx, target, key).await?,
             };
-            if let Done::Pushed { digest } = &pushed {
+            // An image with gates is signed once they pass.
+            if let Done::Pushed { digest } = &pushed
+                && target.gates.is_empty()
+            {
                 sign_pushed(ctx, target, digest).await?;
             }
             Ok(pushed)
