@@ -618,6 +618,19 @@ impl Reader<'_> {
         let mut out = Vec::new();
         for (name, body) in self.entries(node, what, None) {
             let at = format!("{what}.{}", name.value);
+            // The name is part of its log's file name.
+            let plain = name
+                .value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+            if !plain || name.value.starts_with('.') {
+                self.error(
+                    name.pos,
+                    format!("gate name '{}' in {what} is not a plain name", name.value),
+                    Some("use letters, digits, '-', '_' and '.', e.g. `trivy-critical`".into()),
+                );
+                continue;
+            }
             let mut command = None;
             let mut mode = Mode::Fail;
             let mut timeout = DEFAULT_TIMEOUT;

@@ -276,6 +276,8 @@ fn bad_gates_name_the_line_and_what_to_write() {
     image_name: o/a
     gates:
       scan: {mode: block}
+      ../../escape: {command: x}
+      quick: {command: x, timeout: 0s}
 tag: {prefix: '1'}
 gates:
   trivy:
@@ -297,7 +299,19 @@ gates:
             )
         })
         .collect();
-    assert_eq!(lines.len(), 4, "{lines:?}");
+    assert_eq!(lines.len(), 6, "{lines:?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("6: gate name '../../escape'")),
+        "{lines:?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("7: gates of image 'a'.quick.timeout: '0s' is no time at all")),
+        "{lines:?}"
+    );
     assert!(
         lines.iter().any(
             |l| l.starts_with("5: gates of image 'a'.scan.mode is 'block'")
@@ -314,13 +328,13 @@ gates:
     assert!(
         lines
             .iter()
-            .any(|l| l.starts_with("10: gates.trivy.timeout: 'later' is not a duration")),
+            .any(|l| l.starts_with("12: gates.trivy.timeout: 'later' is not a duration")),
         "{lines:?}"
     );
     assert!(
         lines
             .iter()
-            .any(|l| l.starts_with("11: unknown key 'retries'")),
+            .any(|l| l.starts_with("13: unknown key 'retries'")),
         "{lines:?}"
     );
 }
