@@ -128,9 +128,7 @@ async fn run_gate(gate: &Gate, command: &str, log_path: &Path) -> TestCase {
         classname: "gates".to_string(),
         time_secs: start.elapsed().as_secs_f64(),
         outcome,
-        output: std::fs::read(log_path)
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
-            .unwrap_or_default(),
+        output: head_of(log_path),
     };
     let error = |message: String| CaseOutcome::Error {
         details: message.clone(),
@@ -179,6 +177,18 @@ async fn run_gate(gate: &Gate, command: &str, log_path: &Path) -> TestCase {
         }
     };
     case(outcome)
+}
+
+/// The start of a gate's log, a little over what a case keeps (a gate may
+/// print without end; the whole stays in the log).
+fn head_of(log_path: &Path) -> String {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    let limit = test::CASE_OUTPUT_MAX as u64 + 1;
+    if let Ok(file) = std::fs::File::open(log_path) {
+        let _ = file.take(limit).read_to_end(&mut bytes);
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 /// `10m`, `90s`.
