@@ -79,10 +79,21 @@ impl PublishedLookup for LocalLookup {
     /// name, which the engine builds on: by its image ID.
     fn external_base(&mut self, reference: &str) -> Option<ExternalBase> {
         let id = self.local_id(reference)?;
+        // Its layers, which the root's build must start with.
+        let layers = crate::runtime().ok().and_then(|runtime| {
+            runtime.block_on(async {
+                let engine = crate::engine().await.ok()?;
+                let info = engine.inspect_image(&id).await.ok()??;
+                Some(info.layers)
+            })
+        });
         Some(ExternalBase {
             reference: reference.to_string(),
             digest: None,
             ids: ImageIds::from([(String::new(), id)]),
+            layers: layers
+                .map(|l| BTreeMap::from([(String::new(), l)]))
+                .unwrap_or_default(),
         })
     }
 

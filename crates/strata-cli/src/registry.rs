@@ -181,13 +181,21 @@ impl PublishedLookup for RegistryLookup {
                         .map_err(|e| e.to_string())?
                         .ok_or_else(|| "not in its registry".to_string())?;
                     let pinned = r.name().with_digest(head.digest.clone());
-                    let ids = strata_registry::image_ids(self.registry, &pinned)
+                    let configs = strata_registry::image_configs(self.registry, &pinned)
                         .await
                         .map_err(|e| e.to_string())?;
+                    // Keyed as `ImageIds`: `""` for an image, by platform
+                    // for an index.
+                    let single = configs.len() == 1 && configs[0].manifest == pinned;
+                    let key = |c: &strata_registry::ImageConfig| match single {
+                        true => String::new(),
+                        false => c.platform.to_string(),
+                    };
                     Ok(ExternalBase {
                         reference: reference.to_string(),
                         digest: Some(head.digest.to_string()),
-                        ids,
+                        ids: configs.iter().map(|c| (key(c), c.id.to_string())).collect(),
+                        layers: configs.iter().map(|c| (key(c), c.layers.clone())).collect(),
                     })
                 })
             });

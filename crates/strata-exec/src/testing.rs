@@ -27,6 +27,9 @@ struct State {
     built: usize,
 }
 
+/// The first layer of every image the fake builds.
+pub const BASE_LAYER: &str = "sha256:layer-base";
+
 /// An engine whose builds take `build_time` of tokio's clock and fail or
 /// panic for the images named.
 #[derive(Clone, Default)]
@@ -193,6 +196,8 @@ impl Backend for Fake {
             created: String::new(),
             architecture: "amd64".into(),
             os: "linux".into(),
+            // Every image is built on the same base layer.
+            layers: vec![BASE_LAYER.to_string(), format!("sha256:layer-{image}")],
         }))
     }
     async fn history(&self, _: &str) -> Result<Vec<HistoryEntry>, EngineError> {

@@ -592,3 +592,51 @@ async fn an_engine_gone_mid_run_fails_its_images_as_engine_gone() {
         fake.events()
     );
 }
+
+/// A root is pushed only when its layers start with those of the base the
+/// plan found (its key and labels name it): one built on another is a
+/// provenance failure, and its descendants are not built on it.
+#[tokio::test(start_paused = true)]
+async fn a_root_not_built_on_the_planned_base_is_not_pushed() {
+    use strata_core::plan::{ExternalBase, ImageIds};
+    use strata_exec::testing::BASE_LAYER;
+    let base = |layer: &str| ExternalBase {
+        reference: "up/base:1".into(),
+        digest: Some("sha256:planned".into()),
+        ids: ImageIds::from([(String::new(), "sha256:id".to_string())]),
+        layers: BTreeMap::from([(String::new(), vec![layer.to_string()])]),
+    };
+    for (layer, expected) in [
+        (BASE_LAYER, Outcome::Built),
+        ("sha256:moved", Outcome::Failed),
+    ] {
+        let mut fake = Fake::new(Duration::from_secs(1));
+        fake.stores_images = true;
+        let (record, _out) = run_with(&fake, STACK, 2, never_cancelled(), |options, targets| {
+            options.push = true;
+            options.stages = vec![Stage::Build, Stage::Push];
+            let root = targets.iter_mut().find(|t| t.build.image == "root");
+            if let Some(root) = root {
+                root.build.external_base = Some(base(layer));
+            }
+        })
+        .await;
+        let got = outcomes(&record);
+        assert_eq!(got["root"].0, expected, "{layer}: {got:?}");
+        if expected == Outcome::Failed {
+            assert!(
+                got["root"]
+                    .1
+                    .contains("was not built on up/base:1 at sha256:planned"),
+                "{got:?}"
+            );
+            let root = record.images.iter().find(|i| i.image == "root");
+            assert_eq!(
+                root.and_then(|r| r.failure),
+                Some(strata_exec::FailureKind::Provenance)
+            );
+            assert!(!fake.events().contains(&"push root".to_string()));
+            assert_ne!(got["a"].0, Outcome::Built, "{got:?}");
+        }
+    }
+}

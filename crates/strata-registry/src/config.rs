@@ -19,6 +19,11 @@ pub struct ImageConfig {
     pub platform: Platform,
     /// `config.Labels`.
     pub labels: BTreeMap<String, String>,
+    /// Its image ID: the config's digest.
+    pub id: strata_core::reference::Digest,
+    /// `rootfs.diff_ids`: its layers, bottom first, as an image built on
+    /// it starts.
+    pub layers: Vec<String>,
 }
 
 impl ImageConfig {
@@ -117,8 +122,15 @@ pub(crate) async fn config_of(
         #[serde(rename = "Labels", default)]
         labels: Option<BTreeMap<String, String>>,
     }
+    #[derive(serde::Deserialize, Default)]
+    struct RootFs {
+        #[serde(default)]
+        diff_ids: Vec<String>,
+    }
     #[derive(serde::Deserialize)]
     struct Config {
+        #[serde(default)]
+        rootfs: RootFs,
         #[serde(default)]
         os: String,
         #[serde(default)]
@@ -140,6 +152,8 @@ pub(crate) async fn config_of(
             variant: found.variant,
         },
         labels: found.config.and_then(|c| c.labels).unwrap_or_default(),
+        id: config.digest.clone(),
+        layers: found.rootfs.diff_ids,
     })
 }
 

@@ -38,6 +38,10 @@ pub struct ExternalBase {
     /// Its image ID per platform (see [`ImageIds`]): what the root's input
     /// key is made on, as a child's is made on its parent's.
     pub ids: ImageIds,
+    /// Its layers (diff IDs, bottom first) per platform, keyed as `ids`:
+    /// how the root's build shows it was made on this base and no other.
+    #[serde(skip)]
+    pub layers: BTreeMap<String, Vec<String>>,
 }
 
 impl ExternalBase {
@@ -45,6 +49,11 @@ impl ExternalBase {
     /// index).
     pub fn id_for(&self, platform: &str) -> Option<&String> {
         self.ids.get("").or_else(|| self.ids.get(platform))
+    }
+
+    /// Its layers for `platform`, when known.
+    pub fn layers_for(&self, platform: &str) -> Option<&Vec<String>> {
+        self.layers.get("").or_else(|| self.layers.get(platform))
     }
 
     /// What names it in a moved base's reason and in the tag's hash: its
@@ -269,6 +278,7 @@ mod tests {
             reference: "127.0.0.1:5000/base:1".into(),
             digest: digest.map(str::to_string),
             ids: ImageIds::from([(String::new(), id.to_string())]),
+            layers: Default::default(),
         }
     }
 
@@ -315,6 +325,7 @@ mod tests {
                 ("linux/amd64".to_string(), "sha256:a".to_string()),
                 ("linux/arm64".to_string(), "sha256:b".to_string()),
             ]),
+            layers: Default::default(),
         };
         assert_eq!(
             moved(&now, &recorded(None, Some("sha256:b")), "linux/arm64"),

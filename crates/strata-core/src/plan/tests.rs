@@ -532,6 +532,7 @@ fn ubuntu(digest: &str, id: &str) -> ExternalBase {
         reference: "ubuntu:24.04".into(),
         digest: Some(digest.into()),
         ids: ImageIds::from([(String::new(), id.into())]),
+        layers: Default::default(),
     }
 }
 

@@ -21,6 +21,8 @@ pub struct ImageInfo {
     pub architecture: String,
     /// Operating system, e.g. `linux`.
     pub os: String,
+    /// Its layers (`RootFS.Layers`, diff IDs), bottom first.
+    pub layers: Vec<String>,
 }
 
 /// A local image found by [`Engine::images_by_label`].
@@ -86,6 +88,7 @@ impl Engine {
                 .unwrap_or_default(),
             architecture: raw.architecture.unwrap_or_default(),
             os: raw.os.unwrap_or_default(),
+            layers: raw.root_fs.and_then(|r| r.layers).unwrap_or_default(),
         }))
     }
 

@@ -295,6 +295,12 @@ pub(super) async fn build<B: Backend>(
             replaced.insert(target.build.reference.clone(), before.id);
         }
     }
+    check_external_base(ctx, target, &built.id)
+        .await
+        .map_err(|e| {
+            let _ = writeln!(log, "strata: {e}");
+            StageError::new(FailureKind::Provenance, e)
+        })?;
     if let Some(max) = target.image.max_size {
         check_size(ctx, target, &built.id, max).await.map_err(|e| {
             let _ = writeln!(log, "strata: {e}");
@@ -335,6 +341,46 @@ pub(super) async fn engine_error<B: Backend>(
         "{what}. Free space on the engine (docker image prune, docker builder prune), or give the images \
          of the stack `prune: true` so a run removes its own once they are pushed and their children built"
     )
+}
+
+/// Checks that a root was built on the image outside the stack that the
+/// plan found, which its key and labels name: its layers start with that
+/// image's. The base's tag may have moved between the plan and the build
+/// (or the engine held another image under its name), and nothing else
+/// would tell.
+pub(super) async fn check_external_base<B: Backend>(
+    ctx: &StageCtx<B>,
+    target: &Target,
+    id: &str,
+) -> Result<(), String> {
+    let Some(external) = &target.build.external_base else {
+        return Ok(());
+    };
+    let platform = target
+        .platform
+        .as_ref()
+        .map_or_else(|| ctx.options.platform.clone(), ToString::to_string);
+    let Some(expected) = external.layers_for(&platform).filter(|l| !l.is_empty()) else {
+        return Ok(());
+    };
+    let info = ctx
+        .engine_for(target)
+        .inspect_image(id)
+        .await
+        .map_err(|e| format!("cannot check what {id} was built on: {e}"))?
+        .ok_or_else(|| format!("the image {id} is gone; what it was built on cannot be checked"))?;
+    if info.layers.starts_with(expected) {
+        return Ok(());
+    }
+    let planned = external
+        .digest
+        .as_ref()
+        .or_else(|| external.id_for(&platform))
+        .map_or(String::new(), |p| format!(" at {p}"));
+    Err(format!(
+        "{} was not built on {}{planned}, as planned (its layers do not start with that image's): the base moved since the plan; nothing of it is pushed (run again)",
+        target.build.reference, external.reference
+    ))
 }
 
 /// Fails an image above its `max_size`, before anything pushes it, with
