@@ -119,6 +119,7 @@ fn synthetic_stages(
         "build",
         "basic-tests",
         "push",
+        "gates",
         "integration-tests",
         "manifest",
         "prune",
