@@ -74,10 +74,15 @@ fn blocks(text: &[u8]) -> Result<Vec<Block>, KeyError> {
     let mut rest = text;
     while let Some(start) = rest.find("-----BEGIN ") {
         let block = &rest[start..];
-        let label_end = block[11..]
-            .find("-----")
-            .ok_or_else(|| KeyError::NotPem("a BEGIN line without its end".into()))?;
-        let label = &block[11..11 + label_end];
+        // The label is read off the BEGIN line alone, and only a plain one
+        // is kept: the key's body must never reach an error message.
+        let begin_line = block.lines().next().unwrap_or_default().trim_end();
+        let label = begin_line[11..]
+            .strip_suffix("-----")
+            .filter(|l| l.chars().all(|c| c.is_ascii_uppercase() || c == ' '))
+            .ok_or_else(|| {
+                KeyError::NotPem("a BEGIN line that is not `-----BEGIN <TYPE>-----`".into())
+            })?;
         let end_line = format!("-----END {label}-----");
         let end = block
             .find(&end_line)
@@ -279,9 +284,18 @@ mod tests {
         let password = Password::new("hunter2".into());
         assert_eq!(format!("{key:?}"), "PrivateKey(<redacted>)");
         assert_eq!(format!("{password:?}"), "Password(<redacted>)");
-        let pem = key.to_pem().unwrap();
+        // A damaged key file's error never repeats the key's body.
+        let pem = key.to_pem().unwrap().to_string();
         let body = pem.lines().nth(1).unwrap().to_string();
-        assert!(!format!("{:?}", key.public_key()).contains(&body));
+        let damaged = [
+            pem.replacen("KEY-----", "KEY----", 1),
+            pem.replace("-----END PRIVATE KEY-----", ""),
+            pem.replacen("PRIVATE KEY-----", "PRIVATE KEY-----x", 1),
+        ];
+        for text in damaged {
+            let e = PrivateKey::from_pem(text.as_bytes(), None).unwrap_err();
+            assert!(!e.to_string().contains(&body), "{e}");
+        }
     }
 
     #[test]
