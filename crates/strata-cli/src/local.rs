@@ -52,48 +52,32 @@ impl LocalLookup {
     }
 }
 
-impl LocalLookup {
-    /// The image ID the local store has under `reference` (a tag, not a
-    /// digest: `FROM ubuntu` is `ubuntu:latest`, as the engine names it).
-    fn local_id(&mut self, reference: &str) -> Option<String> {
-        let r: strata_core::reference::ImageRef = reference.parse().ok()?;
-        if r.digest().is_some() {
-            return None;
-        }
-        let name = r.name();
-        let familiar = match name.registry() {
-            strata_core::reference::DEFAULT_REGISTRY => name
-                .repository()
-                .strip_prefix("library/")
-                .unwrap_or(name.repository())
-                .to_string(),
-            registry => format!("{registry}/{}", name.repository()),
-        };
-        let tag = r.tag().map_or("latest", |t| t.as_str());
-        self.read_tags().get(&format!("{familiar}:{tag}")).cloned()
-    }
+/// What the local store's engine says of image `reference` (a name, a
+/// tag or an ID, as `docker inspect` takes it), if it has it.
+fn inspect(reference: &str) -> Option<strata_engine::ImageInfo> {
+    crate::runtime().ok()?.block_on(async {
+        let engine = crate::engine().await.ok()?;
+        engine.inspect_image(reference).await.ok()?
+    })
 }
 
 impl PublishedLookup for LocalLookup {
     /// Offline, a root's base is the image the local store has under its
-    /// name, which the engine builds on: by its image ID.
+    /// name (the engine names `ubuntu` and `docker.io/library/ubuntu:latest`
+    /// alike), which the engine builds on: by its image ID and layers. A
+    /// reference pinned by digest is fixed by the Dockerfile itself.
     fn external_base(&mut self, reference: &str) -> Option<ExternalBase> {
-        let id = self.local_id(reference)?;
-        // Its layers, which the root's build must start with.
-        let layers = crate::runtime().ok().and_then(|runtime| {
-            runtime.block_on(async {
-                let engine = crate::engine().await.ok()?;
-                let info = engine.inspect_image(&id).await.ok()??;
-                Some(info.layers)
-            })
-        });
+        let pinned = reference
+            .parse::<strata_core::reference::ImageRef>()
+            .ok()?
+            .digest()
+            .is_some();
+        let info = inspect(reference).filter(|_| !pinned)?;
         Some(ExternalBase {
             reference: reference.to_string(),
             digest: None,
-            ids: ImageIds::from([(String::new(), id)]),
-            layers: layers
-                .map(|l| BTreeMap::from([(String::new(), l)]))
-                .unwrap_or_default(),
+            ids: ImageIds::from([(String::new(), info.id)]),
+            layers: BTreeMap::from([(String::new(), info.layers)]),
         })
     }
 
@@ -101,12 +85,7 @@ impl PublishedLookup for LocalLookup {
         let Published::Local { id, .. } = published else {
             return None;
         };
-        let runtime = crate::runtime().ok()?;
-        let info = runtime.block_on(async {
-            let engine = crate::engine().await.ok()?;
-            engine.inspect_image(id).await.ok().flatten()
-        })?;
-        Some(RecordedBase::from_labels(&info.labels))
+        Some(RecordedBase::from_labels(&inspect(id)?.labels))
     }
 
     /// Offline, the newest image of the local store labelled with the key

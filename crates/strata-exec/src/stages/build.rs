@@ -356,10 +356,7 @@ pub(super) async fn check_external_base<B: Backend>(
     let Some(external) = &target.build.external_base else {
         return Ok(());
     };
-    let platform = target
-        .platform
-        .as_ref()
-        .map_or_else(|| ctx.options.platform.clone(), ToString::to_string);
+    let platform = ctx.platform_of(target);
     let Some(expected) = external.layers_for(&platform).filter(|l| !l.is_empty()) else {
         return Ok(());
     };

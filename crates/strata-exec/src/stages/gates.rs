@@ -22,10 +22,7 @@ pub(super) async fn gates<B: Backend>(
     })?;
     let name = ImageRef::from_str(reference).map_err(|e| e.to_string())?;
     let pinned = name.name().with_digest(at.digest.clone()).to_string();
-    let platform = target
-        .platform
-        .as_ref()
-        .map_or_else(|| ctx.options.platform.clone(), ToString::to_string);
+    let platform = ctx.platform_of(target);
     let sbom = sbom_path(&ctx.dirs.artifacts, reference, ctx.options.sbom_format);
     if target.gates.iter().any(Gate::needs_sbom) {
         sbom_for_gates(ctx, target, &at.digest).await?;
@@ -169,7 +166,10 @@ async fn run_gate(gate: &Gate, command: &str, log_path: &Path) -> TestCase {
         }
         Ok(Err(e)) => error(format!("cannot wait for the gate: {e}")),
         Err(_) => {
-            let message = format!("ran past its limit of {}", humantime_of(gate.timeout));
+            let message = format!(
+                "ran past its limit of {}",
+                strata_core::limits::format_duration(gate.timeout)
+            );
             CaseOutcome::Failed {
                 details: format!("{command}\n{message}"),
                 message,
@@ -191,16 +191,6 @@ fn head_of(log_path: &Path) -> String {
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
-/// `10m`, `90s`.
-fn humantime_of(d: Duration) -> String {
-    let secs = d.as_secs();
-    if secs % 60 == 0 && secs > 0 {
-        format!("{}m", secs / 60)
-    } else {
-        format!("{secs}s")
-    }
-}
-
 /// Writes the image's SBOM before its gates read it (`{sbom}`), from its
 /// inventory, which the manifest stage then takes as read.
 async fn sbom_for_gates<B: Backend>(
@@ -209,22 +199,7 @@ async fn sbom_for_gates<B: Backend>(
     digest: &strata_core::reference::Digest,
 ) -> Result<(), StageError> {
     let reference = &target.build.reference;
-    let pending = ctx
-        .inventories
-        .lock()
-        .ok()
-        .and_then(|mut pending| pending.remove(reference));
-    let read = match pending {
-        Some(mut pending) => (&mut pending.0)
-            .await
-            .map_err(|e| format!("reading the packages of {reference} stopped: {e}"))?,
-        None => ctx.engine_for(target).inventory(reference).await,
-    };
-    let packages = match &read {
-        Ok(Ok(inventory)) => inventory.packages.clone(),
-        Ok(Err(e)) => return Err(format!("cannot read the packages of {reference}: {e}").into()),
-        Err(e) => return Err(format!("cannot read the packages of {reference}: {e}").into()),
-    };
+    let inventory = read_inventory(ctx, target).await?;
     let created = ctx
         .engine_for(target)
         .inspect_image(reference)
@@ -233,9 +208,16 @@ async fn sbom_for_gates<B: Backend>(
         .flatten()
         .map(|i| i.created)
         .unwrap_or_default();
-    write_sbom(ctx, target, reference, digest.as_str(), &created, &packages)?;
+    write_sbom(
+        ctx,
+        target,
+        reference,
+        digest.as_str(),
+        &created,
+        &inventory.packages,
+    )?;
     if let Ok(mut ready) = ctx.inventories_read.lock() {
-        ready.insert(reference.clone(), read);
+        ready.insert(reference.clone(), inventory);
     }
     Ok(())
 }

@@ -58,27 +58,7 @@ pub(super) async fn manifest<B: Backend>(ctx: &StageCtx<B>, target: &Target) -> 
         .await
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("{reference} is not in the engine"))?;
-    let pending = ctx
-        .inventories
-        .lock()
-        .ok()
-        .and_then(|mut pending| pending.remove(reference));
-    // Read already when a gate needed the SBOM.
-    let read_before = ctx
-        .inventories_read
-        .lock()
-        .ok()
-        .and_then(|mut read| read.remove(reference));
-    let read = match (read_before, pending) {
-        (Some(read), _) => read,
-        (None, Some(mut pending)) => (&mut pending.0)
-            .await
-            .map_err(|e| format!("reading the packages of {reference} stopped: {e}"))?,
-        (None, None) => ctx.engine_for(target).inventory(reference).await,
-    };
-    let inventory = read
-        .map_err(|e| e.to_string())?
-        .map_err(|e| format!("cannot read the packages of {reference}: {e}"))?;
+    let inventory = read_inventory(ctx, target).await?;
     let data = ManifestData {
         reference: reference.clone(),
         image: target.build.image.clone(),
@@ -173,10 +153,7 @@ pub(super) fn write_sbom<B: Backend>(
     created: &str,
     packages: &[strata_sbom::Package],
 ) -> Result<(), String> {
-    let platform = target
-        .platform
-        .as_ref()
-        .map_or_else(|| ctx.options.platform.clone(), ToString::to_string);
+    let platform = ctx.platform_of(target);
     let subject = strata_sbom::spdx::Subject {
         reference,
         digest,

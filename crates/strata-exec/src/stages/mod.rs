@@ -79,7 +79,8 @@ pub(crate) struct StageCtx<B: Backend> {
     pub inventories: std::sync::Mutex<std::collections::HashMap<String, PendingInventory>>,
     /// Inventories read already (by a gate that needs the SBOM), by
     /// reference, for the manifest stage.
-    pub inventories_read: std::sync::Mutex<std::collections::HashMap<String, InventoryResult>>,
+    pub inventories_read:
+        std::sync::Mutex<std::collections::HashMap<String, strata_sbom::ImageInventory>>,
     /// Where each image (each platform's) stands in the registry once its
     /// push stage ended, by reference: what its gates check.
     pub pushed_at: std::sync::Mutex<std::collections::HashMap<String, PushedAt>>,
@@ -121,6 +122,36 @@ fn start_inventory<B: Backend>(ctx: &StageCtx<B>, target: &Target) {
     if let Ok(mut pending) = ctx.inventories.lock() {
         pending.insert(target.build.reference.clone(), PendingInventory(task));
     }
+}
+
+/// The target's packages, read once: as its gates read them, from the
+/// reading its build started, or now.
+async fn read_inventory<B: Backend>(
+    ctx: &StageCtx<B>,
+    target: &Target,
+) -> Result<strata_sbom::ImageInventory, String> {
+    let reference = &target.build.reference;
+    let read_before = ctx
+        .inventories_read
+        .lock()
+        .ok()
+        .and_then(|mut read| read.remove(reference));
+    if let Some(inventory) = read_before {
+        return Ok(inventory);
+    }
+    let pending = ctx
+        .inventories
+        .lock()
+        .ok()
+        .and_then(|mut pending| pending.remove(reference));
+    let read = match pending {
+        Some(mut pending) => (&mut pending.0)
+            .await
+            .map_err(|e| format!("reading the packages of {reference} stopped: {e}"))?,
+        None => ctx.engine_for(target).inventory(reference).await,
+    };
+    read.map_err(|e| e.to_string())?
+        .map_err(|e| format!("cannot read the packages of {reference}: {e}"))
 }
 
 /// What ties an image's run to its children's: it tells when its own build
@@ -193,6 +224,15 @@ impl<B: Backend> StageCtx<B> {
         if let Ok(mut pushed) = self.pushed_at.lock() {
             pushed.insert(target.build.reference.clone(), PushedAt { digest, tagged });
         }
+    }
+
+    /// The platform `target` is built for (`linux/arm64`): its own, else
+    /// the run's.
+    fn platform_of(&self, target: &Target) -> String {
+        target
+            .platform
+            .as_ref()
+            .map_or_else(|| self.options.platform.clone(), ToString::to_string)
     }
 
     fn pushed_at(&self, target: &Target) -> Option<PushedAt> {

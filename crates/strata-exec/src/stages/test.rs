@@ -259,13 +259,7 @@ pub(super) async fn pytest<B: Backend>(
         .args(dirs)
         .current_dir(&ctx.options.images_dir)
         .env("TEST_IMAGE", &target.build.reference)
-        .env(
-            "TEST_PLATFORM",
-            target
-                .platform
-                .as_ref()
-                .map_or_else(|| ctx.options.platform.clone(), ToString::to_string),
-        )
+        .env("TEST_PLATFORM", ctx.platform_of(target))
         .stdin(Stdio::null())
         .stdout(out)
         .stderr(err)
