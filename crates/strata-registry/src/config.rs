@@ -47,7 +47,7 @@ pub async fn image_configs(
     registry: &Registry,
     reference: &ImageRef,
 ) -> Result<Vec<ImageConfig>, RegistryError> {
-    let manifest = get(registry, reference).await?;
+    let manifest = registry.existing_manifest(reference).await?;
     match manifest.contents() {
         crate::manifest::Contents::Image { .. } => {
             Ok(vec![config_of(registry, reference, &manifest).await?])
@@ -56,7 +56,7 @@ pub async fn image_configs(
             let mut configs = Vec::with_capacity(manifests.len());
             for entry in manifests {
                 let pinned = reference.name().with_digest(entry.digest.clone());
-                let image = get(registry, &pinned).await?;
+                let image = registry.existing_manifest(&pinned).await?;
                 configs.push(config_of(registry, &pinned, &image).await?);
             }
             Ok(configs)
@@ -74,7 +74,7 @@ pub async fn image_ids(
     registry: &Registry,
     reference: &ImageRef,
 ) -> Result<strata_core::plan::ImageIds, RegistryError> {
-    let manifest = get(registry, reference).await?;
+    let manifest = registry.existing_manifest(reference).await?;
     let mut ids = strata_core::plan::ImageIds::new();
     match manifest.contents() {
         crate::manifest::Contents::Image { config, .. } => {
@@ -87,7 +87,7 @@ pub async fn image_ids(
                 };
                 let pinned = reference.name().with_digest(entry.digest.clone());
                 if let crate::manifest::Contents::Image { config, .. } =
-                    get(registry, &pinned).await?.contents()
+                    registry.existing_manifest(&pinned).await?.contents()
                 {
                     ids.insert(platform.clone(), config.digest.to_string());
                 }
@@ -155,13 +155,4 @@ pub(crate) async fn config_of(
         id: config.digest.clone(),
         layers: found.rootfs.diff_ids,
     })
-}
-
-async fn get(registry: &Registry, reference: &ImageRef) -> Result<crate::Manifest, RegistryError> {
-    registry
-        .get_manifest(reference)
-        .await?
-        .ok_or_else(|| RegistryError::NotFound {
-            reference: Box::new(reference.clone()),
-        })
 }

@@ -563,12 +563,7 @@ impl Registry {
                         continue;
                     }
                     let source = from.with_digest(child.digest.clone());
-                    let m = self
-                        .get_manifest(&source)
-                        .await?
-                        .ok_or(RegistryError::NotFound {
-                            reference: Box::new(source),
-                        })?;
+                    let m = self.existing_manifest(&source).await?;
                     Box::pin(self.ensure_contents(from, to, &m)).await?;
                     self.put_manifest(&target, &m).await?;
                 }
