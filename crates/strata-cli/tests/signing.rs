@@ -289,8 +289,18 @@ fn a_signed_two_platform_run_is_what_skopeo_accepts_and_nothing_else() {
     );
     let key_file = std::fs::read_to_string(bench.path("key.key")).unwrap();
     assert!(key_file.starts_with("-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----"));
+    // The key as the run holds it, opened: what a leak would show.
+    let opened = strata_sign::PrivateKey::from_pem(
+        key_file.as_bytes(),
+        Some(&strata_sign::Password::new(PASSWORD.into())),
+    )
+    .unwrap()
+    .to_pem()
+    .unwrap()
+    .to_string();
     let secrets: Vec<&str> = std::iter::once(PASSWORD)
         .chain(key_file.lines().filter(|l| !l.starts_with("-----")))
+        .chain(opened.lines().filter(|l| !l.starts_with("-----")))
         .collect();
 
     // A wrong password fails at once, saying so, and repeats neither.
