@@ -30,12 +30,19 @@ pub trait Signer: Send + Sync {
 pub struct KeySigner {
     registry: &'static Registry,
     key: PrivateKey,
+    /// `key`'s public key, derived once: what finds its own signatures.
+    public: PublicKey,
 }
 
 impl KeySigner {
     /// A signer with `key`, writing to `registry`.
     pub fn new(registry: &'static Registry, key: PrivateKey) -> KeySigner {
-        KeySigner { registry, key }
+        let public = key.public_key();
+        KeySigner {
+            registry,
+            key,
+            public,
+        }
     }
 }
 
@@ -58,11 +65,10 @@ impl Signer for KeySigner {
             let repository = name.to_string();
             // An image this key signed already (a run resumed, an image
             // reused) keeps the one signature.
-            let public = self.key.public_key();
             let stored = signatures(self.registry, name, digest).await?;
             if stored
                 .iter()
-                .any(|s| holds(&public, s, &repository, digest).is_ok())
+                .any(|s| holds(&self.public, s, &repository, digest).is_ok())
             {
                 return Ok(());
             }

@@ -33,9 +33,8 @@ pub struct StoredSignature {
 
 /// The tag holding the signatures of `digest`: `sha256-<hex>.sig`.
 pub fn signature_tag(digest: &Digest) -> Option<Tag> {
-    format!("{}-{}.sig", digest.algorithm(), digest.hex())
-        .parse()
-        .ok()
+    let referrers = crate::referrers::fallback_tag(digest)?;
+    format!("{}.sig", referrers.as_str()).parse().ok()
 }
 
 #[derive(Serialize, Deserialize)]
