@@ -118,8 +118,7 @@ fn images_table(run: &Run, critical: &[usize]) -> String {
         .iter()
         .enumerate()
         .map(|(i, image)| {
-            let span = timeline::span(image);
-            let waited = span.map(|(s, _)| (s - timeline::ready(run, i)).max(0.0));
+            let waited = timeline::waited(run, i);
             let growth = image.growth.as_ref();
             format!(
                 "<tr><th scope=\"row\"><a href=\"{href}\">{name}</a>{crit}</th><td>{badge}</td>\

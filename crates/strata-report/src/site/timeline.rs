@@ -30,6 +30,12 @@ pub(crate) fn span(image: &Image) -> Option<(f64, f64)> {
         })
 }
 
+/// How long image `i` waited between being ready and its first stage;
+/// `None` when no stage of it has a start.
+pub(crate) fn waited(run: &Run, i: usize) -> Option<f64> {
+    span(&run.images[i]).map(|(start, _)| (start - ready(run, i)).max(0.0))
+}
+
 /// When an image could start: once its parent (in the run) passed its
 /// basic tests, or, without them, built; at the run's start for a root.
 pub(crate) fn ready(run: &Run, i: usize) -> f64 {
@@ -137,22 +143,23 @@ role=\"group\" aria-labelledby=\"timeline-title\" xmlns=\"http://www.w3.org/2000
         let y = AXIS_H + row as f64 * ROW_H;
         let on_path = critical.contains(i);
         let label = format!("{}{}", if on_path { "◆ " } else { "" }, image.label(plans));
-        let waited = (start - ready(run, *i)).max(0.0);
+        let ready_at = ready(run, *i);
+        let waited = (start - ready_at).max(0.0);
+        let key = escape(&image.label(plans));
         out.push_str(&format!(
             "<g class=\"row{crit}\" data-image=\"{key}\">\
 <a href=\"{href}\"><text class=\"label\" x=\"{lx}\" y=\"{ty:.1}\">{text}</text></a>\
 <line class=\"lane\" x1=\"{r:.1}\" y1=\"{my:.1}\" x2=\"{e:.1}\" y2=\"{my:.1}\">\
 <title>{key}: ready at {ready_at}, waited {wait} before its first stage; {busy} from first stage to last</title></line>\n",
             crit = if on_path { " critical" } else { "" },
-            key = escape(&image.label(plans)),
             href = escape(&image.page()),
             lx = LABEL_W - 8.0,
             ty = y + ROW_H / 2.0 + 4.0,
             text = escape(&crate::text::truncate_chars(&label, 30)),
-            r = x(ready(run, *i)),
+            r = x(ready_at),
             e = x(*end),
             my = y + ROW_H / 2.0,
-            ready_at = human_duration(ready(run, *i)),
+            ready_at = human_duration(ready_at),
             wait = human_duration(waited),
             busy = human_duration(end - start),
         ));
@@ -168,7 +175,6 @@ role=\"group\" aria-labelledby=\"timeline-title\" xmlns=\"http://www.w3.org/2000
                 bw = ((e - s) * scale).max(1.5),
                 bh = ROW_H - 8.0,
                 ds = number(s),
-                key = escape(&image.label(plans)),
                 stage = escape(&stage.name),
                 status = stage.status.word(),
                 took = human_duration(e - s),
@@ -232,10 +238,7 @@ pub(crate) fn summary(run: &Run, critical: &[usize]) -> String {
         .iter()
         .map(|&i| escape(&run.images[i].label(plans)))
         .collect();
-    let waited: f64 = critical
-        .iter()
-        .filter_map(|&i| span(&run.images[i]).map(|(s, _)| (s - ready(run, i)).max(0.0)))
-        .sum();
+    let waited: f64 = critical.iter().filter_map(|&i| waited(run, i)).sum();
     format!(
         "<p>The run took {}. Its critical path is {}, which waited {} in all before its images' first stages.</p>\n",
         human_duration(run_length(run)),
