@@ -1,6 +1,17 @@
 //! Small text helpers shared by the renderers: sizes, dates, durations,
 //! Markdown escaping, code spans and fences.
 
+/// A signed size change, `bytes` written by `size`: `+1.2 MB`, `-300 kB`,
+/// `±0 B`.
+pub fn signed_size(bytes: i64, size: impl Fn(u64) -> String) -> String {
+    let sign = match bytes.signum() {
+        1 => "+",
+        -1 => "-",
+        _ => "±",
+    };
+    format!("{sign}{}", size(bytes.unsigned_abs()))
+}
+
 /// Formats a byte count with decimal units, as the Docker CLI does
 /// (`0 B`, `999 B`, `1.23 kB`, `45.6 MB`, `789 MB`, `5.12 GB`).
 pub fn human_size(bytes: u64) -> String {

@@ -224,12 +224,7 @@ fn info_diff(
 /// A size change for summaries: `+100.0 MB`, `-3.2 kB`, `±0 B` (decimal
 /// units, as [`format_size`] writes them).
 pub fn format_growth(bytes: i64) -> String {
-    let size = format_size(bytes.unsigned_abs());
-    match bytes.signum() {
-        1 => format!("+{size}"),
-        -1 => format!("-{size}"),
-        _ => "±0 B".to_string(),
-    }
+    crate::text::signed_size(bytes, format_size)
 }
 
 /// `1.2 GB → 1.3 GB (+100.0 MB)`.

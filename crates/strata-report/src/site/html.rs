@@ -66,12 +66,7 @@ pub(crate) fn size(bytes: Option<u64>) -> String {
 
 /// A signed size change: `+1.20 MB`, `-300 kB`, `±0 B`.
 pub(crate) fn growth(bytes: i64) -> String {
-    let sign = match bytes.signum() {
-        1 => "+",
-        -1 => "-",
-        _ => "±",
-    };
-    format!("{sign}{}", crate::text::human_size(bytes.unsigned_abs()))
+    crate::text::signed_size(bytes, crate::text::human_size)
 }
 
 /// A number for `data-value` (what the script sorts by), finite or 0.
