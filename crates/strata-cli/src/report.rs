@@ -45,14 +45,12 @@ pub fn run(
     let mut runs = Vec::new();
     for dir in &from {
         let path = dir.join("artifacts/run.json");
-        let text = std::fs::read_to_string(&path).map_err(|e| {
+        let record: RunRecord = crate::promote::read_json(&path)?.ok_or_else(|| {
             Failure::input(format!(
-                "{}: {e}; --from names a run's output folder (where `strata build` wrote artifacts/)",
+                "{} is not there; --from names a run's output folder (where `strata build` wrote artifacts/)",
                 path.display()
             ))
         })?;
-        let record: RunRecord = serde_json::from_str(&text)
-            .map_err(|e| Failure::input(format!("{}: {e}", path.display())))?;
         runs.push((dir.clone(), record));
     }
     // Oldest first: RFC 3339 times in UTC sort as text.

@@ -216,3 +216,24 @@ fn a_real_runs_report_shows_every_image_and_the_failed_test_in_a_browser() {
         assert!(site.join(href).is_file(), "{href} from {}", site.display());
     }
 }
+
+/// `--from` a folder that holds no run: exit 2, saying what `--from` names.
+#[test]
+fn a_report_from_a_folder_without_a_run_says_what_from_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(["report", "--from", "no-run-here"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("no-run-here/artifacts/run.json is not there"),
+        "{said}"
+    );
+    assert!(
+        said.contains("--from names a run's output folder"),
+        "{said}"
+    );
+}
