@@ -353,12 +353,18 @@ impl Engine {
     /// a command, and waits for its end: its output, stdout and stderr kept
     /// apart, and exit code. The output is read as it streams, not from the
     /// engine's log files, which a full disk leaves empty.
+    ///
+    /// Only the stream is asked for, not the log history as well: the engine
+    /// wires the stream to the container before it answers the attach, so
+    /// the stream holds every byte of a container started after it, and a
+    /// history read while a fast command has already written would hand the
+    /// same bytes over twice.
     async fn run_attached(&self, id: &str) -> std::result::Result<ExecOutput, DriverError> {
         let options = AttachContainerOptionsBuilder::new()
             .stdout(true)
             .stderr(true)
             .stream(true)
-            .logs(true)
+            .logs(false)
             .build();
         let attached = self
             .docker
