@@ -3517,9 +3517,15 @@ fn a_base_pushed_again_under_its_tag_rebuilds_the_root_and_its_child_under_new_t
     let stack = Stack::new(&registry.host(), "bases", 2);
     let upstream = format!("{}/e2e-bases-upstream/base:1", registry.host());
     let first = push_upstream_base(&client, &upstream, "v1");
+    // A builder stage comes first: the root's base is the image its final
+    // stage starts from.
+    stack.write("images/root/note.txt", "made in a builder stage\n");
     stack.write(
         "images/root/Dockerfile",
-        &format!("FROM {upstream}\nRUN echo 'root 1' > /root.txt\n"),
+        &format!(
+            "FROM scratch AS notes\nCOPY note.txt /note.txt\n\
+             FROM {upstream}\nCOPY --from=notes /note.txt /note.txt\nRUN echo 'root 1' > /root.txt\n"
+        ),
     );
     let head = stack.commit("root on the upstream base");
     let out = tempfile::tempdir().unwrap();

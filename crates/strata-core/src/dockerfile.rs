@@ -29,6 +29,11 @@ pub struct DockerfileBase {
     pub arg: Option<(String, ArgRole)>,
     /// Global args (declared before the first `FROM`) and their defaults.
     pub global_args: BTreeMap<String, Option<String>>,
+    /// The image reference the final stage starts from, as written, found
+    /// through stage names (`FROM build AS final` is built on whatever
+    /// `build` is): the image the built image's layers begin with. `None`
+    /// when that chain names no image.
+    pub final_from: Option<String>,
 }
 
 /// Reads the base of a Dockerfile: the first `FROM` whose reference uses a
@@ -36,6 +41,9 @@ pub struct DockerfileBase {
 pub fn base_of(text: &str) -> Option<DockerfileBase> {
     let mut global_args = BTreeMap::new();
     let mut froms: Vec<(usize, String)> = Vec::new();
+    // Each stage's name (lower-cased, as the builder compares them) and the
+    // reference it starts from.
+    let mut stages: Vec<(Option<String>, String)> = Vec::new();
     for (line, instruction) in instructions(text) {
         let mut words = instruction.split_whitespace();
         let Some(keyword) = words.next() else {
@@ -52,6 +60,13 @@ pub fn base_of(text: &str) -> Option<DockerfileBase> {
         } else if keyword.eq_ignore_ascii_case("FROM") {
             if let Some(image) = words.find(|w| !w.starts_with("--")) {
                 froms.push((line, image.to_string()));
+                let name = match (words.next(), words.next()) {
+                    (Some(as_), Some(name)) if as_.eq_ignore_ascii_case("AS") => {
+                        Some(name.to_ascii_lowercase())
+                    }
+                    _ => None,
+                };
+                stages.push((name, image.to_string()));
             }
         }
     }
@@ -64,16 +79,36 @@ pub fn base_of(text: &str) -> Option<DockerfileBase> {
         line,
         arg,
         global_args,
+        final_from: final_from(&stages),
     })
 }
 
+/// The reference the last stage starts from, following stage names back
+/// to an image. A stage can only name one before it, so each step goes
+/// back and the walk ends.
+fn final_from(stages: &[(Option<String>, String)]) -> Option<String> {
+    let mut index = stages.len().checked_sub(1)?;
+    loop {
+        let reference = stages[index].1.to_ascii_lowercase();
+        match stages[..index]
+            .iter()
+            .rposition(|(name, _)| name.as_deref() == Some(reference.as_str()))
+        {
+            Some(earlier) => index = earlier,
+            None => return Some(stages[index].1.clone()),
+        }
+    }
+}
+
 impl DockerfileBase {
-    /// The image a root is built on, outside the stack: its `FROM`
-    /// reference with every `$ARG` replaced by `args` (the build's) or the
-    /// arg's default. `None` for `FROM scratch` and for a reference an arg
-    /// leaves undecided: nothing outside is then resolved or recorded.
+    /// The image a root is built on, outside the stack: its final stage's
+    /// `FROM` reference with every `$ARG` replaced by `args` (the build's)
+    /// or the arg's default. `None` for `FROM scratch` and for a reference
+    /// an arg leaves undecided: nothing outside is then resolved or
+    /// recorded. A builder stage's image is not the base: the built image's
+    /// layers do not begin with it.
     pub fn external(&self, args: &BTreeMap<String, String>) -> Option<String> {
-        let mut reference = self.from.clone();
+        let mut reference = self.final_from.clone()?;
         // Each pass replaces the first variable; the bound keeps a value
         // naming itself (`A=$A`) from looping: it stays undecided.
         for _ in 0..16 {
@@ -305,5 +340,22 @@ mod tests {
         assert_eq!(ext("ARG IMG\nFROM $IMG\n", &none), None);
         let looping = BTreeMap::from([("IMG".to_string(), "$IMG".to_string())]);
         assert_eq!(ext("ARG IMG\nFROM $IMG\n", &looping), None);
+    }
+
+    #[test]
+    fn a_multi_stage_roots_base_is_what_its_final_stage_starts_from() {
+        let none = BTreeMap::new();
+        let ext = |text: &str| base_of(text)?.external(&none);
+        // A builder stage first, even one made of an arg, is not the base.
+        let text = "ARG GO=1.22\nFROM golang:${GO} AS build\nRUN make\nFROM debian:12\nCOPY --from=build /app /app\n";
+        assert_eq!(ext(text).as_deref(), Some("debian:12"));
+        // Stage names are followed back, compared as the builder does.
+        let text = "FROM alpine:3 AS Base\nFROM golang AS build\nFROM base AS final\nFROM FINAL\n";
+        assert_eq!(ext(text).as_deref(), Some("alpine:3"));
+        // A final stage on scratch has no base outside, whatever came before.
+        assert_eq!(ext("FROM golang AS build\nFROM scratch\n"), None);
+        // An image that happens to share a later stage's name is an image.
+        let text = "FROM tools:1\nFROM tools AS tools\n";
+        assert_eq!(ext(text).as_deref(), Some("tools"));
     }
 }
