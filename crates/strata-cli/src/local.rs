@@ -64,24 +64,27 @@ fn inspect(reference: &str) -> Option<strata_engine::ImageInfo> {
 impl PublishedLookup for LocalLookup {
     /// Offline, a root's base is the image the local store has under its
     /// name (the engine names `ubuntu` and `docker.io/library/ubuntu:latest`
-    /// alike), which the engine builds on: by its image ID and layers. A
+    /// alike), which the engine builds on for that image's own platform:
+    /// by its image ID and layers, under that platform (another platform's
+    /// build starts from other layers, which are not known here). A
     /// reference pinned by digest is fixed by the Dockerfile itself.
-    fn external_base(&mut self, reference: &str) -> Option<ExternalBase> {
+    fn external_base(&mut self, reference: &str, _: &[String]) -> Option<ExternalBase> {
         let pinned = reference
             .parse::<strata_core::reference::ImageRef>()
             .ok()?
             .digest()
             .is_some();
         let info = inspect(reference).filter(|_| !pinned)?;
+        let platform = format!("{}/{}", info.os, info.architecture);
         Some(ExternalBase {
             reference: reference.to_string(),
             digest: None,
-            ids: ImageIds::from([(String::new(), info.id)]),
-            layers: BTreeMap::from([(String::new(), info.layers)]),
+            ids: ImageIds::from([(platform.clone(), info.id)]),
+            layers: BTreeMap::from([(platform, info.layers)]),
         })
     }
 
-    fn recorded_base(&mut self, published: &Published) -> Option<RecordedBase> {
+    fn recorded_base(&mut self, published: &Published, _: &str) -> Option<RecordedBase> {
         let Published::Local { id, .. } = published else {
             return None;
         };

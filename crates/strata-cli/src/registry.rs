@@ -160,12 +160,14 @@ impl PublishedLookup for RegistryLookup {
     }
 
     /// The engine builds on the image its local store has under a root's
-    /// base name (it prefers it to the registry's), so that is what the
-    /// root's key is made on; the registry's digest (and each platform's
-    /// image ID) where the store has none, and always under `--bases`.
-    fn external_base(&mut self, reference: &str) -> Option<ExternalBase> {
+    /// base name (it prefers it to the registry's) when that image is of
+    /// every platform the root is built for, so that is what the root's
+    /// key is made on; otherwise the registry's digest (and each
+    /// platform's image ID), and always under `--bases`.
+    fn external_base(&mut self, reference: &str, platforms: &[String]) -> Option<ExternalBase> {
         if !self.fresh_bases
-            && let Some(local) = self.local.external_base(reference)
+            && let Some(local) = self.local.external_base(reference, platforms)
+            && platforms.iter().all(|p| local.id_for(p).is_some())
         {
             return Some(local);
         }
@@ -208,9 +210,10 @@ impl PublishedLookup for RegistryLookup {
         }
     }
 
-    /// The labels of the published image's config (the first platform's,
-    /// for an index: each platform's records the same base).
-    fn recorded_base(&mut self, published: &Published) -> Option<RecordedBase> {
+    /// The labels of the published image's config: for an index,
+    /// `platform`'s image's (each platform's records the base's digest
+    /// alike, but its own image ID), else the first's.
+    fn recorded_base(&mut self, published: &Published, platform: &str) -> Option<RecordedBase> {
         let Published::At(reference) = published else {
             return None;
         };
@@ -219,7 +222,11 @@ impl PublishedLookup for RegistryLookup {
             .runtime
             .block_on(strata_registry::image_configs(self.registry, &reference))
             .ok()?;
-        Some(RecordedBase::from_labels(&configs.first()?.labels))
+        let config = configs
+            .iter()
+            .find(|c| strata_core::platform::same(&c.platform.to_string(), platform))
+            .or(configs.first())?;
+        Some(RecordedBase::from_labels(&config.labels))
     }
 
     /// The lookup, its failure left out of the plan's: a run without read

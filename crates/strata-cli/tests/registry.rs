@@ -3503,6 +3503,97 @@ fn config_labels(client: &Client, reference: &str) -> BTreeMap<String, String> {
     configs[0].labels.clone()
 }
 
+/// A root built for two platforms on an upstream base of two platforms,
+/// whose amd64 image the runner also holds under its name: each
+/// platform's build is checked against, and records, the base's image of
+/// its own platform (the local amd64 image stood for every platform, so
+/// the arm64 build failed as built on another base).
+#[test]
+fn a_two_platform_root_on_a_base_held_locally_for_one_platform_records_each_platforms_base() {
+    let registry = start_registry();
+    ensure_base_image();
+    let client = Client::anonymous();
+    let platforms = "platforms: [linux/amd64, linux/arm64]\n";
+    let upstream_stack = Stack::new(&registry.host(), "platbase-upstream", 1);
+    upstream_stack.write(
+        "images/spec.yml",
+        &format!(
+            "root: root\n{platforms}images:\n  root:\n    image_name: {}\ntag:\n  prefix: \"{PREFIX}\"\n",
+            upstream_stack.name("root")
+        ),
+    );
+    upstream_stack.write(
+        "images/root/Dockerfile",
+        "FROM scratch\nARG TARGETARCH\nCOPY busybox-${TARGETARCH} /bin/busybox\n",
+    );
+    std::fs::copy(
+        "/bin/busybox",
+        upstream_stack.dir.join("images/root/busybox-amd64"),
+    )
+    .unwrap();
+    std::fs::copy(
+        ARM64_BUSYBOX,
+        upstream_stack.dir.join("images/root/busybox-arm64"),
+    )
+    .expect("arm64's busybox (scripts/setup.sh installs it)");
+    let head = upstream_stack.commit("a base of two platforms");
+    let work = tempfile::tempdir().unwrap();
+    expect_code(&upstream_stack.build_push(&work.path().join("upstream")), 0);
+    let upstream = upstream_stack.reference("root", &format!("{PREFIX}-{head}"));
+    // The runner holds the base's amd64 image under the base's name.
+    docker_ok(&["pull", "-q", "--platform", "linux/amd64", &upstream]);
+
+    let stack = Stack::new(&registry.host(), "platbase", 1);
+    stack.write(
+        "images/spec.yml",
+        &format!(
+            "root: root\n{platforms}images:\n  root:\n    image_name: {}\ntag:\n  prefix: \"{PREFIX}\"\n",
+            stack.name("root")
+        ),
+    );
+    stack.write(
+        "images/root/Dockerfile",
+        &format!(
+            "FROM {upstream}\nRUN [\"/bin/busybox\", \"sh\", \"-c\", \"/bin/busybox uname -m > /arch.txt\"]\n"
+        ),
+    );
+    let head = stack.commit("a root of two platforms on it");
+    let built = stack.build_push(&work.path().join("root"));
+    expect_code(&built, 0);
+    let base_ids: BTreeMap<String, String> = client
+        .rt
+        .block_on(strata_registry::image_configs(
+            &client.registry,
+            &upstream.parse().unwrap(),
+        ))
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.platform.to_string(), c.id.to_string()))
+        .collect();
+    let root: ImageRef = stack
+        .reference("root", &format!("{PREFIX}-{head}"))
+        .parse()
+        .unwrap();
+    let configs = client
+        .rt
+        .block_on(strata_registry::image_configs(&client.registry, &root))
+        .unwrap();
+    assert_eq!(configs.len(), 2, "{}", describe(&built));
+    for config in configs {
+        let platform = config.platform.to_string();
+        assert_eq!(
+            config.labels.get(strata_core::plan::BASE_ID_LABEL),
+            base_ids.get(&platform),
+            "{platform}: {base_ids:?}"
+        );
+        assert_eq!(
+            config.labels.get(strata_core::plan::BASE_DIGEST_LABEL),
+            client.digest(&upstream).as_ref(),
+            "{platform}"
+        );
+    }
+}
+
 /// A root `FROM` an image of another repository, published; then that
 /// base pushed again under the same tag (a security rebuild upstream):
 /// `plan --bases` rebuilds the root and its child saying which digests,

@@ -3,6 +3,7 @@
 //! is built for, and the per-platform tag suffix.
 
 use crate::spec::{ImageSpec, Spec};
+use std::collections::BTreeMap;
 use std::fmt;
 
 /// A platform an image is built for.
@@ -59,6 +60,37 @@ impl fmt::Display for Platform {
     }
 }
 
+/// Whether the platforms `a` and `b` name the same image: the same os and
+/// architecture, and the same variant where both give one, as registries
+/// and engines match them (an arm64 image's config says `linux/arm64/v8`
+/// where a build asks for `linux/arm64`). Text that is not a platform
+/// matches only itself.
+pub fn same(a: &str, b: &str) -> bool {
+    match (a.parse::<Platform>(), b.parse::<Platform>()) {
+        (Ok(a), Ok(b)) => {
+            a.os == b.os
+                && a.arch == b.arch
+                && (a.variant.is_none() || b.variant.is_none() || a.variant == b.variant)
+        }
+        _ => a == b,
+    }
+}
+
+/// The entry of `by_platform` for `platform`: the one under `""` (an image
+/// of one platform, whichever is asked), else the platform's own, else one
+/// under the [`same`] platform written otherwise.
+pub fn entry_for<'m, T>(by_platform: &'m BTreeMap<String, T>, platform: &str) -> Option<&'m T> {
+    by_platform
+        .get("")
+        .or_else(|| by_platform.get(platform))
+        .or_else(|| {
+            by_platform
+                .iter()
+                .find(|(key, _)| !key.is_empty() && same(key, platform))
+                .map(|(_, value)| value)
+        })
+}
+
 impl Platform {
     /// What a tag of this platform's image ends in: `-linux-arm64`. Such
     /// tags hold one platform's image; the run's own tags name the index.
@@ -100,6 +132,24 @@ mod tests {
         ] {
             assert!(bad.parse::<Platform>().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn platforms_match_as_registries_match_them() {
+        assert!(same("linux/arm64", "linux/arm64/v8"));
+        assert!(same("linux/arm64/v8", "linux/arm64"));
+        assert!(!same("linux/arm/v6", "linux/arm/v7"));
+        assert!(!same("linux/arm64", "linux/amd64"));
+        assert!(!same("linux/amd64", "windows/amd64"));
+        let by_platform = BTreeMap::from([
+            ("linux/amd64".to_string(), 1),
+            ("linux/arm64/v8".to_string(), 2),
+        ]);
+        assert_eq!(entry_for(&by_platform, "linux/arm64"), Some(&2));
+        assert_eq!(entry_for(&by_platform, "linux/amd64"), Some(&1));
+        assert_eq!(entry_for(&by_platform, "linux/s390x"), None);
+        let any = BTreeMap::from([(String::new(), 3)]);
+        assert_eq!(entry_for(&any, "linux/s390x"), Some(&3));
     }
 
     #[test]

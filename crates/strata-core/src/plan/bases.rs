@@ -46,14 +46,14 @@ pub struct ExternalBase {
 
 impl ExternalBase {
     /// Its image ID for `platform` (the image's own when it is not an
-    /// index).
+    /// index), its config's platform matched as the engine matches it.
     pub fn id_for(&self, platform: &str) -> Option<&String> {
-        self.ids.get("").or_else(|| self.ids.get(platform))
+        crate::platform::entry_for(&self.ids, platform)
     }
 
     /// Its layers for `platform`, when known.
     pub fn layers_for(&self, platform: &str) -> Option<&Vec<String>> {
-        self.layers.get("").or_else(|| self.layers.get(platform))
+        crate::platform::entry_for(&self.layers, platform)
     }
 
     /// What names it in a moved base's reason and in the tag's hash: its
@@ -178,7 +178,9 @@ impl RootsFound {
             if matches!(at, Published::Missing) || !(options.bases || own) {
                 continue;
             }
-            let recorded = published.recorded_base(&at).unwrap_or_default();
+            let recorded = published
+                .recorded_base(&at, &options.platform)
+                .unwrap_or_default();
             let Some(reason) = moved(external, &recorded, &options.platform) else {
                 continue;
             };
@@ -231,7 +233,7 @@ pub(super) fn resolve_roots(
     plan: &str,
     options: &PlanOptions,
     published: &mut dyn PublishedLookup,
-    cache: &mut BTreeMap<String, Option<ExternalBase>>,
+    cache: &mut BTreeMap<(String, Vec<String>), Option<ExternalBase>>,
 ) -> BTreeMap<usize, ExternalBase> {
     let mut out = BTreeMap::new();
     for &i in in_plan.iter().filter(|&&i| graph.parent(i).is_none()) {
@@ -243,9 +245,13 @@ pub(super) fn resolve_roots(
         else {
             continue;
         };
+        let mut platforms = super::platforms_of(spec, image, options);
+        if platforms.is_empty() {
+            platforms.push(options.platform.clone());
+        }
         let found = cache
-            .entry(reference.clone())
-            .or_insert_with(|| published.external_base(&reference))
+            .entry((reference.clone(), platforms.clone()))
+            .or_insert_with(|| published.external_base(&reference, &platforms))
             .clone();
         if let Some(found) = found {
             out.insert(i, found);
@@ -314,6 +320,29 @@ mod tests {
         );
         // A digest on one side, an ID alone on the other: nothing claimed.
         assert_eq!(moved(&local, &recorded(Some("sha256:d"), None), p), None);
+    }
+
+    #[test]
+    fn a_bases_platforms_match_however_its_configs_write_them() {
+        let index = ExternalBase {
+            reference: "ubuntu:24.04".into(),
+            digest: Some("sha256:index".into()),
+            ids: ImageIds::from([
+                ("linux/amd64".to_string(), "sha256:a".to_string()),
+                ("linux/arm64/v8".to_string(), "sha256:b".to_string()),
+            ]),
+            layers: BTreeMap::from([("linux/arm64/v8".to_string(), vec!["sha256:l".to_string()])]),
+        };
+        assert_eq!(
+            index.id_for("linux/arm64").map(String::as_str),
+            Some("sha256:b")
+        );
+        assert_eq!(
+            index.id_for("linux/amd64").map(String::as_str),
+            Some("sha256:a")
+        );
+        assert!(index.layers_for("linux/arm64").is_some());
+        assert_eq!(index.id_for("linux/riscv64"), None);
     }
 
     #[test]

@@ -90,18 +90,20 @@ pub trait PublishedLookup {
         self.lookup(image, plan, refresh)
     }
 
-    /// Where `reference`, the image outside the stack a root is built on,
-    /// stands now, or `None` when it cannot be found: the root's key is then
-    /// made without it, and `--bases` cannot tell whether it moved.
-    fn external_base(&mut self, reference: &str) -> Option<ExternalBase> {
-        let _ = reference;
+    /// Where `reference`, the image outside the stack a root is built on
+    /// for `platforms`, stands now, or `None` when it cannot be found: the
+    /// root's key is then made without it, and `--bases` cannot tell
+    /// whether it moved.
+    fn external_base(&mut self, reference: &str, platforms: &[String]) -> Option<ExternalBase> {
+        let _ = (reference, platforms);
         None
     }
 
     /// What the image at `published` recorded of the base it was built
-    /// on, or `None` when it cannot be read.
-    fn recorded_base(&mut self, published: &Published) -> Option<RecordedBase> {
-        let _ = published;
+    /// on (its image of `platform`, for an index), or `None` when it
+    /// cannot be read.
+    fn recorded_base(&mut self, published: &Published, platform: &str) -> Option<RecordedBase> {
+        let _ = (published, platform);
         None
     }
 }
@@ -461,14 +463,7 @@ pub fn plan(
                 // commit; the key has the base's digest instead.
                 key_args.remove(arg);
             }
-            let platforms: Vec<String> = crate::platform::declared(spec, image)
-                .into_iter()
-                .filter(|p| {
-                    options.only_platforms.is_empty()
-                        || options.only_platforms.iter().any(|o| o == p)
-                })
-                .map(str::to_string)
-                .collect();
+            let platforms = platforms_of(spec, image, options);
             let input_parts = InputParts {
                 context: options
                     .contexts
@@ -576,6 +571,18 @@ fn rebuild_reasons(
         reasons.insert(i, reason);
     }
     reasons
+}
+
+/// The platforms `image` is built for: those it declares (or the spec
+/// does), narrowed by `--platform`; empty for the engine's own.
+fn platforms_of(spec: &Spec, image: &ImageSpec, options: &PlanOptions) -> Vec<String> {
+    crate::platform::declared(spec, image)
+        .into_iter()
+        .filter(|p| {
+            options.only_platforms.is_empty() || options.only_platforms.iter().any(|o| o == p)
+        })
+        .map(str::to_string)
+        .collect()
 }
 
 fn is_rebuilt(reasons: &BTreeMap<usize, Reason>, i: usize) -> bool {

@@ -501,10 +501,10 @@ impl PublishedLookup for Bases {
             "0".repeat(64)
         ))
     }
-    fn external_base(&mut self, _: &str) -> Option<ExternalBase> {
+    fn external_base(&mut self, _: &str, _: &[String]) -> Option<ExternalBase> {
         self.now.clone()
     }
-    fn recorded_base(&mut self, _: &Published) -> Option<RecordedBase> {
+    fn recorded_base(&mut self, _: &Published, _: &str) -> Option<RecordedBase> {
         Some(self.recorded.clone())
     }
 }
@@ -653,10 +653,10 @@ fn a_commit_already_refreshed_keeps_its_refreshed_tag() {
                 "1".repeat(64)
             ))
         }
-        fn external_base(&mut self, _: &str) -> Option<ExternalBase> {
+        fn external_base(&mut self, _: &str, _: &[String]) -> Option<ExternalBase> {
             Some(ubuntu("sha256:new", "sha256:idnew"))
         }
-        fn recorded_base(&mut self, at: &Published) -> Option<RecordedBase> {
+        fn recorded_base(&mut self, at: &Published, _: &str) -> Option<RecordedBase> {
             let refreshed = matches!(at, Published::At(r) if r.contains(&self.0));
             Some(RecordedBase {
                 digest: Some(
