@@ -122,6 +122,8 @@ impl DockerfileBase {
                 .get(name)
                 .cloned()
                 .or_else(|| self.global_args.get(name).cloned().flatten())
+                // `${X:-d}` takes `d` when X is empty too, as the builder does.
+                .filter(|v| fallback.is_none() || !v.is_empty())
                 .or(fallback)?;
             reference.replace_range(start..end, &value);
         }
@@ -336,6 +338,11 @@ mod tests {
         assert_eq!(ext(text, &none).as_deref(), Some("127.0.0.1:5000/base:1"));
         let args = BTreeMap::from([("TAG".to_string(), "2".to_string())]);
         assert_eq!(ext(text, &args).as_deref(), Some("127.0.0.1:5000/base:2"));
+        // An empty value gives way to the default, as in the builder.
+        let text = "ARG TAG=\nFROM base:${TAG:-1}\n";
+        assert_eq!(ext(text, &none).as_deref(), Some("base:1"));
+        let empty = BTreeMap::from([("TAG".to_string(), String::new())]);
+        assert_eq!(ext(text, &empty).as_deref(), Some("base:1"));
         // An arg with no value, or one naming itself, leaves it undecided.
         assert_eq!(ext("ARG IMG\nFROM $IMG\n", &none), None);
         let looping = BTreeMap::from([("IMG".to_string(), "$IMG".to_string())]);
