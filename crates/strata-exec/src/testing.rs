@@ -56,6 +56,9 @@ pub struct Fake {
     /// The engine goes away once this many builds ended: every request
     /// after that finds it unreachable.
     pub gone_after: Option<usize>,
+    /// Images whose `inputs-<hex>` tag the engine cannot put (and so never
+    /// finds under it).
+    pub untaggable: BTreeSet<String>,
 }
 
 impl Fake {
@@ -73,6 +76,14 @@ impl Fake {
         self.state
             .lock()
             .map(|s| s.events.clone())
+            .unwrap_or_default()
+    }
+
+    /// The references pushed, sorted.
+    pub fn pushed(&self) -> Vec<String> {
+        self.state
+            .lock()
+            .map(|s| s.pushed.iter().cloned().collect())
             .unwrap_or_default()
     }
 
@@ -172,13 +183,19 @@ impl Backend for Fake {
     async fn inspect_image(&self, reference: &str) -> Result<Option<ImageInfo>, EngineError> {
         self.gone()?;
         let (pushed, built) = self.state.lock().map_or((false, false), |s| {
-            let started = format!("end {}", image_of(reference));
-            (s.pushed.contains(reference), s.events.contains(&started))
+            // Any tag of the image pushed gives the registry its digest.
+            let image = image_of(reference);
+            let started = format!("end {image}");
+            let pushed = s.pushed.iter().any(|p| image_of(p) == image);
+            (pushed, s.events.contains(&started))
         });
         let name = reference
             .parse::<strata_core::reference::ImageRef>()
             .map_or_else(|_| reference.to_string(), |r| r.name().to_string());
         let image = image_of(reference);
+        if self.untaggable.contains(&image) && reference.contains(":inputs-") {
+            return Ok(None);
+        }
         Ok((self.stores_images || built).then(|| ImageInfo {
             id: if built && self.retagged.contains(&image) {
                 format!("sha256:other-{image}")
@@ -272,7 +289,13 @@ impl Backend for Fake {
     async fn pull(&self, _: &str, _: Option<&RegistryAuth>) -> Result<(), EngineError> {
         Ok(())
     }
-    async fn tag(&self, _: &str, _: &str, _: &str) -> Result<(), EngineError> {
+    async fn tag(&self, source: &str, _: &str, tag: &str) -> Result<(), EngineError> {
+        if self.untaggable.contains(&image_of(source)) && tag.starts_with("inputs-") {
+            return Err(EngineError::Unreachable {
+                host: "unix:///fake.sock".into(),
+                reason: format!("cannot tag {tag}"),
+            });
+        }
         Ok(())
     }
     async fn remove_image(&self, reference: &str) -> Result<(), EngineError> {

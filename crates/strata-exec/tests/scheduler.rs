@@ -640,3 +640,33 @@ async fn a_root_not_built_on_the_planned_base_is_not_pushed() {
         }
     }
 }
+
+/// An image with gates waits for them in the registry under a tag of its
+/// own, never the run's: under its tested inputs tag, or, when it has none
+/// (its local tag could not be put), under a `gates-` tag. A gate that
+/// refuses it thus leaves the run's tag unpushed either way.
+#[tokio::test]
+async fn an_image_its_gates_refuse_is_never_pushed_under_the_runs_tag() {
+    let stack = "images:\n  root: {image_name: t/root}\ntag: {prefix: '1'}\ngates:\n  refuse: {command: 'false'}\n";
+    for untaggable in [false, true] {
+        let mut fake = Fake::new(Duration::from_millis(10));
+        fake.stores_images = true;
+        if untaggable {
+            fake.untaggable.insert("root".into());
+        }
+        let (record, _out) = run_with(&fake, stack, 1, never_cancelled(), |options, _| {
+            options.push = true;
+            options.stages = vec![Stage::Build, Stage::Push, Stage::Gates];
+        })
+        .await;
+        let got = outcomes(&record);
+        assert_eq!(got["root"].0, Outcome::Failed, "{got:?}");
+        assert!(got["root"].1.contains("refuse"), "{got:?}");
+        let pushed = fake.pushed();
+        let staged = if untaggable { ":gates-" } else { ":inputs-" };
+        assert!(
+            pushed.len() == 1 && pushed[0].contains(staged),
+            "untaggable {untaggable}: {pushed:?}"
+        );
+    }
+}

@@ -71,9 +71,9 @@ pub(super) async fn mark_tested<B: Backend>(ctx: &StageCtx<B>, target: &Target, 
 /// stands at the same image: the registry's record that these inputs were
 /// built and tested, which a later run (a merge, a rerun after a fault)
 /// reuses. Only the run's own tag failing fails the stage. An image with
-/// gates is pushed under its tested reference alone: its gates stage puts
-/// the run's tag once they pass, so no run tag ever names an image they
-/// refuse.
+/// gates is pushed under its tested reference alone (or, lacking one, a
+/// [`gates_staging_reference`]): its gates stage puts the run's tag once
+/// they pass, so no run tag ever names an image they refuse.
 pub(super) async fn push<B: Backend>(
     ctx: &StageCtx<B>,
     target: &Target,
@@ -99,8 +99,12 @@ pub(super) async fn push<B: Backend>(
         };
         tested = same.then_some(reference);
     }
-    let staged = tested.as_ref().filter(|_| !target.gates.is_empty());
-    let first = staged.unwrap_or(&target.build.reference);
+    let staged = match (&tested, target.gates.is_empty()) {
+        (_, true) => None,
+        (Some(tested), false) => Some(tested.clone()),
+        (None, false) => Some(gates_staging_reference(ctx, target).await?),
+    };
+    let first = staged.as_ref().unwrap_or(&target.build.reference);
     let digest = push_reference(ctx, target, first, &mut log, &log_path).await?;
     if let Some(built) = &built {
         still_the_built_image(ctx, target, built, Some(&digest)).await?;
@@ -116,6 +120,43 @@ pub(super) async fn push<B: Backend>(
     }
     ctx.record_pushed(target, digest.clone(), staged.is_none());
     Ok(Done::Pushed { digest })
+}
+
+/// Where an image with gates that has no tested inputs tag (no key, a
+/// reused image, or its local tag could not be put) waits for its gates in
+/// the registry: `name:gates-<its image ID's first 12 hex>`, tagged
+/// locally now. Pushing the run's tag instead would name it before its
+/// gates pass; when it cannot be tagged, nothing is pushed.
+async fn gates_staging_reference<B: Backend>(
+    ctx: &StageCtx<B>,
+    target: &Target,
+) -> Result<String, StageError> {
+    let reference = &target.build.reference;
+    let cannot = |why: String| {
+        StageError::from(format!(
+            "cannot stage {reference} for its gates ({why}); nothing was pushed, so no tag names it before they pass"
+        ))
+    };
+    let engine = ctx.engine_for(target);
+    let info = engine
+        .inspect_image(reference)
+        .await
+        .map_err(|e| cannot(e.to_string()))?
+        .ok_or_else(|| cannot("the image is gone".into()))?;
+    let short: String = info
+        .id
+        .trim_start_matches("sha256:")
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(12)
+        .collect();
+    let (name, _) = strata_engine::split_reference(reference).map_err(|e| cannot(e.to_string()))?;
+    let tag = format!("gates-{short}");
+    engine
+        .tag(reference, &name, &tag)
+        .await
+        .map_err(|e| cannot(e.to_string()))?;
+    Ok(format!("{name}:{tag}"))
 }
 
 /// Signs the image the target stands at in the registry (`digest`), when
