@@ -129,14 +129,20 @@ pub(super) fn previous_created<B: Backend>(
 }
 
 /// Whether this run needs a reused image in the engine: to build a child
-/// on it, to test it, or to make its manifest. A resumed image whose
-/// manifest was recorded and that nothing tests or builds on is only
-/// tagged, in the registry, after the run: a finish of a job graph pulls
-/// nothing.
+/// on it, to test it, to make its manifest, or to read its packages for a
+/// gate given its SBOM. A resumed image whose manifest was recorded and
+/// that nothing tests, gates on its SBOM or builds on is only tagged, in
+/// the registry, after the run: a finish of a job graph pulls nothing.
 pub(super) fn needed_here<B: Backend>(ctx: &StageCtx<B>, target: &Target) -> bool {
     let tests_run =
         |s: Stage| skip_reason(&ctx.options, target, s).is_none() && !target.tests(s).is_empty();
+    let sbom_gated = skip_reason(&ctx.options, target, Stage::Gates).is_none()
+        && target
+            .gates
+            .iter()
+            .any(strata_core::gates::Gate::needs_sbom);
     recorded_manifest(ctx, target).is_none()
+        || sbom_gated
         || tests_run(Stage::BasicTests)
         || tests_run(Stage::IntegrationTests)
         || ctx
