@@ -104,6 +104,12 @@ pub fn recall(runs: Vec<site::Run>, reporter: &Reporter) -> Vec<site::Run> {
             strata_core::text::count(recalled.later, "record")
         ));
     }
+    if recalled.unmatched > 0 {
+        said.push(format!(
+            "{} of images or plans not in the run reported left out",
+            strata_core::text::count(recalled.unmatched, "record")
+        ));
+    }
     if recalled.over_limit > 0 {
         said.push(format!(
             "{} beyond each image's newest {BUILDS_PER_IMAGE} builds left out",

@@ -68,7 +68,9 @@ pub fn with_recorded(
             recalled.duplicates += 1;
             continue;
         }
-        if record.finished > reported.finished {
+        // A reported run without an end (interrupted before it wrote
+        // one) leaves out none as later.
+        if !reported.finished.is_empty() && record.finished > reported.finished {
             recalled.later += 1;
             continue;
         }
@@ -387,6 +389,16 @@ mod tests {
                 over_limit: 0,
             }
         );
+    }
+
+    #[test]
+    fn a_reported_run_without_an_end_keeps_every_earlier_record() {
+        let mut reported = run("c2", "2026-01-02T00:05:00Z", &[("a", "o/a:1-c2")]);
+        reported.finished = String::new();
+        let records = vec![record("a", "o/a:1-c1", "c1", "2026-01-01T00:05:00Z")];
+        let (runs, recalled) = with_recorded(vec![reported], records, 30);
+        assert_eq!(heads(&runs), ["c1", "c2"]);
+        assert_eq!(recalled.later, 0);
     }
 
     #[test]
