@@ -13,6 +13,7 @@ mod progress;
 mod promote;
 mod registry;
 mod report;
+mod report_history;
 mod sbom;
 mod schedule;
 mod sign;

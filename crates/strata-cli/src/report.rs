@@ -23,6 +23,14 @@ pub struct ReportArgs {
     /// The folder the report is written to.
     #[arg(long, value_name = "DIR", default_value = "report")]
     pub out: PathBuf,
+    /// Also chart the earlier builds recorded in the registry: the build
+    /// records strata keeps beside each image it pushes
+    /// (`<name>:inputs-<hex>.record`), the newest 30 builds of each image
+    /// of the run reported, grouped into the runs that made them (those
+    /// of the runs given are not charted twice). A registry that cannot
+    /// be read is a warning and the report is written without them.
+    #[arg(long)]
+    pub registry_history: bool,
 }
 
 /// The folder of the report `build` writes, under its output folder.
@@ -64,17 +72,24 @@ pub fn run(
         ),
     };
     let runs: Vec<(&Path, &RunRecord)> = runs.iter().map(|(d, r)| (d.as_path(), r)).collect();
-    let wrote = write(&out, &title, &runs, &budgets, reporter)?;
+    create_dir(&out)?;
+    let mut site_runs = site_runs(&out, &runs, &budgets, reporter);
+    if args.registry_history {
+        site_runs = crate::report_history::recall(site_runs, reporter);
+    }
+    let charted = site_runs.len();
+    let wrote = write_site(&out, title, site_runs)?;
     if format == Format::Json {
         crate::output::print_json(&serde_json::json!({
             "out": out,
             "runs": runs.len(),
+            "charted": charted,
             "pages": wrote,
         }))?;
     } else {
         reporter.note(&format!(
             "report of {} written to {}",
-            strata_core::text::count(runs.len(), "run"),
+            strata_core::text::count(charted, "run"),
             out.join("index.html").display()
         ));
     }
@@ -113,15 +128,34 @@ fn write(
     budgets: &BTreeMap<String, u64>,
     reporter: &Reporter,
 ) -> Result<Vec<PathBuf>, Failure> {
+    create_dir(out)?;
+    let runs = site_runs(out, runs, budgets, reporter);
+    write_site(out, title.to_string(), runs)
+}
+
+/// Makes the report's folder.
+fn create_dir(out: &Path) -> Result<(), Failure> {
     std::fs::create_dir_all(out)
-        .map_err(|e| Failure::env(format!("cannot create {}: {e}", out.display())))?;
-    let site = Site {
-        title: title.to_string(),
-        runs: runs
-            .iter()
-            .map(|(dir, record)| site_run(dir, out, record, budgets, reporter))
-            .collect(),
-    };
+        .map_err(|e| Failure::env(format!("cannot create {}: {e}", out.display())))
+}
+
+/// The runs as the site sees them (each read from its output folder,
+/// which the report in `out` links to).
+fn site_runs(
+    out: &Path,
+    runs: &[(&Path, &RunRecord)],
+    budgets: &BTreeMap<String, u64>,
+    reporter: &Reporter,
+) -> Vec<site::Run> {
+    runs.iter()
+        .map(|(dir, record)| site_run(dir, out, record, budgets, reporter))
+        .collect()
+}
+
+/// Renders the site of `runs` (oldest first, the last reported) and
+/// writes it into `out`, which exists; the files written.
+fn write_site(out: &Path, title: String, runs: Vec<site::Run>) -> Result<Vec<PathBuf>, Failure> {
+    let site = Site { title, runs };
     let files = site::render(&site).map_err(|e| Failure::input(e.to_string()))?;
     remove_stale_pages(out, &files);
     let mut wrote = Vec::new();

@@ -237,3 +237,196 @@ fn a_report_from_a_folder_without_a_run_says_what_from_names() {
         "{said}"
     );
 }
+
+/// `git -C repo ARGS` (as the test's user), which must succeed; its output.
+fn git(repo: &Path, args: &[&str]) -> String {
+    let mut all = vec!["-c", "user.name=t", "-c", "user.email=t@e"];
+    all.extend_from_slice(args);
+    let out = run("git", &all, repo);
+    assert!(out.status.success(), "git {args:?}: {}", describe(&out));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// `strata` in `repo` with an empty Docker config of its own.
+fn strata_in(repo: &Path, docker_config: &Path, args: &[&str]) -> Output {
+    common::strata(repo)
+        .env("DOCKER_CONFIG", docker_config)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("strata {args:?}: {e}"))
+}
+
+/// The `size` of the first manifest JSON a run wrote.
+fn manifest_size(out: &Path) -> u64 {
+    let dir = out.join("manifests");
+    let json = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "json"))
+        .unwrap_or_else(|| panic!("no manifest in {}", dir.display()));
+    let text = std::fs::read_to_string(&json).unwrap_or_else(|e| panic!("{e}"));
+    let value: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}"));
+    value["size"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no size in {}", json.display()))
+}
+
+/// The one image page of a report folder.
+fn image_page(site: &Path) -> String {
+    let name = std::fs::read_dir(site)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .find(|n| n.starts_with("image-") && n.ends_with(".html"))
+        .unwrap_or_else(|| panic!("no image page in {}", site.display()));
+    std::fs::read_to_string(site.join(name)).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Two builds pushed at two commits, the second image larger: the report
+/// of the second run alone, with `--registry-history`, charts both from
+/// the build records in the registry (the second run's own record not
+/// twice), the earlier size among its figures. Without the flag, one run.
+#[test]
+fn registry_history_charts_the_earlier_build_recorded_in_the_registry() {
+    common::ensure_base_image();
+    let mut registry = strata_registry::testing::TestRegistry::start()
+        .unwrap_or_else(|e| panic!("docker-registry: {e}"));
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let repo = tmp.path().join("repo");
+    let docker_config = tmp.path().join("docker-config");
+    std::fs::create_dir_all(repo.join("images/root")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::create_dir_all(&docker_config).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(docker_config.join("config.json"), "{}\n").unwrap_or_else(|e| panic!("{e}"));
+    let namespace = format!("{}/e2e-history-{}", registry.host(), std::process::id());
+    let _cleanup = Images(namespace.clone());
+    std::fs::write(
+        repo.join("images/spec.yml"),
+        format!(
+            "root: root\nimages:\n  root:\n    image_name: {namespace}/root\ntag:\n  prefix: \"v1\"\n"
+        ),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let dockerfile = repo.join("images/root/Dockerfile");
+    let base = common::BASE_IMAGE;
+    std::fs::write(
+        &dockerfile,
+        format!("FROM {base}\nRUN echo 'root 1' > /root.txt\n"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    git(&repo, &["init", "-q", "-b", "main"]);
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "-q", "-m", "first"]);
+    let first = git(&repo, &["rev-parse", "--short=7", "HEAD"]);
+    let out1 = tmp.path().join("run1");
+    let built = strata_in(
+        &repo,
+        &docker_config,
+        &["build", "--push", "--out", &out1.to_string_lossy()],
+    );
+    assert_eq!(built.status.code(), Some(0), "{}", describe(&built));
+
+    // 300 kB more: a size figure of its own.
+    std::fs::write(
+        &dockerfile,
+        format!(
+            "FROM {base}\nRUN echo 'root 2' > /root.txt && head -c 300000 /dev/zero > /padding\n"
+        ),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "-q", "-m", "second"]);
+    let out2 = tmp.path().join("run2");
+    let built = strata_in(
+        &repo,
+        &docker_config,
+        &["build", "--push", "--out", &out2.to_string_lossy()],
+    );
+    assert_eq!(built.status.code(), Some(0), "{}", describe(&built));
+    let (size1, size2) = (manifest_size(&out1), manifest_size(&out2));
+    assert!(size2 > size1 + 250_000, "{size1} then {size2}");
+    let (shown1, shown2) = (
+        strata_report::text::human_size(size1),
+        strata_report::text::human_size(size2),
+    );
+    assert_ne!(shown1, shown2);
+
+    // Without the flag: the one run given.
+    let alone = tmp.path().join("alone");
+    let reported = strata_in(
+        &repo,
+        &docker_config,
+        &[
+            "report",
+            "--from",
+            &out2.to_string_lossy(),
+            "--out",
+            &alone.to_string_lossy(),
+        ],
+    );
+    assert_eq!(reported.status.code(), Some(0), "{}", describe(&reported));
+    let index = std::fs::read_to_string(alone.join("index.html")).unwrap_or_else(|e| panic!("{e}"));
+    assert!(index.contains("One run was given"), "{index}");
+    assert!(!image_page(&alone).contains("size over 2 runs"));
+
+    let site = tmp.path().join("site");
+    let reported = strata_in(
+        &repo,
+        &docker_config,
+        &[
+            "report",
+            "--from",
+            &out2.to_string_lossy(),
+            "--registry-history",
+            "--out",
+            &site.to_string_lossy(),
+        ],
+    );
+    assert_eq!(reported.status.code(), Some(0), "{}", describe(&reported));
+    let said = String::from_utf8_lossy(&reported.stderr);
+    assert!(
+        said.contains("1 earlier run recalled from the registry's build records"),
+        "{said}"
+    );
+    // Both builds left a record; the second is the run reported.
+    assert!(said.contains("1 record of runs given left out"), "{said}");
+    let index = std::fs::read_to_string(site.join("index.html")).unwrap_or_else(|e| panic!("{e}"));
+    assert!(index.contains("2 runs, from"), "{index}");
+    let page = image_page(&site);
+    // The size chart: a point per run, the earlier one the first build's,
+    // labelled with its commit.
+    let chart = format!("size over 2 runs: {shown1}, {shown2}");
+    assert!(page.contains(&chart), "no `{chart}` in {page}");
+    assert!(page.contains("duration over 2 runs"), "{page}");
+    let point = format!(" {first}: {shown1}</title></circle>");
+    assert!(page.contains(&point), "no `{point}` in {page}");
+
+    // The registry gone: a warning naming it and what to do, and the
+    // report of the run without its registry history.
+    registry.stop();
+    let gone = tmp.path().join("gone");
+    let reported = strata_in(
+        &repo,
+        &docker_config,
+        &[
+            "report",
+            "--from",
+            &out2.to_string_lossy(),
+            "--registry-history",
+            "--out",
+            &gone.to_string_lossy(),
+        ],
+    );
+    assert_eq!(reported.status.code(), Some(0), "{}", describe(&reported));
+    let said = String::from_utf8_lossy(&reported.stderr);
+    assert!(
+        said.contains(&format!(
+            "warning: cannot list the build records of {namespace}/root in {}",
+            registry.host()
+        )),
+        "{said}"
+    );
+    assert!(said.contains("or leave out --registry-history"), "{said}");
+    let index = std::fs::read_to_string(gone.join("index.html")).unwrap_or_else(|e| panic!("{e}"));
+    assert!(index.contains("One run was given"), "{index}");
+}

@@ -491,6 +491,7 @@ pub fn records(end: &RunEnd<'_>) -> Vec<(String, EarlierBuild)> {
                     cases,
                     test_key: i.test_key.clone(),
                     manifests,
+                    duration_secs: Some(i.duration_secs).filter(|d| d.is_finite()),
                 },
             ));
         }

@@ -175,6 +175,12 @@ pub struct EarlierBuild {
     /// reference they describe (a platform's image has its own).
     #[serde(default)]
     pub manifests: BTreeMap<String, RecordedManifest>,
+    /// How long the image took in its run, in seconds (its stages, first
+    /// start to last end; for an image of several platforms, all of them):
+    /// what `strata report --registry-history` charts. Its size is in its
+    /// manifest. `None` in records of older builds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_secs: Option<f64>,
 }
 
 /// An image's manifest as its build wrote it.

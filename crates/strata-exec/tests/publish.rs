@@ -401,3 +401,31 @@ async fn an_index_that_cannot_be_signed_is_not_tagged() {
     assert_eq!(untagged, ["t/a:1-0123456"]);
     assert_eq!(registry.tag("docker.io/t/a:1-0123456"), None);
 }
+
+/// A record says how long its image took (what the report's registry
+/// history charts); a record written before it did still reads, and an
+/// unknown duration is left out of the JSON.
+#[test]
+fn a_record_holds_its_images_duration_and_older_records_still_read() {
+    let registry = Memory::default();
+    let mut run = run(&[("a", Outcome::Built)], &registry);
+    run.record.images[0].duration_secs = 12.5;
+    let out = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let records = strata_exec::publish::records(&RunEnd {
+        plan: &run.plan,
+        record: &run.record,
+        published: &run.published,
+        coverage: WHOLE,
+        revision: "0123456789abcdef",
+        out_dir: out.path(),
+        signer: None,
+    });
+    let durations: Vec<Option<f64>> = records.iter().map(|(_, r)| r.duration_secs).collect();
+    assert_eq!(durations, [Some(12.5)]);
+
+    let older = r#"{"reference":"t/a:1-0123456","revision":"0123456789abcdef","finished":"2026-12-04T00:01:00Z","cases":[]}"#;
+    let read: EarlierBuild = serde_json::from_str(older).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(read.duration_secs, None);
+    let written = serde_json::to_string(&read).unwrap_or_else(|e| panic!("{e}"));
+    assert!(!written.contains("duration_secs"), "{written}");
+}

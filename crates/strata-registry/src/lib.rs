@@ -36,8 +36,8 @@ mod stack;
 pub mod testing;
 
 pub use client::{
-    Copied, CredentialSource, INSECURE_REGISTRIES_ENV, Registry, RegistryOptions, RetryPolicy,
-    insecure_registries_from_env, uses_plain_http,
+    Copied, CredentialSource, INSECURE_REGISTRIES_ENV, MAX_TAG_PAGES, Registry, RegistryOptions,
+    RetryPolicy, insecure_registries_from_env, uses_plain_http,
 };
 pub use config::{ImageConfig, image_configs, image_ids};
 pub use credentials::{

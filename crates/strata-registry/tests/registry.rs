@@ -202,6 +202,44 @@ async fn tags_are_listed_across_pages() {
     assert_eq!(proxy.count("GET", "/tags/list"), 3, "{:?}", proxy.log());
 }
 
+/// A registry whose tag list links on forever, each page to a new one: the
+/// listing stops at its page bound with an error naming the registry, it
+/// does not loop.
+#[tokio::test]
+async fn a_tag_list_that_never_ends_stops_at_the_page_bound() {
+    let reg = registry();
+    let c = client();
+    let next = Arc::new(AtomicUsize::new(0));
+    let proxy = Proxy::start(reg.addr(), move |req| {
+        if !req.path().ends_with("/tags/list") {
+            return Action::Forward;
+        }
+        let page = next.fetch_add(1, Ordering::SeqCst);
+        let link = format!("<{}?last=t{page}>; rel=\"next\"", req.path());
+        let body = serde_json::json!({"name": "org/endless", "tags": [format!("t{page}")]});
+        Action::Respond(Resp::new(
+            200,
+            &[("Content-Type", "application/json"), ("Link", &link)],
+            serde_json::to_vec(&body).unwrap(),
+        ))
+    })
+    .await;
+    let name = name_at(&proxy.host(), "org/endless");
+    let err = c.list_tags(&name).await.unwrap_err();
+    assert!(matches!(err, RegistryError::BadResponse { .. }), "{err:?}");
+    let said = err.to_string();
+    assert!(said.contains(&proxy.host()), "{said}");
+    assert!(
+        said.contains(&format!("past {} pages", strata_registry::MAX_TAG_PAGES)),
+        "{said}"
+    );
+    assert_eq!(
+        proxy.count("GET", "/tags/list"),
+        strata_registry::MAX_TAG_PAGES,
+        "one request a page, up to the bound"
+    );
+}
+
 #[tokio::test]
 async fn altered_manifests_are_detected() {
     let reg = registry();

@@ -3,6 +3,11 @@
 
 use super::*;
 
+/// The most pages of a tag list [`Registry::list_tags`] follows: a million
+/// tags at registries' usual 1000 a page, and a bound on a registry whose
+/// `Link`s never end.
+pub const MAX_TAG_PAGES: usize = 1000;
+
 impl Registry {
     pub(super) fn content_digest(
         call: &Call<'_>,
@@ -268,8 +273,10 @@ impl Registry {
         Ok(manifest.digest().clone())
     }
 
-    /// Every tag of a repository, following `Link` pagination. A repository
-    /// the registry does not know has no tags.
+    /// Every tag of a repository, following `Link` pagination (at most
+    /// [`MAX_TAG_PAGES`] pages: a registry that links on past that is an
+    /// error, not an endless loop). A repository the registry does not
+    /// know has no tags.
     pub async fn list_tags(&self, name: &ImageName) -> Result<Vec<String>, RegistryError> {
         self.list_tags_paged(name, None).await
     }
@@ -287,6 +294,17 @@ impl Registry {
         let mut tags = Vec::new();
         let mut seen = HashSet::new();
         loop {
+            if seen.len() >= MAX_TAG_PAGES {
+                return Err(RegistryError::BadResponse {
+                    host: name.api_host().to_string(),
+                    what: format!("list tags of {name}"),
+                    problem: format!(
+                        "its tag list goes on past {MAX_TAG_PAGES} pages ({} tags so far); \
+                         ask for larger pages or check the registry",
+                        tags.len()
+                    ),
+                });
+            }
             if !seen.insert(url.to_string()) {
                 return Err(RegistryError::BadResponse {
                     host: name.api_host().to_string(),

@@ -296,6 +296,8 @@ mod auth;
 mod blobs;
 mod manifests;
 
+pub use manifests::MAX_TAG_PAGES;
+
 impl Registry {
     /// A client with these options.
     pub fn new(options: RegistryOptions) -> Result<Self, RegistryError> {

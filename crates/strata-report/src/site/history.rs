@@ -133,8 +133,9 @@ role=\"img\" aria-label=\"{label}\" xmlns=\"http://www.w3.org/2000/svg\">\
 pub(crate) fn section(run: &Run, runs: &[Run]) -> String {
     if runs.len() < 2 {
         return "<p>One run was given. Give <code>strata report</code> several \
-<code>--from</code> folders (earlier runs' output) to chart each image's size and \
-duration across them.</p>\n"
+<code>--from</code> folders (earlier runs' output), or <code>--registry-history</code> \
+(the build records in the registry), to chart each image's size and duration across \
+them.</p>\n"
             .into();
     }
     let plans = run.has_plans();

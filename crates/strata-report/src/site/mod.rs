@@ -15,9 +15,11 @@ mod history;
 mod html;
 mod image_page;
 mod index;
+mod recorded;
 mod timeline;
 
 pub use html::url_path;
+pub use recorded::{Recalled, RecordedBuild, with_recorded};
 
 use crate::ManifestData;
 use crate::junit::TestCase;
