@@ -519,6 +519,61 @@ fn a_signed_two_platform_run_is_what_skopeo_accepts_and_nothing_else() {
     let report: Value = serde_json::from_slice(&theirs.stdout).unwrap();
     assert_eq!(report[0]["manifests"][0]["status"], "signed", "{report:#}");
 
+    // A key put in use later (rotated): a run of every image at a new
+    // commit, which reuses each, signs each with it, and the SBOMs their
+    // builds put beside them too.
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.invalid"])
+            .args(args)
+            .current_dir(&bench.repo)
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .output()
+            .unwrap()
+    };
+    assert!(
+        git(&["commit", "-q", "--allow-empty", "-m", "a new key"])
+            .status
+            .success()
+    );
+    let head = git(&["rev-parse", "--short=7", "HEAD"]);
+    let rotated = format!("v1-{}", String::from_utf8_lossy(&head.stdout).trim());
+    let out_dir = bench.path("out-rotated");
+    let reused = bench
+        .strata()
+        .args(["build", "--all", "--push", "--out"])
+        .arg(&out_dir)
+        .arg("--sign-key")
+        .arg(bench.path("other.key"))
+        .output()
+        .unwrap();
+    expect_code(&reused, 0);
+    let run: Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("artifacts/run.json")).unwrap())
+            .unwrap();
+    let built: Vec<&Value> = run["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["outcome"] == "built")
+        .collect();
+    assert!(built.is_empty(), "every image is reused: {built:?}");
+    for image in ["root", "child"] {
+        let verified = bench.verify(&format!("{namespace}/{image}:{rotated}"), "other");
+        expect_code(&verified, 0);
+        let report: Value = serde_json::from_slice(&verified.stdout).unwrap();
+        let manifests = report[0]["manifests"].as_array().unwrap();
+        let sboms = manifests
+            .iter()
+            .filter(|m| m["kind"] == "application/spdx+json")
+            .count();
+        assert_eq!(sboms, 2, "{report:#}");
+        assert!(
+            manifests.iter().all(|m| m["status"] == "signed"),
+            "{report:#}"
+        );
+    }
+
     // Promotion: the signed set moves; with one image unsigned, nothing.
     expect_code(&bench.promote(&tag, "v1-stable"), 0);
     client.push_unsigned(&format!("{namespace}/child:{tag}"));

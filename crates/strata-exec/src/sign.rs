@@ -24,6 +24,11 @@ pub trait Signer: Send + Sync {
     /// Signs the manifest `image` names (`name@sha256:…`) and stores the
     /// signature beside it.
     fn sign<'a>(&'a self, image: &'a ImageRef) -> Signing<'a>;
+
+    /// Signs each artifact stored as referring to `image` (its SBOMs): an
+    /// image reused from an earlier build carries that build's, which this
+    /// run puts (and signs) no other of.
+    fn sign_referrers<'a>(&'a self, image: &'a ImageRef) -> Signing<'a>;
 }
 
 /// Signs with a private key, storing signatures in the image's registry.
@@ -81,6 +86,23 @@ impl Signer for KeySigner {
             )
             .await
             .map(|_| ())
+        })
+    }
+
+    fn sign_referrers<'a>(&'a self, image: &'a ImageRef) -> Signing<'a> {
+        Box::pin(async move {
+            let Some(digest) = image.digest() else {
+                return Err(RegistryError::NotFound {
+                    reference: Box::new(image.clone()),
+                });
+            };
+            let name = image.name();
+            for referrer in
+                strata_registry::referrers::referrers(self.registry, name, digest, None).await?
+            {
+                self.sign(&name.with_digest(referrer.digest)).await?;
+            }
+            Ok(())
         })
     }
 }

@@ -161,7 +161,8 @@ async fn gates_staging_reference<B: Backend>(
 
 /// Signs the image the target stands at in the registry (`digest`), when
 /// the run signs: pushed now, or reused (signed already by this key, it
-/// keeps its one signature). A signature that cannot be put fails the
+/// keeps its one signature; the SBOMs its build put are signed with it).
+/// A signature that cannot be put fails the
 /// image (`signing`): its descendants are skipped, no index lists it and
 /// the run fails. (An image of the engine's platform alone and without
 /// gates carries the run's tag from its push already: the engine pushes
@@ -182,6 +183,13 @@ pub(super) async fn sign_pushed<B: Backend>(
             "{pinned} was pushed but its signature could not be put: {e}; the image failed (run again to sign it)"
         ))
     })?;
+    if reused(ctx, target).is_some() {
+        signer.sign_referrers(&pinned).await.map_err(|e| {
+            signing(format!(
+                "the SBOMs of {pinned}, reused, could not be signed: {e}; the image failed (run again to sign them)"
+            ))
+        })?;
+    }
     ctx.run_log.line(&format!("{pinned} signed"));
     Ok(())
 }
