@@ -92,29 +92,22 @@ pub fn recall(runs: Vec<site::Run>, reporter: &Reporter) -> Vec<site::Run> {
         "{} recalled from the registry's build records",
         strata_core::text::count(recalled.runs, "earlier run")
     )];
-    if recalled.duplicates > 0 {
-        said.push(format!(
-            "{} of runs given left out",
-            strata_core::text::count(recalled.duplicates, "record")
-        ));
-    }
-    if recalled.later > 0 {
-        said.push(format!(
-            "{} of later runs left out",
-            strata_core::text::count(recalled.later, "record")
-        ));
-    }
-    if recalled.unmatched > 0 {
-        said.push(format!(
-            "{} of images or plans not in the run reported left out",
-            strata_core::text::count(recalled.unmatched, "record")
-        ));
-    }
-    if recalled.over_limit > 0 {
-        said.push(format!(
-            "{} beyond each image's newest {BUILDS_PER_IMAGE} builds left out",
-            strata_core::text::count(recalled.over_limit, "record")
-        ));
+    let newest = format!("beyond each image's newest {BUILDS_PER_IMAGE} builds");
+    for (left_out, why) in [
+        (recalled.duplicates, "of runs given"),
+        (recalled.later, "of later runs"),
+        (
+            recalled.unmatched,
+            "of images or plans not in the run reported",
+        ),
+        (recalled.over_limit, newest.as_str()),
+    ] {
+        if left_out > 0 {
+            said.push(format!(
+                "{} {why} left out",
+                strata_core::text::count(left_out, "record")
+            ));
+        }
     }
     reporter.note(&said.join("; "));
     runs

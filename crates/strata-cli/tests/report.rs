@@ -351,46 +351,39 @@ fn registry_history_charts_the_earlier_build_recorded_in_the_registry() {
     );
     assert_ne!(shown1, shown2);
 
+    // `strata report` of the second run into `site`, with or without the
+    // registry's history: it exits 0 either way; its index and stderr.
+    let report = |site: &Path, registry_history: bool| {
+        let from = out2.to_string_lossy();
+        let into = site.to_string_lossy();
+        let mut args = vec!["report", "--from", &from, "--out", &into];
+        if registry_history {
+            args.push("--registry-history");
+        }
+        let reported = strata_in(&repo, &docker_config, &args);
+        assert_eq!(reported.status.code(), Some(0), "{}", describe(&reported));
+        let index =
+            std::fs::read_to_string(site.join("index.html")).unwrap_or_else(|e| panic!("{e}"));
+        (
+            index,
+            String::from_utf8_lossy(&reported.stderr).into_owned(),
+        )
+    };
+
     // Without the flag: the one run given.
     let alone = tmp.path().join("alone");
-    let reported = strata_in(
-        &repo,
-        &docker_config,
-        &[
-            "report",
-            "--from",
-            &out2.to_string_lossy(),
-            "--out",
-            &alone.to_string_lossy(),
-        ],
-    );
-    assert_eq!(reported.status.code(), Some(0), "{}", describe(&reported));
-    let index = std::fs::read_to_string(alone.join("index.html")).unwrap_or_else(|e| panic!("{e}"));
+    let (index, _) = report(&alone, false);
     assert!(index.contains("One run was given"), "{index}");
     assert!(!image_page(&alone).contains("size over 2 runs"));
 
     let site = tmp.path().join("site");
-    let reported = strata_in(
-        &repo,
-        &docker_config,
-        &[
-            "report",
-            "--from",
-            &out2.to_string_lossy(),
-            "--registry-history",
-            "--out",
-            &site.to_string_lossy(),
-        ],
-    );
-    assert_eq!(reported.status.code(), Some(0), "{}", describe(&reported));
-    let said = String::from_utf8_lossy(&reported.stderr);
+    let (index, said) = report(&site, true);
     assert!(
         said.contains("1 earlier run recalled from the registry's build records"),
         "{said}"
     );
     // Both builds left a record; the second is the run reported.
     assert!(said.contains("1 record of runs given left out"), "{said}");
-    let index = std::fs::read_to_string(site.join("index.html")).unwrap_or_else(|e| panic!("{e}"));
     assert!(index.contains("2 runs, from"), "{index}");
     let page = image_page(&site);
     // The size chart: a point per run, the earlier one the first build's,
@@ -405,20 +398,7 @@ fn registry_history_charts_the_earlier_build_recorded_in_the_registry() {
     // report of the run without its registry history.
     registry.stop();
     let gone = tmp.path().join("gone");
-    let reported = strata_in(
-        &repo,
-        &docker_config,
-        &[
-            "report",
-            "--from",
-            &out2.to_string_lossy(),
-            "--registry-history",
-            "--out",
-            &gone.to_string_lossy(),
-        ],
-    );
-    assert_eq!(reported.status.code(), Some(0), "{}", describe(&reported));
-    let said = String::from_utf8_lossy(&reported.stderr);
+    let (index, said) = report(&gone, true);
     assert!(
         said.contains(&format!(
             "warning: cannot list the build records of {namespace}/root in {}",
@@ -427,6 +407,5 @@ fn registry_history_charts_the_earlier_build_recorded_in_the_registry() {
         "{said}"
     );
     assert!(said.contains("or leave out --registry-history"), "{said}");
-    let index = std::fs::read_to_string(gone.join("index.html")).unwrap_or_else(|e| panic!("{e}"));
     assert!(index.contains("One run was given"), "{index}");
 }
