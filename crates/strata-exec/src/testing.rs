@@ -23,6 +23,8 @@ struct State {
     most_running: usize,
     /// The references pushed, which the engine then knows the digest of.
     pushed: BTreeSet<String>,
+    /// The images pulled, which the engine then holds.
+    pulled: BTreeSet<String>,
     /// How many builds ended.
     built: usize,
 }
@@ -71,7 +73,7 @@ impl Fake {
     }
 
     /// What happened, in order: `start <image>`, `end <image>`, `test <image>`,
-    /// `push <image>`, `remove <image>`.
+    /// `push <image>`, `pull <image>`, `remove <image>`.
     pub fn events(&self) -> Vec<String> {
         self.state
             .lock()
@@ -129,8 +131,9 @@ pub fn pushed_digest(reference: &str) -> String {
 /// `t/a:1-0123456` → `a`.
 fn image_of(reference: &str) -> String {
     reference
+        .trim_start_matches("docker.io/")
         .trim_start_matches("t/")
-        .split(':')
+        .split([':', '@'])
         .next()
         .unwrap_or_default()
         .to_string()
@@ -225,9 +228,19 @@ impl Backend for Fake {
     }
     async fn inventory(
         &self,
-        _: &str,
+        reference: &str,
     ) -> Result<Result<strata_sbom::ImageInventory, strata_sbom::SbomError>, EngineError> {
         self.gone()?;
+        let image = image_of(reference);
+        let held = self
+            .state
+            .lock()
+            .is_ok_and(|s| s.events.contains(&format!("end {image}")) || s.pulled.contains(&image));
+        if !(self.stores_images || held) {
+            return Err(EngineError::NotFound {
+                what: format!("no such image: {reference}"),
+            });
+        }
         Ok(Ok(strata_sbom::ImageInventory {
             packages: Vec::new(),
             layers: Vec::new(),
@@ -286,7 +299,12 @@ impl Backend for Fake {
         }
         Ok(pushed_digest(reference))
     }
-    async fn pull(&self, _: &str, _: Option<&RegistryAuth>) -> Result<(), EngineError> {
+    async fn pull(&self, reference: &str, _: Option<&RegistryAuth>) -> Result<(), EngineError> {
+        let image = image_of(reference);
+        self.record(format!("pull {image}"), 0);
+        if let Ok(mut s) = self.state.lock() {
+            s.pulled.insert(image);
+        }
         Ok(())
     }
     async fn tag(&self, source: &str, _: &str, tag: &str) -> Result<(), EngineError> {

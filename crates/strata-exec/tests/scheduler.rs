@@ -670,3 +670,46 @@ async fn an_image_its_gates_refuse_is_never_pushed_under_the_runs_tag() {
         );
     }
 }
+
+/// A reused image whose gate is given its SBOM is pulled for it, though
+/// nothing else of the run needs it here (its manifest recorded, no tests,
+/// no child): the gate's SBOM is made from its packages.
+#[tokio::test]
+async fn a_reused_image_gated_on_its_sbom_is_pulled_for_it() {
+    let stack = "images:\n  root: {image_name: t/root}\ntag: {prefix: '1'}\ngates:\n  scan: {command: 'test -s {sbom}'}\n";
+    let fake = Fake::new(Duration::from_millis(10));
+    let (record, _out) = run_with(&fake, stack, 1, never_cancelled(), |options, targets| {
+        options.push = true;
+        options.stages = vec![Stage::Build, Stage::Push, Stage::Gates, Stage::Manifest];
+        let root = &mut targets[0];
+        // Reused by the builder the run uses, as the plan found it.
+        root.build.input_parts.builder = "BuildKit".into();
+        let pinned = format!("t/root:inputs-0a1b@{}", pushed_digest("t/root:1"));
+        root.build.reuse = strata_core::inputs::ReuseFrom::pinned(
+            pinned.parse().unwrap_or_else(|e| panic!("{e}")),
+        );
+        root.earlier = Some(strata_exec::EarlierBuild {
+            reference: pinned,
+            revision: "fedcba9".into(),
+            finished: "2026-12-01T00:00:00Z".into(),
+            cases: Vec::new(),
+            test_key: None,
+            manifests: BTreeMap::from([(
+                root.build.reference.clone(),
+                strata_exec::RecordedManifest {
+                    json: "{}".into(),
+                    markdown: "# root\n".into(),
+                },
+            )]),
+            duration_secs: None,
+        });
+    })
+    .await;
+    let got = outcomes(&record);
+    assert!(record.success, "{got:?}");
+    assert!(
+        fake.events().contains(&"pull root".to_string()),
+        "{:?}",
+        fake.events()
+    );
+}
