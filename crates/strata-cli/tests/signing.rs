@@ -13,6 +13,7 @@ mod common;
 
 use common::{describe, docker_ok, ensure_base_image};
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
@@ -519,47 +520,62 @@ fn a_signed_two_platform_run_is_what_skopeo_accepts_and_nothing_else() {
     let report: Value = serde_json::from_slice(&theirs.stdout).unwrap();
     assert_eq!(report[0]["manifests"][0]["status"], "signed", "{report:#}");
 
-    // A key put in use later (rotated): a run of every image at a new
-    // commit, which reuses each, signs each with it, and the SBOMs their
-    // builds put beside them too.
+    // A key put in use later (rotated): the images a run does not rebuild
+    // (root, when only the child changed) and those it reuses (every image
+    // of a run of all at a new commit) are signed with it before its tag
+    // names them, with the SBOMs their builds put beside them.
     let git = |args: &[&str]| {
-        Command::new("git")
+        let out = Command::new("git")
             .args(["-c", "user.name=t", "-c", "user.email=t@example.invalid"])
             .args(args)
             .current_dir(&bench.repo)
             .env("GIT_CONFIG_GLOBAL", "/dev/null")
             .output()
-            .unwrap()
-    };
-    assert!(
-        git(&["commit", "-q", "--allow-empty", "-m", "a new key"])
-            .status
-            .success()
-    );
-    let head = git(&["rev-parse", "--short=7", "HEAD"]);
-    let rotated = format!("v1-{}", String::from_utf8_lossy(&head.stdout).trim());
-    let out_dir = bench.path("out-rotated");
-    let reused = bench
-        .strata()
-        .args(["build", "--all", "--push", "--out"])
-        .arg(&out_dir)
-        .arg("--sign-key")
-        .arg(bench.path("other.key"))
-        .output()
-        .unwrap();
-    expect_code(&reused, 0);
-    let run: Value =
-        serde_json::from_str(&std::fs::read_to_string(out_dir.join("artifacts/run.json")).unwrap())
             .unwrap();
-    let built: Vec<&Value> = run["images"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|i| i["outcome"] == "built")
-        .collect();
-    assert!(built.is_empty(), "every image is reused: {built:?}");
-    for image in ["root", "child"] {
-        let verified = bench.verify(&format!("{namespace}/{image}:{rotated}"), "other");
+        assert!(out.status.success(), "git {args:?}: {}", describe(&out));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let third = bench.path("third");
+    expect_code(
+        &bench
+            .strata()
+            .args(["key", "generate", "--out"])
+            .arg(&third)
+            .output()
+            .unwrap(),
+        0,
+    );
+    let rotated_run = |key: &str, all: bool| {
+        let tag = format!("v1-{}", git(&["rev-parse", "--short=7", "HEAD"]));
+        let out_dir = bench.path(&format!("out-{key}"));
+        let mut cmd = bench.strata();
+        cmd.args(["build", "--push", "--out"])
+            .arg(&out_dir)
+            .arg("--sign-key")
+            .arg(bench.path(&format!("{key}.key")));
+        if all {
+            cmd.arg("--all");
+        }
+        expect_code(&cmd.output().unwrap(), 0);
+        let run: Value = serde_json::from_str(
+            &std::fs::read_to_string(out_dir.join("artifacts/run.json")).unwrap(),
+        )
+        .unwrap();
+        let outcomes: BTreeMap<String, String> = run["images"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| {
+                (
+                    i["image"].as_str().unwrap().to_string(),
+                    i["outcome"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        (tag, outcomes)
+    };
+    let expect_signed = |reference: &str, key: &str| {
+        let verified = bench.verify(reference, key);
         expect_code(&verified, 0);
         let report: Value = serde_json::from_slice(&verified.stdout).unwrap();
         let manifests = report[0]["manifests"].as_array().unwrap();
@@ -567,11 +583,33 @@ fn a_signed_two_platform_run_is_what_skopeo_accepts_and_nothing_else() {
             .iter()
             .filter(|m| m["kind"] == "application/spdx+json")
             .count();
-        assert_eq!(sboms, 2, "{report:#}");
+        assert_eq!(sboms, 2, "{reference}: {report:#}");
         assert!(
             manifests.iter().all(|m| m["status"] == "signed"),
-            "{report:#}"
+            "{reference}: {report:#}"
         );
+    };
+    std::fs::write(
+        bench.repo.join("images/child/Dockerfile"),
+        format!("ARG BASE_TAG\nFROM {namespace}/root:${{BASE_TAG}}\nRUN uname -m > /arch.txt && echo 2 > /version\n"),
+    )
+    .unwrap();
+    git(&["commit", "-q", "-am", "child: a second version"]);
+    let (changed, outcomes) = rotated_run("other", false);
+    assert_eq!(
+        outcomes,
+        BTreeMap::from([("child".to_string(), "built".to_string())])
+    );
+    expect_signed(&format!("{namespace}/root:{changed}"), "other");
+    expect_signed(&format!("{namespace}/child:{changed}"), "other");
+    git(&["commit", "-q", "--allow-empty", "-m", "a third key"]);
+    let (all, outcomes) = rotated_run("third", true);
+    assert!(
+        outcomes.values().all(|o| o == "reused"),
+        "every image is reused: {outcomes:?}"
+    );
+    for image in ["root", "child"] {
+        expect_signed(&format!("{namespace}/{image}:{all}"), "third");
     }
 
     // Promotion: the signed set moves; with one image unsigned, nothing.

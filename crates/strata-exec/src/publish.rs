@@ -15,7 +15,9 @@
 //!   planned with (a tag that moved since fails, naming both).
 //! - A run that signs (`RunEnd::signer`) signs each index by its digest
 //!   before the run's tag names it (one that cannot be signed is not
-//!   tagged), and each SBOM it puts beside an image.
+//!   tagged), each SBOM it puts beside an image, and each unchanged image
+//!   as it was published (with its platforms' images and SBOMs) before
+//!   its tag names it.
 
 use crate::record::{ImageResult, Outcome, RunRecord, Status};
 use crate::run::{EarlierBuild, RecordedManifest, Stage};
@@ -350,7 +352,7 @@ pub async fn publish<P: Publisher>(registry: &P, end: &RunEnd<'_>) -> Vec<Publis
         let result = match end.published.get(&(b.image.clone(), b.plan.clone())) {
             None => Err(TagError::NotPublished),
             Some(from) => match (from.parse::<ImageRef>(), b.reference.parse::<ImageRef>()) {
-                (Ok(from), Ok(to)) => registry.tag_pinned(&from, &to).await,
+                (Ok(from), Ok(to)) => tag_unchanged(registry, end.signer, &from, &to).await,
                 (Err(e), _) | (_, Err(e)) => Err(TagError::Reference(e)),
             },
         };
@@ -360,6 +362,26 @@ pub async fn publish<P: Publisher>(registry: &P, end: &RunEnd<'_>) -> Vec<Publis
         });
     }
     done
+}
+
+/// Gives an image the run did not rebuild the run's tag at the digest it
+/// was planned with (`from`, `name:tag@digest`), signed first as it was
+/// published when the run signs: the run's tag never names an unsigned
+/// image, though an earlier run made it without the key.
+async fn tag_unchanged<P: Publisher>(
+    registry: &P,
+    signer: Option<&dyn Signer>,
+    from: &ImageRef,
+    to: &ImageRef,
+) -> Result<Digest, TagError> {
+    if let Some(signer) = signer {
+        let pinned = match from.digest() {
+            Some(digest) => from.name().with_digest(digest.clone()),
+            None => from.clone(),
+        };
+        signer.sign_published(&pinned).await?;
+    }
+    registry.tag_pinned(from, to).await
 }
 
 /// Puts an index by its digest, signs it, then tags it: the run's tag

@@ -25,10 +25,11 @@ pub trait Signer: Send + Sync {
     /// signature beside it.
     fn sign<'a>(&'a self, image: &'a ImageRef) -> Signing<'a>;
 
-    /// Signs each artifact stored as referring to `image` (its SBOMs): an
-    /// image reused from an earlier build carries that build's, which this
-    /// run puts (and signs) no other of.
-    fn sign_referrers<'a>(&'a self, image: &'a ImageRef) -> Signing<'a>;
+    /// Signs `image` (`name@sha256:…`) as an earlier build published it:
+    /// itself, each platform's image of an index, and each artifact that
+    /// refers to one of those (its SBOMs). What a run reuses or leaves
+    /// unchanged carries that build's, which the run puts no other of.
+    fn sign_published<'a>(&'a self, image: &'a ImageRef) -> Signing<'a>;
 }
 
 /// Signs with a private key, storing signatures in the image's registry.
@@ -89,18 +90,11 @@ impl Signer for KeySigner {
         })
     }
 
-    fn sign_referrers<'a>(&'a self, image: &'a ImageRef) -> Signing<'a> {
+    fn sign_published<'a>(&'a self, image: &'a ImageRef) -> Signing<'a> {
         Box::pin(async move {
-            let Some(digest) = image.digest() else {
-                return Err(RegistryError::NotFound {
-                    reference: Box::new(image.clone()),
-                });
-            };
             let name = image.name();
-            for referrer in
-                strata_registry::referrers::referrers(self.registry, name, digest, None).await?
-            {
-                self.sign(&name.with_digest(referrer.digest)).await?;
+            for (digest, _, _) in published_manifests(self.registry, image, true).await? {
+                self.sign(&name.with_digest(digest)).await?;
             }
             Ok(())
         })
@@ -202,6 +196,34 @@ pub async fn verify(
     reference: &ImageRef,
     artifacts: bool,
 ) -> Result<Vec<Checked>, RegistryError> {
+    let name = reference.name();
+    let repository = name.to_string();
+    let manifests = published_manifests(registry, reference, artifacts).await?;
+    let mut checked = Vec::with_capacity(manifests.len());
+    for (digest, kind, platform) in manifests {
+        let stored = signatures(registry, name, &digest).await?;
+        checked.push(Checked {
+            image: name.with_digest(digest.clone()),
+            kind,
+            platform,
+            verdict: Verdict::of(public, &repository, &digest, &stored),
+        });
+    }
+    Ok(checked)
+}
+
+/// The manifests `reference` stands for, as a signature vouches for them:
+/// its own (`index` or `image`), each platform's image of an index, and
+/// with `artifacts` each artifact referring to one of those images (by its
+/// artifact type), each with its platform where an index lists it.
+///
+/// # Errors
+/// The registry's; [`RegistryError::NotFound`] when it lacks `reference`.
+async fn published_manifests(
+    registry: &Registry,
+    reference: &ImageRef,
+    artifacts: bool,
+) -> Result<Vec<(Digest, String, Option<String>)>, RegistryError> {
     let manifest = registry.existing_manifest(reference).await?;
     let name = reference.name();
     let mut manifests = vec![(
@@ -233,18 +255,7 @@ pub async fn verify(
             }
         }
     }
-    let repository = name.to_string();
-    let mut checked = Vec::with_capacity(manifests.len());
-    for (digest, kind, platform) in manifests {
-        let stored = signatures(registry, name, &digest).await?;
-        checked.push(Checked {
-            image: name.with_digest(digest.clone()),
-            kind,
-            platform,
-            verdict: Verdict::of(public, &repository, &digest, &stored),
-        });
-    }
-    Ok(checked)
+    Ok(manifests)
 }
 
 #[cfg(test)]

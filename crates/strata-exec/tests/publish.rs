@@ -344,10 +344,13 @@ impl Signer for LogSigner<'_> {
         })
     }
 
-    fn sign_referrers<'a>(&'a self, image: &'a ImageRef) -> Signing<'a> {
+    fn sign_published<'a>(&'a self, image: &'a ImageRef) -> Signing<'a> {
         Box::pin(async move {
+            if self.fails {
+                return Err(RegistryError::Client("signature refused".into()));
+            }
             if let Ok(mut w) = self.log.writes.lock() {
-                w.push(format!("sign referrers of {image}"));
+                w.push(format!("sign published {image}"));
             }
             Ok(())
         })
@@ -391,7 +394,9 @@ async fn a_signing_run_signs_each_index_before_its_tag_names_it() {
     let writes: Vec<String> = registry
         .writes()
         .into_iter()
-        .filter(|w| !w.starts_with("record ") && !w.starts_with("tag "))
+        .filter(|w| {
+            !w.starts_with("record ") && !w.starts_with("tag ") && !w.starts_with("sign published")
+        })
         .collect();
     assert_eq!(
         writes,
@@ -407,8 +412,46 @@ async fn a_signing_run_signs_each_index_before_its_tag_names_it() {
 async fn an_index_that_cannot_be_signed_is_not_tagged() {
     let (registry, done) = signed_two_platform_end(true).await;
     let untagged: Vec<&str> = done.iter().filter_map(Published::untagged).collect();
-    assert_eq!(untagged, ["t/a:1-0123456"]);
+    assert!(untagged.contains(&"t/a:1-0123456"), "{untagged:?}");
     assert_eq!(registry.tag("docker.io/t/a:1-0123456"), None);
+}
+
+/// A run that signs signs each image it did not rebuild as it was
+/// published before the run's tag names it; one that cannot be signed is
+/// left untagged and said so.
+#[tokio::test]
+async fn a_signing_run_signs_each_unchanged_image_before_its_tag_names_it() {
+    let (registry, done) = signed_two_platform_end(false).await;
+    let writes = registry.writes();
+    for image in ["root", "b", "c"] {
+        let at = |write: String| writes.iter().position(|w| *w == write);
+        let signed = at(format!(
+            "sign published docker.io/t/{image}@{}",
+            digest(image)
+        ));
+        let tagged = at(format!("tag docker.io/t/{image}:1-0123456"));
+        assert!(
+            signed.is_some() && tagged.is_some() && signed < tagged,
+            "{image}: {writes:?}"
+        );
+    }
+    let (registry, done_unsigned) = signed_two_platform_end(true).await;
+    let mut untagged: Vec<&str> = done_unsigned
+        .iter()
+        .filter_map(Published::untagged)
+        .collect();
+    untagged.sort_unstable();
+    assert_eq!(
+        untagged,
+        [
+            "t/a:1-0123456",
+            "t/b:1-0123456",
+            "t/c:1-0123456",
+            "t/root:1-0123456"
+        ]
+    );
+    assert_eq!(registry.tag("docker.io/t/root:1-0123456"), None);
+    assert!(done.iter().all(|p| p.untagged().is_none()), "{done:?}");
 }
 
 /// A record says how long its image took (what the report's registry

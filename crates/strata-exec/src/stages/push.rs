@@ -178,18 +178,15 @@ pub(super) async fn sign_pushed<B: Backend>(
     let signing = |message: String| StageError::new(FailureKind::Signing, message);
     let name = ImageRef::from_str(&target.build.reference).map_err(|e| signing(e.to_string()))?;
     let pinned = name.name().with_digest(digest.clone());
-    signer.sign(&pinned).await.map_err(|e| {
+    let signed = match reused(ctx, target) {
+        Some(_) => signer.sign_published(&pinned).await,
+        None => signer.sign(&pinned).await,
+    };
+    signed.map_err(|e| {
         signing(format!(
             "{pinned} was pushed but its signature could not be put: {e}; the image failed (run again to sign it)"
         ))
     })?;
-    if reused(ctx, target).is_some() {
-        signer.sign_referrers(&pinned).await.map_err(|e| {
-            signing(format!(
-                "the SBOMs of {pinned}, reused, could not be signed: {e}; the image failed (run again to sign them)"
-            ))
-        })?;
-    }
     ctx.run_log.line(&format!("{pinned} signed"));
     Ok(())
 }
