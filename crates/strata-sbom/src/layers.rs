@@ -6,6 +6,12 @@
 //! the image. The layers are then stacked in the image's order, as the
 //! engine stacks them: a whiteout in a layer removes what lower layers
 //! wrote, and a file written again replaces the lower one.
+//!
+//! A layer is a plain tar in the classic image store's export and may be
+//! gzipped in the containerd store's (an OCI layout); either is read. A
+//! layer the image lists that cannot be read as either fails the whole
+//! inventory: an SBOM missing a layer's packages would say the image holds
+//! less than it does.
 
 use crate::metadata::{self, Database};
 use crate::{Ecosystem, Package, SbomError};
@@ -31,7 +37,7 @@ pub struct ImageInventory {
 }
 
 /// One layer as read: its databases (parsed) and whiteouts.
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct LayerFiles {
     /// Path → the packages of the database there (`None`: os-release,
     /// kept as the distribution it names).
@@ -42,6 +48,7 @@ struct LayerFiles {
     opaque: Vec<String>,
 }
 
+#[derive(Clone)]
 enum Found {
     Packages(Database, Vec<Package>),
     Distribution(Option<String>),
@@ -75,16 +82,25 @@ pub fn inventory(export: impl Read) -> Result<ImageInventory, SbomError> {
     let mut outer = tar::Archive::new(export);
     let mut layers: HashMap<String, LayerFiles> = HashMap::new();
     let mut small_files: HashMap<String, Vec<u8>> = HashMap::new();
+    // A legacy export writes a layer the image holds twice once, and a
+    // symbolic link to it in the second layer's folder.
+    let mut links: HashMap<String, String> = HashMap::new();
     for entry in outer.entries()? {
         let mut entry = entry?;
-        if !entry.header().entry_type().is_file() {
-            continue;
-        }
         let name = entry
             .path()?
             .to_string_lossy()
             .trim_start_matches("./")
             .to_string();
+        if entry.header().entry_type().is_symlink() {
+            if let Some(target) = entry.link_name()? {
+                links.insert(name.clone(), resolve_link(&name, &target.to_string_lossy()));
+            }
+            continue;
+        }
+        if !entry.header().entry_type().is_file() {
+            continue;
+        }
         let size = entry.header().size()?;
         if name.ends_with(".json") || name == "manifest.json" {
             if size <= MAX_JSON_BYTES {
@@ -98,9 +114,19 @@ pub fn inventory(export: impl Read) -> Result<ImageInventory, SbomError> {
             // blobs that are not tars are kept for.
             let mut head = [0u8; 512];
             let read = read_up_to(&mut entry, &mut head)?;
-            if read == 512 && &head[257..262] == b"ustar" {
-                let layer = read_layer(std::io::Cursor::new(head).chain(&mut entry))?;
-                layers.insert(name, layer);
+            let whole = std::io::Cursor::new(head[..read].to_vec()).chain(&mut entry);
+            if is_tar(&head[..read]) {
+                layers.insert(name, read_layer(whole)?);
+            } else if head[..read].starts_with(&GZIP_MAGIC) {
+                let mut plain = flate2::read::GzDecoder::new(whole);
+                let mut plain_head = [0u8; 512];
+                let plain_read = read_up_to(&mut plain, &mut plain_head)?;
+                if is_tar(&plain_head[..plain_read]) {
+                    let layer = read_layer(
+                        std::io::Cursor::new(plain_head[..plain_read].to_vec()).chain(plain),
+                    )?;
+                    layers.insert(name, layer);
+                }
             } else if size <= MAX_JSON_BYTES {
                 let mut bytes = head[..read].to_vec();
                 entry.read_to_end(&mut bytes)?;
@@ -134,13 +160,50 @@ pub fn inventory(export: impl Read) -> Result<ImageInventory, SbomError> {
         .iter()
         .zip(&config.rootfs.diff_ids)
         .map(|(name, diff_id)| {
-            // A layer the export lists once is read once even when the
-            // image holds it twice (two identical layers).
-            let files = layers.remove(name).unwrap_or_default();
-            (diff_id.clone(), files)
+            // A layer the image holds twice is read once, and stacked at
+            // each place it holds it.
+            let read = links.get(name).unwrap_or(name);
+            let files = layers.get(read).cloned().ok_or_else(|| {
+                SbomError::Manifest(format!(
+                    "layer {name} ({diff_id}) is neither a tar nor a gzipped tar; its packages cannot be read (is it compressed another way, such as zstd?)"
+                ))
+            })?;
+            Ok((diff_id.clone(), files))
         })
-        .collect();
+        .collect::<Result<_, SbomError>>()?;
     Ok(stack(stacked))
+}
+
+/// How a gzip stream starts.
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
+/// Whether `head`, a stream's first block (or all of a shorter one), is a
+/// tar's: a header (`ustar` at its magic's place), or the zero block that
+/// ends a tar, as a layer with no files is.
+fn is_tar(head: &[u8]) -> bool {
+    (head.len() == 512 && &head[257..262] == b"ustar")
+        || (!head.is_empty() && head.iter().all(|&b| b == 0))
+}
+
+/// Where a symbolic link at `name` (`<id>/layer.tar`) to `target` points,
+/// as a path of the export (`../<other>/layer.tar` → `<other>/layer.tar`).
+fn resolve_link(name: &str, target: &str) -> String {
+    let mut parts: Vec<&str> = match target.strip_prefix('/') {
+        Some(_) => Vec::new(),
+        None => name.split('/').collect(),
+    };
+    // The link's own file name is not a folder of its target.
+    parts.pop();
+    for part in target.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            part => parts.push(part),
+        }
+    }
+    parts.join("/")
 }
 
 fn read_up_to(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {

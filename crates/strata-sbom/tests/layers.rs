@@ -171,3 +171,106 @@ fn an_export_that_is_not_one_image_is_refused_with_the_reason() {
     let truncated = &export(&[&[("var/lib/dpkg/status", STATUS_1)]]).0[..700];
     assert!(inventory(truncated).is_err());
 }
+
+/// `sha256:<hex>` of `bytes`.
+fn sha(bytes: &[u8]) -> String {
+    let hex: String = Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("sha256:{hex}")
+}
+
+fn gzipped(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(bytes).unwrap();
+    encoder.finish().unwrap()
+}
+
+/// An OCI-layout export as the containerd image store writes it: each
+/// blob under `blobs/sha256/`, `layers` as given (gzipped or not), named
+/// by their diff IDs `diff_ids`.
+fn oci_export(layers: &[Vec<u8>], diff_ids: &[String]) -> Vec<u8> {
+    let blob = |bytes: &[u8]| format!("blobs/{}", sha(bytes).replace(':', "/"));
+    let config = serde_json::to_vec(
+        &serde_json::json!({"rootfs": {"type": "layers", "diff_ids": diff_ids}}),
+    )
+    .unwrap();
+    let names: Vec<String> = layers.iter().map(|l| blob(l)).collect();
+    let manifest =
+        serde_json::to_vec(&serde_json::json!([{"Config": blob(&config), "Layers": names}]))
+            .unwrap();
+    let mut files: Vec<(&str, Vec<u8>)> = names
+        .iter()
+        .zip(layers)
+        .map(|(n, l)| (n.as_str(), l.clone()))
+        .collect();
+    let config_name = blob(&config);
+    files.push((&config_name, config));
+    files.push(("manifest.json", manifest));
+    tar_of(&files)
+}
+
+/// The containerd store's export gzips its layers: their packages are read
+/// all the same, an empty layer (a tar of zero blocks) is a layer of
+/// nothing, and a layer compressed otherwise (zstd) fails the inventory
+/// rather than leaving its packages out.
+#[test]
+fn gzipped_and_empty_layers_are_read_and_another_compression_is_refused() {
+    let status = tar_of(&[("var/lib/dpkg/status", STATUS_1.as_bytes().to_vec())]);
+    let empty = vec![0u8; 1024];
+    let diff_ids = [sha(&status), sha(&empty)];
+    let export = oci_export(&[gzipped(&status), empty.clone()], &diff_ids);
+    let found = inventory(export.as_slice()).unwrap();
+    let names: Vec<&str> = found.packages.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["bash", "libc6"]);
+    assert_eq!(found.layers, diff_ids);
+
+    let zstd = [&[0x28, 0xb5, 0x2f, 0xfd][..], &[7u8; 600][..]].concat();
+    let export = oci_export(&[gzipped(&status), zstd], &diff_ids);
+    let refused = inventory(export.as_slice()).unwrap_err().to_string();
+    assert!(
+        refused.contains(&diff_ids[1]) && refused.contains("neither a tar nor a gzipped tar"),
+        "{refused}"
+    );
+}
+
+/// A layer the image holds twice is exported once, the second place a
+/// symbolic link to the first; it is stacked at both: what a layer between
+/// them removed, the second puts back.
+#[test]
+fn a_layer_held_twice_is_stacked_at_each_place() {
+    let status = tar_of(&[("var/lib/dpkg/status", STATUS_1.as_bytes().to_vec())]);
+    let removed = tar_of(&[("var/lib/dpkg/.wh.status", Vec::new())]);
+    let config = serde_json::json!({"rootfs": {"type": "layers",
+        "diff_ids": [sha(&status), sha(&removed), sha(&status)]}});
+    let manifest = serde_json::json!([{"Config": "cfg.json",
+        "Layers": ["a/layer.tar", "b/layer.tar", "c/layer.tar"]}]);
+    let mut builder = tar::Builder::new(Vec::new());
+    for (path, bytes) in [
+        ("a/layer.tar", status),
+        ("b/layer.tar", removed),
+        ("cfg.json", serde_json::to_vec(&config).unwrap()),
+        ("manifest.json", serde_json::to_vec(&manifest).unwrap()),
+    ] {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(bytes.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        builder
+            .append_data(&mut header, path, bytes.as_slice())
+            .unwrap();
+    }
+    let mut link = tar::Header::new_gnu();
+    link.set_entry_type(tar::EntryType::Symlink);
+    link.set_size(0);
+    link.set_mode(0o777);
+    builder
+        .append_link(&mut link, "c/layer.tar", "../a/layer.tar")
+        .unwrap();
+    let export = builder.into_inner().unwrap();
+    let found = inventory(export.as_slice()).unwrap();
+    let names: Vec<&str> = found.packages.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["bash", "libc6"]);
+}
