@@ -43,7 +43,10 @@ pub(crate) fn spdx_time(created: &str) -> String {
 }
 
 /// A license for SPDX: the expression itself when it is a valid SPDX
-/// license expression, else a `LicenseRef-` whose text is given.
+/// license expression, else a `LicenseRef-` whose text is given. An
+/// expression naming a `LicenseRef-` of its own is text too: the document
+/// declares no such reference (a validator refuses it), and the numbers
+/// are the document's own (read back, it would name another's text).
 pub(crate) enum License<'a> {
     Expression(&'a str),
     Text(&'a str),
@@ -52,7 +55,9 @@ pub(crate) enum License<'a> {
 
 pub(crate) fn license(package: &Package) -> License<'_> {
     match package.license.as_deref() {
-        Some(l) if spdx::Expression::parse(l).is_ok() => License::Expression(l),
+        Some(l) if !l.contains("LicenseRef-") && spdx::Expression::parse(l).is_ok() => {
+            License::Expression(l)
+        }
         Some(l) => License::Text(l),
         None => License::None,
     }

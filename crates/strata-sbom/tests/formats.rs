@@ -27,7 +27,8 @@ fn package(
 }
 
 /// Packages with what real metadata holds: epochs and `+` in versions,
-/// SPDX expressions, free-text licenses (twice the same), none at all.
+/// SPDX expressions, free-text licenses (twice the same), a package's
+/// own license reference, none at all.
 fn packages() -> Vec<Package> {
     vec![
         package(
@@ -78,6 +79,15 @@ fn packages() -> Vec<Package> {
             "17.0.0",
             "pkg:npm/%40angular/cli@17.0.0",
             Some("MIT OR Apache-2.0"),
+        ),
+        // A package's own `LicenseRef-`, which the document's numbering of
+        // free-text licenses (the Apache 2.0 above) must not take for its.
+        package(
+            Ecosystem::Pypi,
+            "inhouse",
+            "1.0",
+            "pkg:pypi/inhouse@1.0",
+            Some("LicenseRef-1"),
         ),
     ]
 }
