@@ -28,6 +28,27 @@ pub fn list_some(items: &[&str], max: usize) -> String {
     }
 }
 
+/// Collapses every run of whitespace (including newlines) to one space and
+/// trims both ends; control characters are dropped.
+pub fn collapse_whitespace(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut pending_space = false;
+    for c in text.chars() {
+        if c.is_whitespace() {
+            pending_space = !out.is_empty();
+        } else if c.is_control() {
+            continue;
+        } else {
+            if pending_space {
+                out.push(' ');
+                pending_space = false;
+            }
+            out.push(c);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::{count, list_some};

@@ -101,26 +101,7 @@ pub fn human_duration(secs: f64) -> String {
     }
 }
 
-/// Collapses every run of whitespace (including newlines) to one space and
-/// trims both ends; control characters are dropped.
-pub fn collapse_whitespace(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut pending_space = false;
-    for c in text.chars() {
-        if c.is_whitespace() {
-            pending_space = !out.is_empty();
-        } else if c.is_control() {
-            continue;
-        } else {
-            if pending_space {
-                out.push(' ');
-                pending_space = false;
-            }
-            out.push(c);
-        }
-    }
-    out
-}
+pub use strata_core::text::collapse_whitespace;
 
 /// Truncates to at most `max` characters, ending with `…` when cut.
 pub fn truncate_chars(text: &str, max: usize) -> String {

@@ -118,12 +118,16 @@ pub fn table(packages: &[Package]) -> String {
         "LICENSE".to_string(),
         "LAYER".to_string(),
     ]];
+    // Names, versions and licenses come from the image's databases or a
+    // registry's SBOM: on a terminal, a control character in one could
+    // move the cursor or rewrite the screen.
+    let cell = strata_core::text::collapse_whitespace;
     for p in packages {
         rows.push([
             p.ecosystem.purl_type().to_string(),
-            p.name.clone(),
-            p.version.clone(),
-            p.license.clone().unwrap_or_default().replace('\n', " "),
+            cell(&p.name),
+            cell(&p.version),
+            cell(p.license.as_deref().unwrap_or_default()),
             p.layer
                 .as_deref()
                 .map(|l| l.trim_start_matches("sha256:").chars().take(12).collect())
@@ -143,4 +147,32 @@ pub fn table(packages: &[Package]) -> String {
         let _ = writeln!(out, "{}", line.join("  ").trim_end());
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Ecosystem;
+
+    /// A package's own text reaches the terminal without its control
+    /// characters: an escape sequence in a name clears no screen.
+    #[test]
+    fn a_table_prints_no_control_character_of_a_package() {
+        let package = Package {
+            ecosystem: Ecosystem::Deb,
+            name: "evil\u{1b}[2J\u{1b}]0;pwned\u{7}".into(),
+            version: "1\r2".into(),
+            purl: "pkg:deb/debian/evil@1".into(),
+            license: Some("MIT\nor not".into()),
+            layer: None,
+        };
+        let printed = table(&[package]);
+        assert!(
+            !printed.chars().any(|c| c.is_control() && c != '\n'),
+            "{printed:?}"
+        );
+        assert!(printed.contains("evil[2J]0;pwned"), "{printed}");
+        assert!(printed.contains("MIT or not"), "{printed}");
+        assert_eq!(printed.lines().count(), 2, "{printed}");
+    }
 }
