@@ -113,7 +113,9 @@ pub struct Stage {
 }
 
 impl Stage {
-    /// Its start and end in the run, when it ran and its start is known.
+    /// Its start and end in the run, when it ran and its start is known,
+    /// and both are times (a damaged record's can overflow to infinity,
+    /// which no axis can be drawn to).
     fn span(&self) -> Option<(f64, f64)> {
         let start = self.started_secs.filter(|s| s.is_finite() && *s >= 0.0)?;
         let duration = if self.duration_secs.is_finite() {
@@ -121,7 +123,7 @@ impl Stage {
         } else {
             0.0
         };
-        Some((start, start + duration))
+        Some((start, start + duration)).filter(|(_, end)| end.is_finite())
     }
 }
 

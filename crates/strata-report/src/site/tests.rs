@@ -302,3 +302,30 @@ fn size_is_shown_against_budget_and_previous_build() {
         "{page}"
     );
 }
+
+/// A damaged record whose stage ends past any time (start and duration
+/// each finite, their sum not) renders: that stage is left off the axis,
+/// which the image's other stage draws.
+#[test]
+fn a_stage_whose_end_overflows_is_left_off_the_timeline() {
+    let mut run = run_of(&[("a", None, 0.0)]);
+    run.images[0].stages[0].started_secs = Some(1e308);
+    run.images[0].stages[0].duration_secs = 1e308;
+    let (sent, rendered) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = sent.send(site(vec![run]));
+    });
+    let files = rendered
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .unwrap_or_else(|_| panic!("the report did not render"));
+    let index = file(&files, "index.html");
+    let timeline = index
+        .split_once("<svg class=\"timeline\"")
+        .and_then(|(_, rest)| rest.split_once("</svg>"))
+        .map(|(svg, _)| svg)
+        .unwrap_or_else(|| panic!("no timeline: {index}"));
+    assert!(
+        !timeline.contains("inf") && !timeline.contains("NaN"),
+        "{timeline}"
+    );
+}
