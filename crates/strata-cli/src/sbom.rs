@@ -73,9 +73,12 @@ pub fn run(args: &SbomArgs) -> Result<ExitCode, Failure> {
                     .platform
                     .clone()
                     .unwrap_or_else(strata_core::inputs::host_platform);
-                let found = manifests
-                    .iter()
-                    .find(|m| m.platform.as_deref() == Some(want.as_str()));
+                // `linux/arm64` asks for the index's `linux/arm64/v8`.
+                let found = manifests.iter().find(|m| {
+                    m.platform
+                        .as_deref()
+                        .is_some_and(|p| strata_core::platform::same(p, &want))
+                });
                 match found {
                     Some(m) => m.digest.clone(),
                     None => {
