@@ -122,7 +122,7 @@ pub fn attach_stable_packages(targets: &mut [Target], spec: &strata_core::spec::
 }
 
 /// The packages of each platform's image at `stable` (`""` for a single
-/// image), from the SPDX documents that refer to them.
+/// image), from the SBOMs (SPDX, else CycloneDX) that refer to them.
 async fn stable_packages(
     registry: &strata_registry::Registry,
     stable: &strata_core::reference::ImageRef,
@@ -141,13 +141,22 @@ async fn stable_packages(
     };
     let name = stable.name();
     for (platform, digest) in subjects {
-        let spdx = strata_sbom::Format::Spdx.media_type();
         let Ok(referrers) =
-            strata_registry::referrers::referrers(registry, name, &digest, Some(spdx)).await
+            strata_registry::referrers::referrers(registry, name, &digest, None).await
         else {
             continue;
         };
-        let Some(sbom) = referrers.first() else {
+        // Its SBOM in either format (a run writes the one it is asked
+        // for), SPDX first.
+        let Some((format, sbom)) = [strata_sbom::Format::Spdx, strata_sbom::Format::CycloneDx]
+            .into_iter()
+            .find_map(|f| {
+                let sbom = referrers
+                    .iter()
+                    .find(|r| r.artifact_type == f.media_type())?;
+                Some((f, sbom))
+            })
+        else {
             continue;
         };
         let Ok(Some(document)) =
@@ -156,7 +165,7 @@ async fn stable_packages(
         else {
             continue;
         };
-        if let Ok(packages) = strata_sbom::spdx::packages(&document) {
+        if let Ok(packages) = format.packages(&document) {
             found.insert(platform, packages);
         }
     }

@@ -124,13 +124,15 @@ pub fn run(args: &SbomArgs) -> Result<ExitCode, Failure> {
     })?;
     let out = match (args.output, format) {
         (SbomOutput::Spdx, Format::Spdx) | (SbomOutput::Cyclonedx, Format::CycloneDx) => document,
-        (_, Format::CycloneDx) => {
+        (SbomOutput::Spdx, Format::CycloneDx) => {
             return Err(Failure::work(format!(
-                "the SBOM of {shown} is in CycloneDX only: print it with --as cyclonedx"
+                "the SBOM of {shown} is in CycloneDX only: print it with --as cyclonedx or --as table"
             )));
         }
-        (output, Format::Spdx) => {
-            let packages = strata_sbom::spdx::packages(&document)
+        // A table of either; CycloneDX made of the SPDX one.
+        (output, format) => {
+            let packages = format
+                .packages(&document)
                 .map_err(|e| Failure::work(format!("the SBOM of {shown}: {e}")))?;
             match output {
                 SbomOutput::Cyclonedx => {

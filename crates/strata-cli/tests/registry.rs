@@ -3382,9 +3382,19 @@ fn sboms_list_what_dpkg_and_pip_report_and_stand_beside_each_image() {
     expect_code(&promoted, 0);
     let second = stack.commit("the child installs strata-probe");
     let out2 = tempfile::tempdir().unwrap();
-    let rebuilt = stack.build_push(out2.path());
+    // This build's SBOMs are CycloneDX: strata sbom reads them as a table.
+    let rebuilt = stack.build_push_with(out2.path(), &["--sbom-format", "cyclonedx"]);
     expect_code(&rebuilt, 0);
     let child = stack.reference("child", &format!("{PREFIX}-{second}"));
+    let table = stack.strata().args(["sbom", &child]).output().unwrap();
+    expect_code(&table, 0);
+    let table = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("pypi ") && l.contains(" strata-probe ")),
+        "{table}"
+    );
     let manifest_path = out2.path().join(format!(
         "manifests/{}.json",
         child.replace('/', "+").replace(':', "=")

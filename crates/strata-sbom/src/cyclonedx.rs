@@ -1,8 +1,8 @@
 //! CycloneDX 1.5 JSON: the same inventory, for tools that read CycloneDX.
 
-use crate::Package;
-use crate::spdx::{License, Subject, license};
-use serde_json::json;
+use crate::spdx::{License, Subject, ecosystem_of, license};
+use crate::{Package, SbomError};
+use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 /// The media type of the document, as the registry artifact's
@@ -70,4 +70,54 @@ pub fn document(subject: &Subject<'_>, packages: &[Package]) -> Vec<u8> {
     let mut out = serde_json::to_vec_pretty(&doc).unwrap_or_default();
     out.push(b'\n');
     out
+}
+
+/// The packages a CycloneDX document lists, as [`document`] writes them:
+/// every component with a purl of an ecosystem strata reads, with its
+/// license (an expression, or a license's name or id) and layer.
+///
+/// # Errors
+///
+/// [`SbomError::Document`] when it is not JSON or has no `components`.
+pub fn packages(document: &[u8]) -> Result<Vec<Package>, SbomError> {
+    let doc: Value =
+        serde_json::from_slice(document).map_err(|e| SbomError::Document(e.to_string()))?;
+    let list = doc
+        .get("components")
+        .and_then(Value::as_array)
+        .ok_or_else(|| SbomError::Document("no components".into()))?;
+    let text = |v: &Value, key: &str| v.get(key).and_then(Value::as_str).map(str::to_string);
+    let mut out: Vec<Package> = list
+        .iter()
+        .filter_map(|c| {
+            let purl = text(c, "purl")?;
+            let license = c
+                .get("licenses")
+                .and_then(Value::as_array)
+                .and_then(|l| l.first())
+                .and_then(|l| {
+                    text(l, "expression").or_else(|| {
+                        let license = l.get("license")?;
+                        text(license, "id").or_else(|| text(license, "name"))
+                    })
+                });
+            let layer = c
+                .get("properties")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .find(|p| p.get("name").and_then(Value::as_str) == Some("strata:layer"))
+                .and_then(|p| text(p, "value"));
+            Some(Package {
+                ecosystem: ecosystem_of(&purl)?,
+                name: text(c, "name")?,
+                version: text(c, "version").unwrap_or_default(),
+                purl,
+                license,
+                layer,
+            })
+        })
+        .collect();
+    out.sort();
+    Ok(out)
 }

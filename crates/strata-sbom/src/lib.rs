@@ -121,6 +121,18 @@ impl Format {
             Format::CycloneDx => cyclonedx::document(subject, packages),
         }
     }
+
+    /// The packages a document of this format lists.
+    ///
+    /// # Errors
+    ///
+    /// [`SbomError::Document`] when it is not such a document.
+    pub fn packages(self, document: &[u8]) -> Result<Vec<Package>, SbomError> {
+        match self {
+            Format::Spdx => spdx::packages(document),
+            Format::CycloneDx => cyclonedx::packages(document),
+        }
+    }
 }
 
 /// Why an image could not be read.

@@ -211,7 +211,7 @@ pub fn packages(document: &[u8]) -> Result<Vec<Package>, SbomError> {
     Ok(out)
 }
 
-fn ecosystem_of(purl: &str) -> Option<Ecosystem> {
+pub(crate) fn ecosystem_of(purl: &str) -> Option<Ecosystem> {
     let kind = purl.strip_prefix("pkg:")?.split('/').next()?;
     [
         Ecosystem::Deb,

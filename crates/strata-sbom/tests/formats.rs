@@ -160,6 +160,11 @@ fn the_cyclonedx_document_is_valid_against_the_specifications_schema() {
     let (ok, said) = run("python3", &[validator, path.to_str().unwrap()]);
     assert!(ok, "the CycloneDX schema refused it:\n{said}");
 
+    // It reads back as the packages it was made of, as the SPDX one does.
+    let mut want = packages();
+    want.sort();
+    assert_eq!(Format::CycloneDx.packages(&document).unwrap(), want);
+
     let mut broken: serde_json::Value = serde_json::from_slice(&document).unwrap();
     broken["components"][0]["type"] = serde_json::json!("not-a-type");
     let path = write(
