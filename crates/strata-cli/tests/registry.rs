@@ -12,7 +12,7 @@
 mod common;
 
 use assert_cmd::Command;
-use common::{BASE_IMAGE, describe, docker_ok, ensure_base_image, run_json};
+use common::{BASE_IMAGE, describe, docker_ok, each_image, ensure_base_image, run_json};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -1625,21 +1625,6 @@ fn an_image_over_its_budget_is_not_pushed() {
 /// The outcome of each image in a run.json, by image key.
 fn outcomes_of(out: &Path) -> BTreeMap<String, String> {
     each_image(out, "outcome")
-}
-
-/// Field `field` (a string) of each image in a run.json, by image key.
-fn each_image(out: &Path, field: &str) -> BTreeMap<String, String> {
-    run_json(out)["images"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| {
-            (
-                i["image"].as_str().unwrap().to_string(),
-                i[field].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
 }
 
 /// A branch builds and pushes a changed child; merged into main with a

@@ -557,22 +557,7 @@ fn a_signed_two_platform_run_is_what_skopeo_accepts_and_nothing_else() {
             cmd.arg("--all");
         }
         expect_code(&cmd.output().unwrap(), 0);
-        let run: Value = serde_json::from_str(
-            &std::fs::read_to_string(out_dir.join("artifacts/run.json")).unwrap(),
-        )
-        .unwrap();
-        let outcomes: BTreeMap<String, String> = run["images"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|i| {
-                (
-                    i["image"].as_str().unwrap().to_string(),
-                    i["outcome"].as_str().unwrap().to_string(),
-                )
-            })
-            .collect();
-        (tag, outcomes)
+        (tag, common::each_image(&out_dir, "outcome"))
     };
     let expect_signed = |reference: &str, key: &str| {
         let verified = bench.verify(reference, key);

@@ -9,6 +9,11 @@ use strata_sbom::{Ecosystem, inventory};
 type Layer<'a> = &'a [(&'a str, &'a str)];
 
 fn tar_of(files: &[(&str, Vec<u8>)]) -> Vec<u8> {
+    tar_with_links(files, &[])
+}
+
+/// A tar of `files`, then of `links`: (path, target) symbolic links.
+fn tar_with_links(files: &[(&str, Vec<u8>)], links: &[(&str, &str)]) -> Vec<u8> {
     let mut builder = tar::Builder::new(Vec::new());
     for (path, bytes) in files {
         let mut header = tar::Header::new_gnu();
@@ -23,6 +28,13 @@ fn tar_of(files: &[(&str, Vec<u8>)]) -> Vec<u8> {
         builder
             .append_data(&mut header, path, bytes.as_slice())
             .unwrap();
+    }
+    for (path, target) in links {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Symlink);
+        header.set_size(0);
+        header.set_mode(0o777);
+        builder.append_link(&mut header, path, target).unwrap();
     }
     builder.into_inner().unwrap()
 }
@@ -247,29 +259,15 @@ fn a_layer_held_twice_is_stacked_at_each_place() {
         "diff_ids": [sha(&status), sha(&removed), sha(&status)]}});
     let manifest = serde_json::json!([{"Config": "cfg.json",
         "Layers": ["a/layer.tar", "b/layer.tar", "c/layer.tar"]}]);
-    let mut builder = tar::Builder::new(Vec::new());
-    for (path, bytes) in [
-        ("a/layer.tar", status),
-        ("b/layer.tar", removed),
-        ("cfg.json", serde_json::to_vec(&config).unwrap()),
-        ("manifest.json", serde_json::to_vec(&manifest).unwrap()),
-    ] {
-        let mut header = tar::Header::new_gnu();
-        header.set_size(bytes.len() as u64);
-        header.set_mode(0o644);
-        header.set_cksum();
-        builder
-            .append_data(&mut header, path, bytes.as_slice())
-            .unwrap();
-    }
-    let mut link = tar::Header::new_gnu();
-    link.set_entry_type(tar::EntryType::Symlink);
-    link.set_size(0);
-    link.set_mode(0o777);
-    builder
-        .append_link(&mut link, "c/layer.tar", "../a/layer.tar")
-        .unwrap();
-    let export = builder.into_inner().unwrap();
+    let export = tar_with_links(
+        &[
+            ("a/layer.tar", status),
+            ("b/layer.tar", removed),
+            ("cfg.json", serde_json::to_vec(&config).unwrap()),
+            ("manifest.json", serde_json::to_vec(&manifest).unwrap()),
+        ],
+        &[("c/layer.tar", "../a/layer.tar")],
+    );
     let found = inventory(export.as_slice()).unwrap();
     let names: Vec<&str> = found.packages.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(names, ["bash", "libc6"]);

@@ -73,6 +73,21 @@ pub fn run_json(out: &Path) -> Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
+/// Field `field` (a string) of each image in a run.json, by image key.
+pub fn each_image(out: &Path, field: &str) -> std::collections::BTreeMap<String, String> {
+    run_json(out)["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["image"].as_str().unwrap().to_string(),
+                i[field].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
 /// Gives [`BASE_IMAGE`] each of `references` in the local image store, so an
 /// offline plan finds its parents there (as on a machine that built them
 /// before) instead of planning to build them.
