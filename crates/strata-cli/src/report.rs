@@ -363,6 +363,7 @@ fn site_image(
                 duration_secs: s.duration_secs,
                 message: s.message.clone(),
                 tests: s.tests.clone(),
+                platforms: s.platforms.clone(),
             })
             .collect(),
         growth: result.growth.as_ref().map(|g| site::Growth {

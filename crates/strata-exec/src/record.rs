@@ -70,6 +70,10 @@ pub struct StageResult {
     /// The test cases a test stage ran (pytest's and structure tests).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tests: Vec<strata_report::junit::TestCase>,
+    /// For an image of several platforms, each platform's part of the
+    /// stage, in the order they ran.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub platforms: Vec<strata_report::site::PlatformSpan>,
 }
 
 /// One image of the run: `artifacts/<ref>.yaml`.
@@ -462,6 +466,7 @@ mod tests {
             duration_secs: 1.5,
             stages: vec![StageResult {
                 tests: Vec::new(),
+                platforms: Vec::new(),
                 stage: "build".into(),
                 status: Status::Failed,
                 duration_secs: 1.5,

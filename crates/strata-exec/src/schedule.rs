@@ -383,6 +383,7 @@ fn skipped(target: &Target, why: String) -> ImageResult {
                 started_secs: None,
                 message: Some(why.clone()),
                 tests: Vec::new(),
+                platforms: Vec::new(),
             })
             .collect(),
         inputs: target.build.inputs.clone(),

@@ -189,6 +189,7 @@ fn result(reference: &str, image: &str, outcome: Outcome) -> ImageResult {
             started_secs: None,
             message: None,
             tests: Vec::new(),
+            platforms: Vec::new(),
         }],
         platforms: Vec::new(),
         inputs: Some(digest(&format!("inputs of {image}")).to_string()),

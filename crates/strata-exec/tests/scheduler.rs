@@ -297,6 +297,31 @@ async fn a_platforms_builds_go_to_its_own_engine() {
         started.sort();
         assert_eq!(started, ["start a", "start b", "start c", "start root"]);
     }
+    // Each image's build says each platform's part, one after the other,
+    // within the stage (timed by the wall clock, which the paused one does
+    // not move: their bounds are checked, not their lengths).
+    for image in &record.images {
+        let build = &image.stages[0];
+        let platforms: Vec<&str> = build
+            .platforms
+            .iter()
+            .map(|p| p.platform.as_str())
+            .collect();
+        assert_eq!(platforms, ["linux/amd64", "linux/arm64"], "{build:?}");
+        let start = build.started_secs.unwrap_or(f64::NAN);
+        let end = start + build.duration_secs + 0.001;
+        let [amd, arm] = &build.platforms[..] else {
+            panic!("{build:?}")
+        };
+        assert!(
+            start <= amd.started_secs
+                && amd.started_secs + amd.duration_secs <= arm.started_secs + 0.001
+                && arm.started_secs + arm.duration_secs <= end
+                && amd.ok
+                && arm.ok,
+            "{build:?}"
+        );
+    }
 }
 
 /// Prune removes an image's local copy once it is pushed and its children

@@ -207,13 +207,15 @@ impl<'r, B: Backend> ImageRun<'r, B> {
             strata_core::limits::timeout(s.key(), &target.image.timeouts, &ctx.options.timeouts)
                 .unwrap_or(Duration::MAX);
         let cases = Cases::default();
+        let spans = std::sync::Mutex::new(Vec::new());
         let (mut result, outcome) = match skip {
             Some(why) => (not_run(s, &why), Ok(Done::Nothing)),
             None => {
-                let run = self.each_variant(s, &cases, in_registry);
+                let run = self.each_variant(s, &cases, &spans, in_registry);
                 stage(ctx, reference, s, limit, run).await
             }
         };
+        result.platforms = spans.into_inner().unwrap_or_default();
         if outcome.is_err()
             && matches!(
                 s,
@@ -235,8 +237,15 @@ impl<'r, B: Backend> ImageRun<'r, B> {
 
     /// Runs stage `s` of the image: of its one image, or of each platform's
     /// in turn, the first that fails failing the image (so no index of part
-    /// of its platforms is ever published).
-    async fn each_variant(&self, s: Stage, cases: &Cases, in_registry: bool) -> StageOutcome {
+    /// of its platforms is ever published), each platform's part timed in
+    /// `spans`.
+    async fn each_variant(
+        &self,
+        s: Stage,
+        cases: &Cases,
+        spans: &std::sync::Mutex<Vec<strata_report::site::PlatformSpan>>,
+        in_registry: bool,
+    ) -> StageOutcome {
         let ctx = self.ctx;
         if let [one] = self.variants.as_slice()
             && one.platform.is_none()
@@ -261,6 +270,7 @@ impl<'r, B: Backend> ImageRun<'r, B> {
                 .map(ToString::to_string)
                 .unwrap_or_default();
             let from = cases.lock().map_or(0, |c| c.len());
+            let started = Instant::now();
             let m = run_stage(
                 ctx,
                 v,
@@ -271,6 +281,14 @@ impl<'r, B: Backend> ImageRun<'r, B> {
                 in_registry,
             )
             .await;
+            if let Ok(mut spans) = spans.lock() {
+                spans.push(strata_report::site::PlatformSpan {
+                    platform: platform.clone(),
+                    started_secs: secs_between(ctx.started, started),
+                    duration_secs: secs_since(started),
+                    ok: m.is_ok(),
+                });
+            }
             name_cases_after(cases, from, &platform);
             let done = m.map_err(|e| e.within(&platform))?;
             if s == Stage::Push

@@ -337,6 +337,7 @@ where
             Err(e) => Some(e.message.clone()),
         },
         tests: Vec::new(),
+        platforms: Vec::new(),
     };
     ctx.run_log.line(&format!(
         "{reference} {stage} {} in {:.1}s{}",
@@ -363,6 +364,7 @@ fn not_run(stage: Stage, why: &str) -> StageResult {
         started_secs: None,
         message: Some(why.into()),
         tests: Vec::new(),
+        platforms: Vec::new(),
     }
 }
 

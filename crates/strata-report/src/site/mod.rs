@@ -110,6 +110,32 @@ pub struct Stage {
     pub message: Option<String>,
     /// The test cases it ran.
     pub tests: Vec<TestCase>,
+    /// Each platform's part of it, for an image of several platforms.
+    pub platforms: Vec<PlatformSpan>,
+}
+
+/// One platform's part of a stage of an image built for several: each
+/// platform's image goes through the stage in turn. What the run record
+/// keeps and the timeline draws.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PlatformSpan {
+    /// The platform (`linux/arm64`).
+    pub platform: String,
+    /// When its part started, in seconds from the run's start.
+    pub started_secs: f64,
+    /// How long it took.
+    pub duration_secs: f64,
+    /// Whether it passed.
+    pub ok: bool,
+}
+
+impl PlatformSpan {
+    /// Its start and end, when both are times.
+    pub(crate) fn span(&self) -> Option<(f64, f64)> {
+        let (start, duration) = (self.started_secs, self.duration_secs.max(0.0));
+        let end = start + duration;
+        (start.is_finite() && start >= 0.0 && end.is_finite()).then_some((start, end))
+    }
 }
 
 impl Stage {

@@ -131,6 +131,7 @@ fn synthetic_stages(
         let took = 2.0 + next() * 30.0;
         let failed = outcome == Outcome::Failed && k == 1;
         stages.push(Stage {
+            platforms: Vec::new(),
             name: (*name).into(),
             status: match (ran, failed) {
                 (false, _) => StageStatus::Skipped,

@@ -36,6 +36,7 @@ fn run_of(images: &[(&str, Option<&str>, f64)]) -> Run {
 
 fn stage(name: &str, at: f64, took: f64) -> Stage {
     Stage {
+        platforms: Vec::new(),
         name: name.into(),
         status: StageStatus::Ok,
         started_secs: Some(at),
@@ -328,4 +329,37 @@ fn a_stage_whose_end_overflows_is_left_off_the_timeline() {
         !timeline.contains("inf") && !timeline.contains("NaN"),
         "{timeline}"
     );
+}
+
+/// A stage of an image of two platforms shows each platform's part as a
+/// band of its bar, named in its title; a platform's failed part is marked.
+#[test]
+fn each_platforms_part_of_a_stage_is_a_band_of_its_bar() {
+    let mut run = run_of(&[("a", None, 0.0)]);
+    run.images[0].stages[0].platforms = vec![
+        super::PlatformSpan {
+            platform: "linux/amd64".into(),
+            started_secs: 0.0,
+            duration_secs: 1.5,
+            ok: true,
+        },
+        super::PlatformSpan {
+            platform: "linux/arm64".into(),
+            started_secs: 1.5,
+            duration_secs: 2.5,
+            ok: false,
+        },
+    ];
+    let files = site(vec![run]);
+    let index = file(&files, "index.html");
+    let bands: Vec<&str> = index.split("<rect class=\"bar platform ").skip(1).collect();
+    assert_eq!(bands.len(), 2, "{index}");
+    assert!(bands[0].starts_with("s-build\""), "{}", bands[0]);
+    assert!(
+        bands[0].contains("<title>a build for linux/amd64: ok, 1.5s from 0.0s</title>"),
+        "{}",
+        bands[0]
+    );
+    assert!(bands[1].starts_with("s-build failed\""), "{}", bands[1]);
+    assert!(bands[1].contains("for linux/arm64: failed"), "{}", bands[1]);
 }

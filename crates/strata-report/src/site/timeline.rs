@@ -1,6 +1,8 @@
 //! The run as a timeline: one row per image, its stages as bars on the
-//! run's time axis, the waits between them visible as the bare line of
-//! the row, and the critical path marked.
+//! run's time axis (an image of several platforms with each platform's
+//! part of a stage as a band of its bar, one band per platform), the
+//! waits between them visible as the bare line of the row, and the
+//! critical path marked.
 //!
 //! The critical path is the chain of images, parent to child, that ends
 //! with the image that ended last: that image could start only once its
@@ -185,6 +187,26 @@ role=\"group\" aria-labelledby=\"timeline-title\" xmlns=\"http://www.w3.org/2000
                     .map(|m| format!(": {}", escape(&crate::text::truncate_chars(m, 200))))
                     .unwrap_or_default(),
             ));
+            // Each platform's part, one band of the bar's height each.
+            let band = (ROW_H - 8.0) / stage.platforms.len().max(1) as f64;
+            for (n, part) in stage.platforms.iter().enumerate() {
+                let Some((s, e)) = part.span() else { continue };
+                out.push_str(&format!(
+                    "<rect class=\"bar platform s-{name}{failed}\" x=\"{bx:.1}\" y=\"{by:.1}\" width=\"{bw:.1}\" height=\"{bh:.1}\">\
+<title>{key} {stage} for {platform}: {status}, {took} from {from}</title></rect>\n",
+                    name = stage_class(&stage.name),
+                    failed = if part.ok { "" } else { " failed" },
+                    bx = x(s),
+                    by = y + 4.0 + n as f64 * band,
+                    bw = ((e - s) * scale).max(1.5),
+                    bh = band,
+                    stage = escape(&stage.name),
+                    platform = escape(&part.platform),
+                    status = if part.ok { "ok" } else { "failed" },
+                    took = human_duration(e - s),
+                    from = human_duration(s),
+                ));
+            }
         }
         out.push_str("</g>\n");
     }
