@@ -166,26 +166,19 @@ fn a_real_runs_report_shows_every_image_and_the_failed_test_in_a_browser() {
             "{name} not in the timeline: {timeline:?}"
         );
     }
-    let failed_page = pages
-        .iter()
-        .find(|p| {
-            p["page"]
-                .as_str()
-                .is_some_and(|u| u.contains("rstudio-notebook"))
-        })
-        .unwrap_or_else(|| panic!("no page of rstudio-notebook: {pages:#?}"));
-    let text = failed_page["text"].as_str().unwrap_or("");
+    // The text of the browser's page of `image`, which must be there.
+    let page_text = |image: &str| {
+        pages
+            .iter()
+            .find(|p| p["page"].as_str().is_some_and(|u| u.contains(image)))
+            .unwrap_or_else(|| panic!("no page of {image}: {pages:#?}"))["text"]
+            .as_str()
+            .unwrap_or("")
+    };
+    let text = page_text("rstudio-notebook");
     assert!(text.contains(failing), "{text}");
     assert!(text.contains("test_the_report_shows_this"), "{text}");
-    let passed = pages
-        .iter()
-        .find(|p| {
-            p["page"]
-                .as_str()
-                .is_some_and(|u| u.contains("base-notebook"))
-        })
-        .unwrap_or_else(|| panic!("no page of base-notebook: {pages:#?}"));
-    assert!(!passed["text"].as_str().unwrap_or("").contains(failing));
+    assert!(!page_text("base-notebook").contains(failing));
 
     // `strata report` elsewhere: the same run, and a second copy of it as
     // history; its log links reach the run's logs.
