@@ -390,9 +390,9 @@ pub fn run(
         stages,
         head_files.as_ref(),
         &out_dir,
+        signer,
         reporter,
     )?;
-    let options = RunOptions { signer, ..options };
     strata_exec::read_test_keys(&mut prepared.targets, &options.images_dir);
     if strata_exec::runs_pytest(&options, &prepared.targets) {
         check_pytest(&args.run.python)?;
@@ -562,6 +562,7 @@ fn run_options(
     stages: &[strata_exec::Stage],
     head_files: Option<&(tempfile::TempDir, PathBuf)>,
     out_dir: &Path,
+    signer: Option<std::sync::Arc<dyn strata_exec::sign::Signer>>,
     reporter: &Reporter,
 ) -> Result<RunOptions, Failure> {
     let planned = &prepared.planned;
@@ -605,7 +606,7 @@ fn run_options(
             .repo
             .remote_url()
             .and_then(|url| strata_core::source::public_url(&url)),
-        signer: None,
+        signer,
     })
 }
 
