@@ -285,15 +285,17 @@ pub async fn publish<P: Publisher>(registry: &P, end: &RunEnd<'_>) -> Vec<Publis
                 path.display()
             ))),
         };
-        let signed = match (&result, end.signer) {
-            (Ok(digest), Some(_)) => Some(subject.name().with_digest(digest.clone())),
+        let signing = match (&result, end.signer) {
+            (Ok(digest), Some(signer)) => {
+                Some((signer, subject.name().with_digest(digest.clone())))
+            }
             _ => None,
         };
         done.push(Published::Sbom {
             reference: reference.clone(),
             result,
         });
-        if let (Some(signed), Some(signer)) = (signed, end.signer) {
+        if let Some((signer, signed)) = signing {
             done.push(Published::Signature {
                 reference,
                 result: signer.sign(&signed).await,
