@@ -12,7 +12,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use strata_core::reference::{Digest, ImageRef};
-use strata_registry::signatures::{StoredSignature, put_signature, signatures};
+use strata_registry::signatures::{StoredSignature, add_signature_unless, signatures};
 use strata_registry::{Registry, RegistryError};
 use strata_sign::{Payload, PrivateKey, PublicKey};
 
@@ -71,19 +71,15 @@ impl Signer for KeySigner {
             let repository = name.to_string();
             // An image this key signed already (a run resumed, an image
             // reused) keeps the one signature.
-            let stored = signatures(self.registry, name, digest).await?;
-            if stored
-                .iter()
-                .any(|s| holds(&self.public, s, &repository, digest).is_ok())
-            {
-                return Ok(());
-            }
-            let payload = Payload::new(&repository, digest.as_str()).to_bytes();
-            let signature = self.key.sign(&payload);
-            put_signature(
+            add_signature_unless(
                 self.registry,
                 &name.with_digest(digest.clone()),
-                StoredSignature { payload, signature },
+                |s| holds(&self.public, s, &repository, digest).is_ok(),
+                || {
+                    let payload = Payload::new(&repository, digest.as_str()).to_bytes();
+                    let signature = self.key.sign(&payload);
+                    StoredSignature { payload, signature }
+                },
             )
             .await
             .map(|_| ())

@@ -99,8 +99,48 @@ pub async fn put_signature(
     signature: StoredSignature,
 ) -> Result<Digest, RegistryError> {
     let target = target_of(image)?;
+    let layers = signature_layers(registry, &target).await?;
+    append(registry, image, &target, layers, signature).await
+}
+
+/// Adds the signature `make` gives of `image` (named by digest), unless
+/// a signature stored there already is `held` (this key's, say): the
+/// signature image is read once for both. Returns the signature image's
+/// digest when one was added.
+///
+/// # Errors
+/// The registry's; an image not named by digest; a payload missing from
+/// the registry.
+pub async fn add_signature_unless(
+    registry: &Registry,
+    image: &ImageRef,
+    held: impl Fn(&StoredSignature) -> bool,
+    make: impl FnOnce() -> StoredSignature,
+) -> Result<Option<Digest>, RegistryError> {
+    let target = target_of(image)?;
+    let layers = signature_layers(registry, &target).await?;
+    if payloads(registry, image.name(), &layers)
+        .await?
+        .iter()
+        .any(held)
+    {
+        return Ok(None);
+    }
+    append(registry, image, &target, layers, make())
+        .await
+        .map(Some)
+}
+
+/// Puts the signature image `target` of `image`: `layers` (those stored
+/// there) with `signature` added, once.
+async fn append(
+    registry: &Registry,
+    image: &ImageRef,
+    target: &ImageRef,
+    mut layers: Vec<Layer>,
+    signature: StoredSignature,
+) -> Result<Digest, RegistryError> {
     let name = image.name();
-    let mut layers = signature_layers(registry, &target).await?;
     let size = signature.payload.len() as u64;
     let payload = registry.push_blob(name, signature.payload).await?;
     let annotations = BTreeMap::from([(SIGNATURE_ANNOTATION.to_string(), signature.signature)]);
@@ -141,8 +181,8 @@ pub async fn put_signature(
         "layers": layers,
     });
     let manifest = Manifest::from_bytes(manifest.to_string().into_bytes(), Some(OCI_MANIFEST))
-        .map_err(bad(&target))?;
-    registry.put_manifest(&target, &manifest).await
+        .map_err(bad(target))?;
+    registry.put_manifest(target, &manifest).await
 }
 
 /// The signatures stored for `digest` in repository `name` (none when it
@@ -156,8 +196,19 @@ pub async fn signatures(
     digest: &Digest,
 ) -> Result<Vec<StoredSignature>, RegistryError> {
     let target = target_of(&name.with_digest(digest.clone()))?;
+    let layers = signature_layers(registry, &target).await?;
+    payloads(registry, name, &layers).await
+}
+
+/// The signatures `layers` of a signature image in `name` hold; layers of
+/// other media types are left out.
+async fn payloads(
+    registry: &Registry,
+    name: &ImageName,
+    layers: &[Layer],
+) -> Result<Vec<StoredSignature>, RegistryError> {
     let mut found = Vec::new();
-    for layer in signature_layers(registry, &target).await? {
+    for layer in layers {
         if layer.media_type != SIMPLE_SIGNING {
             continue;
         }

@@ -7,7 +7,8 @@ mod support;
 
 use strata_registry::manifest;
 use strata_registry::signatures::{
-    SIGNATURE_ANNOTATION, SIMPLE_SIGNING, StoredSignature, put_signature, signature_tag, signatures,
+    SIGNATURE_ANNOTATION, SIMPLE_SIGNING, StoredSignature, add_signature_unless, put_signature,
+    signature_tag, signatures,
 };
 use strata_registry::testing::{Family, TestRegistry, push_tagged_image, tagged};
 use support::client;
@@ -38,7 +39,26 @@ async fn signatures_are_added_not_replaced_and_read_back() {
     put_signature(&c, &pinned, second.clone()).await.unwrap();
     assert_eq!(
         signatures(&c, &name, digest).await.unwrap(),
-        [first, second]
+        [first.clone(), second.clone()]
+    );
+
+    // Added unless one stored is held: the first is, so nothing is made
+    // or put; a third, when none is.
+    let held = add_signature_unless(&c, &pinned, |s| *s == first, || panic!("made"))
+        .await
+        .unwrap();
+    assert_eq!(held, None);
+    let third = StoredSignature {
+        payload: b"{\"third\":3}".to_vec(),
+        signature: "MEQCIA==".into(),
+    };
+    let added = add_signature_unless(&c, &pinned, |_| false, || third.clone())
+        .await
+        .unwrap();
+    assert!(added.is_some());
+    assert_eq!(
+        signatures(&c, &name, digest).await.unwrap(),
+        [first, second, third]
     );
 
     // cosign's layout: an OCI image under the tag, one layer per signature.
@@ -50,7 +70,7 @@ async fn signatures_are_added_not_replaced_and_read_back() {
     assert_eq!(stored.media_type(), manifest::OCI_MANIFEST);
     let json: serde_json::Value = serde_json::from_slice(stored.bytes()).unwrap();
     let layers = json["layers"].as_array().unwrap();
-    assert_eq!(layers.len(), 2);
+    assert_eq!(layers.len(), 3);
     assert_eq!(layers[0]["mediaType"], SIMPLE_SIGNING);
     assert_eq!(layers[1]["annotations"][SIGNATURE_ANNOTATION], "MEYCIQ==");
 
